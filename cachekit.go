@@ -1,0 +1,195 @@
+// Package cachekit is the cache core behind cachekit's template loader,
+// {{cache}} blocks and Fiber middleware: keys with a prefix and version, TTLs,
+// tags invalidated in O(1), in-process coalescing of concurrent misses,
+// stale-while-revalidate and stale-if-error, and counters.
+//
+// A Cache runs over any fiber.Storage: the embedded Memory store (bigcache)
+// by default, or Redis, Memcached and the other gofiber/storage drivers when a
+// site runs on several machines. The cache is never the reason a request
+// fails: storage errors are counted, logged once per burst, and the caller
+// gets its value computed afresh.
+package cachekit
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Config configures a Cache. The zero value is usable: a private Memory
+// store, no prefix, version 0, JSON for Fetch.
+type Config struct {
+	// Storage holds the entries and the tag generations. nil means a new
+	// Memory store with a zero MemoryConfig.
+	Storage fiber.Storage
+
+	// Prefix starts every key (Django's KEY_PREFIX), so several sites or
+	// environments can share one store. Printable ASCII without spaces or
+	// ':', at most 64 bytes.
+	Prefix string
+
+	// Version is part of every key (Django's VERSION): bump it to leave every
+	// entry written under the old version behind at once.
+	Version int
+
+	// Codec encodes the values Fetch stores. nil means JSON.
+	Codec Codec
+
+	// Logger receives storage errors, at most one line per ErrorLogInterval.
+	// nil means slog.Default().
+	Logger *slog.Logger
+
+	// ErrorLogInterval is the shortest time between two logged storage
+	// errors; the ones in between are counted and reported with the next
+	// line. 0 means 10 seconds.
+	ErrorLogInterval time.Duration
+}
+
+// Cache is a cache over one fiber.Storage. It is safe for concurrent use.
+type Cache struct {
+	store      fiber.Storage
+	memory     *Memory // store, when it is the embedded one
+	keys       keyspace
+	codec      Codec
+	errlog     errorLog
+	group      singleflight.Group
+	refreshing sync.Map // storage keys with a background refresh running
+	stats      counters
+	now        func() time.Time
+	err        error
+}
+
+// New returns a Cache over cfg.Storage. It never panics: a config that
+// cannot work makes every call of the returned Cache fail with the reason,
+// which Err reports at once.
+func New(cfg Config) *Cache {
+	c := &Cache{store: cfg.Storage, codec: cfg.Codec, now: time.Now}
+	if c.codec == nil {
+		c.codec = JSON{}
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c.errlog = errorLog{logger: logger, every: cfg.ErrorLogInterval}
+	if c.errlog.every <= 0 {
+		c.errlog.every = 10 * time.Second
+	}
+	if err := checkPrefix(cfg.Prefix); err != nil {
+		c.err = err
+	}
+	if c.store == nil {
+		m, err := NewMemory(MemoryConfig{})
+		if err != nil {
+			c.err = err
+		}
+		c.store = m
+	}
+	c.memory, _ = c.store.(*Memory)
+	c.keys = newKeyspace(cfg.Prefix, cfg.Version)
+	return c
+}
+
+func checkPrefix(p string) error {
+	if len(p) > 64 {
+		return fmt.Errorf("cachekit: Config.Prefix is %d bytes long; at most 64", len(p))
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return fmt.Errorf("cachekit: Config.Prefix %q has byte %q at %d; use printable ASCII without spaces or ':'", p, c, i)
+		}
+	}
+	return nil
+}
+
+var (
+	defaultOnce  sync.Once
+	defaultCache *Cache
+)
+
+// Default returns the process-wide Cache on an embedded Memory store of
+// DefaultMemoryBytes. The template loader and the middleware use it when
+// they are given no Cache.
+func Default() *Cache {
+	defaultOnce.Do(func() { defaultCache = New(Config{}) })
+	return defaultCache
+}
+
+// Err reports why the Cache cannot work (a bad Config), or nil.
+func (c *Cache) Err() error { return c.err }
+
+// Storage returns the store the Cache writes to.
+func (c *Cache) Storage() fiber.Storage { return c.store }
+
+// ErrEmptyKey is returned for an empty key.
+var ErrEmptyKey = errors.New("cachekit: empty key")
+
+func (c *Cache) check(key string) error {
+	if c.err != nil {
+		return c.err
+	}
+	if key == "" {
+		return ErrEmptyKey
+	}
+	return nil
+}
+
+func checkTTL(what string, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("cachekit: negative %s %v", what, d)
+	}
+	return nil
+}
+
+// Get returns the fresh value stored under key. ok is false on a miss, an
+// expired or invalidated entry, or a storage error (also returned, wrapped).
+func (c *Cache) Get(key string) (value []byte, ok bool, err error) {
+	r, err := c.Lookup(key)
+	if r.Status != Hit {
+		return nil, false, err
+	}
+	return r.Value, true, err
+}
+
+// Set stores value under key for ttl (0: no expiry), tagged with tags: when
+// any of them is invalidated, the entry reads as a miss.
+func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string) error {
+	if err := c.check(key); err != nil {
+		return err
+	}
+	p := Policy{TTL: ttl, Tags: tags}
+	if err := p.check(); err != nil {
+		return err
+	}
+	gens, err := c.generations(p.Tags, nil)
+	if err != nil {
+		return err
+	}
+	return c.store1(c.keys.storageKey(kindEntry, key), value, &p, gens)
+}
+
+// Delete removes the entry under key.
+func (c *Cache) Delete(key string) error {
+	if err := c.check(key); err != nil {
+		return err
+	}
+	if err := c.store.Delete(c.keys.storageKey(kindEntry, key)); err != nil {
+		c.storageError(err)
+		return fmt.Errorf("cachekit: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// GetOrSet returns the value under key, or runs load, stores its result for
+// ttl under tags, and returns it. Concurrent misses on one key in this
+// process run load once and all get its result. A storage error never fails
+// the call: load's value is returned uncached.
+func (c *Cache) GetOrSet(key string, ttl time.Duration, load func() ([]byte, error), tags ...string) ([]byte, error) {
+	r, err := c.Load(key, Policy{TTL: ttl, Tags: tags}, func(*Policy) ([]byte, error) { return load() })
+	return r.Value, err
+}

@@ -1,0 +1,60 @@
+package cachekit_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cachekit/cachekit"
+)
+
+func ExampleCache_GetOrSet() {
+	cache := cachekit.New(cachekit.Config{Prefix: "shop"})
+	render := func() ([]byte, error) { return []byte("<ul>…</ul>"), nil }
+
+	html, err := cache.GetOrSet("sidebar", 5*time.Minute, render, "categories")
+	fmt.Println(string(html), err)
+	// Output: <ul>…</ul> <nil>
+}
+
+func ExampleFetch() {
+	cache := cachekit.New(cachekit.Config{})
+	type Product struct{ Name string }
+	queries := 0
+	load := func() ([]Product, error) {
+		queries++ // the expensive query
+		return []Product{{"Lamp"}, {"Desk"}}, nil
+	}
+	for i := 0; i < 3; i++ {
+		products, _ := cachekit.Fetch(cache, "products:all", time.Minute, load, "products")
+		fmt.Println(products)
+	}
+	fmt.Println("queries:", queries)
+	// Output:
+	// [{Lamp} {Desk}]
+	// [{Lamp} {Desk}]
+	// [{Lamp} {Desk}]
+	// queries: 1
+}
+
+func ExampleCache_InvalidateTags() {
+	cache := cachekit.New(cachekit.Config{})
+	cache.Set("product:7:card", []byte("Lamp, $19"), time.Hour, "product:7")
+
+	// The product was edited: every entry tagged with it goes, in O(1).
+	cache.InvalidateTags("product:7")
+	_, ok, _ := cache.Get("product:7:card")
+	fmt.Println("still cached:", ok)
+	// Output: still cached: false
+}
+
+func ExampleNewMemory() {
+	store, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 64 << 20})
+	if err != nil {
+		panic(err)
+	}
+	cache := cachekit.New(cachekit.Config{Storage: store, Prefix: "blog", Version: 2})
+	cache.Set("greeting", []byte("hello"), time.Minute)
+	v, ok, _ := cache.Get("greeting")
+	fmt.Println(string(v), ok)
+	// Output: hello true
+}

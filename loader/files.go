@@ -1,0 +1,154 @@
+package loader
+
+import (
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	pathpkg "path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// entry is a template file found by a scan.
+type entry struct {
+	path string // as walked: OS path, or slash path in the http.FileSystem
+	name string // template name
+	mod  time.Time
+	size int64
+}
+
+// scan lists the template files in html/v2's parse order: a lexical walk of
+// the directory, keeping the files whose path ends with the extension.
+func (e *Engine) scan() ([]entry, error) {
+	var entries []entry
+	walkFn := func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info == nil || info.IsDir() {
+			return nil
+		}
+		if len(e.ext) >= len(path) || path[len(path)-len(e.ext):] != e.ext {
+			return nil
+		}
+		rel, err := filepath.Rel(e.dir, path)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(filepath.ToSlash(rel), e.ext)
+		if info.Mode()&os.ModeSymlink != 0 && e.fs == nil {
+			// filepath.Walk reports the link; change detection follows it.
+			if target, err := os.Stat(path); err == nil {
+				info = target
+			}
+		}
+		entries = append(entries, entry{path: path, name: name, mod: info.ModTime(), size: info.Size()})
+		return nil
+	}
+	if e.fs != nil {
+		return entries, walkFS(e.fs, e.dir, walkFn)
+	}
+	return entries, filepath.Walk(e.dir, walkFn)
+}
+
+// stat returns the modification time and size of a template file.
+func (e *Engine) stat(path string) (time.Time, int64, error) {
+	var (
+		info fs.FileInfo
+		err  error
+	)
+	if e.fs != nil {
+		info, err = statFS(e.fs, path)
+	} else {
+		info, err = os.Stat(path)
+	}
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	return info.ModTime(), info.Size(), nil
+}
+
+// readFile returns the content of a template file.
+func (e *Engine) readFile(path string) ([]byte, error) {
+	if e.fs == nil {
+		return os.ReadFile(path)
+	}
+	f, err := e.fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// walkFS walks an http.FileSystem as github.com/gofiber/utils.Walk does
+// (which html/v2 uses): lexical order, slash paths joined to root.
+func walkFS(hfs http.FileSystem, root string, walkFn filepath.WalkFunc) error {
+	info, err := statFS(hfs, root)
+	if err != nil {
+		return walkFn(root, nil, err)
+	}
+	return walkFSDir(hfs, root, info, walkFn)
+}
+
+func walkFSDir(hfs http.FileSystem, path string, info os.FileInfo, walkFn filepath.WalkFunc) error {
+	if err := walkFn(path, info, nil); err != nil {
+		if info.IsDir() && err == filepath.SkipDir {
+			return nil
+		}
+		return err
+	}
+	if !info.IsDir() {
+		return nil
+	}
+	names, err := readDirNames(hfs, path)
+	if err != nil {
+		return walkFn(path, info, err)
+	}
+	for _, name := range names {
+		filename := pathpkg.Join(path, name)
+		fileInfo, err := statFS(hfs, filename)
+		if err != nil {
+			if err := walkFn(filename, fileInfo, err); err != nil && err != filepath.SkipDir {
+				return err
+			}
+			continue
+		}
+		if err := walkFSDir(hfs, filename, fileInfo, walkFn); err != nil {
+			if !fileInfo.IsDir() || err != filepath.SkipDir {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readDirNames(hfs http.FileSystem, dir string) ([]string, error) {
+	f, err := hfs.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	infos, err := f.Readdir(0)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(infos))
+	for i := range infos {
+		names[i] = infos[i].Name()
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func statFS(hfs http.FileSystem, name string) (os.FileInfo, error) {
+	f, err := hfs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Stat()
+}

@@ -1,0 +1,186 @@
+package loader
+
+import (
+	"errors"
+	"io/fs"
+	"time"
+)
+
+// Reload mode, with nothing changed, costs a render one time.Now, one atomic
+// load, and one stat per file of the rendered chain (page, layouts and the
+// partials they reach: usually a handful, whatever the size of the tree).
+// Every ScanInterval one render also walks the directory (stat of every
+// file) to find new and removed files and edits to files outside its chain.
+// Only files whose modification time or size changed are parsed again; the
+// new state shares every other parsed file and rebuilds chains lazily.
+
+// brokenFile remembers a file whose current content does not parse, so that
+// it is not parsed again until it changes.
+type brokenFile struct {
+	name string
+	mod  time.Time
+	size int64
+	err  error
+}
+
+// reloadChain is Render's lookup in Reload mode.
+func (e *Engine) reloadChain(st *state, page string, layouts []string) (*chain, error) {
+	if e.version.Load() != st.cfg.version {
+		// AddFunc or Delims since the last load: html/v2 would see them at
+		// once in Reload mode, so load everything again.
+		var err error
+		if st, err = e.reloadConfig(); err != nil {
+			return nil, err
+		}
+	}
+	if now := time.Now().UnixNano(); now-e.lastScan.Load() >= int64(ScanInterval) && e.scanning.CompareAndSwap(false, true) {
+		// Errors of files this render may not use are returned by the
+		// renders that use them.
+		st, _ = e.update(nil, true)
+		e.lastScan.Store(now)
+		e.scanning.Store(false)
+	}
+	c, err := st.chain(page, layouts)
+	if err != nil {
+		var me *MissingError
+		if errors.As(err, &me) {
+			if berr := e.brokenNamed(me.Name); berr != nil {
+				return nil, berr
+			}
+		}
+		return nil, err
+	}
+	var changed []string
+	for _, f := range c.deps {
+		mod, size, err := e.stat(f.path)
+		if err != nil || !mod.Equal(f.mod) || size != f.size {
+			changed = append(changed, f.path)
+		}
+	}
+	if changed == nil {
+		return c, nil
+	}
+	if st, err = e.update(changed, false); err != nil {
+		return nil, err
+	}
+	return st.chain(page, layouts)
+}
+
+func (e *Engine) reloadConfig() (*state, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if st := e.state.Load(); st.cfg.version == e.version.Load() {
+		return st, nil
+	}
+	if err := e.loadLocked(); err != nil {
+		return nil, err
+	}
+	return e.state.Load(), nil
+}
+
+// brokenNamed returns the parse error of a file of that template name that
+// does not parse yet (a new file with an error is not "missing").
+func (e *Engine) brokenNamed(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, b := range e.broken {
+		if b.name == name {
+			return b.err
+		}
+	}
+	return nil
+}
+
+// update parses again the files of paths (or, when full, of the whole
+// directory) whose modification time or size changed, and stores a new state
+// when any did. A file that does not parse keeps its last good version; the
+// first such error is returned with the state in force.
+func (e *Engine) update(paths []string, full bool) (*state, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.state.Load()
+	if e.broken == nil {
+		e.broken = make(map[string]brokenFile)
+	}
+	changed := map[string]*file{}
+	var (
+		entries []entry
+		order   []string
+	)
+	if full {
+		var err error
+		if entries, err = e.scan(); err != nil {
+			return cur, err
+		}
+		order = make([]string, len(entries))
+		seen := make(map[string]bool, len(entries))
+		for i, ent := range entries {
+			order[i] = ent.path
+			seen[ent.path] = true
+		}
+		for _, f := range cur.set.files {
+			if !seen[f.path] {
+				changed[f.path] = nil
+			}
+		}
+		for p := range e.broken {
+			if !seen[p] {
+				delete(e.broken, p)
+			}
+		}
+	} else {
+		for _, p := range paths {
+			f := cur.set.byPath[p]
+			if f == nil {
+				continue // removed meanwhile
+			}
+			mod, size, err := e.stat(p)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					changed[p] = nil
+					delete(e.broken, p)
+					continue
+				}
+				return cur, err
+			}
+			entries = append(entries, entry{path: p, name: f.name, mod: mod, size: size})
+		}
+	}
+	var firstErr error
+	added := false
+	for _, ent := range entries {
+		f := cur.set.byPath[ent.path]
+		if f != nil && f.mod.Equal(ent.mod) && f.size == ent.size {
+			delete(e.broken, ent.path)
+			continue
+		}
+		if b, ok := e.broken[ent.path]; ok && b.mod.Equal(ent.mod) && b.size == ent.size {
+			if firstErr == nil {
+				firstErr = b.err
+			}
+			continue
+		}
+		nf, err := e.parseFile(ent, cur.cfg)
+		if err != nil {
+			e.broken[ent.path] = brokenFile{name: ent.name, mod: ent.mod, size: ent.size, err: err}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		delete(e.broken, ent.path)
+		changed[ent.path] = nf
+		if f == nil {
+			added = true
+		}
+	}
+	if len(changed) == 0 {
+		return cur, firstErr
+	}
+	if !added {
+		order = nil
+	}
+	st := newState(cur.set.withFiles(changed, order), cur.cfg)
+	e.state.Store(st)
+	return st, firstErr
+}

@@ -1,0 +1,209 @@
+package cachekit
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/allegro/bigcache/v3"
+	"github.com/gofiber/fiber/v2"
+)
+
+// MemoryConfig configures the embedded store. The zero value is a sound default:
+// 128 MiB, 64 shards.
+type MemoryConfig struct {
+	// MaxBytes bounds the memory the entries take, rounded up to a whole MiB.
+	// When the store is full, the oldest entries are evicted to make room.
+	// 0 means 128 MiB.
+	MaxBytes int64
+
+	// Shards is the number of independently locked parts (a power of two).
+	// More shards mean less lock contention; each entry must fit in one shard
+	// (MaxBytes/Shards). 0 picks up to 64, keeping shards of at least 2 MiB.
+	Shards int
+}
+
+// DefaultMemoryBytes is the size of a Memory made from a zero MemoryConfig.
+const DefaultMemoryBytes = 128 << 20
+
+const mib = 1 << 20
+
+// Memory is the embedded store: a fiber.Storage on bigcache v3 with a real
+// per-entry expiry and a hard memory bound. Reads take a shard's read lock
+// only, so hits on all cores run in parallel.
+//
+// bigcache has one global life window and does not check expiry on Get, so
+// Memory stores each entry's own deadline in front of its value and honours
+// it on read.
+type Memory struct {
+	bc        *bigcache.BigCache
+	shardMax  int   // largest wrapped entry one shard takes
+	maxBytes  int64 // after rounding
+	evictions atomic.Uint64
+	expired   atomic.Uint64
+	bufs      sync.Pool
+	now       func() time.Time
+}
+
+var _ fiber.Storage = (*Memory)(nil)
+
+// bigcache's own per-entry overhead: timestamp, hash, key length (its
+// headersSizeInBytes), plus the queue's length prefix (at most a 32-bit
+// varint) and one byte of margin.
+const bigcacheOverhead = 8 + 8 + 2 + binary.MaxVarintLen32 + 1
+
+// NewMemory returns an embedded store sized by cfg. It fails only on a
+// config that cannot work (negative sizes, a shard count that is not a
+// power of two, shards smaller than 64 KiB).
+func NewMemory(cfg MemoryConfig) (*Memory, error) {
+	if cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("cachekit: MemoryConfig.MaxBytes is negative (%d)", cfg.MaxBytes)
+	}
+	if cfg.Shards < 0 || (cfg.Shards > 0 && bits.OnesCount(uint(cfg.Shards)) != 1) {
+		return nil, fmt.Errorf("cachekit: MemoryConfig.Shards must be a power of two, got %d", cfg.Shards)
+	}
+	maxBytes := cfg.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultMemoryBytes
+	}
+	mb := int((maxBytes + mib - 1) / mib)
+	shards := cfg.Shards
+	if shards == 0 {
+		shards = 64
+		for shards > 1 && mb/shards < 2 {
+			shards /= 2
+		}
+	}
+	shardBytes := mb * mib / shards
+	if shardBytes < 64<<10 {
+		return nil, fmt.Errorf("cachekit: MemoryConfig gives shards of %d bytes (%d MiB over %d shards); use fewer shards or more MaxBytes", shardBytes, mb, shards)
+	}
+	m := &Memory{maxBytes: int64(mb) * mib, now: time.Now}
+	// The largest entry that always fits is a little under a shard.
+	m.shardMax = shardBytes - bigcacheOverhead - 1
+	bc, err := bigcache.New(context.Background(), bigcache.Config{
+		Shards: shards,
+		// Expiry is per entry (see Get); bigcache's own window must never
+		// evict, so it is longer than any entry lives.
+		LifeWindow:         100 * 365 * 24 * time.Hour,
+		CleanWindow:        0,
+		// Sized so each shard's queue starts at its full size: a growing
+		// queue refuses entries larger than what it may still grow by.
+		MaxEntriesInWindow: shards * (shardBytes / 1024),
+		MaxEntrySize:       1024,
+		HardMaxCacheSize:   mb,
+		Verbose:            false,
+		OnRemoveWithReason: m.onRemove,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cachekit: starting the memory store: %w", err)
+	}
+	m.bc = bc
+	m.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	return m, nil
+}
+
+func (m *Memory) onRemove(_ string, _ []byte, reason bigcache.RemoveReason) {
+	if reason == bigcache.NoSpace {
+		m.evictions.Add(1)
+	}
+}
+
+// Get returns the value stored under key, or nil, nil when there is none or
+// it has expired.
+func (m *Memory) Get(key string) ([]byte, error) {
+	if key == "" {
+		return nil, nil
+	}
+	b, err := m.bc.Get(key)
+	if err != nil {
+		if errors.Is(err, bigcache.ErrEntryNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("cachekit: memory get %q: %w", key, err)
+	}
+	if len(b) < 8 {
+		// Not written by Set: treat as absent and clear it.
+		_ = m.bc.Delete(key)
+		return nil, nil
+	}
+	if d := int64(binary.BigEndian.Uint64(b)); d != 0 && m.now().UnixNano() >= d {
+		m.expired.Add(1)
+		_ = m.bc.Delete(key)
+		return nil, nil
+	}
+	return b[8:], nil
+}
+
+// Set stores val under key for exp (0: no expiry). An empty key or value is
+// ignored, as fiber.Storage says. It fails only for an entry larger than one
+// shard, or a negative exp.
+func (m *Memory) Set(key string, val []byte, exp time.Duration) error {
+	if exp < 0 {
+		return fmt.Errorf("cachekit: memory set %q: negative expiry %v", key, exp)
+	}
+	if key == "" || len(val) == 0 {
+		return nil
+	}
+	if n := 8 + len(key) + len(val); n > m.shardMax {
+		return fmt.Errorf("cachekit: memory set %q: entry of %d bytes is larger than one shard (%d bytes); raise MemoryConfig.MaxBytes or lower Shards", key, n, m.shardMax)
+	}
+	var deadline int64
+	if exp > 0 {
+		deadline = m.now().Add(exp).UnixNano()
+	}
+	bp := m.bufs.Get().(*[]byte)
+	buf := binary.BigEndian.AppendUint64((*bp)[:0], uint64(deadline))
+	buf = append(buf, val...)
+	err := m.bc.Set(key, buf)
+	*bp = buf[:0]
+	if cap(buf) <= 1<<20 {
+		m.bufs.Put(bp)
+	}
+	if err != nil {
+		return fmt.Errorf("cachekit: memory set %q: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes key. A missing key is not an error.
+func (m *Memory) Delete(key string) error {
+	if key == "" {
+		return nil
+	}
+	if err := m.bc.Delete(key); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
+		return fmt.Errorf("cachekit: memory delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// Reset removes every entry.
+func (m *Memory) Reset() error { return m.bc.Reset() }
+
+// Close releases the store. It must not be used afterwards.
+func (m *Memory) Close() error { return m.bc.Close() }
+
+// MemoryStats describes a Memory store at one moment.
+type MemoryStats struct {
+	Entries   int    // entries held, expired ones not yet overwritten included
+	Capacity  int64  // bytes the shards have allocated
+	MaxBytes  int64  // the bound
+	Evictions uint64 // entries dropped to make room
+	Expired   uint64 // entries found expired on read
+}
+
+// Stats reports the store's size and evictions.
+func (m *Memory) Stats() MemoryStats {
+	return MemoryStats{
+		Entries:   m.bc.Len(),
+		Capacity:  int64(m.bc.Capacity()),
+		MaxBytes:  m.maxBytes,
+		Evictions: m.evictions.Load(),
+		Expired:   m.expired.Load(),
+	}
+}

@@ -1,0 +1,157 @@
+package cachekit
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newTestMemory(t testing.TB, cfg MemoryConfig) *Memory {
+	t.Helper()
+	m, err := NewMemory(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestMemoryGetSetDelete(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})
+	if v, err := m.Get("missing"); v != nil || err != nil {
+		t.Fatalf("Get(missing) = %q, %v; want nil, nil", v, err)
+	}
+	if err := m.Set("k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Get("k"); string(v) != "v" {
+		t.Fatalf("Get(k) = %q", v)
+	}
+	if err := m.Delete("k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete("k"); err != nil {
+		t.Fatalf("deleting a missing key: %v", err)
+	}
+	if v, _ := m.Get("k"); v != nil {
+		t.Fatalf("after Delete: %q", v)
+	}
+	// fiber.Storage: empty key or value is ignored without an error.
+	if err := m.Set("", []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set("e", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set("neg", []byte("x"), -time.Second); err == nil {
+		t.Fatal("negative expiry: no error")
+	}
+}
+
+func TestMemoryPerEntryTTL(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})
+	now := time.Now()
+	m.now = func() time.Time { return now }
+	m.Set("short", []byte("a"), time.Second)
+	m.Set("long", []byte("b"), time.Hour)
+	m.Set("forever", []byte("c"), 0)
+	now = now.Add(2 * time.Second)
+	if v, _ := m.Get("short"); v != nil {
+		t.Errorf("short-lived entry still there after its TTL: %q", v)
+	}
+	if v, _ := m.Get("long"); string(v) != "b" {
+		t.Errorf("long-lived entry gone: %q", v)
+	}
+	now = now.Add(100 * 365 * 24 * time.Hour)
+	if v, _ := m.Get("forever"); string(v) != "c" {
+		t.Errorf("entry without expiry gone: %q", v)
+	}
+	if m.Stats().Expired != 1 {
+		t.Errorf("Expired = %d, want 1", m.Stats().Expired)
+	}
+}
+
+func TestMemoryRealTTL(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})
+	m.Set("k", []byte("v"), 30*time.Millisecond)
+	if v, _ := m.Get("k"); string(v) != "v" {
+		t.Fatalf("fresh Get = %q", v)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if v, _ := m.Get("k"); v != nil {
+		t.Fatalf("after expiry Get = %q", v)
+	}
+}
+
+func TestMemoryEvictsUnderMaxBytes(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 2 << 20, Shards: 2})
+	val := bytes.Repeat([]byte("x"), 10<<10)
+	for i := 0; i < 1000; i++ { // 10 MB into a 2 MiB store
+		if err := m.Set(fmt.Sprint("k", i), val, 0); err != nil {
+			t.Fatalf("Set %d failed for lack of room: %v", i, err)
+		}
+	}
+	s := m.Stats()
+	if s.Evictions == 0 {
+		t.Error("no evictions counted")
+	}
+	if s.Capacity > 2<<20 {
+		t.Errorf("capacity %d beyond MaxBytes", s.Capacity)
+	}
+	if v, _ := m.Get("k999"); !bytes.Equal(v, val) {
+		t.Error("newest entry missing")
+	}
+	if v, _ := m.Get("k0"); v != nil {
+		t.Error("oldest entry not evicted")
+	}
+}
+
+func TestMemoryLargeEntries(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20, Shards: 4}) // 2 MiB shards
+	big := bytes.Repeat([]byte("y"), 1<<20)                              // far above bigcache's default entry size
+	if err := m.Set("big", big, 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Get("big"); !bytes.Equal(v, big) {
+		t.Fatal("large entry not read back")
+	}
+	m.Set("neighbour", []byte("n"), 0)
+	huge := bytes.Repeat([]byte("z"), 3<<20)
+	err := m.Set("huge", huge, 0)
+	if err == nil || !strings.Contains(err.Error(), "larger than one shard") {
+		t.Fatalf("entry larger than a shard: err = %v", err)
+	}
+	if v, _ := m.Get("big"); !bytes.Equal(v, big) {
+		t.Error("a refused entry evicted others")
+	}
+}
+
+func TestNewMemoryBadConfig(t *testing.T) {
+	for _, cfg := range []MemoryConfig{{MaxBytes: -1}, {Shards: 3}, {Shards: -2}, {MaxBytes: 1 << 20, Shards: 64}} {
+		if _, err := NewMemory(cfg); err == nil {
+			t.Errorf("NewMemory(%+v): no error", cfg)
+		}
+	}
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 1}) // rounds up to 1 MiB
+	if m.Stats().MaxBytes != 1<<20 {
+		t.Errorf("MaxBytes = %d", m.Stats().MaxBytes)
+	}
+}
+
+func TestDummyStoresNothing(t *testing.T) {
+	d := NewDummy()
+	d.Set("k", []byte("v"), 0)
+	if v, err := d.Get("k"); v != nil || err != nil {
+		t.Fatalf("Dummy Get = %q, %v", v, err)
+	}
+	c := New(Config{Storage: d})
+	n := 0
+	for i := 0; i < 3; i++ {
+		c.GetOrSet("k", time.Minute, func() ([]byte, error) { n++; return []byte("v"), nil })
+	}
+	if n != 3 {
+		t.Fatalf("loader ran %d times over Dummy, want 3", n)
+	}
+}

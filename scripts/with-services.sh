@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# with-services.sh CMD...: runs CMD with a private redis-server and memcached
+# on free loopback ports, installing them from Debian's packages when they are
+# missing, and stops them afterwards. CMD sees their addresses in
+# CACHEKIT_REDIS_ADDR and CACHEKIT_MEMCACHED_ADDR. Under CI=true a service that
+# cannot be installed or started is an error; elsewhere its tests skip.
+set -euo pipefail
+
+log() { echo "with-services: $*" >&2; }
+
+need() { # need BINARY PACKAGE
+	command -v "$1" >/dev/null 2>&1 && return 0
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	if command -v apt-get >/dev/null 2>&1; then
+		log "installing $2 from Debian's packages"
+		if [ -z "${CACHEKIT_APT_UPDATED:-}" ]; then
+			$sudo apt-get update -qq >/dev/null 2>&1 || true
+			export CACHEKIT_APT_UPDATED=1
+		fi
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null 2>&1 || true
+	fi
+	command -v "$1" >/dev/null 2>&1
+}
+
+free_port() { # a TCP port nobody listens on, on 127.0.0.1
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+wait_port() { # wait_port PORT: up to 5 s for something to listen
+	for _ in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+fail_or_skip() {
+	if [ "${CI:-}" = "true" ]; then
+		log "ERROR: $1 (CI=true: its tests must run)"
+		exit 1
+	fi
+	log "$1; its tests will skip"
+}
+
+if [ -z "${CACHEKIT_REDIS_ADDR:-}" ]; then
+	if need redis-server redis-server; then
+		port=$(free_port)
+		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+			--dir "$dir" --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
+		pids+=($!)
+		if wait_port "$port"; then
+			export CACHEKIT_REDIS_ADDR="127.0.0.1:$port"
+			export CACHEKIT_REDIS_SERVER="$(command -v redis-server)"
+			log "redis-server on $CACHEKIT_REDIS_ADDR"
+		else
+			cat "$dir/redis.log" >&2
+			fail_or_skip "redis-server did not start"
+		fi
+	else
+		fail_or_skip "redis-server is missing and could not be installed"
+	fi
+fi
+
+if [ -z "${CACHEKIT_MEMCACHED_ADDR:-}" ]; then
+	if need memcached memcached; then
+		port=$(free_port)
+		memcached -l 127.0.0.1 -p "$port" -U 0 -m 64 -u "$(id -un)" >"$dir/memcached.log" 2>&1 &
+		pids+=($!)
+		if wait_port "$port"; then
+			export CACHEKIT_MEMCACHED_ADDR="127.0.0.1:$port"
+			export CACHEKIT_MEMCACHED_SERVER="$(command -v memcached)"
+			log "memcached on $CACHEKIT_MEMCACHED_ADDR"
+		else
+			cat "$dir/memcached.log" >&2
+			fail_or_skip "memcached did not start"
+		fi
+	else
+		fail_or_skip "memcached is missing and could not be installed"
+	fi
+fi
+
+"$@"

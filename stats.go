@@ -1,0 +1,83 @@
+package cachekit
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what a Cache did since it was made.
+type Stats struct {
+	Hits          uint64 // fresh values served
+	Misses        uint64 // lookups that found nothing usable
+	Stale         uint64 // stale values served (while revalidating or on error)
+	Coalesced     uint64 // callers that waited for another caller's fill
+	Stores        uint64 // entries written
+	Invalidations uint64 // tag generations bumped
+	Errors        uint64 // storage errors (the request went on uncached)
+	Corrupt       uint64 // entries that failed to decode, read as misses
+	RefreshErrors uint64 // background refreshes whose fill failed
+	RaceSkips     uint64 // values not stored because a tag moved while they were computed
+}
+
+// HitRatio is (Hits+Stale) / (Hits+Stale+Misses), or 0 before any lookup.
+func (s Stats) HitRatio() float64 {
+	served := s.Hits + s.Stale
+	if served+s.Misses == 0 {
+		return 0
+	}
+	return float64(served) / float64(served+s.Misses)
+}
+
+type counters struct {
+	hits, misses, stale, staleErrors, coalesced, stores      atomic.Uint64
+	invalidations, errors, corrupt, refreshErrors, raceSkips atomic.Uint64
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		Hits:          s.hits.Load(),
+		Misses:        s.misses.Load(),
+		Stale:         s.stale.Load() + s.staleErrors.Load(),
+		Coalesced:     s.coalesced.Load(),
+		Stores:        s.stores.Load(),
+		Invalidations: s.invalidations.Load(),
+		Errors:        s.errors.Load(),
+		Corrupt:       s.corrupt.Load(),
+		RefreshErrors: s.refreshErrors.Load(),
+		RaceSkips:     s.raceSkips.Load(),
+	}
+}
+
+// storageError counts err and logs it, once per burst.
+func (c *Cache) storageError(err error) {
+	c.stats.errors.Add(1)
+	c.errlog.log(err)
+}
+
+// errorLog logs the first error of a burst and counts the rest until the
+// interval has passed.
+type errorLog struct {
+	logger     *slog.Logger
+	every      time.Duration
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *errorLog) log(err error) {
+	l.mu.Lock()
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < l.every {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	l.logger.Warn("cachekit: storage error; serving uncached", "err", err, "suppressed_since_last", n)
+}

@@ -1,0 +1,106 @@
+package cachekit
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"unsafe"
+)
+
+// Tags are generation counters kept in the same storage as the entries. A
+// generation is 16 bytes: 8 random, then the Unix nanoseconds of the moment
+// it was made. An entry records the generation of each of its tags when it
+// was written, and reads as a miss when any of them has moved or is gone.
+// Invalidating writes a new random generation: one storage write per tag,
+// whatever the number of entries under it, and no read-modify-write race.
+// A generation lost to eviction or a store restart is made anew on the next
+// write, and never equals the old one, so invalidated data cannot come back.
+
+func newGeneration(nowNano int64) [generationLen]byte {
+	var g [generationLen]byte
+	binary.BigEndian.PutUint64(g[:8], rand.Uint64())
+	binary.BigEndian.PutUint64(g[8:], uint64(nowNano))
+	return g
+}
+
+func genTime(g [generationLen]byte) int64 { return int64(binary.BigEndian.Uint64(g[8:])) }
+
+// InvalidateTags makes every entry stored under any of tags read as a miss.
+// It costs one storage write per tag, whatever the number of entries.
+func (c *Cache) InvalidateTags(tags ...string) error {
+	if c.err != nil {
+		return c.err
+	}
+	for _, t := range tags {
+		if t == "" {
+			return fmt.Errorf("cachekit: invalidate: empty tag")
+		}
+		g := newGeneration(c.now().UnixNano())
+		if err := c.store.Set(c.keys.storageKey(kindTag, t), g[:], 0); err != nil {
+			c.storageError(err)
+			return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
+		}
+		c.stats.invalidations.Add(1)
+	}
+	return nil
+}
+
+// generations returns the current generation of each tag, making the ones
+// that do not exist yet.
+func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error) {
+	for _, t := range tags {
+		tk := c.keys.storageKey(kindTag, t)
+		b, err := c.store.Get(tk)
+		if err != nil {
+			c.storageError(err)
+			return nil, fmt.Errorf("cachekit: read tag %q: %w", t, err)
+		}
+		tg := taggedGen{name: t}
+		if len(b) == generationLen {
+			copy(tg.gen[:], b)
+		} else {
+			tg.gen = newGeneration(c.now().UnixNano())
+			if err := c.store.Set(tk, tg.gen[:], 0); err != nil {
+				c.storageError(err)
+				return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
+			}
+		}
+		dst = append(dst, tg)
+	}
+	return dst, nil
+}
+
+// validTags reports whether every tag of e still has the generation e was
+// written under.
+func (c *Cache) validTags(e *envelope) (bool, error) {
+	rest := e.tags
+	for len(rest) > 0 {
+		l, w := binary.Uvarint(rest)
+		name := rest[w : w+int(l)]
+		gen := rest[w+int(l) : w+int(l)+generationLen]
+		rest = rest[w+int(l)+generationLen:]
+		cur, err := c.getTag(name)
+		if err != nil {
+			c.storageError(err)
+			return false, fmt.Errorf("read tag %q: %w", name, err)
+		}
+		if !bytes.Equal(cur, gen) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// getTag reads a tag's generation; name aliases an entry's buffer.
+func (c *Cache) getTag(name []byte) ([]byte, error) {
+	if c.memory != nil {
+		bp := keyBufs.Get().(*[]byte)
+		kb := c.keys.appendKey((*bp)[:0], kindTag, unsafe.String(unsafe.SliceData(name), len(name)))
+		b, err := c.memory.Get(unsafe.String(unsafe.SliceData(kb), len(kb)))
+		*bp = kb[:0]
+		keyBufs.Put(bp)
+		return b, err
+	}
+	return c.store.Get(c.keys.storageKey(kindTag, string(name)))
+}
