@@ -48,12 +48,41 @@ type Config struct {
 	// errors; the ones in between are counted and reported with the next
 	// line. 0 means 10 seconds.
 	ErrorLogInterval time.Duration
+
+	// Timeout bounds each call to an external Storage (not to Memory): a
+	// slower call is abandoned and the request goes on uncached. 0 means
+	// 100 ms; negative means no bound and no circuit breaker.
+	Timeout time.Duration
+
+	// CircuitThreshold is how many consecutive failed calls to an external
+	// Storage open the circuit: the Cache stops calling the store for
+	// CircuitCooldown, then lets one call through to probe it, and resumes
+	// when it answers. 0 means 5.
+	CircuitThreshold int
+
+	// CircuitCooldown is how long an open circuit stays open. 0 means 5 s.
+	CircuitCooldown time.Duration
+
+	// Local turns on the two-level mode: a Memory store in front of a shared
+	// Storage. Reads try Local first; tag generations are always read from
+	// the shared Storage, so a tag invalidated on one instance is seen by
+	// every instance on its next read. A key Set or Deleted on another
+	// instance is seen within LocalTTL.
+	Local *Memory
+
+	// LocalTTL bounds how long Local keeps a copy of a shared entry. 0 means
+	// one second.
+	LocalTTL time.Duration
 }
 
 // Cache is a cache over one fiber.Storage. It is safe for concurrent use.
 type Cache struct {
-	store      fiber.Storage
-	memory     *Memory // store, when it is the embedded one
+	store      fiber.Storage // the storage, guarded when external
+	user       fiber.Storage // the storage as given
+	guard      *guard        // store, when guarded
+	memory     *Memory       // store, when it is the embedded one
+	local      *Memory       // the two-level mode's near store
+	localTTL   time.Duration
 	keys       keyspace
 	codec      Codec
 	errlog     errorLog
@@ -90,9 +119,35 @@ func New(cfg Config) *Cache {
 		}
 		c.store = m
 	}
+	c.user = c.store
 	c.memory, _ = c.store.(*Memory)
+	if err := checkTTL("Timeout", max(cfg.Timeout, 0)); err != nil {
+		c.err = err
+	}
+	if cfg.CircuitThreshold < 0 || cfg.CircuitCooldown < 0 || cfg.LocalTTL < 0 {
+		c.err = fmt.Errorf("cachekit: negative CircuitThreshold, CircuitCooldown or LocalTTL")
+	}
+	if c.memory == nil && cfg.Timeout >= 0 {
+		c.guard = newGuard(c.store, orDefault(cfg.Timeout, 100*time.Millisecond),
+			orDefault(cfg.CircuitCooldown, 5*time.Second), int(orDefault(time.Duration(cfg.CircuitThreshold), 5)))
+		c.store = c.guard
+	}
+	if cfg.Local != nil {
+		if cfg.Local == c.memory {
+			c.err = errors.New("cachekit: Config.Local is the Storage itself; give a separate Memory")
+		}
+		c.local = cfg.Local
+		c.localTTL = orDefault(cfg.LocalTTL, time.Second)
+	}
 	c.keys = newKeyspace(cfg.Prefix, cfg.Version)
 	return c
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 func checkPrefix(p string) error {
@@ -123,8 +178,8 @@ func Default() *Cache {
 // Err reports why the Cache cannot work (a bad Config), or nil.
 func (c *Cache) Err() error { return c.err }
 
-// Storage returns the store the Cache writes to.
-func (c *Cache) Storage() fiber.Storage { return c.store }
+// Storage returns the store the Cache writes to, as given in Config.
+func (c *Cache) Storage() fiber.Storage { return c.user }
 
 // ErrEmptyKey is returned for an empty key.
 var ErrEmptyKey = errors.New("cachekit: empty key")
@@ -178,7 +233,11 @@ func (c *Cache) Delete(key string) error {
 	if err := c.check(key); err != nil {
 		return err
 	}
-	if err := c.store.Delete(c.keys.storageKey(kindEntry, key)); err != nil {
+	skey := c.keys.storageKey(kindEntry, key)
+	if c.local != nil {
+		_ = c.local.Delete(skey)
+	}
+	if err := c.store.Delete(skey); err != nil {
 		c.storageError(err)
 		return fmt.Errorf("cachekit: delete %q: %w", key, err)
 	}

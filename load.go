@@ -122,21 +122,8 @@ func (c *Cache) Lookup(key string) (Result, error) {
 // lookup reads and validates the entry under key. It counts nothing but
 // errors and corrupt entries.
 func (c *Cache) lookup(key string) (Result, error) {
-	var b []byte
-	var err error
-	if c.memory != nil {
-		// The embedded store copies the key out before returning, so the
-		// key can live in a pooled buffer: no allocation on the hit path.
-		bp := keyBufs.Get().(*[]byte)
-		kb := c.keys.appendKey((*bp)[:0], kindEntry, key)
-		b, err = c.memory.Get(unsafe.String(unsafe.SliceData(kb), len(kb)))
-		*bp = kb[:0]
-		keyBufs.Put(bp)
-	} else {
-		b, err = c.store.Get(c.keys.storageKey(kindEntry, key))
-	}
+	b, err := c.read(key)
 	if err != nil {
-		c.storageError(err)
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
 	}
 	if b == nil {
@@ -177,6 +164,44 @@ func (c *Cache) lookup(key string) (Result, error) {
 		return Result{}, nil
 	}
 	return r, nil
+}
+
+// read returns the stored bytes under key: from Local first in the two-level
+// mode, then from the storage (copying the entry into Local).
+func (c *Cache) read(key string) ([]byte, error) {
+	if c.local != nil {
+		if b := memoryGet(c.local, &c.keys, kindEntry, key); b != nil {
+			c.stats.localHits.Add(1)
+			return b, nil
+		}
+	}
+	var b []byte
+	var err error
+	if c.memory != nil {
+		b, err = memoryGet(c.memory, &c.keys, kindEntry, key), nil
+	} else {
+		b, err = c.store.Get(c.keys.storageKey(kindEntry, key))
+	}
+	if err != nil {
+		c.storageError(err)
+		return nil, err
+	}
+	if b != nil && c.local != nil {
+		_ = c.local.Set(c.keys.storageKey(kindEntry, key), b, c.localTTL)
+	}
+	return b, nil
+}
+
+// memoryGet reads from the embedded store with the storage key built in a
+// pooled buffer: Memory copies what it returns and keeps nothing of the key,
+// so the hit path allocates only the value's copy.
+func memoryGet(m *Memory, ks *keyspace, kind byte, key string) []byte {
+	bp := keyBufs.Get().(*[]byte)
+	kb := ks.appendKey((*bp)[:0], kind, key)
+	b, _ := m.Get(unsafe.String(unsafe.SliceData(kb), len(kb)))
+	*bp = kb[:0]
+	keyBufs.Put(bp)
+	return b
 }
 
 // Load returns the value under key, filling it on a miss:
@@ -331,6 +356,13 @@ func (c *Cache) store1(skey string, value []byte, p *Policy, gens []taggedGen) e
 		exp = p.TTL + max(p.StaleWhileRevalidate, p.StaleIfError)
 	}
 	buf := encodeEntry(make([]byte, 0, entryFixed+entryCRC+len(value)+16+len(gens)*48), &e, gens, value)
+	if c.local != nil {
+		localExp := c.localTTL
+		if exp > 0 && exp < localExp {
+			localExp = exp
+		}
+		_ = c.local.Set(skey, buf, localExp)
+	}
 	if err := c.store.Set(skey, buf, exp); err != nil {
 		c.storageError(err)
 		return fmt.Errorf("cachekit: set: %w", err)

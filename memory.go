@@ -90,8 +90,8 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		Shards: shards,
 		// Expiry is per entry (see Get); bigcache's own window must never
 		// evict, so it is longer than any entry lives.
-		LifeWindow:         100 * 365 * 24 * time.Hour,
-		CleanWindow:        0,
+		LifeWindow:  100 * 365 * 24 * time.Hour,
+		CleanWindow: 0,
 		// Sized so each shard's queue starts at its full size: a growing
 		// queue refuses entries larger than what it may still grow by.
 		MaxEntriesInWindow: shards * (shardBytes / 1024),

@@ -110,7 +110,7 @@ func TestMemoryEvictsUnderMaxBytes(t *testing.T) {
 
 func TestMemoryLargeEntries(t *testing.T) {
 	m := newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20, Shards: 4}) // 2 MiB shards
-	big := bytes.Repeat([]byte("y"), 1<<20)                              // far above bigcache's default entry size
+	big := bytes.Repeat([]byte("y"), 1<<20)                           // far above bigcache's default entry size
 	if err := m.Set("big", big, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,13 @@ type Stats struct {
 	Corrupt       uint64 // entries that failed to decode, read as misses
 	RefreshErrors uint64 // background refreshes whose fill failed
 	RaceSkips     uint64 // values not stored because a tag moved while they were computed
+	LocalHits     uint64 // two-level mode: entries read from the Local store
+
+	// An external store's guard.
+	Timeouts     uint64 // calls abandoned after Config.Timeout
+	Skipped      uint64 // calls not made while the circuit was open
+	CircuitOpens uint64 // times the circuit opened
+	CircuitOpen  bool   // whether it is open now
 }
 
 // HitRatio is (Hits+Stale) / (Hits+Stale+Misses), or 0 before any lookup.
@@ -31,14 +38,26 @@ func (s Stats) HitRatio() float64 {
 }
 
 type counters struct {
-	hits, misses, stale, staleErrors, coalesced, stores      atomic.Uint64
-	invalidations, errors, corrupt, refreshErrors, raceSkips atomic.Uint64
+	hits, misses, stale, staleErrors, coalesced, stores                 atomic.Uint64
+	invalidations, errors, corrupt, refreshErrors, raceSkips, localHits atomic.Uint64
 }
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
 	s := &c.stats
+	var g Stats
+	if c.guard != nil {
+		g.Timeouts = c.guard.timeouts.Load()
+		g.Skipped = c.guard.skipped.Load()
+		g.CircuitOpens = c.guard.opened.Load()
+		g.CircuitOpen = c.guard.openUntil.Load() != 0
+	}
 	return Stats{
+		Timeouts:      g.Timeouts,
+		Skipped:       g.Skipped,
+		CircuitOpens:  g.CircuitOpens,
+		CircuitOpen:   g.CircuitOpen,
+		LocalHits:     s.localHits.Load(),
 		Hits:          s.hits.Load(),
 		Misses:        s.misses.Load(),
 		Stale:         s.stale.Load() + s.staleErrors.Load(),

@@ -95,12 +95,7 @@ func (c *Cache) validTags(e *envelope) (bool, error) {
 // getTag reads a tag's generation; name aliases an entry's buffer.
 func (c *Cache) getTag(name []byte) ([]byte, error) {
 	if c.memory != nil {
-		bp := keyBufs.Get().(*[]byte)
-		kb := c.keys.appendKey((*bp)[:0], kindTag, unsafe.String(unsafe.SliceData(name), len(name)))
-		b, err := c.memory.Get(unsafe.String(unsafe.SliceData(kb), len(kb)))
-		*bp = kb[:0]
-		keyBufs.Put(bp)
-		return b, err
+		return memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))), nil
 	}
 	return c.store.Get(c.keys.storageKey(kindTag, string(name)))
 }
