@@ -99,3 +99,26 @@ func BenchmarkInvalidateTags(b *testing.B) {
 		})
 	}
 }
+
+// A hit on an entry with one tag: over Memory, over Redis, and in the
+// two-level mode over Redis (entry from Local, the tag's generation from
+// Redis: one round trip).
+func BenchmarkStoreHit(b *testing.B) {
+	val := bytes.Repeat([]byte("x"), 2500)
+	run := func(b *testing.B, c *Cache) {
+		for i := 0; i < 64; i++ {
+			c.Set("page"+strconv.Itoa(i), val, time.Hour, "pages")
+		}
+		runParallelGets(b, 64, func(k string) []byte { r, _ := c.Lookup(k); return r.Value }, func(i int) string { return "page" + strconv.Itoa(i) })
+	}
+	b.Run("Memory", func(b *testing.B) { c, _ := newTestCache(b); run(b, c) })
+	b.Run("Redis", func(b *testing.B) {
+		store := redisStore(b, serverAddr(b, "CACHEKIT_REDIS_ADDR"))
+		run(b, New(Config{Storage: store, Prefix: uniquePrefix(), Timeout: time.Second}))
+	})
+	b.Run("Redis-two-level", func(b *testing.B) {
+		store := redisStore(b, serverAddr(b, "CACHEKIT_REDIS_ADDR"))
+		run(b, New(Config{Storage: store, Prefix: uniquePrefix(), Timeout: time.Second, Local: newTestMemory(b, MemoryConfig{MaxBytes: 8 << 20})}))
+	})
+}
+

@@ -70,9 +70,16 @@ type Config struct {
 	// instance is seen within LocalTTL.
 	Local *Memory
 
-	// LocalTTL bounds how long Local keeps a copy of a shared entry. 0 means
-	// one second.
+	// LocalTTL bounds how long Local keeps a copy of a shared entry (and,
+	// with a Bus, of a tag generation). 0 means one second.
 	LocalTTL time.Duration
+
+	// Bus, in the two-level mode, carries tag invalidations between
+	// instances, so tag generations can be kept in Local as well: a hit then
+	// costs no round trip to the shared store. A tag invalidated on another
+	// instance is seen as soon as its message arrives, and within LocalTTL
+	// if the message is lost.
+	Bus Bus
 }
 
 // Cache is a cache over one fiber.Storage. It is safe for concurrent use.
@@ -83,6 +90,7 @@ type Cache struct {
 	memory     *Memory       // store, when it is the embedded one
 	local      *Memory       // the two-level mode's near store
 	localTTL   time.Duration
+	bus        *busState // two-level mode with a Bus
 	keys       keyspace
 	codec      Codec
 	errlog     errorLog
@@ -138,6 +146,22 @@ func New(cfg Config) *Cache {
 		}
 		c.local = cfg.Local
 		c.localTTL = orDefault(cfg.LocalTTL, time.Second)
+	}
+	if cfg.Bus != nil {
+		if c.local == nil {
+			c.err = errors.New("cachekit: Config.Bus needs Config.Local (the two-level mode)")
+		} else {
+			c.bus = &busState{bus: cfg.Bus}
+			stop, err := cfg.Bus.Subscribe(c.onMessage)
+			if err != nil {
+				// Without the subscription, generations are read from the
+				// shared store on every read: slower, still exact.
+				c.errlog.log(fmt.Errorf("cachekit: bus subscribe: %w", err))
+				c.bus = nil
+			} else {
+				c.bus.stop = stop
+			}
+		}
 	}
 	c.keys = newKeyspace(cfg.Prefix, cfg.Version)
 	return c

@@ -37,11 +37,19 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 			return fmt.Errorf("cachekit: invalidate: empty tag")
 		}
 		g := newGeneration(c.now().UnixNano())
-		if err := c.store.Set(c.keys.storageKey(kindTag, t), g[:], 0); err != nil {
+		tk := c.keys.storageKey(kindTag, t)
+		if err := c.store.Set(tk, g[:], 0); err != nil {
 			c.storageError(err)
 			return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
 		}
 		c.stats.invalidations.Add(1)
+		if c.bus != nil {
+			c.onMessage(t)
+			if err := c.bus.bus.Publish(t); err != nil {
+				// The others see it within LocalTTL.
+				c.storageError(fmt.Errorf("bus publish %q: %w", t, err))
+			}
+		}
 	}
 	return nil
 }
@@ -94,6 +102,19 @@ func (c *Cache) validTags(e *envelope) (bool, error) {
 
 // getTag reads a tag's generation; name aliases an entry's buffer.
 func (c *Cache) getTag(name []byte) ([]byte, error) {
+	if c.bus != nil {
+		tag := unsafe.String(unsafe.SliceData(name), len(name))
+		if g := memoryGet(c.local, &c.keys, kindTag, tag); g != nil {
+			return g, nil
+		}
+		epoch := c.bus.epoch.Load()
+		tk := c.keys.storageKey(kindTag, tag)
+		g, err := c.store.Get(tk)
+		if err == nil && len(g) == generationLen && c.bus.epoch.Load() == epoch {
+			_ = c.local.Set(tk, g, c.localTTL)
+		}
+		return g, err
+	}
 	if c.memory != nil {
 		return memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))), nil
 	}
