@@ -121,4 +121,3 @@ func BenchmarkStoreHit(b *testing.B) {
 		run(b, New(Config{Storage: store, Prefix: uniquePrefix(), Timeout: time.Second, Local: newTestMemory(b, MemoryConfig{MaxBytes: 8 << 20})}))
 	})
 }
-

@@ -584,3 +584,20 @@ func TestStatsHitRatio(t *testing.T) {
 		t.Fatalf("HitRatio = %v", r)
 	}
 }
+
+func TestObserve(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]Status{}
+	c := New(Config{Storage: newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20}), Observe: func(k string, s Status) {
+		mu.Lock()
+		seen[k] = append(seen[k], s)
+		mu.Unlock()
+	}})
+	load := func() ([]byte, error) { return []byte("v"), nil }
+	c.GetOrSet("a", 0, load)
+	c.GetOrSet("a", 0, load)
+	c.Lookup("b")
+	if fmt.Sprint(seen["a"]) != "[MISS HIT]" || fmt.Sprint(seen["b"]) != "[MISS]" {
+		t.Fatalf("observed %v", seen)
+	}
+}

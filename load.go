@@ -108,7 +108,13 @@ func (c *Cache) Lookup(key string) (Result, error) {
 		return Result{}, err
 	}
 	r, err := c.lookup(key)
-	switch r.Status {
+	c.count(key, r.Status)
+	return r, err
+}
+
+// count records one lookup's outcome.
+func (c *Cache) count(key string, s Status) {
+	switch s {
 	case Hit:
 		c.stats.hits.Add(1)
 	case Stale:
@@ -116,7 +122,9 @@ func (c *Cache) Lookup(key string) (Result, error) {
 	default:
 		c.stats.misses.Add(1)
 	}
-	return r, err
+	if c.observe != nil {
+		c.observe(key, s)
+	}
 }
 
 // lookup reads and validates the entry under key. It counts nothing but
@@ -224,16 +232,14 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 		return Result{}, err
 	}
 	r, _ := c.lookup(key)
+	c.count(key, r.Status)
 	switch r.Status {
 	case Hit:
-		c.stats.hits.Add(1)
 		return r, nil
 	case Stale:
-		c.stats.stale.Add(1)
 		c.refresh(key, p, fill)
 		return r, nil
 	}
-	c.stats.misses.Add(1)
 	fallback := r.fallback
 	skey := c.keys.storageKey(kindEntry, key)
 	leader := false
