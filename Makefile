@@ -3,7 +3,7 @@
 # ports, stopped afterwards), under the race detector.
 GO ?= go
 
-.PHONY: test vet bench fuzz run
+.PHONY: test vet bench gobench fuzz run
 
 test:
 	./scripts/with-services.sh sh -c '$(GO) vet ./... && $(GO) test -race ./...'
@@ -11,9 +11,16 @@ test:
 vet:
 	$(GO) vet ./...
 
-# Go benchmarks of every package, peers side by side.
+# End to end: the sample page through every variant, wrk against each on
+# loopback, one table with ratios to prebuilt bytes.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./...
+	@command -v wrk >/dev/null 2>&1 || ./scripts/with-services.sh true
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(GO) run ./bench
+
+# Go benchmarks of every package, peers side by side (Redis ones included).
+gobench:
+	./scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./...
 
 # A short run of every fuzz target.
 fuzz:

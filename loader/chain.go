@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"strconv"
@@ -50,23 +51,34 @@ func keyOf(page string, layouts []string) chainKey {
 type chain struct {
 	root *template.Template
 	deps []*file // the files whose trees it holds
+	err  error   // why it could not be built
 }
 
-// chain returns the built chain of page and layouts, building it on first use.
+// chain returns the built chain of page and layouts, building it on first
+// use. A chain that could not be built is returned with its error (and the
+// files it was built from, for Reload mode).
 func (st *state) chain(page string, layouts []string) (*chain, error) {
 	key := keyOf(page, layouts)
 	if c := (*st.chains.Load())[key]; c != nil {
-		return c, nil
+		return c, c.err
 	}
 	st.buildMu.Lock()
 	defer st.buildMu.Unlock()
 	m := *st.chains.Load()
 	if c := m[key]; c != nil {
-		return c, nil
+		return c, c.err
 	}
 	c, err := st.build(page, layouts)
 	if err != nil {
-		return nil, err
+		var me *MissingError
+		if errors.As(err, &me) && me.Caller == "" {
+			// The page or a layout does not exist: the name may come from a
+			// request, so remember nothing.
+			return nil, err
+		}
+		// A broken chain stays broken until its files change: remember
+		// that rather than build it again at every render.
+		c.err = err
 	}
 	next := make(map[chainKey]*chain, len(m)+1)
 	for k, v := range m {
@@ -74,7 +86,7 @@ func (st *state) chain(page string, layouts []string) (*chain, error) {
 	}
 	next[key] = c
 	st.chains.Store(&next)
-	return c, nil
+	return c, c.err
 }
 
 // level is one step of a chain: the page (level 0) or a layout.
@@ -132,7 +144,7 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 		var err error
 		lv.reach, err = st.reach(lv, resolve, refs)
 		if err != nil {
-			return nil, err
+			return &chain{deps: refFiles(refs)}, err
 		}
 		if i > 0 && st.cfg.layout != "" {
 			lv.needs = st.needsCopy(lv.reach, refs)
@@ -185,6 +197,7 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 	root := execName(levels[len(levels)-1])
 	set := template.New(root).Funcs(st.cfg.funcs)
 	var deps []*file
+	files := map[string]*file{}
 	add := func(name string, r ref, edit func(*parse.Tree)) error {
 		t := r.tree.Copy()
 		t.Name = name
@@ -192,8 +205,9 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 			edit(t)
 		}
 		if _, err := set.AddParseTree(name, t); err != nil {
-			return err
+			return err // cannot happen: the set has not been executed
 		}
+		files[name] = r.file
 		if !containsFile(deps, r.file) {
 			deps = append(deps, r.file)
 		}
@@ -217,8 +231,8 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 			}
 		}
 	}
-	if err := rewriteFragments(set, st.cfg.cache); err != nil {
-		return nil, err
+	if err := rewriteFragments(set, st.cfg.cache, files); err != nil {
+		return &chain{deps: deps}, err
 	}
 	return &chain{root: set.Lookup(root), deps: deps}, nil
 }
@@ -274,6 +288,17 @@ func (st *state) needsCopy(reach []string, refs map[string]ref) map[string]bool 
 		}
 	}
 	return needs
+}
+
+// refFiles lists the files of the resolved templates.
+func refFiles(refs map[string]ref) []*file {
+	var files []*file
+	for _, r := range refs {
+		if !containsFile(files, r.file) {
+			files = append(files, r.file)
+		}
+	}
+	return files
 }
 
 func containsFile(files []*file, f *file) bool {

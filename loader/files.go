@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -26,6 +27,9 @@ func (e *Engine) scan() ([]entry, error) {
 	var entries []entry
 	walkFn := func(path string, info os.FileInfo, err error) error {
 		if err != nil {
+			if path != e.dir && errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking (an editor's temporary file)
+			}
 			return err
 		}
 		if info == nil || info.IsDir() {

@@ -22,15 +22,36 @@
 // fails keeps the previous templates serving; in Reload mode only the files
 // that changed are parsed again. {{cache}} blocks (package fragments) work in
 // every template and store in the Cache given to Engine.Cache.
+//
+// # Differences from html/v2
+//
+// Output is byte for byte html/v2's for the same templates and data, except
+// where html/v2 is unsafe or surprising:
+//
+//   - Each page sees its own {{define}}s (then its layouts', then the rest in
+//     html/v2's order); html/v2 keeps one define per name for all pages, the
+//     one parsed last.
+//   - An error while rendering the page inside a layout is returned; html/v2
+//     prints it into the page and returns nil.
+//   - The page is escaped for the context where the layout calls {{embed}}
+//     (HTML text in practice, where both agree), and gets the layout's $:
+//     the render's data, unless {{embed}} sits in a {{define}} that the
+//     layout calls with other data. {{embed}} used other than as an action of
+//     its own ({{if embed}}, {{embed | f}}) is an error at render.
+//   - Load parses again when called again (html/v2's returns at once), and
+//     there is no Templates field: each chain has its own set.
 package loader
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	texttemplate "text/template"
 	"time"
 
 	"github.com/cachekit/cachekit"
@@ -158,7 +179,6 @@ func (e *Engine) FuncMap() map[string]interface{} {
 func (e *Engine) Layout(key string) core.IEngineCore {
 	e.mu.Lock()
 	e.layout = key
-	e.version.Add(1)
 	e.rebaseLocked()
 	e.mu.Unlock()
 	return e
@@ -166,10 +186,11 @@ func (e *Engine) Layout(key string) core.IEngineCore {
 
 // Reload turns development mode on or off. When on, each Render checks the
 // files of the chain it renders (modification time and size) and parses again
-// those that changed; the directory is scanned for new, removed and other
-// changed files at most every ScanInterval. A file that fails to parse keeps
-// its last good version, and renders that use it return the error, with file
-// and line, until it is fixed.
+// only those that changed; the directory is scanned for new, removed and
+// other changed files at most every ScanInterval, and at once when a render
+// names a template that does not exist. A file that fails to parse keeps its
+// last good version; renders that use it return the error, with file and
+// line, until it is fixed, and the others are not disturbed.
 func (e *Engine) Reload(enabled bool) core.IEngineCore {
 	e.mu.Lock()
 	e.reload.Store(enabled)
@@ -269,7 +290,7 @@ type config struct {
 	verbose     bool
 }
 
-func (e *Engine) configLocked() *config {
+func (e *Engine) configLocked() (*config, error) {
 	cfg := &config{
 		left:    e.left,
 		right:   e.right,
@@ -292,19 +313,52 @@ func (e *Engine) configLocked() *config {
 	if _, ok := cfg.funcs[cfg.layout]; !ok && cfg.layout != "" {
 		cfg.funcs[cfg.layout] = layoutOutside(cfg.layout)
 	}
-	return cfg
+	// text/template panics on a bad function; say which one instead.
+	for name, fn := range cfg.funcs {
+		if err := checkFunc(name, fn); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func checkFunc(name string, fn interface{}) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("loader: function %q: %v", name, r)
+		}
+	}()
+	texttemplate.New("").Funcs(texttemplate.FuncMap{name: fn})
+	return nil
 }
 
 // rebaseLocked makes renders that follow use the current layout name and
-// cache, keeping the parsed files.
+// cache, keeping the parsed files and the rest of their configuration.
 func (e *Engine) rebaseLocked() {
-	if st := e.state.Load(); st != nil {
-		e.state.Store(newState(st.set, e.configLocked()))
+	st := e.state.Load()
+	if st == nil {
+		return
 	}
+	cfg := *st.cfg
+	cfg.layout, cfg.cache = e.layout, e.cache
+	if cfg.cache == nil {
+		cfg.cache = cachekit.Default()
+	}
+	cfg.funcs = make(template.FuncMap, len(st.cfg.funcs)+1)
+	for name, fn := range st.cfg.funcs {
+		cfg.funcs[name] = fn
+	}
+	if _, ok := cfg.funcs[cfg.layout]; !ok && cfg.layout != "" {
+		cfg.funcs[cfg.layout] = layoutOutside(cfg.layout)
+	}
+	e.state.Store(newState(st.set, &cfg))
 }
 
 func (e *Engine) loadLocked() error {
-	cfg := e.configLocked()
+	cfg, err := e.configLocked()
+	if err != nil {
+		return err
+	}
 	entries, err := e.scan()
 	if err != nil {
 		return err
@@ -312,6 +366,9 @@ func (e *Engine) loadLocked() error {
 	files := make([]*file, 0, len(entries))
 	for _, ent := range entries {
 		f, err := e.parseFile(ent, cfg)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the walk
+		}
 		if err != nil {
 			return err
 		}

@@ -104,7 +104,7 @@ func (e *Engine) parseFile(ent entry, cfg *config) (*file, error) {
 		}
 		return f.trees[a].Root.Pos < f.trees[b].Root.Pos
 	})
-	if err := checkFragments(f, cfg); err != nil {
+	if err := checkFragments(f, buf, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.verbose {
@@ -225,4 +225,3 @@ func (ts *templateSet) withFiles(changed map[string]*file, order []string) *temp
 	}
 	return newTemplateSet(files)
 }
-

@@ -10,7 +10,9 @@ import (
 // load, and one stat per file of the rendered chain (page, layouts and the
 // partials they reach: usually a handful, whatever the size of the tree).
 // Every ScanInterval one render also walks the directory (stat of every
-// file) to find new and removed files and edits to files outside its chain.
+// file) to find new and removed files and edits to files outside its chain;
+// a render of a name that does not exist walks it at once, so a new page
+// shows at its first render.
 // Only files whose modification time or size changed are parsed again; the
 // new state shares every other parsed file and rebuilds chains lazily.
 
@@ -41,13 +43,20 @@ func (e *Engine) reloadChain(st *state, page string, layouts []string) (*chain, 
 		e.scanning.Store(false)
 	}
 	c, err := st.chain(page, layouts)
-	if err != nil {
-		var me *MissingError
+	var me *MissingError
+	if errors.As(err, &me) {
+		// Perhaps a file added since the last scan: scan now.
+		if st, _ = e.update(nil, true); st != nil {
+			c, err = st.chain(page, layouts)
+		}
 		if errors.As(err, &me) {
+			// Or one that does not parse: say why.
 			if berr := e.brokenNamed(me.Name); berr != nil {
 				return nil, berr
 			}
 		}
+	}
+	if c == nil {
 		return nil, err
 	}
 	var changed []string
@@ -58,7 +67,7 @@ func (e *Engine) reloadChain(st *state, page string, layouts []string) (*chain, 
 		}
 	}
 	if changed == nil {
-		return c, nil
+		return c, c.err
 	}
 	if st, err = e.update(changed, false); err != nil {
 		return nil, err
@@ -161,6 +170,12 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 			continue
 		}
 		nf, err := e.parseFile(ent, cur.cfg)
+		if errors.Is(err, fs.ErrNotExist) {
+			if f != nil {
+				changed[ent.path] = nil
+			}
+			continue
+		}
 		if err != nil {
 			e.broken[ent.path] = brokenFile{name: ent.name, mod: ent.mod, size: ent.size, err: err}
 			if firstErr == nil {

@@ -1,48 +1,73 @@
-// Command sample-site is a small site that runs on cachekit: go run ./sample-site
+// Command sample-site is Calm Goods, a small shop that runs on cachekit: the
+// loader renders its templates, {{cache}} blocks keep its expensive
+// fragments, fibercache keeps whole pages, and /_cache shows what the caches
+// do. It stores its catalogue in SQLite, seeded on first start.
+//
+//	go run ./sample-site                 # http://127.0.0.1:3000
+//	go run ./sample-site -dev            # templates reload when edited
+//	CACHEKIT_REDIS_URL=redis://127.0.0.1:6379/0 go run ./sample-site
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
 	"net"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"syscall"
-	"time"
-
-	"github.com/cachekit/cachekit"
-	"github.com/gofiber/fiber/v2"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:3000", "address to listen on")
-	flag.Parse()
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "sample-site:", err)
+		os.Exit(1)
+	}
+}
 
-	app := newApp(cachekit.Default())
+func run(args []string) error {
+	fs := flag.NewFlagSet("sample-site", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:3000", "address to listen on")
+	dev := fs.Bool("dev", false, "development mode: templates reload when edited, no admin token")
+	db := fs.String("db", filepath.Join(os.TempDir(), "cachekit-sample-site.db"), "SQLite database file (created and seeded on first start)")
+	templates := fs.String("templates", "templates", "template directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*templates); err != nil {
+		return fmt.Errorf("no template directory %q: run from the repository root (go run ./sample-site) or pass -templates", *templates)
+	}
+	token := os.Getenv("CACHEKIT_ADMIN_TOKEN")
+	if token == "" && !*dev {
+		token = randomToken()
+		fmt.Printf("sample-site: admin token for /_cache actions: %s (set CACHEKIT_ADMIN_TOKEN to choose it)\n", token)
+	}
+	s, err := newSite(siteConfig{
+		DB:         *db,
+		Templates:  *templates,
+		Dev:        *dev,
+		AdminToken: token,
+		RedisURL:   os.Getenv("CACHEKIT_REDIS_URL"),
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			fmt.Fprintf(os.Stderr, "sample-site: %s is taken by another program; pick another with -addr 127.0.0.1:3001\n", *addr)
-			os.Exit(1)
+			return fmt.Errorf("%s is taken by another program; pick another address with -addr 127.0.0.1:3001", *addr)
 		}
-		log.Fatalf("sample-site: %v", err)
+		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
-	fmt.Printf("sample-site: http://%s\n", ln.Addr())
-	log.Fatal(app.Listener(ln))
-}
-
-func newApp(cache *cachekit.Cache) *fiber.App {
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/", func(c *fiber.Ctx) error {
-		page, err := cache.GetOrSet("home", 30*time.Second, func() ([]byte, error) {
-			return []byte(fmt.Sprintf("<!doctype html><title>cachekit</title><h1>Rendered at %s</h1>", time.Now().Format(time.RFC3339Nano))), nil
-		})
-		if err != nil {
-			return err
-		}
-		c.Type("html")
-		return c.Send(page)
-	})
-	return app
+	fmt.Printf("sample-site: Calm Goods on http://%s (%s)\n", ln.Addr(), s.describe())
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		s.app.Shutdown()
+	}()
+	return s.app.Listener(ln)
 }

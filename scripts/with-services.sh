@@ -97,4 +97,12 @@ if [ -z "${CACHEKIT_MEMCACHED_ADDR:-}" ]; then
 	fi
 fi
 
+# wrk for make bench, and under CI=true Chromium for the browser test.
+if [ "${1:-}" = "true" ]; then
+	need wrk wrk || log "wrk could not be installed"
+fi
+if [ "${CI:-}" = "true" ] && ! command -v chromium >/dev/null 2>&1; then
+	need chromium chromium || { log "ERROR: chromium could not be installed (CI=true: the browser test must run)"; exit 1; }
+fi
+
 "$@"

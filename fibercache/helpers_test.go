@@ -1,0 +1,113 @@
+package fibercache
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cachekit/cachekit"
+	"github.com/gofiber/fiber/v2"
+)
+
+// newCache returns a private cache on a small real Memory store.
+func newCache(t testing.TB) *cachekit.Cache {
+	t.Helper()
+	m, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	c := cachekit.New(cachekit.Config{Storage: m})
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newApp() *fiber.App {
+	return fiber.New(fiber.Config{DisableStartupMessage: true})
+}
+
+// result is one response, read whole.
+type result struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r result) xcache() string      { return r.header.Get("X-Cache") }
+func (r result) cacheStatus() string { return r.header.Get("Cache-Status") }
+
+// do sends one request through app.Test: real HTTP/1.1 bytes through
+// fasthttp's server. hdr holds name, value pairs; "Host" sets the host.
+func do(t testing.TB, app *fiber.App, method, target string, hdr ...string) result {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if strings.EqualFold(hdr[i], "Host") {
+			req.Host = hdr[i+1]
+			continue
+		}
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// get is do with GET.
+func get(t testing.TB, app *fiber.App, target string, hdr ...string) result {
+	t.Helper()
+	return do(t, app, http.MethodGet, target, hdr...)
+}
+
+// listen serves app on a loopback port until the test ends and returns
+// its base URL. Tests whose requests overlap, or that start background
+// refreshes, use it: app.Test rebuilds the router on every call.
+func listen(t testing.TB, app *fiber.App) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+// fetch does one request against a listening server.
+func fetch(t testing.TB, client *http.Client, url string, hdr ...string) result {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Error(err)
+		return result{}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return result{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+func expect(t testing.TB, what string, got, want any) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}

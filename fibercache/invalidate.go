@@ -1,0 +1,121 @@
+package fibercache
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+
+	"github.com/cachekit/cachekit"
+	"github.com/gofiber/fiber/v2"
+)
+
+// InvalidatePath drops every cached variant of path (every query string,
+// host, Vary value, user and key prefix), in two storage writes whatever
+// their number: it replaces the nonce that all of the path's page keys
+// hold. path is matched as routing matches it by default: case-insensitive,
+// trailing slash ignored, and anything from '?' on ignored; give it decoded,
+// as c.Path() reports it. nil cache means cachekit.Default().
+//
+// A record lost to eviction is made anew with a new nonce, so nothing
+// invalidated comes back; a render that was running meanwhile cannot store
+// its page under the new nonce.
+func InvalidatePath(cache *cachekit.Cache, path string) error {
+	if cache == nil {
+		cache = cachekit.Default()
+	}
+	if path == "" {
+		return fmt.Errorf("fibercache: InvalidatePath: empty path")
+	}
+	rkey := string(appendPathKey(nil, 'r', path))
+	// Keep the learned Vary list: the next render need not learn it again.
+	var vary []byte
+	if b, ok, _ := cache.Get(rkey); ok {
+		if r, ok := decodeRecord(b); ok {
+			vary = r.vary
+		}
+	}
+	// The fence first: a render that learns a Vary list reads it after its
+	// own record write, so it sees this invalidation if it overwrote it.
+	if err := cache.Set(fenceKey(rkey), newNonce(), 0); err != nil {
+		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
+	}
+	if err := cache.Set(rkey, encodeRecord(newNonce(), vary), 0); err != nil {
+		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
+	}
+	return nil
+}
+
+// PurgeConfig configures Purge.
+type PurgeConfig struct {
+	// Next skips the handler when it returns true.
+	Next func(c *fiber.Ctx) bool
+
+	// Cache is the cache to purge. nil means cachekit.Default().
+	Cache *cachekit.Cache
+
+	// Token must be sent in TokenHeader for a purge to happen. Empty (the
+	// default) refuses every purge with 403.
+	Token string
+
+	// TokenHeader carries the token. "" means "X-Purge-Token".
+	TokenHeader string
+
+	// Method is the request method that purges; others pass through.
+	// "" means "PURGE".
+	Method string
+}
+
+// Purge returns a handler for cache purges, Varnish and Fastly style:
+//
+//	PURGE /blog/post-1                     drops every variant of the path
+//	PURGE /  with Surrogate-Key: a b       invalidates the tags a and b
+//
+// A request without the configured token (compared in constant time), or
+// any request when no token is configured, gets 403 and purges nothing.
+// Requests with another method go on to the next handler, so it can be
+// mounted site-wide. Fiber refuses unknown methods unless listed:
+//
+//	app := fiber.New(fiber.Config{RequestMethods: append(fiber.DefaultMethods, "PURGE")})
+//	app.Use(fibercache.Purge(fibercache.PurgeConfig{Token: os.Getenv("PURGE_TOKEN")}))
+func Purge(config ...PurgeConfig) fiber.Handler {
+	var cfg PurgeConfig
+	if len(config) > 0 {
+		cfg = config[0]
+	}
+	if cfg.TokenHeader == "" {
+		cfg.TokenHeader = "X-Purge-Token"
+	}
+	if cfg.Method == "" {
+		cfg.Method = "PURGE"
+	}
+	cfg.Method = strings.ToUpper(cfg.Method)
+	if cfg.Cache == nil {
+		cfg.Cache = cachekit.Default()
+	}
+	if err := cfg.Cache.Err(); err != nil {
+		panic("fibercache: PurgeConfig.Cache cannot work: " + err.Error())
+	}
+	want := sha256.Sum256([]byte(cfg.Token))
+	return func(c *fiber.Ctx) error {
+		if (cfg.Next != nil && cfg.Next(c)) || c.Method() != cfg.Method {
+			return c.Next()
+		}
+		got := sha256.Sum256([]byte(c.Get(cfg.TokenHeader)))
+		if cfg.Token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "purge refused"})
+		}
+		if keys := c.Get("Surrogate-Key"); strings.TrimSpace(keys) != "" {
+			tags := strings.Fields(keys)
+			if err := cfg.Cache.InvalidateTags(tags...); err != nil {
+				return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": err.Error()})
+			}
+			return c.JSON(fiber.Map{"purged": "tags", "tags": tags})
+		}
+		path := c.Path()
+		if err := InvalidatePath(cfg.Cache, path); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": err.Error()})
+		}
+		return c.JSON(fiber.Map{"purged": "path", "path": path})
+	}
+}

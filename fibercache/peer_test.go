@@ -1,0 +1,20 @@
+//go:build fiberpeer
+
+// The peer comparisons need fiber's middleware/cache, whose msgp dependency
+// is not in the module's go.sum yet: go test -tags fiberpeer.
+
+package fibercache
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2/middleware/cache"
+)
+
+func TestColdStampedePeer(t *testing.T) {
+	ours := stampede(t, 500, New(Config{Cache: newCache(t)}))
+	peer := stampede(t, 500, cache.New(cache.Config{Expiration: time.Minute}))
+	t.Logf("500 concurrent cold requests: fibercache ran the handler %d time(s), fiber's middleware/cache %d", ours, peer)
+	expect(t, "fibercache handler runs", ours, int64(1))
+}

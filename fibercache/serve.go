@@ -1,0 +1,228 @@
+package fibercache
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/gofiber/fiber/v2"
+)
+
+var (
+	hdrXCache       = []byte("X-Cache")
+	hdrCacheStatus  = []byte("Cache-Status")
+	hdrAge          = []byte("Age")
+	hdrETag         = []byte("ETag")
+	hdrLastModified = []byte("Last-Modified")
+	hdrCacheCtl     = []byte("Cache-Control")
+	hdrExpiresB     = []byte("Expires")
+
+	xHit    = []byte("HIT")
+	xMiss   = []byte("MISS")
+	xStale  = []byte("STALE")
+	xBypass = []byte("BYPASS")
+)
+
+// How a stored page is served.
+type serveKind uint8
+
+const (
+	kindHit          serveKind = iota // fresh
+	kindStale                         // inside stale-while-revalidate; a refresh runs
+	kindStaleIfError                  // the render failed
+	kindCollapsed                     // this request waited for another's render
+)
+
+// serve answers the request from a stored page: status, headers, the
+// validators, Age, X-Cache and Cache-Status, and the body (none for HEAD:
+// fasthttp drops it) or a 304 when the request's validators match.
+func (m *middleware) serve(c *fiber.Ctx, e *entry, r *cachekit.Result, req *request, kind serveKind, _ string) {
+	resp := c.Response()
+	h := &resp.Header
+	resp.SetStatusCode(e.status)
+	h.SetContentTypeBytes(e.ctype)
+	hs := e.headers
+	for i := 0; i < e.nheaders; i++ {
+		var hd header
+		hd, hs = nextHeader(hs)
+		if seenBefore(e.headers, i, hd.name) {
+			h.AddBytesKV(hd.name, hd.value)
+		} else {
+			h.SetCanonical(hd.name, hd.value)
+		}
+	}
+	if len(e.etag) > 0 {
+		h.SetCanonical(hdrETag, e.etag)
+	}
+
+	var buf [96]byte
+	now := time.Now()
+	var remaining int64 // seconds of freshness left; negative when stale
+	if !r.Expires.IsZero() {
+		remaining = int64(r.Expires.Sub(now) / time.Second)
+	} else {
+		remaining = 365 * 24 * 3600
+	}
+	if kind != kindCollapsed {
+		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], int64(r.Age/time.Second), 10))
+	}
+	b := append(buf[:0], "cachekit; "...)
+	switch kind {
+	case kindHit:
+		h.SetCanonical(hdrXCache, xHit)
+		b = append(b, "hit; ttl="...)
+		b = strconv.AppendInt(b, remaining, 10)
+	case kindStale:
+		h.SetCanonical(hdrXCache, xStale)
+		b = append(b, "hit; ttl="...)
+		b = strconv.AppendInt(b, min(remaining, 0), 10)
+		b = append(b, "; detail=stale-while-revalidate"...)
+	case kindStaleIfError:
+		h.SetCanonical(hdrXCache, xStale)
+		b = append(b, "fwd=stale; ttl="...)
+		b = strconv.AppendInt(b, min(remaining, 0), 10)
+		b = append(b, "; detail=stale-if-error"...)
+	case kindCollapsed:
+		h.SetCanonical(hdrXCache, xMiss)
+		b = append(b, "fwd=uri-miss; collapsed; stored"...)
+	}
+	h.SetCanonical(hdrCacheStatus, b)
+	if e.flags&flagHasCC == 0 && m.cfg.CacheControl {
+		m.downstreamSeconds(c, e.flags, max(remaining, 0), now)
+	}
+	if e.status == fiber.StatusOK && notModified(req, e.etag, e.lastModified) {
+		resp.SetStatusCode(fiber.StatusNotModified)
+		resp.ResetBody()
+		return
+	}
+	resp.SetBodyRaw(e.body)
+}
+
+// seenBefore reports whether one of the first i headers of the encoded list
+// hs is named name.
+func seenBefore(hs []byte, i int, name []byte) bool {
+	for j := 0; j < i; j++ {
+		var hd header
+		hd, hs = nextHeader(hs)
+		if string(hd.name) == string(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// setStatusHeaders sets X-Cache and Cache-Status on a response the cache
+// did not answer.
+func setStatusHeaders(c *fiber.Ctx, x []byte, fwd, detail string, stored, _ bool) {
+	h := &c.Response().Header
+	h.SetCanonical(hdrXCache, x)
+	var buf [96]byte
+	b := append(buf[:0], "cachekit; "...)
+	b = append(b, fwd...)
+	if stored {
+		b = append(b, "; stored"...)
+	}
+	if detail != "" {
+		b = append(b, "; detail="...)
+		b = append(b, detail...)
+	}
+	h.SetCanonical(hdrCacheStatus, b)
+}
+
+// downstream sends Cache-Control and Expires for a page just stored, when
+// configured and the handler set no Cache-Control.
+func (m *middleware) downstream(c *fiber.Ctx, flags byte, ttl time.Duration) {
+	if !m.cfg.CacheControl || flags&flagHasCC != 0 {
+		return
+	}
+	secs := int64(ttl / time.Second)
+	if ttl == 0 {
+		secs = 365 * 24 * 3600
+	}
+	m.downstreamSeconds(c, flags, secs, time.Now())
+}
+
+func (m *middleware) downstreamSeconds(c *fiber.Ctx, flags byte, secs int64, now time.Time) {
+	h := &c.Response().Header
+	var buf [64]byte
+	b := buf[:0]
+	if flags&flagPerUser != 0 {
+		b = append(b, "private, max-age="...)
+	} else {
+		b = append(b, "public, max-age="...)
+	}
+	b = strconv.AppendInt(b, secs, 10)
+	h.SetCanonical(hdrCacheCtl, b)
+	var tb [40]byte
+	h.SetCanonical(hdrExpiresB, now.Add(time.Duration(secs)*time.Second).UTC().AppendFormat(tb[:0], http.TimeFormat))
+}
+
+// stripSurrogateKey removes the Surrogate-Key header: its tags are for this
+// cache, not for the client.
+func stripSurrogateKey(c *fiber.Ctx) {
+	c.Response().Header.Del("Surrogate-Key")
+}
+
+// notModified evaluates the request's conditional headers (RFC 9110 §13.2.2:
+// If-None-Match, with weak comparison; else If-Modified-Since) against a
+// page's validators.
+func notModified(req *request, etag []byte, lastModified int64) bool {
+	if len(req.inm) > 0 {
+		return etagMatch(req.inm, etag)
+	}
+	if len(req.ims) > 0 && lastModified != 0 {
+		t, err := http.ParseTime(b2s(req.ims))
+		return err == nil && lastModified <= t.Unix()
+	}
+	return false
+}
+
+// etagMatch reports whether the If-None-Match list matches etag.
+func etagMatch(list, etag []byte) bool {
+	if len(etag) == 0 {
+		return false
+	}
+	want := weakless(etag)
+	for len(list) > 0 {
+		for len(list) > 0 && (list[0] == ' ' || list[0] == '\t' || list[0] == ',') {
+			list = list[1:]
+		}
+		if len(list) == 0 {
+			break
+		}
+		if list[0] == '*' {
+			return true
+		}
+		i := 0
+		if len(list) >= 2 && list[0] == 'W' && list[1] == '/' {
+			i = 2
+		}
+		if i < len(list) && list[i] == '"' {
+			j := i + 1
+			for j < len(list) && list[j] != '"' {
+				j++
+			}
+			if j < len(list) {
+				j++
+			}
+			if string(list[i:j]) == string(want) {
+				return true
+			}
+			list = list[j:]
+			continue
+		}
+		// not an entity-tag: skip to the next comma
+		for len(list) > 0 && list[0] != ',' {
+			list = list[1:]
+		}
+	}
+	return false
+}
+
+func weakless(etag []byte) []byte {
+	if len(etag) >= 2 && etag[0] == 'W' && etag[1] == '/' {
+		return etag[2:]
+	}
+	return etag
+}

@@ -1,0 +1,136 @@
+package fragments_test
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/fragments"
+)
+
+// spin1ms is work that takes 1 ms.
+func spin1ms(name string) string {
+	for start := time.Now(); time.Since(start) < time.Millisecond; {
+	}
+	return name
+}
+
+const benchPage = `<html><body><h1>{{.Title}}</h1>
+{{cache "nav" 300}}<nav>{{work "nav"}}</nav>{{endcache}}
+{{cache "sidebar" 300 .User.ID}}<aside>{{.User.Name}} {{work "sidebar"}}</aside>{{endcache}}
+{{cache "footer" "1h"}}<footer>{{work "footer"}}</footer>{{endcache}}
+</body></html>`
+
+func benchCache(b *testing.B) *cachekit.Cache {
+	c := cachekit.New(cachekit.Config{})
+	if err := c.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Storage().(*cachekit.Memory).Close() })
+	return c
+}
+
+// BenchmarkPage renders a page with three blocks around 1 ms of work each,
+// without the blocks (the plain template) and with them, warm.
+func BenchmarkPage(b *testing.B) {
+	data := page{Title: "Home", User: &user{42, "Ann"}}
+	funcs := template.FuncMap{"work": spin1ms}
+	b.Run("uncached", func(b *testing.B) {
+		none := func(...any) string { return "" }
+		tm := template.Must(template.New("p").Funcs(template.FuncMap{"cache": none, "endcache": none, "tags": none}).Funcs(funcs).Parse(benchPage))
+		for b.Loop() {
+			if err := tm.Execute(io.Discard, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		c := benchCache(b)
+		tm := template.Must(template.New("p").Funcs(fragments.Funcs()).Funcs(funcs).Parse(benchPage))
+		if err := fragments.Rewrite(tm, c); err != nil {
+			b.Fatal(err)
+		}
+		if err := tm.Execute(io.Discard, data); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := tm.Execute(io.Discard, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkHitOverhead measures what a hit costs over writing the same
+// bytes directly: ten blocks of 1 KiB of HTML, against the same page with
+// the HTML written as template text ("direct"), and against the floor of
+// any approach through a template function: an action printing the same
+// template.HTML from a func ("action").
+func BenchmarkHitOverhead(b *testing.B) {
+	const blocks = 10
+	html := strings.Repeat("<p>cached fragment</p>\n", 1024/23)
+	for _, tc := range []struct{ name, open string }{
+		{"novary", `{{cache "b%d" 300}}`},
+		{"vary", `{{cache "b%d" 300 .User.ID .Title}}`},
+	} {
+		var direct, action, cached strings.Builder
+		for i := range blocks {
+			direct.WriteString(html)
+			action.WriteString(`{{fragment}}`)
+			fmt.Fprintf(&cached, tc.open, i)
+			cached.WriteString(html)
+			cached.WriteString("{{endcache}}")
+		}
+		data := page{Title: "Home", User: &user{42, "Ann"}}
+		run := func(b *testing.B, tm *template.Template) float64 {
+			if err := tm.Execute(io.Discard, data); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := tm.Execute(io.Discard, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		}
+		var directNs float64
+		b.Run(tc.name+"/direct", func(b *testing.B) {
+			directNs = run(b, template.Must(template.New("p").Parse(direct.String())))
+		})
+		b.Run(tc.name+"/action", func(b *testing.B) {
+			h := template.HTML(html)
+			tm := template.Must(template.New("p").Funcs(template.FuncMap{"fragment": func() template.HTML { return h }}).Parse(action.String()))
+			ns := run(b, tm)
+			b.ReportMetric((ns-directNs)/blocks, "ns-added/block")
+		})
+		b.Run(tc.name+"/cached", func(b *testing.B) {
+			tm := template.Must(template.New("p").Funcs(fragments.Funcs()).Parse(cached.String()))
+			if err := fragments.Rewrite(tm, benchCache(b)); err != nil {
+				b.Fatal(err)
+			}
+			ns := run(b, tm)
+			b.ReportMetric((ns-directNs)/blocks, "ns-added/block")
+		})
+	}
+}
+
+// BenchmarkRewrite measures Rewrite on a page with a few blocks.
+func BenchmarkRewrite(b *testing.B) {
+	c := benchCache(b)
+	src := strings.Repeat(`<div>{{range $i, $p := .L}}{{cache "x" 60 $p.ID}}<b>{{$p.Name}} {{.Name}} {{$.S}}</b>{{endcache}}{{end}}</div>`+"\n", 5)
+	base := template.Must(template.New("p").Funcs(fragments.Funcs()).Parse(src))
+	for b.Loop() {
+		set := template.New("p").Funcs(fragments.Funcs())
+		if _, err := set.AddParseTree("p", base.Tree.Copy()); err != nil {
+			b.Fatal(err)
+		}
+		if err := fragments.Rewrite(set, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,332 @@
+package fragments
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"math"
+	"reflect"
+	"strconv"
+	"sync"
+	"text/template/parse"
+	"time"
+
+	"github.com/cachekit/cachekit"
+)
+
+// digestLen is the length of the source digest stored in front of every
+// fragment.
+const digestLen = 16
+
+// block is one rewritten {{cache}} block of one template set. Its call
+// method is bound into the set's func map at Rewrite; it keeps no state
+// between calls.
+type block struct {
+	name     string
+	funcName string
+	tmpl     string // template holding the {{cache}} action
+	loc      string // its "name:line:col"
+	digest   [digestLen]byte
+
+	ttl      time.Duration // when the ttl is a literal
+	dynTTL   bool          // the ttl is an argument
+	passDot  bool          // dot is an argument
+	passRoot bool          // $ is an argument
+	nvars    int           // outer variables passed
+	ntags    int           // (tags ...) arguments passed
+	nvary    int
+	nargs    int // arguments of the host action, set by setArgs
+
+	keyPrefix string   // "fragment:<name>:"
+	staticKey string   // the key when there are no vary values
+	tags      []string // implicit tags: [Tag(name)]
+
+	cache    *cachekit.Cache
+	bodyName string
+	bodyTree *parse.Tree
+	body     *template.Template
+}
+
+// frame is the data a block's body template executes with: the dot, $ and
+// outer variables of the place the block stood.
+type frame struct {
+	dot, root reflect.Value
+	vars      []reflect.Value
+}
+
+var errNoFrame = errors.New("fragments: this template is the body of a {{cache}} block and cannot be executed directly")
+
+// frameDot, frameRoot and frameVar restore the block's surroundings in the
+// body template. They return reflect.Values, which text/template unwraps, so
+// a variable gets the very value (addressable or invalid) the block saw.
+func frameDot(f *frame) (reflect.Value, error) {
+	if f == nil {
+		return reflect.Value{}, errNoFrame
+	}
+	return f.dot, nil
+}
+
+func frameRoot(f *frame) (reflect.Value, error) {
+	if f == nil {
+		return reflect.Value{}, errNoFrame
+	}
+	return f.root, nil
+}
+
+func frameVar(f *frame, i int) (reflect.Value, error) {
+	if f == nil || i < 0 || i >= len(f.vars) {
+		return reflect.Value{}, errNoFrame
+	}
+	return f.vars[i], nil
+}
+
+// tagList is what a (tags ...) argument evaluates to.
+type tagList []reflect.Value
+
+func tagsFunc(args ...reflect.Value) tagList { return args }
+
+func (b *block) fail(err error) error {
+	return &Error{Template: b.tmpl, Location: b.loc, Line: lineOf(b.loc), Block: b.name, Err: err}
+}
+
+// renderError marks a body that failed to render, as opposed to a failing
+// cache.
+type renderError struct{ err error }
+
+func (e *renderError) Error() string { return e.err.Error() }
+
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// setArgs counts the arguments the block's host action passes.
+func (b *block) setArgs() {
+	b.nargs = b.nvars + b.ntags + b.nvary
+	for _, p := range []bool{b.passDot, b.passRoot, b.dynTTL} {
+		if p {
+			b.nargs++
+		}
+	}
+}
+
+// fn returns the function the block's host action calls:
+//
+//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}
+//
+// Small arities get a func of their own: text/template calls a variadic
+// func through a slice it allocates.
+func (b *block) fn() any {
+	switch b.nargs {
+	case 0:
+		return func() (template.HTML, error) { return b.call(nil) }
+	case 1:
+		return func(x reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x}) }
+	case 2:
+		return func(x, y reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y}) }
+	case 3:
+		return func(x, y, z reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y, z}) }
+	}
+	return func(args ...reflect.Value) (template.HTML, error) { return b.call(args) }
+}
+
+// call returns the fragment, from the cache or rendered.
+func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", b.fail(fmt.Errorf("panic: %v", r))
+		}
+	}()
+	if len(args) != b.nargs {
+		return "", b.fail(fmt.Errorf("internal error: %d arguments, want %d", len(args), b.nargs))
+	}
+	f := &frame{}
+	if b.passDot {
+		f.dot, args = args[0], args[1:]
+	}
+	if b.passRoot {
+		f.root, args = args[0], args[1:]
+	}
+	f.vars, args = args[:b.nvars], args[b.nvars:]
+	rest := args
+	ttl := b.ttl
+	if b.dynTTL {
+		if ttl, err = toTTL(rest[0]); err != nil {
+			return "", b.fail(err)
+		}
+		rest = rest[1:]
+	}
+	if ttl == 0 {
+		v, err := b.render(f)
+		if err != nil {
+			return "", b.fail(err)
+		}
+		return template.HTML(v[digestLen:]), nil
+	}
+	tags := b.tags
+	if b.ntags > 0 {
+		if tags, err = b.userTags(rest[:b.ntags]); err != nil {
+			return "", b.fail(err)
+		}
+	}
+	key := b.staticKey
+	if b.nvary > 0 {
+		sum, err := hashVary(rest[b.ntags:])
+		if err != nil {
+			return "", b.fail(err)
+		}
+		key = b.keyPrefix + sum
+	}
+	p := cachekit.Policy{TTL: ttl, Tags: tags}
+	ran := false
+	fill := func(*cachekit.Policy) ([]byte, error) {
+		ran = true
+		v, err := b.render(f)
+		if err != nil {
+			return nil, &renderError{err}
+		}
+		return v, nil
+	}
+	for attempt := 0; ; attempt++ {
+		r, err := b.cache.Load(key, p, fill)
+		if err != nil {
+			if re, ok := errors.AsType[*renderError](err); ok && ran {
+				return "", b.fail(re.err)
+			}
+			// The cache failed, or another caller's render did (with its
+			// own data, maybe): render with ours, uncached.
+			break
+		}
+		if len(r.Value) >= digestLen && [digestLen]byte(r.Value) == b.digest {
+			return template.HTML(r.Value[digestLen:]), nil
+		}
+		// Written by another version of this block (a deploy changed its
+		// source): a miss. Replace it once; if another version keeps
+		// writing it, render uncached.
+		if attempt > 0 {
+			break
+		}
+		_ = b.cache.Delete(key)
+	}
+	v, err := b.render(f)
+	if err != nil {
+		return "", b.fail(err)
+	}
+	return template.HTML(v[digestLen:]), nil
+}
+
+// render executes the body and returns digest+HTML.
+func (b *block) render(f *frame) ([]byte, error) {
+	buf := bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.Write(b.digest[:])
+	err := b.body.Execute(buf, f)
+	var out []byte
+	if err == nil {
+		out = bytes.Clone(buf.Bytes())
+	}
+	if buf.Cap() <= 1<<20 {
+		bufs.Put(buf)
+	}
+	return out, err
+}
+
+func (b *block) userTags(vals []reflect.Value) ([]string, error) {
+	tags := append(make([]string, 0, len(b.tags)+4), b.tags...)
+	for _, tv := range vals {
+		tl, ok := tv.Interface().(tagList)
+		if !ok {
+			return nil, fmt.Errorf("internal error: tags argument is %s", tv.Type())
+		}
+		for _, v := range tl {
+			var err error
+			if tags, err = appendTags(tags, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return tags, nil
+}
+
+func appendTags(tags []string, v reflect.Value) ([]string, error) {
+	for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) && !v.IsNil() {
+		v = v.Elem()
+	}
+	switch {
+	case !v.IsValid():
+		return tags, errors.New("tags: a tag is nil")
+	case v.Kind() == reflect.String:
+		if v.String() == "" {
+			return tags, errors.New("tags: a tag is empty")
+		}
+		return append(tags, v.String()), nil
+	case v.Kind() == reflect.Slice || v.Kind() == reflect.Array:
+		var err error
+		for i := range v.Len() {
+			if tags, err = appendTags(tags, v.Index(i)); err != nil {
+				return tags, err
+			}
+		}
+		return tags, nil
+	}
+	return tags, fmt.Errorf("tags: %s is not a string", v.Type())
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// toTTL converts a ttl argument: integer (or float) seconds, a
+// time.Duration, or a string holding either a Go duration or seconds.
+func toTTL(v reflect.Value) (time.Duration, error) {
+	for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) && !v.IsNil() {
+		v = v.Elem()
+	}
+	if !v.IsValid() || ((v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) && v.IsNil()) {
+		return 0, errors.New("ttl is nil")
+	}
+	var d time.Duration
+	switch {
+	case v.Type() == durationType:
+		d = time.Duration(v.Int())
+	case v.CanInt():
+		return secondsTTL(float64(v.Int()), v.Int() < 0, v)
+	case v.CanUint():
+		if v.Uint() > math.MaxInt64 {
+			return 0, fmt.Errorf("ttl %d is too large", v.Uint())
+		}
+		return secondsTTL(float64(v.Uint()), false, v)
+	case v.CanFloat():
+		return secondsTTL(v.Float(), v.Float() < 0, v)
+	case v.Kind() == reflect.String:
+		return parseTTL(v.String())
+	default:
+		return 0, fmt.Errorf("ttl is a %s: want seconds, a duration string such as \"5m\", or a time.Duration", v.Type())
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("ttl %v is negative", d)
+	}
+	return d, nil
+}
+
+func secondsTTL(s float64, negative bool, v reflect.Value) (time.Duration, error) {
+	if negative || math.IsNaN(s) {
+		return 0, fmt.Errorf("ttl %v is negative", v)
+	}
+	if s*float64(time.Second) >= math.MaxInt64 {
+		return 0, fmt.Errorf("ttl %v seconds is too large", v)
+	}
+	return time.Duration(s * float64(time.Second)), nil
+}
+
+// parseTTL parses a string ttl: a Go duration ("5m", "1h30m") or seconds
+// ("300").
+func parseTTL(s string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return secondsTTL(float64(n), n < 0, reflect.ValueOf(n))
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("ttl %q is neither seconds nor a duration such as \"5m\"", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("ttl %q is negative", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,93 @@
+package fragments_test
+
+import (
+	"html/template"
+	"strings"
+	"testing"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/fragments"
+)
+
+// TestContexts checks that a block is accepted exactly where html/template
+// is in HTML text, and that where it is accepted the page renders as it
+// would without the block.
+func TestContexts(t *testing.T) {
+	for _, tc := range []struct {
+		prefix string
+		text   bool
+	}{
+		{"", true},
+		{"<p>", true},
+		{"<p", false},
+		{"<p ", false},
+		{"<p class", false},
+		{"<p class=", false},
+		{`<p class="`, false},
+		{`<p class='`, false},
+		{`<p class=x`, false},
+		{`<p class="a>b">`, true},
+		{`<div data-x='a>b'>`, true},
+		{"<!--", false},
+		{"<!-- x -->", true},
+		{"<script>", false},
+		{"<SCRIPT>", false},
+		{"<script>x</script>", true},
+		{`<script type="text/template">`, true},
+		{`<script type="module">`, false},
+		{"<style>", false},
+		{"<style>p{}</style >", true},
+		{"<textarea>", false},
+		{"<title>", false},
+		{"<svg><title>", false},
+		{"<title></title>", true},
+		{`<a href="/x">`, true},
+		{"<a href=/x>", true},
+		{"</p>", true},
+		{"<p/>", true},
+		{"<br/>", true},
+		{"a < b", true},
+		{"<", true},
+		{"<3", true},
+		{"<!DOCTYPE html>", true},
+		{"<meta charset=utf-8>", true},
+		{"<p>x</p", false},
+		{"<a b=c d", false},
+		{"<img src=x onerror=", false},
+		{"<p>{{if .}}<b>{{else}}<i>{{end}}", true},
+		{`<p {{if .}}class="a"{{end}}>`, true},
+		{"<p {{if .}}class=a{{end}}>", false}, // html/template refuses it too
+		{"<p {{.}}>", true},
+		{`<p title="{{.}}">`, true},
+		{`{{if .}}<a href="{{end}}`, false},
+		{`{{range .}}<p>{{end}}`, true},
+		{`{{range .}}<p class="{{end}}`, false},
+		{`{{define "open"}}<div class="{{end}}{{template "open"}}`, false},
+		{`{{define "open"}}<div class="x">{{end}}{{template "open"}}`, true},
+	} {
+		t.Run(tc.prefix, func(t *testing.T) {
+			src := tc.prefix + `{{cache "a" 60}}<b title="{{.}}">{{.}}</b>{{endcache}}`
+			tm, err := template.New("t").Funcs(fragments.Funcs()).Parse(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = fragments.Rewrite(tm, cachekit.New(cachekit.Config{Storage: cachekit.NewDummy()}))
+			if (err == nil) != tc.text {
+				t.Fatalf("in HTML text: %v; Rewrite: %v", tc.text, err)
+			}
+			if err != nil {
+				return
+			}
+			none := func(...any) string { return "" }
+			ref := template.Must(template.New("t").Funcs(template.FuncMap{"cache": none, "endcache": none}).Parse(src))
+			for _, data := range []any{"<i>&", template.HTML("<i>x</i>"), nil} {
+				var got, want strings.Builder
+				gerr := tm.Execute(&got, data)
+				werr := ref.Execute(&want, data)
+				if got.String() != want.String() || (gerr == nil) != (werr == nil) {
+					t.Fatalf("data %v:\n got %q, %v\nwant %q, %v", data, got.String(), gerr, want.String(), werr)
+				}
+			}
+		})
+	}
+}

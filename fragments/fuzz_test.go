@@ -1,0 +1,224 @@
+package fragments_test
+
+import (
+	"errors"
+	"html/template"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/template/parse"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/fragments"
+)
+
+var fuzzSeeds = []string{
+	``,
+	`plain text`,
+	`<p>{{.S}}</p>`,
+	`{{range .L}}<li>{{.Name}}</li>{{else}}none{{end}}`,
+	`{{cache "a" 60}}x{{endcache}}`,
+	`{{cache "a" 60 .S}}<b>{{.S}}</b>{{endcache}}`,
+	`{{$x := .A}}{{range $i, $r := .L}}{{cache "r" 60 $r.ID}}{{$i}} {{$r.Name}} {{.Name}} {{$x}} {{$.S}}{{endcache}}{{end}}`,
+	`{{cache "o" 60}}<ul>{{range .L}}{{cache "i" 60 .ID}}<li>{{.Name}}</li>{{endcache}}{{end}}</ul>{{endcache}}`,
+	`{{with .P}}{{cache "w" 0}}{{.Name}}{{endcache}}{{end}}`,
+	`<a href="{{.S}}">{{cache "a" "5m" (tags "t")}}<i title="{{.S}}">{{.S}}</i>{{endcache}}</a>`,
+	`<div class="{{cache "a" 1}}x{{endcache}}">`,
+	`{{cache "a" 1}}<script>var s = {{.S}};</script>{{endcache}}`,
+	`{{define "p"}}[{{.}}]{{end}}{{cache "a" 1}}{{template "p" .S}}{{endcache}}`,
+	`{{if .B}}{{cache "a" 1}}yes{{endcache}}{{else}}{{cache "b" 1}}no{{endcache}}{{end}}`,
+	`{{cache "a" 1}}{{.Missing.Deep}}{{endcache}}`,
+	`{{cache "a" 1}}{{endcache}}`,
+	`{{cache "a" 1}}<!-- c -->{{.S}}<!-- d -->{{endcache}}`,
+	`{{endcache}}`,
+	`{{cache "a" 1}}`,
+	`{{cache}}{{endcache}}`,
+	`{{cache "a" .A}}{{.A}}{{endcache}}`,
+	`{{range .L}}{{cache "a" 1 .}}{{.Name}}{{endcache}}{{end}}`,
+	`<textarea>{{.S}}</textarea>{{cache "t" 1}}<textarea>{{.S}}</textarea>{{endcache}}`,
+	`{{cache "a" 1}}{{$y := 1}}{{$y}}{{endcache}}`,
+	`{{- cache "a" 1 -}} x {{- endcache -}}`,
+	`{{cache "a" 1 .M}}{{range $k, $v := .M}}{{$k}}={{$v}};{{end}}{{endcache}}`,
+}
+
+var (
+	fuzzStoreOnce sync.Once
+	fuzzStore     *cachekit.Memory
+	fuzzPrefix    atomic.Int64
+)
+
+func fuzzData() map[string]any {
+	return map[string]any{
+		"A": 3,
+		"B": true,
+		"S": `<script>alert("x")</script>&'"`,
+		"L": []row{{1, "a<b"}, {2, "c&d"}},
+		"P": &user{5, "Eve"},
+		"M": map[string]int{"x": 1, "y": 2},
+		"N": nil,
+	}
+}
+
+// FuzzRewrite checks that Rewrite never panics, that a template without
+// blocks renders exactly as before, and that a rewritten template renders
+// what the same template renders with the block markers printing nothing.
+func FuzzRewrite(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+	}
+	fuzzStoreOnce.Do(func() {
+		m, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 8 << 20})
+		if err != nil {
+			f.Fatal(err)
+		}
+		fuzzStore = m
+	})
+	f.Fuzz(func(t *testing.T, src string) {
+		if len(src) > 4096 {
+			return
+		}
+		none := func(...any) string { return "" }
+		ref, err := template.New("f").Funcs(template.FuncMap{"cache": none, "endcache": none, "tags": none}).Parse(src)
+		if err != nil {
+			return
+		}
+		if slowToRun(ref) {
+			return
+		}
+		tm, err := template.New("f").Funcs(fragments.Funcs()).Parse(src)
+		if err != nil {
+			t.Fatalf("parses with stand-ins but not with Funcs: %v", err)
+		}
+		blocks := false
+		for _, x := range tm.Templates() {
+			if x.Tree != nil && strings.Contains(x.Tree.Root.String(), "cache") {
+				blocks = true
+			}
+		}
+		// A cache that stores nothing renders every block every time:
+		// the output must be the reference's, byte for byte.
+		rerr := fragments.Rewrite(tm, cachekit.New(cachekit.Config{Storage: cachekit.NewDummy()}))
+		if rerr != nil {
+			if strings.Contains(rerr.Error(), "internal error") {
+				t.Fatalf("Rewrite: %v", rerr)
+			}
+			if !blocks {
+				t.Fatalf("Rewrite of a template without blocks failed: %v", rerr)
+			}
+			return
+		}
+		data := fuzzData()
+		var want, got strings.Builder
+		werr := ref.Execute(&want, data)
+		gerr := tm.Execute(&got, data)
+		if !blocks {
+			if (werr == nil) != (gerr == nil) || want.String() != got.String() {
+				t.Fatalf("no blocks, yet output differs:\n got %q, %v\nwant %q, %v", got.String(), gerr, want.String(), werr)
+			}
+			return
+		}
+		if werr != nil {
+			return // html/template itself refuses it, or the data does not fit
+		}
+		if gerr != nil {
+			var fe *fragments.Error
+			if errors.As(gerr, &fe) && !strings.Contains(gerr.Error(), "internal error") {
+				return // a dynamic ttl or vary value the block refuses
+			}
+			t.Fatalf("rewritten template fails where the original renders %q: %v", want.String(), gerr)
+		}
+		if got.String() != want.String() {
+			t.Fatalf("output differs:\n got %q\nwant %q", got.String(), want.String())
+		}
+
+		// With a real cache, a warm render repeats the cold one.
+		tm2, err := template.New("f").Funcs(fragments.Funcs()).Parse(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cachekit.New(cachekit.Config{Storage: fuzzStore, Prefix: "f" + strconv.FormatInt(fuzzPrefix.Add(1), 10)})
+		if err := fragments.Rewrite(tm2, c); err != nil {
+			t.Fatalf("Rewrite succeeded once, then: %v", err)
+		}
+		var cold, warm strings.Builder
+		if err := tm2.Execute(&cold, data); err != nil {
+			t.Fatalf("cold: %v", err)
+		}
+		if err := tm2.Execute(&warm, data); err != nil || warm.String() != cold.String() {
+			t.Fatalf("warm:\n got %q, %v\nwant %q", warm.String(), err, cold.String())
+		}
+	})
+}
+
+// slowToRun reports templates that could run for long: a range over a
+// number, or a template calling itself.
+func slowToRun(set *template.Template) bool {
+	calls := map[string][]string{}
+	slow := false
+	for _, t := range set.Templates() {
+		if t.Tree == nil {
+			continue
+		}
+		walk(t.Tree.Root, func(n parse.Node) {
+			switch n := n.(type) {
+			case *parse.RangeNode:
+				for _, c := range n.Pipe.Cmds {
+					for _, a := range c.Args {
+						if _, ok := a.(*parse.NumberNode); ok {
+							slow = true
+						}
+					}
+				}
+			case *parse.TemplateNode:
+				calls[t.Name()] = append(calls[t.Name()], n.Name)
+			}
+		})
+	}
+	var visit func(name string, path map[string]bool) bool
+	visit = func(name string, path map[string]bool) bool {
+		if path[name] {
+			return true
+		}
+		path[name] = true
+		defer delete(path, name)
+		for _, c := range calls[name] {
+			if visit(c, path) {
+				return true
+			}
+		}
+		return false
+	}
+	for name := range calls {
+		if visit(name, map[string]bool{}) {
+			return true
+		}
+	}
+	return slow
+}
+
+func walk(n parse.Node, fn func(parse.Node)) {
+	if n == nil {
+		return
+	}
+	fn(n)
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walk(c, fn)
+		}
+	case *parse.IfNode:
+		walk(n.List, fn)
+		walk(n.ElseList, fn)
+	case *parse.RangeNode:
+		walk(n.List, fn)
+		walk(n.ElseList, fn)
+	case *parse.WithNode:
+		walk(n.List, fn)
+		walk(n.ElseList, fn)
+	}
+}

@@ -1,0 +1,195 @@
+package fragments
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"sync"
+)
+
+// Vary values are hashed by value into a canonical encoding, then SHA-256:
+// a key is never shared by two different values (a collision would serve one
+// user's fragment to another), whatever their length.
+//
+// The encoding normalises what a template cannot tell apart: integers of any
+// type with the same value, strings of any string type, pointers and
+// interfaces and what they point to. Structs are hashed field by field
+// (unexported fields included, so two values that differ only there get
+// different keys) unless they implement encoding.BinaryMarshaler or
+// encoding.TextMarshaler (time.Time, netip.Addr, ...), which define their
+// canonical form. Funcs, channels and unsafe pointers cannot be hashed.
+
+const maxHashDepth = 64
+
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// hashVary returns the hex digest of vals.
+func hashVary(vals []reflect.Value) (string, error) {
+	bp := hashBufs.Get().(*[]byte)
+	b := append((*bp)[:0], 1) // encoding version
+	var err error
+	for i, v := range vals {
+		b, err = appendValue(b, v, 0)
+		if err != nil {
+			*bp = b[:0]
+			hashBufs.Put(bp)
+			return "", fmt.Errorf("vary value %d: %w", i+1, err)
+		}
+	}
+	sum := sha256.Sum256(b)
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		hashBufs.Put(bp)
+	}
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+var (
+	binaryMarshalerType = reflect.TypeFor[encoding.BinaryMarshaler]()
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func appendLen(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
+
+func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
+	if depth > maxHashDepth {
+		return b, fmt.Errorf("nested more than %d levels deep (a cycle?)", maxHashDepth)
+	}
+	if !v.IsValid() {
+		return append(b, 'n'), nil
+	}
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return append(b, 'n'), nil
+		}
+		return appendValue(b, v.Elem(), depth+1)
+	case reflect.Bool:
+		if v.Bool() {
+			return append(b, 'b', 1), nil
+		}
+		return append(b, 'b', 0), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return binary.BigEndian.AppendUint64(append(b, 'i'), uint64(v.Int())), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		u := v.Uint()
+		if u <= math.MaxInt64 {
+			return binary.BigEndian.AppendUint64(append(b, 'i'), u), nil
+		}
+		return binary.BigEndian.AppendUint64(append(b, 'u'), u), nil
+	case reflect.Float32, reflect.Float64:
+		return binary.BigEndian.AppendUint64(append(b, 'f'), math.Float64bits(v.Float())), nil
+	case reflect.Complex64, reflect.Complex128:
+		c := v.Complex()
+		b = binary.BigEndian.AppendUint64(append(b, 'c'), math.Float64bits(real(c)))
+		return binary.BigEndian.AppendUint64(b, math.Float64bits(imag(c))), nil
+	case reflect.String:
+		s := v.String()
+		return append(appendLen(append(b, 's'), len(s)), s...), nil
+	case reflect.Slice, reflect.Array:
+		n := v.Len()
+		if v.Type().Elem().Kind() == reflect.Uint8 && (v.Kind() == reflect.Slice || v.CanAddr()) {
+			return append(appendLen(append(b, 'y'), n), v.Bytes()...), nil
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			b = appendLen(append(b, 'y'), n)
+			for i := range n {
+				b = append(b, byte(v.Index(i).Uint()))
+			}
+			return b, nil
+		}
+		b = appendLen(append(b, 'l'), n)
+		var err error
+		for i := range n {
+			if b, err = appendValue(b, v.Index(i), depth+1); err != nil {
+				return b, fmt.Errorf("element %d: %w", i, err)
+			}
+		}
+		return b, nil
+	case reflect.Map:
+		return appendMap(b, v, depth)
+	case reflect.Struct:
+		if m, ok := marshaled(v); ok {
+			return m(b)
+		}
+		t := v.Type()
+		name := t.String()
+		if t.Name() != "" {
+			name = t.PkgPath() + "." + t.Name()
+		}
+		b = append(appendLen(append(b, 'S'), len(name)), name...)
+		b = appendLen(b, v.NumField())
+		var err error
+		for i := range v.NumField() {
+			f := t.Field(i)
+			b = append(appendLen(b, len(f.Name)), f.Name...)
+			if b, err = appendValue(b, v.Field(i), depth+1); err != nil {
+				return b, fmt.Errorf("field %s: %w", f.Name, err)
+			}
+		}
+		return b, nil
+	default: // Func, Chan, UnsafePointer
+		return b, fmt.Errorf("a %s (%s) cannot be hashed", v.Kind(), v.Type())
+	}
+}
+
+// marshaled returns an encoder for a struct that defines its own canonical
+// form, if it does.
+func marshaled(v reflect.Value) (func([]byte) ([]byte, error), bool) {
+	m := v
+	switch {
+	case !v.CanInterface():
+		return nil, false
+	case v.Type().Implements(binaryMarshalerType), v.Type().Implements(textMarshalerType):
+	case v.CanAddr() && (reflect.PointerTo(v.Type()).Implements(binaryMarshalerType) || reflect.PointerTo(v.Type()).Implements(textMarshalerType)):
+		m = v.Addr()
+	default:
+		return nil, false
+	}
+	name := v.Type().PkgPath() + "." + v.Type().String()
+	return func(b []byte) ([]byte, error) {
+		var out []byte
+		var err error
+		switch x := m.Interface().(type) {
+		case encoding.BinaryMarshaler:
+			out, err = x.MarshalBinary()
+		case encoding.TextMarshaler:
+			out, err = x.MarshalText()
+		}
+		if err != nil {
+			return b, fmt.Errorf("%s: %w", name, err)
+		}
+		b = append(appendLen(append(b, 'M'), len(name)), name...)
+		return append(appendLen(b, len(out)), out...), nil
+	}, true
+}
+
+func appendMap(b []byte, v reflect.Value, depth int) ([]byte, error) {
+	type kv struct{ k, v []byte }
+	entries := make([]kv, 0, v.Len())
+	it := v.MapRange()
+	for it.Next() {
+		k, err := appendValue(nil, it.Key(), depth+1)
+		if err != nil {
+			return b, fmt.Errorf("map key: %w", err)
+		}
+		e, err := appendValue(nil, it.Value(), depth+1)
+		if err != nil {
+			return b, fmt.Errorf("map value: %w", err)
+		}
+		entries = append(entries, kv{k, e})
+	}
+	slices.SortFunc(entries, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	b = appendLen(append(b, 'm'), len(entries))
+	for _, e := range entries {
+		b = append(b, e.k...)
+		b = append(b, e.v...)
+	}
+	return b, nil
+}

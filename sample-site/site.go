@@ -1,0 +1,465 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/fibercache"
+	"github.com/cachekit/cachekit/fragments"
+	"github.com/cachekit/cachekit/loader"
+	"github.com/cachekit/cachekit/redisbus"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	redisstore "github.com/gofiber/storage/redis/v3"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+//go:embed static
+var static embed.FS
+
+type siteConfig struct {
+	DB         string
+	Templates  string
+	Dev        bool   // reload templates, no admin token
+	AdminToken string // guards /_cache actions; empty only in Dev
+	RedisURL   string // shared store; empty: the embedded one
+}
+
+type site struct {
+	cfg     siteConfig
+	store   *Store
+	cache   *cachekit.Cache
+	memory  *cachekit.Memory // the embedded store, or the local one in Redis mode
+	redis   *goredis.Client
+	engine  *loader.Engine
+	metrics *metrics
+	app     *fiber.App
+}
+
+const sessionCookie = "session"
+
+func newSite(cfg siteConfig) (*site, error) {
+	if !cfg.Dev && cfg.AdminToken == "" {
+		return nil, errors.New("an admin token is required outside -dev")
+	}
+	store, err := OpenStore(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	s := &site{cfg: cfg, store: store, metrics: newMetrics()}
+	if err := s.openCache(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	s.engine = loader.New(cfg.Templates, ".html").Cache(s.cache)
+	s.engine.Reload(cfg.Dev)
+	if err := s.engine.Load(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	s.app = fiber.New(fiber.Config{
+		Views:                 s.engine,
+		ViewsLayout:           "layouts/main",
+		ErrorHandler:          s.errorPage,
+		DisableStartupMessage: true,
+	})
+	s.routes()
+	s.metrics.start(s.cache, s.memory)
+	return s, nil
+}
+
+// openCache picks the store: Redis when a URL is given (two-level, with a
+// local Memory in front and invalidations over pub/sub), the embedded
+// Memory otherwise.
+func (s *site) openCache() error {
+	mem, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 64 << 20})
+	if err != nil {
+		return err
+	}
+	s.memory = mem
+	cfg := cachekit.Config{Prefix: "calmgoods", Storage: mem, Observe: s.metrics.observe}
+	if s.cfg.RedisURL != "" {
+		opts, err := goredis.ParseURL(s.cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("CACHEKIT_REDIS_URL: %w", err)
+		}
+		s.redis = goredis.NewClient(opts)
+		cfg.Storage = redisstore.NewFromConnection(s.redis)
+		cfg.Local = mem
+		cfg.Bus = redisbus.New(s.redis, "cachekit:calmgoods")
+	}
+	s.cache = cachekit.New(cfg)
+	return s.cache.Err()
+}
+
+func (s *site) describe() string {
+	mode := "production"
+	if s.cfg.Dev {
+		mode = "development: templates reload"
+	}
+	if s.redis != nil {
+		return mode + ", Redis at " + s.redis.Options().Addr + " with a local Memory in front"
+	}
+	return mode + ", embedded store"
+}
+
+// Close stops the site's background work and closes its stores.
+func (s *site) Close() {
+	s.metrics.stop()
+	s.cache.Close()
+	if s.redis != nil {
+		s.redis.Close()
+	}
+	s.store.Close()
+}
+
+func (s *site) routes() {
+	app := s.app
+	app.Use(recover.New())
+	app.Use(s.metrics.middleware)
+	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static), PathPrefix: "static", MaxAge: 3600}))
+	app.Use(s.session)
+	// The whole site is cached for anonymous visitors; a session cookie
+	// makes a request personal, and the defaults then step aside.
+	app.Use(fibercache.New(fibercache.Config{
+		Cache:                s.cache,
+		TTL:                  30 * time.Second,
+		StaleWhileRevalidate: 30 * time.Second,
+		StaleIfError:         10 * time.Minute,
+		Next:                 func(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/_cache") },
+	}))
+
+	app.Get("/", s.home)
+	app.Get("/c/:slug", s.category)
+	// One route with its own, longer TTL (Django's cache_page).
+	app.Get("/p/:id", fibercache.Page(10*time.Minute, fibercache.Config{Cache: s.cache}), s.product)
+	app.Get("/login", s.loginForm)
+	app.Post("/login", s.login)
+	app.Post("/logout", s.logout)
+	app.Get("/account", s.account)
+	app.Get("/cart", s.cart)
+	app.Post("/cart/:id", s.addToCart)
+	app.Get("/admin/products/:id", s.editForm)
+	app.Post("/admin/products/:id", s.edit)
+	app.Get("/_cache", s.dashboard)
+	app.Post("/_cache/invalidate", s.invalidate)
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
+
+// session puts the logged-in user, if any, in c.Locals("user").
+func (s *site) session(c *fiber.Ctx) error {
+	if token := c.Cookies(sessionCookie); token != "" {
+		u, err := s.store.Session(c.UserContext(), token)
+		switch {
+		case err == nil:
+			c.Locals("user", &u)
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+	}
+	return c.Next()
+}
+
+func currentUser(c *fiber.Ctx) *User {
+	u, _ := c.Locals("user").(*User)
+	return u
+}
+
+// shop is the lazy data templates reach through .Shop: its queries run only
+// when a {{cache}} block around them misses.
+type shop struct {
+	ctx   context.Context
+	store *Store
+}
+
+// Categories lists the categories with their product counts.
+func (sh shop) Categories() ([]Category, error) { return sh.store.Categories(sh.ctx) }
+
+// CartCount is how many items the user has in the cart.
+func (sh shop) CartCount(userID int) (int, error) {
+	lines, err := sh.store.Cart(sh.ctx, userID)
+	n := 0
+	for _, l := range lines {
+		n += l.Qty
+	}
+	return n, err
+}
+
+// render renders a page in the site layout with what every page needs.
+func (s *site) render(c *fiber.Ctx, name, title string, data fiber.Map) error {
+	data["Title"] = title
+	data["User"] = currentUser(c)
+	data["Shop"] = shop{ctx: c.UserContext(), store: s.store}
+	return c.Render(name, data)
+}
+
+func (s *site) home(c *fiber.Ctx) error {
+	products, err := s.store.Products(c.UserContext(), "", 24)
+	if err != nil {
+		return err
+	}
+	fibercache.Tag(c, "catalog")
+	return s.render(c, "pages/home", "Shop", fiber.Map{"Heading": "Best rated", "Products": products})
+}
+
+func (s *site) category(c *fiber.Ctx) error {
+	slug := c.Params("slug")
+	products, err := s.store.Products(c.UserContext(), slug, 48)
+	if err != nil {
+		return err
+	}
+	if len(products) == 0 {
+		return fiber.ErrNotFound
+	}
+	fibercache.Tag(c, "catalog")
+	return s.render(c, "pages/home", products[0].Category, fiber.Map{"Heading": products[0].Category, "Products": products})
+}
+
+func productID(c *fiber.Ctx) (int, error) {
+	id, err := strconv.Atoi(c.Params("id"))
+	if err != nil || id <= 0 {
+		return 0, fiber.ErrNotFound
+	}
+	return id, nil
+}
+
+func (s *site) product(c *fiber.Ctx) error {
+	id, err := productID(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.store.Product(c.UserContext(), id)
+	if errors.Is(err, ErrNotFound) {
+		return fiber.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	reviews, err := s.store.RecentReviews(c.UserContext(), id, 5)
+	if err != nil {
+		return err
+	}
+	fibercache.Tag(c, productTag(id))
+	return s.render(c, "pages/product", p.Name, fiber.Map{"Product": p, "Reviews": reviews})
+}
+
+func productTag(id int) string { return "product:" + strconv.Itoa(id) }
+
+func (s *site) loginForm(c *fiber.Ctx) error {
+	users, err := s.store.Users(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return s.render(c, "pages/login", "Log in", fiber.Map{"Users": users})
+}
+
+func (s *site) login(c *fiber.Ctx) error {
+	token, err := s.store.Login(c.UserContext(), c.FormValue("user"))
+	if errors.Is(err, ErrNotFound) {
+		users, err := s.store.Users(c.UserContext())
+		if err != nil {
+			return err
+		}
+		c.Status(fiber.StatusUnprocessableEntity)
+		return s.render(c, "pages/login", "Log in", fiber.Map{"Users": users, "Error": "There is no such customer."})
+	}
+	if err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: token, Path: "/", HTTPOnly: true, SameSite: "Lax", MaxAge: 86400})
+	return c.Redirect("/", fiber.StatusSeeOther)
+}
+
+func (s *site) logout(c *fiber.Ctx) error {
+	if token := c.Cookies(sessionCookie); token != "" {
+		if err := s.store.Logout(c.UserContext(), token); err != nil {
+			return err
+		}
+	}
+	c.ClearCookie(sessionCookie)
+	return c.Redirect("/", fiber.StatusSeeOther)
+}
+
+func (s *site) account(c *fiber.Ctx) error {
+	if currentUser(c) == nil {
+		return c.Redirect("/login", fiber.StatusSeeOther)
+	}
+	return s.render(c, "pages/account", "Account", fiber.Map{})
+}
+
+func (s *site) cart(c *fiber.Ctx) error {
+	data := fiber.Map{}
+	if u := currentUser(c); u != nil {
+		lines, err := s.store.Cart(c.UserContext(), u.ID)
+		if err != nil {
+			return err
+		}
+		data["Lines"] = lines
+	}
+	return s.render(c, "pages/cart", "Cart", data)
+}
+
+func (s *site) addToCart(c *fiber.Ctx) error {
+	u := currentUser(c)
+	if u == nil {
+		return c.Redirect("/login", fiber.StatusSeeOther)
+	}
+	id, err := productID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.Product(c.UserContext(), id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fiber.ErrNotFound
+		}
+		return err
+	}
+	if err := s.store.AddToCart(c.UserContext(), u.ID, id); err != nil {
+		return err
+	}
+	// The greeting fragment shows the cart count.
+	if err := s.cache.InvalidateTags(fmt.Sprintf("cart:%d", u.ID)); err != nil {
+		return err
+	}
+	return c.Redirect("/cart", fiber.StatusSeeOther)
+}
+
+// productForm is the edit form's values, as typed.
+type productForm struct{ Name, Price, Description string }
+
+func (s *site) editForm(c *fiber.Ctx) error {
+	id, err := productID(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.store.Product(c.UserContext(), id)
+	if errors.Is(err, ErrNotFound) {
+		return fiber.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	form := productForm{Name: p.Name, Price: strings.TrimPrefix(p.Price(), "$"), Description: p.Description}
+	return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Saved": c.Query("saved") == "1"})
+}
+
+// parseProductForm checks the form and returns the cleaned values or what
+// is wrong with them.
+func parseProductForm(f productForm) (name, desc string, cents int, errs []string) {
+	name, desc = strings.TrimSpace(f.Name), strings.TrimSpace(f.Description)
+	if name == "" || utf8.RuneCountInString(name) > 80 {
+		errs = append(errs, "The name must have 1 to 80 characters.")
+	}
+	if utf8.RuneCountInString(desc) > 1000 {
+		errs = append(errs, "The description must have at most 1000 characters.")
+	}
+	price, err := strconv.ParseFloat(strings.TrimPrefix(strings.TrimSpace(f.Price), "$"), 64)
+	if err != nil || price <= 0 || price > 100000 {
+		errs = append(errs, "The price must be a number between 0.01 and 100000, such as 19.50.")
+	} else {
+		cents = int(price*100 + 0.5)
+	}
+	return name, desc, cents, errs
+}
+
+func (s *site) edit(c *fiber.Ctx) error {
+	id, err := productID(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.store.Product(c.UserContext(), id)
+	if errors.Is(err, ErrNotFound) {
+		return fiber.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	form := productForm{Name: c.FormValue("name"), Price: c.FormValue("price"), Description: c.FormValue("description")}
+	name, desc, cents, errs := parseProductForm(form)
+	if len(errs) > 0 {
+		c.Status(fiber.StatusUnprocessableEntity)
+		return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Errors": errs})
+	}
+	if err := s.store.UpdateProduct(c.UserContext(), id, name, desc, cents); err != nil {
+		return err
+	}
+	// Every page and fragment that shows the product goes at once: its
+	// card and page carry product:<id>, the lists carry catalog.
+	if err := s.cache.InvalidateTags(productTag(id), "catalog"); err != nil {
+		return err
+	}
+	return c.Redirect(fmt.Sprintf("/admin/products/%d?saved=1", id), fiber.StatusSeeOther)
+}
+
+// errorPage renders errors through the site's own page. Error statuses are
+// never stored by fibercache.
+func (s *site) errorPage(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	heading, message := "Something went wrong", "The page could not be shown. Please try again in a moment."
+	switch code {
+	case fiber.StatusNotFound:
+		heading, message = "Not found", "There is no page at "+c.Path()+"."
+	case fiber.StatusForbidden:
+		heading, message = "Forbidden", "That needs the admin token."
+	}
+	if code >= 500 {
+		fmt.Printf("sample-site: %s %s: %v\n", c.Method(), c.Path(), err)
+	}
+	c.Status(code)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	data := fiber.Map{"Status": code, "Heading": heading, "Message": message}
+	if rerr := s.render(c, "pages/error", heading, data); rerr != nil {
+		// The layout itself failed (the database is down): a bare page.
+		c.Type("html")
+		return c.Status(code).SendString(fmt.Sprintf("<!doctype html><title>%d</title><h1>%d: %s</h1><p>%s</p>", code, code, heading, message))
+	}
+	return nil
+}
+
+// invalidate serves the dashboard's buttons: drop a tag or a path.
+func (s *site) invalidate(c *fiber.Ctx) error {
+	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(c.FormValue("token")), []byte(s.cfg.AdminToken)) != 1 {
+		return fiber.ErrForbidden
+	}
+	var err error
+	switch {
+	case c.FormValue("tag") != "":
+		tag := strings.TrimSpace(c.FormValue("tag"))
+		if strings.HasPrefix(tag, "fragment:") {
+			err = fragments.Invalidate(s.cache, strings.TrimPrefix(tag, "fragment:"))
+		} else {
+			err = s.cache.InvalidateTags(tag)
+		}
+	case c.FormValue("path") != "":
+		err = fibercache.InvalidatePath(s.cache, strings.TrimSpace(c.FormValue("path")))
+	default:
+		return fiber.NewError(fiber.StatusBadRequest, "give a tag or a path")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect("/_cache", fiber.StatusSeeOther)
+}
+
+func randomToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

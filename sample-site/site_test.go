@@ -1,0 +1,251 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// newTestSite starts the site on a fresh database with the real templates.
+func newTestSite(t testing.TB) *site {
+	t.Helper()
+	s, err := newSite(siteConfig{
+		DB:         filepath.Join(t.TempDir(), "shop.db"),
+		Templates:  "../templates",
+		AdminToken: "secret",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t testing.TB, s *site, method, target string, form url.Values, cookies ...*http.Cookie) response {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, target, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	res, err := s.app.Test(req, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, res.Header, string(b)}
+}
+
+func login(t testing.TB, s *site, name string) *http.Cookie {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/login", strings.NewReader("user="+name))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := s.app.Test(req, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	t.Fatalf("login as %s: no session cookie (status %d)", name, res.StatusCode)
+	return nil
+}
+
+// warm asks twice: the first answer may not be stored when it makes a new tag.
+func warm(t testing.TB, s *site, target string) {
+	for i := 0; i < 3; i++ {
+		if do(t, s, "GET", target, nil).header.Get("X-Cache") == "HIT" {
+			return
+		}
+	}
+}
+
+func TestAnonymousPagesAreCached(t *testing.T) {
+	s := newTestSite(t)
+	first := do(t, s, "GET", "/", nil)
+	if first.status != 200 || first.header.Get("X-Cache") != "MISS" || !strings.Contains(first.body, "Best rated") {
+		t.Fatalf("first visit: %d %s", first.status, first.header.Get("X-Cache"))
+	}
+	warm(t, s, "/")
+	hit := do(t, s, "GET", "/", nil)
+	if hit.header.Get("X-Cache") != "HIT" || hit.body != first.body {
+		t.Fatalf("second visit: %s, same body %v", hit.header.Get("X-Cache"), hit.body == first.body)
+	}
+	if !strings.Contains(do(t, s, "GET", "/p/3", nil).body, "Recent reviews") {
+		t.Fatal("product page broken")
+	}
+}
+
+func TestUsersSeeOnlyTheirOwnName(t *testing.T) {
+	s := newTestSite(t)
+	warm(t, s, "/")
+	alice, bob := login(t, s, "alice"), login(t, s, "bob")
+	for i := 0; i < 2; i++ {
+		a := do(t, s, "GET", "/", nil, alice)
+		b := do(t, s, "GET", "/", nil, bob)
+		if !strings.Contains(a.body, "Hello, alice") || strings.Contains(a.body, "bob") {
+			t.Fatalf("alice's page: %q", greeting(a.body))
+		}
+		if !strings.Contains(b.body, "Hello, bob") || strings.Contains(b.body, "alice") {
+			t.Fatalf("bob's page: %q", greeting(b.body))
+		}
+		if a.header.Get("X-Cache") != "BYPASS" {
+			t.Fatalf("a logged-in page went through the shared page cache: %s", a.header.Get("X-Cache"))
+		}
+	}
+	anon := do(t, s, "GET", "/", nil)
+	if strings.Contains(anon.body, "Hello,") {
+		t.Fatal("an anonymous visitor got a greeting")
+	}
+	// The account page and the cart are never stored for a logged-in user.
+	for _, path := range []string{"/account", "/cart"} {
+		r := do(t, s, "GET", path, nil, alice)
+		if r.header.Get("X-Cache") != "BYPASS" || !strings.Contains(r.body, "alice") {
+			t.Fatalf("%s for alice: %s", path, r.header.Get("X-Cache"))
+		}
+	}
+}
+
+func greeting(body string) string {
+	if i := strings.Index(body, "Hello,"); i >= 0 {
+		return body[i:min(len(body), i+40)]
+	}
+	return "(none)"
+}
+
+func TestEditInvalidatesEveryPageShowingTheProduct(t *testing.T) {
+	s := newTestSite(t)
+	warm(t, s, "/p/5")
+	warm(t, s, "/c/mirrors")
+	before := do(t, s, "GET", "/p/5", nil)
+	if before.header.Get("X-Cache") != "HIT" {
+		t.Fatalf("product page not cached: %s", before.header.Get("X-Cache"))
+	}
+	form := url.Values{"name": {"Renamed Mirror Deluxe"}, "price": {"42.00"}, "description": {"Shiny."}}
+	r := do(t, s, "POST", "/admin/products/5", form)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("edit: %d %s", r.status, r.body)
+	}
+	after := do(t, s, "GET", "/p/5", nil)
+	if !strings.Contains(after.body, "Renamed Mirror Deluxe") || !strings.Contains(after.body, "$42.00") {
+		t.Fatalf("product page still old after the edit (%s)", after.header.Get("X-Cache"))
+	}
+	list := do(t, s, "GET", "/c/mirrors", nil)
+	if !strings.Contains(list.body, "Renamed Mirror Deluxe") {
+		t.Fatalf("category list still shows the old card (%s)", list.header.Get("X-Cache"))
+	}
+}
+
+func TestBadFormChangesNothing(t *testing.T) {
+	s := newTestSite(t)
+	before := do(t, s, "GET", "/p/7", nil).body
+	for _, form := range []url.Values{
+		{"name": {""}, "price": {"10"}},
+		{"name": {"ok"}, "price": {"cheap"}},
+		{"name": {"ok"}, "price": {"-3"}},
+		{"name": {strings.Repeat("x", 81)}, "price": {"10"}},
+	} {
+		r := do(t, s, "POST", "/admin/products/7", form)
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `class="error"`) {
+			t.Fatalf("bad form %v: %d", form, r.status)
+		}
+	}
+	if after := do(t, s, "GET", "/p/7", nil).body; after != before {
+		t.Fatal("a rejected form changed the product")
+	}
+	if r := do(t, s, "POST", "/login", url.Values{"user": {"mallory"}}); r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("unknown user: %d", r.status)
+	}
+}
+
+func TestErrorsRenderTheSitePageAndAreNotCached(t *testing.T) {
+	s := newTestSite(t)
+	for i := 0; i < 2; i++ {
+		r := do(t, s, "GET", "/no/such/page", nil)
+		if r.status != 404 || !strings.Contains(r.body, "Not found") || !strings.Contains(r.body, "Calm Goods") {
+			t.Fatalf("404: %d %q", r.status, r.body[:min(200, len(r.body))])
+		}
+		if r.header.Get("X-Cache") == "HIT" {
+			t.Fatal("a 404 was served from the cache")
+		}
+	}
+	if r := do(t, s, "GET", "/p/99999", nil); r.status != 404 {
+		t.Fatalf("missing product: %d", r.status)
+	}
+	// A database error: an error page, and nothing cached.
+	s.store.Close()
+	for i := 0; i < 2; i++ {
+		r := do(t, s, "GET", "/c/lamps", nil)
+		if r.status != 500 || r.header.Get("X-Cache") == "HIT" {
+			t.Fatalf("database down: %d %s", r.status, r.header.Get("X-Cache"))
+		}
+	}
+}
+
+func TestDashboardAndGuardedActions(t *testing.T) {
+	s := newTestSite(t)
+	warm(t, s, "/")
+	r := do(t, s, "GET", "/_cache", nil)
+	if r.status != 200 || !strings.Contains(r.body, "<svg") || !strings.Contains(r.body, "GET /") || !strings.Contains(r.body, "sidebar") {
+		t.Fatalf("dashboard: %d", r.status)
+	}
+	if r.header.Get("X-Cache") != "" {
+		t.Fatal("the dashboard went through the page cache")
+	}
+	if r := do(t, s, "POST", "/_cache/invalidate", url.Values{"path": {"/"}}); r.status != 403 {
+		t.Fatalf("invalidate without token: %d", r.status)
+	}
+	if do(t, s, "GET", "/", nil).header.Get("X-Cache") != "HIT" {
+		t.Fatal("a refused invalidation dropped the page")
+	}
+	if r := do(t, s, "POST", "/_cache/invalidate", url.Values{"path": {"/"}, "token": {"secret"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("invalidate with token: %d", r.status)
+	}
+	if x := do(t, s, "GET", "/", nil).header.Get("X-Cache"); x == "HIT" {
+		t.Fatal("the path survived its invalidation")
+	}
+}
+
+func TestPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = run([]string{"-addr", ln.Addr().String(), "-templates", "../templates", "-db", filepath.Join(t.TempDir(), "x.db"), "-dev"})
+	if err == nil || !strings.Contains(err.Error(), "is taken") {
+		t.Fatalf("port taken: %v", err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	if _, err := os.Stat("../templates"); err != nil {
+		fmt.Fprintln(os.Stderr, "sample-site tests run from the sample-site directory")
+		os.Exit(1)
+	}
+	time.Local = time.UTC
+	os.Exit(m.Run())
+}
