@@ -1,22 +1,44 @@
 package cachekit
 
-import "sync/atomic"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
-// A Bus carries tag invalidations between the instances that share one
-// Storage. In the two-level mode (Config.Local), a Cache with a Bus keeps tag
+// A Bus carries invalidations between the instances that share one Storage.
+// In the two-level mode (Config.Local), a Cache with a Bus keeps tag
 // generations in Local too, so a hit makes no round trip to the shared store,
-// and drops them the moment any instance invalidates the tag. Without a Bus,
-// a two-level Cache reads every generation from the shared Storage.
+// and every instance drops its local copies the moment any instance
+// invalidates a tag, or sets or deletes a key. Without a Bus, a two-level
+// Cache reads every generation from the shared Storage.
 //
-// Package redisbus is a Bus on Redis pub/sub.
+// Messages are opaque to the Bus. Package redisbus is a Bus on Redis pub/sub.
 type Bus interface {
-	// Publish tells every subscriber, this instance included, that tag was
-	// invalidated.
-	Publish(tag string) error
-	// Subscribe calls fn with every published tag until stop is called. It
-	// calls fn with "" when messages may have been missed (after a
+	// Publish sends msg to every subscriber, this instance included.
+	Publish(msg string) error
+	// Subscribe calls fn with every published message until stop is called.
+	// It calls fn with "" when messages may have been missed (after a
 	// reconnection): the subscriber then forgets everything it kept.
-	Subscribe(fn func(tag string)) (stop func(), err error)
+	Subscribe(fn func(msg string)) (stop func(), err error)
+}
+
+// Bus messages: a kind byte, then a tag or a key.
+const (
+	msgTag = 't'
+	msgKey = 'k'
+)
+
+// publish tells the other instances to drop their local copy of a tag's
+// generation or of a key's entry. A lost message costs at most LocalTTL.
+func (c *Cache) publish(kind byte, name string) {
+	if c.bus == nil {
+		return
+	}
+	msg := string(kind) + name
+	c.onMessage(msg)
+	if err := c.bus.bus.Publish(msg); err != nil {
+		c.storageError(fmt.Errorf("bus publish: %w", err))
+	}
 }
 
 // busState is a two-level Cache's view of its Bus.
@@ -26,15 +48,22 @@ type busState struct {
 	epoch atomic.Uint64 // moves on every message: a generation read before it moved is not kept
 }
 
-// onMessage drops the local copy of an invalidated tag's generation, or
-// everything Local holds after messages may have been missed.
-func (c *Cache) onMessage(tag string) {
+// onMessage drops the local copy of an invalidated tag's generation or of a
+// changed key's entry, or everything Local holds after messages may have
+// been missed.
+func (c *Cache) onMessage(msg string) {
 	c.bus.epoch.Add(1)
-	if tag == "" {
+	c.invalidated()
+	if msg == "" {
 		_ = c.local.Reset()
 		return
 	}
-	_ = c.local.Delete(c.keys.storageKey(kindTag, tag))
+	switch msg[0] {
+	case msgTag:
+		_ = c.local.Delete(c.keys.storageKey(kindTag, msg[1:]))
+	case msgKey:
+		_ = c.local.Delete(c.keys.storageKey(kindEntry, msg[1:]))
+	}
 }
 
 // Close stops the Cache's Bus subscription, if any. The storage is the

@@ -74,6 +74,14 @@ type Config struct {
 	// with a Bus, of a tag generation). 0 means one second.
 	LocalTTL time.Duration
 
+	// HotBytes bounds the hot layer: the values of recent hits kept in
+	// process, so that a repeated hit reads no storage at all. It is exact:
+	// any InvalidateTags, Set or Delete of this Cache, or Bus message, makes
+	// every kept value revalidate. It is used only when this process sees
+	// every invalidation: the Storage is a Memory used by this Cache alone,
+	// or a Bus is set. 0 means 16 MiB; negative turns it off.
+	HotBytes int64
+
 	// Observe, when set, is called with the key and the outcome (Hit,
 	// Stale or Miss) of every Lookup and Load, for per-key-family metrics
 	// such as a dashboard's hit ratio per fragment. It runs on the hit
@@ -97,6 +105,7 @@ type Cache struct {
 	local      *Memory       // the two-level mode's near store
 	localTTL   time.Duration
 	bus        *busState // two-level mode with a Bus
+	hot        *hotLayer // nil when off
 	observe    func(key string, s Status)
 	keys       keyspace
 	codec      Codec
@@ -170,8 +179,26 @@ func New(cfg Config) *Cache {
 			}
 		}
 	}
+	if cfg.HotBytes >= 0 && (c.memory != nil || c.bus != nil) {
+		c.hot = newHotLayer(orDefault64(cfg.HotBytes, 16<<20))
+	}
 	c.keys = newKeyspace(cfg.Prefix, cfg.Version)
 	return c
+}
+
+func orDefault64(n, def int64) int64 {
+	if n == 0 {
+		return def
+	}
+	return n
+}
+
+// invalidated is called on every change that can make a served value wrong
+// other than time passing.
+func (c *Cache) invalidated() {
+	if c.hot != nil {
+		c.hot.invalidate()
+	}
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -256,6 +283,8 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string)
 	if err != nil {
 		return err
 	}
+	c.invalidated()
+	c.publish(msgKey, key) // other instances drop their local copy
 	return c.store1(c.keys.storageKey(kindEntry, key), value, &p, gens)
 }
 
@@ -265,6 +294,7 @@ func (c *Cache) Delete(key string) error {
 		return err
 	}
 	skey := c.keys.storageKey(kindEntry, key)
+	c.invalidated()
 	if c.local != nil {
 		_ = c.local.Delete(skey)
 	}
@@ -272,6 +302,7 @@ func (c *Cache) Delete(key string) error {
 		c.storageError(err)
 		return fmt.Errorf("cachekit: delete %q: %w", key, err)
 	}
+	c.publish(msgKey, key)
 	return nil
 }
 

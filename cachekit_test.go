@@ -208,7 +208,10 @@ func TestLostGenerationNeverRevives(t *testing.T) {
 }
 
 func TestCorruptEntryIsAMissAndOverwritten(t *testing.T) {
-	c, m := newTestCache(t)
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20})
+	// The test writes into the store behind the Cache's back, which the hot
+	// layer (rightly) does not see.
+	c := New(Config{Storage: m, Prefix: "test", HotBytes: -1})
 	c.Set("k", []byte("value"), 0, "t")
 	sk := c.keys.storageKey(kindEntry, "k")
 	good, _ := m.Get(sk)
@@ -315,14 +318,14 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	c, m := newTestCache(t)
 	cl := withClock(c, m)
 	p := Policy{TTL: time.Minute, StaleWhileRevalidate: time.Minute}
-	version := atomic.Int32{}
-	refreshed := make(chan struct{}, 10)
+	var fills atomic.Int32
+	gate := make(chan struct{}) // holds the refresh until the stale reads are done
 	fill := func(*Policy) ([]byte, error) {
-		v := version.Add(1)
-		if v > 1 {
-			refreshed <- struct{}{}
+		n := fills.Add(1)
+		if n > 1 {
+			<-gate
 		}
-		return []byte(fmt.Sprint("v", v)), nil
+		return []byte(fmt.Sprint("v", n)), nil
 	}
 	r, _ := c.Load("k", p, fill)
 	if r.Status != Miss || string(r.Value) != "v1" {
@@ -332,33 +335,25 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		r, err := c.Load("k", p, fill)
 		if err != nil || r.Status != Stale || string(r.Value) != "v1" {
-			t.Fatalf("stale load: %v %q %v", r.Status, r.Value, err)
+			t.Fatalf("stale load %d: %v %q %v", i, r.Status, r.Value, err)
 		}
 	}
-	select {
-	case <-refreshed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no background refresh")
-	}
-	// Wait until the refresh has stored, then the new value is a hit.
+	close(gate)
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r, _ = c.Lookup("k")
-		if r.Status == Hit || time.Now().After(deadline) {
-			break
-		}
+	for r.Status != Hit && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
+		r, _ = c.Lookup("k")
 	}
 	if r.Status != Hit || string(r.Value) != "v2" {
 		t.Fatalf("after refresh: %v %q", r.Status, r.Value)
 	}
-	if v := version.Load(); v != 2 {
-		t.Fatalf("fill ran %d times; one refresh expected", v)
+	if n := fills.Load(); n != 2 {
+		t.Fatalf("fill ran %d times; one refresh expected", n)
 	}
 	cl.add(3 * time.Minute) // beyond both windows
-	r, _ = c.Load("k", p, fill)
-	if r.Status != Miss {
-		t.Fatalf("beyond the stale window: %v", r.Status)
+	r, _ = c.Load("k", p, func(*Policy) ([]byte, error) { return []byte("v3"), nil })
+	if r.Status != Miss || string(r.Value) != "v3" {
+		t.Fatalf("beyond the stale window: %v %q", r.Status, r.Value)
 	}
 }
 
@@ -600,4 +595,73 @@ func TestObserve(t *testing.T) {
 	if fmt.Sprint(seen["a"]) != "[MISS HIT]" || fmt.Sprint(seen["b"]) != "[MISS]" {
 		t.Fatalf("observed %v", seen)
 	}
+}
+
+func TestHotLayer(t *testing.T) {
+	c, m := newTestCache(t)
+	if c.hot == nil {
+		t.Fatal("no hot layer over a Memory store")
+	}
+	c.Set("k", []byte("v1"), time.Minute, "t")
+	c.Get("k") // validated and kept
+	// A hit no longer reads the store: remove the entry behind its back.
+	m.Delete(c.keys.storageKey(kindEntry, "k"))
+	if v, ok, _ := c.Get("k"); !ok || string(v) != "v1" {
+		t.Fatalf("hot hit: %q %v", v, ok)
+	}
+	// Any invalidation makes every kept value revalidate.
+	c.InvalidateTags("unrelated")
+	if _, ok, _ := c.Get("k"); ok {
+		t.Fatal("kept value served after an invalidation")
+	}
+	// Set, Delete and InvalidateTags of the key itself are seen at once.
+	c.Set("k", []byte("v2"), time.Minute, "t")
+	c.Get("k")
+	c.Set("k", []byte("v3"), time.Minute, "t")
+	if v, _, _ := c.Get("k"); string(v) != "v3" {
+		t.Fatalf("after Set: %q", v)
+	}
+	c.Delete("k")
+	if _, ok, _ := c.Get("k"); ok {
+		t.Fatal("after Delete: served")
+	}
+	// Time still applies.
+	cl := withClock(c, m)
+	c.Set("short", []byte("s"), time.Minute)
+	c.Get("short")
+	cl.add(2 * time.Minute)
+	if _, ok, _ := c.Get("short"); ok {
+		t.Fatal("expired value served from the hot layer")
+	}
+	// Off over an external store without a Bus: others' invalidations are unseen.
+	if New(Config{Storage: &flaky{Memory: m}}).hot != nil {
+		t.Fatal("hot layer on over a store other instances may change")
+	}
+}
+
+// Under -race: once InvalidateTags returns, no reader gets the old value.
+func TestHotLayerNeverServesInvalidated(t *testing.T) {
+	c, _ := newTestCache(t)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			key, tag := fmt.Sprint("k", g), fmt.Sprint("t", g)
+			for i := 0; i < 300; i++ {
+				want := fmt.Sprint("v", i)
+				c.Set(key, []byte(want), time.Minute, tag)
+				if v, ok, _ := c.Get(key); !ok || string(v) != want {
+					t.Errorf("fresh value: %q %v, want %q", v, ok, want)
+					return
+				}
+				c.InvalidateTags(tag)
+				if v, ok, _ := c.Get(key); ok {
+					t.Errorf("served %q after its tag was invalidated", v)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
 }

@@ -82,6 +82,8 @@ type Fill func(p *Policy) ([]byte, error)
 
 // Result is what Lookup and Load found.
 type Result struct {
+	// Value may be kept but must not be modified: a hit from the hot layer
+	// is shared with every other caller of that key.
 	Value  []byte
 	Status Status
 	// Age is how long ago the value was stored (0 on a miss).
@@ -127,9 +129,34 @@ func (c *Cache) count(key string, s Status) {
 	}
 }
 
-// lookup reads and validates the entry under key. It counts nothing but
-// errors and corrupt entries.
+// lookup reads and validates the entry under key, from the hot layer when
+// it has it. It counts nothing but errors and corrupt entries.
 func (c *Cache) lookup(key string) (Result, error) {
+	if c.hot == nil {
+		return c.lookupStored(key)
+	}
+	now := c.now().UnixNano()
+	if e, ok := c.hot.get(key, now); ok {
+		r := Result{Value: e.value, Status: Hit, Age: time.Duration(max(now-e.stored, 0))}
+		if e.fresh != 0 {
+			r.Expires = time.Unix(0, e.fresh)
+		}
+		return r, nil
+	}
+	epoch := c.hot.epoch.Load() // before the read: see hotLayer.put
+	r, err := c.lookupStored(key)
+	if r.Status == Hit {
+		var fresh int64
+		if !r.Expires.IsZero() {
+			fresh = r.Expires.UnixNano()
+		}
+		c.hot.put(key, r.Value, epoch, now-int64(r.Age), fresh)
+	}
+	return r, err
+}
+
+// lookupStored reads and validates the entry under key from the storage.
+func (c *Cache) lookupStored(key string) (Result, error) {
 	b, err := c.read(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
@@ -185,6 +212,10 @@ func (c *Cache) read(key string) ([]byte, error) {
 	}
 	var b []byte
 	var err error
+	var epoch uint64
+	if c.bus != nil {
+		epoch = c.bus.epoch.Load()
+	}
 	if c.memory != nil {
 		b, err = memoryGet(c.memory, &c.keys, kindEntry, key), nil
 	} else {
@@ -194,7 +225,9 @@ func (c *Cache) read(key string) ([]byte, error) {
 		c.storageError(err)
 		return nil, err
 	}
-	if b != nil && c.local != nil {
+	// With a Bus, a copy read before a message arrived may be the one the
+	// message was about: it is not kept.
+	if b != nil && c.local != nil && (c.bus == nil || c.bus.epoch.Load() == epoch) {
 		_ = c.local.Set(c.keys.storageKey(kindEntry, key), b, c.localTTL)
 	}
 	return b, nil

@@ -43,13 +43,8 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 			return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
 		}
 		c.stats.invalidations.Add(1)
-		if c.bus != nil {
-			c.onMessage(t)
-			if err := c.bus.bus.Publish(t); err != nil {
-				// The others see it within LocalTTL.
-				c.storageError(fmt.Errorf("bus publish %q: %w", t, err))
-			}
-		}
+		c.invalidated()
+		c.publish(msgTag, t)
 	}
 	return nil
 }

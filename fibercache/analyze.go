@@ -149,13 +149,13 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 	resp := c.Response()
 	an.status = resp.StatusCode()
 	an.perUser = req.hasUser
-	switch an.status {
-	case 500, 502, 503, 504:
-		an.upstreamErr = true
-	}
 	if m.innerHandled(c) {
 		an.reason = "inner"
 		return an
+	}
+	switch an.status {
+	case 500, 502, 503, 504:
+		an.upstreamErr = true
 	}
 	if resp.IsBodyStream() {
 		an.reason = "stream"
@@ -356,6 +356,7 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		flags:        an.flags(),
 		status:       an.status,
 		lastModified: an.lastModified,
+		ttl:          uint32(min(an.ttl/time.Second, 1<<32-1)),
 		vary:         an.vary,
 		ctype:        resp.Header.ContentType(),
 		etag:         an.etag,
@@ -393,12 +394,10 @@ func canonicalHeader(n string) string {
 // not part of the page.
 type snapshot struct {
 	pairs []header
-	has1  bool
 }
 
 func (s *snapshot) take(c *fiber.Ctx) {
 	s.pairs = s.pairs[:0]
-	s.has1 = true
 	c.Response().Header.VisitAll(func(k, v []byte) {
 		s.pairs = append(s.pairs, header{append([]byte(nil), k...), append([]byte(nil), v...)})
 	})

@@ -8,6 +8,7 @@ import (
 // The stored form of a page (inside the core's own checksummed envelope):
 //
 //	'F' 'C' format[1] flags[1] status[2] lastModified[8] (Unix seconds, 0: none)
+//	ttl[4] (seconds it was stored for, 0: no expiry)
 //	vary    uvarint len, the Vary list the key was built with
 //	ctype   uvarint len, Content-Type
 //	etag    uvarint len, ETag
@@ -20,7 +21,7 @@ const (
 	entryMagic0  = 'F'
 	entryMagic1  = 'C'
 	entryFormat  = 1
-	entryFixed   = 2 + 1 + 1 + 2 + 8
+	entryFixed   = 2 + 1 + 1 + 2 + 8 + 4
 	maxHeaders   = 256
 	maxFieldLen  = 64 << 10
 	flagPublic   = 1 << 0 // the response said Cache-Control: public
@@ -36,6 +37,7 @@ type entry struct {
 	flags        byte
 	status       int
 	lastModified int64
+	ttl          uint32
 	vary         []byte
 	ctype        []byte
 	etag         []byte
@@ -55,6 +57,7 @@ func appendEntry(dst []byte, e *entry, hdrs []header) []byte {
 	dst = append(dst, entryMagic0, entryMagic1, entryFormat, e.flags)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(e.status))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(e.lastModified))
+	dst = binary.BigEndian.AppendUint32(dst, e.ttl)
 	dst = appendField(dst, e.vary)
 	dst = appendField(dst, e.ctype)
 	dst = appendField(dst, e.etag)
@@ -79,6 +82,7 @@ func decodeEntry(b []byte, e *entry) error {
 	e.flags = b[3]
 	e.status = int(binary.BigEndian.Uint16(b[4:]))
 	e.lastModified = int64(binary.BigEndian.Uint64(b[6:]))
+	e.ttl = binary.BigEndian.Uint32(b[14:])
 	if e.status < 100 || e.status > 999 {
 		return errBadEntry
 	}

@@ -2,27 +2,54 @@
 // whole site (app.Use(fibercache.New())) or per route
 // (app.Get("/x", fibercache.Page(time.Minute), h)), on a cachekit.Cache.
 //
-// It never lets one user's page reach another: a response is stored only
-// when it carries no Set-Cookie, no private, no-store or no-cache, has a
-// storable status (200 by default) and answers a request without
-// credentials (Authorization, or cookies other than harmless ones), unless
-// the response says public or per-user caching is configured. Keys hold the
-// host, the request URI as sent, the forwarded headers and the values of the
-// request headers the response varies on.
+// It never lets one user's page reach another. A response is stored only
+// when it has a storable status (200 by default), no Set-Cookie, no
+// Cache-Control private, no-store or no-cache, no max-age=0, no Vary: *,
+// a body that is not streamed, and answers a request without credentials
+// (Authorization, or cookies other than harmless ones) unless the response
+// says public or per-user caching (Config.UserCookie, Config.UserHeader)
+// keys on that credential. A request with credentials is answered from the
+// cache only by a page stored as public. Directive and header names match
+// whatever their case. Request Cache-Control: no-cache (or Pragma:
+// no-cache) renders and stores afresh; no-store bypasses the cache;
+// max-age and the other request directives are not honoured.
+//
+// A page's key holds the method class (GET and HEAD share entries; HEAD is
+// answered from the GET entry), the scheme, the host, the request target
+// exactly as sent (so ?a=1&b=2 and ?b=2&a=1 are two entries), the path a
+// middleware in front rewrote it to, the X-Forwarded-Host/-Proto/-Protocol/
+// -Ssl and X-Url-Scheme headers fiber's c.BaseURL may read, the user (a
+// digest) for per-user pages, and the value of each request header the
+// path's responses vary on, with Accept-Encoding reduced to the set of
+// codings accepted. The Vary list is learned per path, as Django does, in a
+// small record that also holds a random nonce; every page key holds the
+// nonce, so InvalidatePath drops all of a path's variants with one write.
+// Each page records the Vary list it was keyed with and is never served
+// under another. Cookie and Authorization values never appear in a key.
 //
 // Every response it handles carries X-Cache (HIT, MISS, STALE or BYPASS)
-// and Cache-Status (RFC 9211). Hits carry Age, a strong ETag (made at store
-// time when the handler set none) and answer conditional requests with 304.
-// Concurrent misses of one page run the handler once; stale-while-revalidate
-// and stale-if-error come from the core. Fragments of invalidation: Tag and
-// the Surrogate-Key response header tag a page (cachekit.Cache.InvalidateTags
-// drops it), InvalidatePath drops every variant of a path, and Purge serves
-// PURGE requests guarded by a token.
+// and Cache-Status (RFC 9211), e.g. "cachekit; hit; ttl=42",
+// "cachekit; fwd=uri-miss; stored", "cachekit; fwd=bypass; detail=credentials".
+// Hits carry Age, the stored ETag (a strong one made from the body when the
+// handler set none) and Last-Modified, and answer If-None-Match and
+// If-Modified-Since with 304. Per-response headers (Set-Cookie, Date,
+// hop-by-hop ones, the cache's own) and headers set by middleware in front
+// of it are never replayed.
+//
+// Concurrent misses of one page run the handler once; the others replay
+// its response, or run their own when it was not storable.
+// Stale-while-revalidate (a background refresh through the app's handler)
+// and stale-if-error come from the core. Tag and the Surrogate-Key response
+// header (stripped before the response leaves) tag a page for
+// cachekit.Cache.InvalidateTags, and Purge serves token-guarded PURGE
+// requests. A storage error never fails a page: it is rendered uncached.
 package fibercache
 
 import (
 	"errors"
+	"strings"
 	"time"
+	"weak"
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
@@ -63,7 +90,7 @@ func Tag(c *fiber.Ctx, tags ...string) {
 	for _, t := range tags {
 		if t != "" {
 			// The string may alias a request buffer (c.Params).
-			*ts = append(*ts, string(append([]byte(nil), t...)))
+			*ts = append(*ts, strings.Clone(t))
 		}
 	}
 }
@@ -91,6 +118,8 @@ type middleware struct {
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool
+	local            bool // the store is the process's own Memory: records are held in localRecords
+	wcache           weak.Pointer[cachekit.Cache]
 }
 
 func newMiddleware(cfg Config, routeTTL bool) *middleware {
@@ -115,6 +144,8 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	m.userHeader = cfg.UserHeader
 	m.userHeaderIsAuth = equalFold([]byte(cfg.UserHeader), "Authorization")
 	m.cfg.Statuses = append([]int(nil), cfg.Statuses...)
+	_, m.local = m.cache.Storage().(*cachekit.Memory)
+	m.wcache = weak.Make(m.cache)
 	return m
 }
 
@@ -168,12 +199,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	s := getScratch()
 	defer putScratch(s)
 	s.rk = appendPathKey(s.rk[:0], 'r', c.Path())
-	rr, _ := m.cache.Lookup(b2s(s.rk))
-	var rec record
-	haveRec := false
-	if rr.Status == cachekit.Hit {
-		rec, haveRec = decodeRecord(rr.Value)
-	}
+	rec, haveRec := m.lookupRecord(s.rk)
 	req := &s.req
 	req.depth = depth
 	if haveRec {
@@ -197,7 +223,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 			var e entry
 			if decodeEntry(r.Value, &e) == nil && string(e.vary) == string(rec.vary) &&
 				(!req.credentialed || e.flags&flagPublic != 0) {
-				m.serve(c, &e, &r, req, kindHit, "")
+				m.serve(c, &e, &r, req, kindHit)
 				return nil
 			}
 		}
@@ -227,7 +253,7 @@ func (m *middleware) pass(c *fiber.Ctx, x []byte, fwd, detail string) error {
 		return err
 	}
 	stripSurrogateKey(c)
-	setStatusHeaders(c, x, fwd, detail, false, false)
+	setStatusHeaders(c, x, fwd, detail, false)
 	return err
 }
 
@@ -238,12 +264,40 @@ func (m *middleware) innerHandled(c *fiber.Ctx) bool {
 	return h != nil && h != m
 }
 
+// lookupRecord returns the path's record for the hit path: from
+// localRecords when the store is the process's own, else from storage.
+func (m *middleware) lookupRecord(rk []byte) (record, bool) {
+	if !m.local {
+		rr, _ := m.cache.Lookup(b2s(rk))
+		if rr.Status != cachekit.Hit {
+			return record{}, false
+		}
+		return decodeRecord(rr.Value)
+	}
+	if rec, ok := localRecords.get(m.wcache, rk); ok {
+		return rec, true
+	}
+	e := localRecords.epoch.Load()
+	rr, _ := m.cache.Lookup(b2s(rk))
+	if rr.Status != cachekit.Hit {
+		return record{}, false
+	}
+	rec, ok := decodeRecord(rr.Value)
+	if ok {
+		localRecords.install(m.wcache, rk, rec, e)
+	}
+	return rec, ok
+}
+
 // ensureRecord returns the path's record, making it (once for concurrent
 // callers) when there is none.
 func (m *middleware) ensureRecord(rkey string) (record, bool) {
 	r, err := m.cache.Load(rkey, cachekit.Policy{}, func(*cachekit.Policy) ([]byte, error) {
 		return encodeRecord(newNonce(), nil), nil
 	})
+	if r.Status == cachekit.Miss {
+		localRecords.clear(rkey)
+	}
 	if err != nil {
 		return record{}, false
 	}
@@ -295,13 +349,13 @@ func (m *middleware) miss(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		}
 		switch {
 		case r.Status == cachekit.Hit:
-			m.serve(c, &e, &r, &s.req, kindHit, "")
+			m.serve(c, &e, &r, &s.req, kindHit)
 		case r.Status == cachekit.Stale && r.FillErr != nil:
-			m.serve(c, &e, &r, &s.req, kindStaleIfError, "")
+			m.serve(c, &e, &r, &s.req, kindStaleIfError)
 		case r.Status == cachekit.Stale:
-			m.serve(c, &e, &r, &s.req, kindStale, "")
+			m.serve(c, &e, &r, &s.req, kindStale)
 		default:
-			m.serve(c, &e, &r, &s.req, kindCollapsed, "")
+			m.serve(c, &e, &r, &s.req, kindCollapsed)
 		}
 		return nil
 	}
@@ -320,7 +374,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	if err != nil || m.innerHandled(c) {
 		if err != nil {
 			stripSurrogateKey(c)
-			setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false, false)
+			setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 		}
 		return err
 	}
@@ -334,15 +388,15 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 			stripSurrogateKey(c)
 			an.decorate(c)
 			if r.Stored {
-				setStatusHeaders(c, xMiss, "fwd=uri-miss", "", true, false)
+				setStatusHeaders(c, xMiss, "fwd=uri-miss", "", true)
 				m.downstream(c, an.flags(), an.ttl)
 			} else {
-				setStatusHeaders(c, xMiss, "fwd=uri-miss", "not-stored", false, false)
+				setStatusHeaders(c, xMiss, "fwd=uri-miss", "not-stored", false)
 			}
 			return nil
 		}
 	}
 	stripSurrogateKey(c)
-	setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false, false)
+	setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 	return nil
 }

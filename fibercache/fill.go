@@ -61,9 +61,12 @@ func (f *fill) run(p *cachekit.Policy) ([]byte, error) {
 	f.snap.take(f.c)
 	err := f.c.Next()
 	if err != nil {
-		f.handlerErr, f.err = err, err
+		f.handlerErr = err
 		p.NoStore = true
-		return nil, err
+		if serverError(err) {
+			f.err = err // stale-if-error may answer instead
+		}
+		return nil, f.err
 	}
 	f.value, f.err, f.elsewhere = m.commit(f.c, &f.snap, p, f.rec, f.rkey, fence, fenceErr, f.req, &f.an)
 	return f.value, f.err
@@ -113,15 +116,30 @@ func (m *middleware) learnVary(rkey string, rec record, vary []byte, fence0 []by
 		return record{}, false
 	}
 	nrec := record{nonce: newNonce(), vary: vary}
-	if err := m.cache.Set(rkey, encodeRecord(nrec.nonce, nrec.vary), 0); err != nil {
+	err := m.cache.Set(rkey, encodeRecord(nrec.nonce, nrec.vary), 0)
+	localRecords.clear(rkey)
+	if err != nil {
 		return record{}, false
 	}
 	fence1, err := m.readFence(fenceKey(rkey))
 	if err != nil || !bytes.Equal(fence0, fence1) {
 		_ = m.cache.Set(rkey, encodeRecord(newNonce(), vary), 0)
+		localRecords.clear(rkey)
 		return record{}, false
 	}
 	return nrec, true
+}
+
+// serverError reports whether a handler's error becomes a 5xx response
+// (fiber's error handler answers 500 for errors that are not a
+// *fiber.Error): only those let stale-if-error serve a stale page
+// (RFC 5861). A 404 or 403 from a handler is the page's answer.
+func serverError(err error) bool {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return fe.Code >= 500
+	}
+	return true
 }
 
 func (m *middleware) readFence(fkey string) ([]byte, error) {
@@ -141,24 +159,24 @@ func fenceKey(rkey string) string {
 // finish completes the response of the request that rendered.
 func (f *fill) finish(r cachekit.Result, err error) error {
 	c, m := f.c, f.m
+	if m.innerHandled(c) {
+		return f.handlerErr // an inner instance owns the response
+	}
 	if f.handlerErr != nil || err != nil || r.FillErr != nil {
 		if r.Status == cachekit.Stale && r.Value != nil {
 			var e entry
 			if decodeEntry(r.Value, &e) == nil {
 				f.snap.restore(c)
-				m.serve(c, &e, &r, f.req, kindStaleIfError, "")
+				m.serve(c, &e, &r, f.req, kindStaleIfError)
 				return nil
 			}
 		}
 		stripSurrogateKey(c)
 		if f.handlerErr != nil {
-			setStatusHeaders(c, xMiss, "fwd=uri-miss", "error", false, false)
+			setStatusHeaders(c, xMiss, "fwd=uri-miss", "error", false)
 			return f.handlerErr
 		}
-		setStatusHeaders(c, xMiss, "fwd=uri-miss", f.an.reasonOr("status"), false, false)
-		return nil
-	}
-	if m.innerHandled(c) {
+		setStatusHeaders(c, xMiss, "fwd=uri-miss", f.an.reasonOr("status"), false)
 		return nil
 	}
 	stripSurrogateKey(c)
@@ -171,10 +189,10 @@ func (f *fill) finish(r cachekit.Result, err error) error {
 		f.an.decorate(c)
 	}
 	if !stored {
-		setStatusHeaders(c, xMiss, fwd, f.an.reasonOr("not-stored"), false, false)
+		setStatusHeaders(c, xMiss, fwd, f.an.reasonOr("not-stored"), false)
 		return nil
 	}
-	setStatusHeaders(c, xMiss, fwd, "", true, false)
+	setStatusHeaders(c, xMiss, fwd, "", true)
 	m.downstream(c, f.an.flags(), f.an.ttl)
 	if f.an.status == fiber.StatusOK && notModified(f.req, f.an.etag, f.an.lastModified) {
 		c.Response().SetStatusCode(fiber.StatusNotModified)
@@ -233,7 +251,9 @@ func (m *middleware) refresh(c *fiber.Ctx, rs *refreshState, depth int) error {
 	snap.take(c)
 	if err := c.Next(); err != nil {
 		rs.p.NoStore = true
-		rs.err = err
+		if serverError(err) {
+			rs.err = err
+		}
 		return err
 	}
 	s := getScratch()

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
@@ -81,8 +82,16 @@ func listen(t testing.TB, app *fiber.App) string {
 		t.Fatal(err)
 	}
 	go func() { _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.Shutdown() })
+	t.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
 	return "http://" + ln.Addr().String()
+}
+
+// newClient returns an HTTP client whose idle connections close when the
+// test ends (before the server's shutdown waits for them).
+func newClient(t testing.TB, conns int) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // fetch does one request against a listening server.

@@ -40,7 +40,9 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 	if err := cache.Set(fenceKey(rkey), newNonce(), 0); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
-	if err := cache.Set(rkey, encodeRecord(newNonce(), vary), 0); err != nil {
+	err := cache.Set(rkey, encodeRecord(newNonce(), vary), 0)
+	localRecords.clear(rkey)
+	if err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
 	return nil

@@ -388,7 +388,22 @@ func (r *request) appendPageKey(dst []byte, c *fiber.Ctx, m *middleware, rec *re
 			dst[i] = b + 'a' - 'A'
 		}
 	}
-	dst = appendLenField(dst, c.Request().RequestURI())
+	// The request target exactly as sent (c.OriginalURL), and the path
+	// the handler sees when a middleware in front rewrote it.
+	raw := c.Request().Header.RequestURI()
+	dst = appendLenField(dst, raw)
+	rawPath := raw
+	for i, b := range raw {
+		if b == '?' {
+			rawPath = raw[:i]
+			break
+		}
+	}
+	if po := c.Request().URI().PathOriginal(); string(po) != string(rawPath) {
+		dst = append(dst, 'r')
+		dst = appendLenField(dst, po)
+		dst = appendLenField(dst, c.Request().URI().QueryString())
+	}
 	for _, v := range r.fwd {
 		if v == nil {
 			dst = append(dst, '-')

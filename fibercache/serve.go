@@ -37,7 +37,7 @@ const (
 // serve answers the request from a stored page: status, headers, the
 // validators, Age, X-Cache and Cache-Status, and the body (none for HEAD:
 // fasthttp drops it) or a 304 when the request's validators match.
-func (m *middleware) serve(c *fiber.Ctx, e *entry, r *cachekit.Result, req *request, kind serveKind, _ string) {
+func (m *middleware) serve(c *fiber.Ctx, e *entry, r *cachekit.Result, req *request, kind serveKind) {
 	resp := c.Response()
 	h := &resp.Header
 	resp.SetStatusCode(e.status)
@@ -57,15 +57,15 @@ func (m *middleware) serve(c *fiber.Ctx, e *entry, r *cachekit.Result, req *requ
 	}
 
 	var buf [96]byte
-	now := time.Now()
-	var remaining int64 // seconds of freshness left; negative when stale
-	if !r.Expires.IsZero() {
-		remaining = int64(r.Expires.Sub(now) / time.Second)
-	} else {
+	// Seconds of freshness left (negative when stale): the entry's TTL
+	// less its age, with no clock read.
+	age := int64(r.Age / time.Second)
+	remaining := int64(e.ttl) - age
+	if e.ttl == 0 {
 		remaining = 365 * 24 * 3600
 	}
 	if kind != kindCollapsed {
-		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], int64(r.Age/time.Second), 10))
+		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], age, 10))
 	}
 	b := append(buf[:0], "cachekit; "...)
 	switch kind {
@@ -89,7 +89,7 @@ func (m *middleware) serve(c *fiber.Ctx, e *entry, r *cachekit.Result, req *requ
 	}
 	h.SetCanonical(hdrCacheStatus, b)
 	if e.flags&flagHasCC == 0 && m.cfg.CacheControl {
-		m.downstreamSeconds(c, e.flags, max(remaining, 0), now)
+		m.downstreamSeconds(c, e.flags, max(remaining, 0), time.Now())
 	}
 	if e.status == fiber.StatusOK && notModified(req, e.etag, e.lastModified) {
 		resp.SetStatusCode(fiber.StatusNotModified)
@@ -114,7 +114,7 @@ func seenBefore(hs []byte, i int, name []byte) bool {
 
 // setStatusHeaders sets X-Cache and Cache-Status on a response the cache
 // did not answer.
-func setStatusHeaders(c *fiber.Ctx, x []byte, fwd, detail string, stored, _ bool) {
+func setStatusHeaders(c *fiber.Ctx, x []byte, fwd, detail string, stored bool) {
 	h := &c.Response().Header
 	h.SetCanonical(hdrXCache, x)
 	var buf [96]byte

@@ -1,7 +1,6 @@
 package fibercache
 
 import (
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +24,7 @@ func stampede(t testing.TB, n int, mw fiber.Handler) int64 {
 		return c.SendString(bigPage)
 	})
 	base := listen(t, app)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}}
+	client := newClient(t, n)
 	// Open the connections first, so that the requests land together.
 	var ready, wg sync.WaitGroup
 	start := make(chan struct{})

@@ -107,8 +107,9 @@ func placeholderTags(...any) (string, error) {
 // Invalidate removes cached fragments of the block named name from c: the
 // one variant for the given vary values, or every variant of the block when
 // no vary value is given (in O(1), through the tag every block carries
-// implicitly, see Tag). Vary values are compared by value: integers of any
-// type with the same value are equal, as are strings of any string type.
+// implicitly, see Tag). Pass the vary values the block was given, in its
+// order; they are compared by value: integers of any type with the same
+// value are equal, as are strings of any string type.
 func Invalidate(c *cachekit.Cache, name string, vary ...any) error {
 	if c == nil {
 		return errors.New("fragments: Invalidate with a nil *cachekit.Cache")
@@ -162,6 +163,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns "fragments: <location>: {{cache "name"}}: <what is wrong>".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("fragments: ")

@@ -65,7 +65,11 @@ const (
 // set (html/template's Clone copies them). Sets are independent: Rewrite
 // keeps no state outside the set, and the same block gets the same key in
 // every set it is part of.
-func Rewrite(set *template.Template, c *cachekit.Cache) (err error) {
+func Rewrite(set *template.Template, c *cachekit.Cache) error {
+	return rewrite(set, c)
+}
+
+func rewrite(set *template.Template, c *cachekit.Cache) (err error) {
 	if set == nil {
 		return errors.New("fragments: Rewrite of a nil template set")
 	}

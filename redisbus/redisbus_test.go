@@ -37,7 +37,7 @@ func redisClient(t testing.TB) *redis.Client {
 
 // instance is one machine of a site: a local Memory in front of the shared
 // Redis, with invalidations on the bus.
-func instance(t testing.TB, client *redis.Client, prefix string) *cachekit.Cache {
+func instance(t testing.TB, client *redis.Client, prefix string, hot bool) *cachekit.Cache {
 	t.Helper()
 	local, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 4 << 20})
 	if err != nil {
@@ -49,6 +49,7 @@ func instance(t testing.TB, client *redis.Client, prefix string) *cachekit.Cache
 		Local:    local,
 		LocalTTL: time.Minute, // long: only the bus can make B see A's invalidation in time
 		Bus:      redisbus.New(client, "cachekit:test:"+prefix),
+		HotBytes: map[bool]int64{true: 0, false: -1}[hot],
 	})
 	if c.Err() != nil {
 		t.Fatal(c.Err())
@@ -60,7 +61,7 @@ func instance(t testing.TB, client *redis.Client, prefix string) *cachekit.Cache
 func TestInvalidationReachesOtherInstances(t *testing.T) {
 	client := redisClient(t)
 	prefix := "bus" + strconv.FormatUint(rand.Uint64(), 36)
-	a, b := instance(t, client, prefix), instance(t, client, prefix)
+	a, b := instance(t, client, prefix, true), instance(t, client, prefix, false)
 
 	a.Set("page", []byte("v1"), time.Hour, "product:1")
 	for i := 0; i < 3; i++ {
@@ -85,7 +86,7 @@ func TestInvalidationReachesOtherInstances(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("B saw the invalidation after %v", time.Since(start))
-	// A itself never serves it, not even for a moment.
+	// A (with its hot layer) never serves it, not even for a moment.
 	if _, ok, _ := a.Get("page"); ok {
 		t.Fatal("A serves what it invalidated")
 	}
@@ -133,6 +134,9 @@ func BenchmarkTwoLevelHit(b *testing.B) {
 		run(b, cachekit.New(cachekit.Config{Storage: storage.NewFromConnection(client), Prefix: "b" + strconv.FormatUint(rand.Uint64(), 36), Local: local}))
 	})
 	b.Run("two-level-bus", func(b *testing.B) {
-		run(b, instance(b, client, "b"+strconv.FormatUint(rand.Uint64(), 36)))
+		run(b, instance(b, client, "b"+strconv.FormatUint(rand.Uint64(), 36), false))
+	})
+	b.Run("two-level-bus-hot", func(b *testing.B) {
+		run(b, instance(b, client, "b"+strconv.FormatUint(rand.Uint64(), 36), true))
 	})
 }

@@ -35,6 +35,7 @@ type siteConfig struct {
 	Dev        bool   // reload templates, no admin token
 	AdminToken string // guards /_cache actions; empty only in Dev
 	RedisURL   string // shared store; empty: the embedded one
+	Reviews    int    // seed size of a new database; 0: DefaultReviews
 }
 
 type site struct {
@@ -54,7 +55,10 @@ func newSite(cfg siteConfig) (*site, error) {
 	if !cfg.Dev && cfg.AdminToken == "" {
 		return nil, errors.New("an admin token is required outside -dev")
 	}
-	store, err := OpenStore(cfg.DB)
+	if cfg.Reviews == 0 {
+		cfg.Reviews = DefaultReviews
+	}
+	store, err := OpenStore(cfg.DB, cfg.Reviews)
 	if err != nil {
 		return nil, err
 	}

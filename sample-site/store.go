@@ -64,15 +64,20 @@ type CartLine struct {
 // ErrNotFound is returned for a product or session that does not exist.
 var ErrNotFound = errors.New("not found")
 
-// OpenStore opens (and on first start creates and seeds) the database at path.
-func OpenStore(path string) (*Store, error) {
+// DefaultReviews is how many reviews a new database is seeded with: enough
+// for the rating aggregates to be real work.
+const DefaultReviews = 60_000
+
+// OpenStore opens (and on first start creates and seeds with that many
+// reviews) the database at path.
+func OpenStore(path string, reviews int) (*Store, error) {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db}
-	if err := s.migrate(); err != nil {
+	if err := s.migrate(reviews); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("preparing %s: %w", path, err)
 	}
@@ -93,7 +98,7 @@ CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user_id INTEGER NOT
 CREATE TABLE IF NOT EXISTS cart_items (user_id INTEGER NOT NULL REFERENCES users(id), product_id INTEGER NOT NULL REFERENCES products(id), qty INTEGER NOT NULL, PRIMARY KEY (user_id, product_id));
 `
 
-func (s *Store) migrate() error {
+func (s *Store) migrate(reviews int) error {
 	if _, err := s.db.Exec(schema); err != nil {
 		return err
 	}
@@ -104,11 +109,11 @@ func (s *Store) migrate() error {
 	if n > 0 {
 		return nil
 	}
-	return s.seed()
+	return s.seed(reviews)
 }
 
 // seed fills a new database with a deterministic catalogue.
-func (s *Store) seed() error {
+func (s *Store) seed(reviews int) error {
 	tx, err := s.db.Begin()
 	if err != nil {
 		return err
@@ -136,7 +141,7 @@ func (s *Store) seed() error {
 	if err != nil {
 		return err
 	}
-	for i := 0; i < 60_000; i++ {
+	for i := 0; i < reviews; i++ {
 		if _, err := stmt.Exec(1+rng.IntN(240), 1+rng.IntN(5), bodies[rng.IntN(len(bodies))]); err != nil {
 			return err
 		}

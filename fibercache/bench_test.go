@@ -1,0 +1,200 @@
+package fibercache
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// The benchmark page: about 2.5 KB of HTML from a small html/template.
+var benchTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<link rel="stylesheet" href="/static/site.css"></head>
+<body><header><nav>{{range .Nav}}<a href="{{.}}">{{.}}</a> {{end}}</nav></header>
+<main><h1>{{.Title}}</h1>
+{{range .Posts}}<article><h2><a href="/post/{{.ID}}">{{.Title}}</a></h2>
+<p class="meta">by {{.Author}} on {{.Date}}</p><p>{{.Summary}}</p></article>
+{{end}}</main><footer><p>&copy; cachekit example site</p></footer></body></html>
+`))
+
+type benchPost struct {
+	ID                           int
+	Title, Author, Date, Summary string
+}
+
+var benchData = func() any {
+	var posts []benchPost
+	for i := 1; i <= 10; i++ {
+		posts = append(posts, benchPost{i, fmt.Sprintf("Post number %d about caching", i), "Ada",
+			"2026-01-02", "A short summary of the post, long enough to look like a real one on a blog index page."})
+	}
+	return map[string]any{"Title": "Blog", "Nav": []string{"/", "/blog", "/about", "/contact"}, "Posts": posts}
+}()
+
+var benchPage = func() []byte {
+	var b bytes.Buffer
+	if err := benchTmpl.Execute(&b, benchData); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}()
+
+func renderPage(c *fiber.Ctx) error {
+	c.Type("html")
+	return benchTmpl.Execute(c.Response().BodyWriter(), benchData)
+}
+
+// benchVariant is one way to answer the benchmark page.
+type benchVariant struct {
+	name  string
+	setup func(tb testing.TB) *fiber.App
+}
+
+// benchVariants run in this order; the first is the reference.
+var benchVariants = []benchVariant{
+	{"prebuilt-bytes", func(testing.TB) *fiber.App {
+		app := fiber.New()
+		app.Get("/blog", func(c *fiber.Ctx) error { c.Type("html"); return c.Send(benchPage) })
+		return app
+	}},
+	{"fibercache-hit", func(tb testing.TB) *fiber.App {
+		app := fiber.New()
+		app.Use(New(Config{Cache: newCache(tb), TTL: time.Hour}))
+		app.Get("/blog", renderPage)
+		return app
+	}},
+	{"uncached-render", func(testing.TB) *fiber.App {
+		app := fiber.New()
+		app.Get("/blog", renderPage)
+		return app
+	}},
+}
+
+const benchRequest = "GET /blog?page=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (bench)\r\n" +
+	"Accept: text/html\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\n" +
+	"Cookie: _ga=GA1.1.123.456\r\n\r\n"
+
+// serveLoop answers the request b.N times over goroutines the way
+// fasthttp's server does for each request on a connection, minus the
+// socket: parse the request bytes, run the app's handler, write the
+// response (to io.Discard). wire false runs the handler only.
+func serveLoop(b *testing.B, app *fiber.App, wire bool) {
+	h := app.Handler()
+	// Warm: store the page, and check the answer.
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, nil, nil)
+	for i := 0; i < 3; i++ {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(benchRequest))); err != nil {
+			b.Fatal(err)
+		}
+		h(&ctx)
+	}
+	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), benchPage) {
+		b.Fatalf("wrong answer: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if x := ctx.Response.Header.Peek("X-Cache"); len(x) > 0 && !strings.EqualFold(string(x), "HIT") {
+		b.Fatalf("not a hit: %s %s", x, ctx.Response.Header.Peek("Cache-Status"))
+	}
+	raw := []byte(benchRequest)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchPage)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, nil, nil)
+		rd := bytes.NewReader(raw)
+		br := bufio.NewReader(rd)
+		bw := bufio.NewWriter(io.Discard)
+		if !wire {
+			if err := ctx.Request.Read(br); err != nil {
+				panic(err)
+			}
+		}
+		for pb.Next() {
+			ctx.Response.Reset()
+			ctx.ResetUserValues()
+			if wire {
+				rd.Reset(raw)
+				br.Reset(rd)
+				ctx.Request.Reset()
+				if err := ctx.Request.Read(br); err != nil {
+					panic(err)
+				}
+			}
+			h(&ctx)
+			if wire {
+				if err := ctx.Response.Write(bw); err != nil {
+					panic(err)
+				}
+				_ = bw.Flush()
+			}
+		}
+	})
+}
+
+// BenchmarkPage: the ~2.5 KB page answered by each variant, with the
+// request parsed and the response written (wire) or the handler alone.
+// fiber's middleware/cache joins with -tags fiberpeer.
+func BenchmarkPage(b *testing.B) {
+	for _, mode := range []string{"wire", "handler"} {
+		for _, v := range benchVariants {
+			b.Run(mode+"/"+v.name, func(b *testing.B) {
+				serveLoop(b, v.setup(b), mode == "wire")
+			})
+		}
+	}
+}
+
+// BenchmarkColdStampede: 500 concurrent requests for a cold page behind
+// fibercache; reports how many times the handler ran per stampede.
+func BenchmarkColdStampede(b *testing.B) {
+	var total int64
+	for i := 0; i < b.N; i++ {
+		total += stampede(b, 500, New(Config{Cache: newCache(b)}))
+	}
+	b.ReportMetric(float64(total)/float64(b.N), "renders/500req")
+}
+
+// TestPageBenchReport runs the page benchmarks interleaved, several
+// rounds, and prints the medians and their ratios to prebuilt bytes:
+//
+//	FIBERCACHE_BENCH=1 go test -run PageBenchReport -v ./fibercache/
+func TestPageBenchReport(t *testing.T) {
+	if os.Getenv("FIBERCACHE_BENCH") == "" {
+		t.Skip("set FIBERCACHE_BENCH=1")
+	}
+	rounds := 5
+	for _, mode := range []string{"wire", "handler"} {
+		ns := make([][]float64, len(benchVariants))
+		allocs := make([]int64, len(benchVariants))
+		for r := 0; r < rounds; r++ {
+			for i, v := range benchVariants {
+				app := v.setup(t)
+				res := testing.Benchmark(func(b *testing.B) { serveLoop(b, app, mode == "wire") })
+				ns[i] = append(ns[i], float64(res.T.Nanoseconds())/float64(res.N))
+				allocs[i] = res.AllocsPerOp()
+			}
+		}
+		med := func(xs []float64) float64 { s := slices.Clone(xs); slices.Sort(s); return s[len(s)/2] }
+		ref := med(ns[0])
+		t.Logf("%s mode, median of %d interleaved rounds (GOMAXPROCS %d):", mode, rounds, runtime.GOMAXPROCS(0))
+		for i, v := range benchVariants {
+			m := med(ns[i])
+			t.Logf("  %-20s %8.0f ns/op  %3d allocs/op  %.2fx of prebuilt throughput", v.name, m, allocs[i], ref/m)
+		}
+	}
+}
