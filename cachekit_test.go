@@ -387,6 +387,14 @@ func TestStaleIfError(t *testing.T) {
 // predate the invalidation, so it is not stored.
 func TestLateTagInvalidatedDuringFill(t *testing.T) {
 	c, _ := newTestCache(t)
+	// A brand-new tag, with no invalidation during the fill: stored.
+	r0, _ := c.Load("fresh-tag", Policy{TTL: time.Minute}, func(p *Policy) ([]byte, error) {
+		p.Tags = append(p.Tags, "brand-new")
+		return []byte("v"), nil
+	})
+	if !r0.Stored {
+		t.Fatal("value with a brand-new late tag not stored though nothing was invalidated")
+	}
 	c.InvalidateTags("late") // the tag exists
 	r, _ := c.Load("k", Policy{TTL: time.Minute}, func(p *Policy) ([]byte, error) {
 		c.InvalidateTags("late") // an edit lands while the page renders

@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,11 +34,12 @@ type hotLayer struct {
 	shards   [hotShards]hotShard
 	budget   int64 // bytes per shard
 	maxValue int
+	seed     maphash.Seed
 	epoch    atomic.Uint64
 }
 
 func newHotLayer(total int64) *hotLayer {
-	h := &hotLayer{budget: total / hotShards}
+	h := &hotLayer{budget: total / hotShards, seed: maphash.MakeSeed()}
 	h.maxValue = int(min(h.budget/4, 1<<20))
 	for i := range h.shards {
 		h.shards[i].m = map[string]*hotEntry{}
@@ -46,13 +48,7 @@ func newHotLayer(total int64) *hotLayer {
 }
 
 func (h *hotLayer) shard(key string) *hotShard {
-	// FNV-1a, inlined: no allocation for a key that aliases a buffer.
-	x := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		x ^= uint32(key[i])
-		x *= 16777619
-	}
-	return &h.shards[x%hotShards]
+	return &h.shards[maphash.String(h.seed, key)%hotShards]
 }
 
 // get returns a fresh, still-valid value for key.

@@ -148,7 +148,7 @@ func serveLoop(b *testing.B, app *fiber.App, wire bool) {
 
 // BenchmarkPage: the ~2.5 KB page answered by each variant, with the
 // request parsed and the response written (wire) or the handler alone.
-// fiber's middleware/cache joins with -tags fiberpeer.
+// fiber's middleware/cache joins from peer_test.go.
 func BenchmarkPage(b *testing.B) {
 	for _, mode := range []string{"wire", "handler"} {
 		for _, v := range benchVariants {
