@@ -54,16 +54,16 @@ func ExamplePage() {
 		return c.SendString("post " + c.Params("id"))
 	})
 
-	show(app, "/post/1") // a tag is born in this render: not stored yet
 	show(app, "/post/1")
 	show(app, "/post/1")
 	_ = cache.InvalidateTags("post-1") // the post was edited
 	show(app, "/post/1")
+	show(app, "/post/1")
 	// Output:
-	// 200 MISS | cachekit; fwd=uri-miss; detail=not-stored
 	// 200 MISS | cachekit; fwd=uri-miss; stored
 	// 200 HIT | cachekit; hit; ttl=300
 	// 200 MISS | cachekit; fwd=uri-miss; stored
+	// 200 HIT | cachekit; hit; ttl=300
 }
 
 // InvalidatePath drops every cached variant of a path: each query string,
