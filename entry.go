@@ -92,15 +92,19 @@ func decodeEntry(b []byte) (envelope, error) {
 	return e, nil
 }
 
+// nextTag splits the first tag off an encoded tag list that decodeEntry
+// validated. The name aliases the list.
+func nextTag(list []byte) (name, gen, rest []byte) {
+	l, w := binary.Uvarint(list)
+	end := w + int(l)
+	return list[w:end], list[end : end+generationLen], list[end+generationLen:]
+}
+
 // eachTag calls fn for every tag of a decoded entry until fn returns false.
-// The name aliases the entry's buffer.
 func (e *envelope) eachTag(fn func(name []byte, gen []byte) bool) {
-	rest := e.tags
-	for len(rest) > 0 {
-		l, w := binary.Uvarint(rest)
-		name := rest[w : w+int(l)]
-		gen := rest[w+int(l) : w+int(l)+generationLen]
-		rest = rest[w+int(l)+generationLen:]
+	for rest := e.tags; len(rest) > 0; {
+		var name, gen []byte
+		name, gen, rest = nextTag(rest)
 		if !fn(name, gen) {
 			return
 		}

@@ -278,6 +278,11 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	leader := false
 	v, err, _ := c.group.Do(skey, func() (any, error) {
 		leader = true
+		// A caller that missed just as the previous flight ended would
+		// otherwise fill again: look once more inside the flight.
+		if r, _ := c.lookup(key); r.Status == Hit {
+			return filled{value: r.Value}, nil
+		}
 		return c.fill(skey, p, fill)
 	})
 	shared := !leader

@@ -77,12 +77,9 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 // validTags reports whether every tag of e still has the generation e was
 // written under.
 func (c *Cache) validTags(e *envelope) (bool, error) {
-	rest := e.tags
-	for len(rest) > 0 {
-		l, w := binary.Uvarint(rest)
-		name := rest[w : w+int(l)]
-		gen := rest[w+int(l) : w+int(l)+generationLen]
-		rest = rest[w+int(l)+generationLen:]
+	for rest := e.tags; len(rest) > 0; {
+		var name, gen []byte
+		name, gen, rest = nextTag(rest)
 		cur, err := c.getTag(name)
 		if err != nil {
 			c.storageError(err)

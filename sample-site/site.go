@@ -231,26 +231,26 @@ func (s *site) category(c *fiber.Ctx) error {
 	return s.render(c, "pages/home", products[0].Category, fiber.Map{"Heading": products[0].Category, "Products": products})
 }
 
-func productID(c *fiber.Ctx) (int, error) {
+// productParam returns the product the :id route parameter names; a 404
+// when there is none.
+func (s *site) productParam(c *fiber.Ctx) (Product, error) {
 	id, err := strconv.Atoi(c.Params("id"))
 	if err != nil || id <= 0 {
-		return 0, fiber.ErrNotFound
-	}
-	return id, nil
-}
-
-func (s *site) product(c *fiber.Ctx) error {
-	id, err := productID(c)
-	if err != nil {
-		return err
+		return Product{}, fiber.ErrNotFound
 	}
 	p, err := s.store.Product(c.UserContext(), id)
 	if errors.Is(err, ErrNotFound) {
-		return fiber.ErrNotFound
+		return Product{}, fiber.ErrNotFound
 	}
+	return p, err
+}
+
+func (s *site) product(c *fiber.Ctx) error {
+	p, err := s.productParam(c)
 	if err != nil {
 		return err
 	}
+	id := p.ID
 	reviews, err := s.store.RecentReviews(c.UserContext(), id, 5)
 	if err != nil {
 		return err
@@ -320,17 +320,11 @@ func (s *site) addToCart(c *fiber.Ctx) error {
 	if u == nil {
 		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
-	id, err := productID(c)
+	p, err := s.productParam(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.Product(c.UserContext(), id); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return fiber.ErrNotFound
-		}
-		return err
-	}
-	if err := s.store.AddToCart(c.UserContext(), u.ID, id); err != nil {
+	if err := s.store.AddToCart(c.UserContext(), u.ID, p.ID); err != nil {
 		return err
 	}
 	// The greeting fragment shows the cart count.
@@ -344,14 +338,7 @@ func (s *site) addToCart(c *fiber.Ctx) error {
 type productForm struct{ Name, Price, Description string }
 
 func (s *site) editForm(c *fiber.Ctx) error {
-	id, err := productID(c)
-	if err != nil {
-		return err
-	}
-	p, err := s.store.Product(c.UserContext(), id)
-	if errors.Is(err, ErrNotFound) {
-		return fiber.ErrNotFound
-	}
+	p, err := s.productParam(c)
 	if err != nil {
 		return err
 	}
@@ -380,17 +367,11 @@ func parseProductForm(f productForm) (name, desc string, cents int, errs []strin
 }
 
 func (s *site) edit(c *fiber.Ctx) error {
-	id, err := productID(c)
+	p, err := s.productParam(c)
 	if err != nil {
 		return err
 	}
-	p, err := s.store.Product(c.UserContext(), id)
-	if errors.Is(err, ErrNotFound) {
-		return fiber.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
+	id := p.ID
 	form := productForm{Name: c.FormValue("name"), Price: c.FormValue("price"), Description: c.FormValue("description")}
 	name, desc, cents, errs := parseProductForm(form)
 	if len(errs) > 0 {
