@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,13 @@ import (
 
 // Several machines on one shared store: each app has its own cachekit.Cache
 // over one real Redis (make test starts it; CACHEKIT_REDIS_ADDR).
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CACHEKIT_REDIS_ADDR") == "" && os.Getenv("CI") != "true" {
+		fmt.Fprintln(os.Stderr, "fibercache: Redis tests skipped (CACHEKIT_REDIS_ADDR unset); run `make test` to start Redis and run them")
+	}
+	os.Exit(m.Run())
+}
 
 func redisAddr(t testing.TB) string {
 	t.Helper()
@@ -206,4 +212,3 @@ func TestRedisDiesUnderLoad(t *testing.T) {
 	t.Fatal("no hit after Redis came back")
 }
 
-var _ = strings.Contains

@@ -13,12 +13,20 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// chromium finds Debian's Chromium. make test installs it under CI=true.
-func chromium(t *testing.T) string {
+// findChromium returns the path of Debian's Chromium (or another build), or "".
+func findChromium() string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
+	}
+	return ""
+}
+
+// chromium finds Chromium for a test. make test installs it under CI=true.
+func chromium(t *testing.T) string {
+	if p := findChromium(); p != "" {
+		return p
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatal("no Chromium under CI=true: make test installs Debian's chromium package")
