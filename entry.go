@@ -32,7 +32,7 @@ var errCorrupt = errors.New("corrupt entry")
 // buffer it was decoded from.
 type envelope struct {
 	stored, fresh, swr, sie int64
-	tags                    []byte // the encoded tag list, walked by eachTag
+	tags                    []byte // the encoded tag list, walked with nextTag
 	value                   []byte
 }
 
@@ -98,15 +98,4 @@ func nextTag(list []byte) (name, gen, rest []byte) {
 	l, w := binary.Uvarint(list)
 	end := w + int(l)
 	return list[w:end], list[end : end+generationLen], list[end+generationLen:]
-}
-
-// eachTag calls fn for every tag of a decoded entry until fn returns false.
-func (e *envelope) eachTag(fn func(name []byte, gen []byte) bool) {
-	for rest := e.tags; len(rest) > 0; {
-		var name, gen []byte
-		name, gen, rest = nextTag(rest)
-		if !fn(name, gen) {
-			return
-		}
-	}
 }
