@@ -2,7 +2,7 @@ package cachekit
 
 import (
 	"fmt"
-	"sync/atomic"
+	"sync"
 )
 
 // A Bus carries invalidations between the instances that share one Storage.
@@ -28,42 +28,85 @@ const (
 	msgKey = 'k'
 )
 
-// publish tells the other instances to drop their local copy of a tag's
-// generation or of a key's entry. A lost message costs at most LocalTTL.
-func (c *Cache) publish(kind byte, name string) {
+// changed runs after a write that can make served values wrong: it drops
+// this instance's local copy, moves the epoch, and tells the other
+// instances, which do the same.
+func (c *Cache) changed(kind byte, name string) {
+	c.drop(kind, name)
 	if c.bus == nil {
 		return
 	}
-	msg := string(kind) + name
-	c.onMessage(msg)
-	if err := c.bus.bus.Publish(msg); err != nil {
+	if err := c.bus.bus.Publish(string(kind) + name); err != nil {
+		// The others see it within LocalTTL.
 		c.storageError(fmt.Errorf("bus publish: %w", err))
 	}
 }
 
-// busState is a two-level Cache's view of its Bus.
-type busState struct {
-	bus   Bus
-	stop  func()
-	epoch atomic.Uint64 // moves on every message: a generation read before it moved is not kept
+// drop removes the local copy of a tag's generation or of a key's entry
+// (everything, for kind 0), then moves the epoch: in that order, so a reader
+// that sees the new epoch cannot find the old copy. It excludes keepLocal.
+func (c *Cache) drop(kind byte, name string) {
+	if c.bus != nil {
+		c.bus.mu.Lock()
+		defer c.bus.mu.Unlock()
+	}
+	if c.local != nil {
+		switch kind {
+		case msgTag:
+			_ = c.local.Delete(c.keys.storageKey(kindTag, name))
+		case msgKey:
+			_ = c.local.Delete(c.keys.storageKey(kindEntry, name))
+		default:
+			_ = c.local.Reset()
+		}
+	}
+	c.moveEpoch()
 }
 
-// onMessage drops the local copy of an invalidated tag's generation or of a
-// changed key's entry, or everything Local holds after messages may have
-// been missed.
+// moveEpoch makes every value the hot layer keeps revalidate.
+func (c *Cache) moveEpoch() {
+	if c.epoch != nil {
+		c.epoch.Add(1)
+	}
+}
+
+// epochNow reads the epoch (0 when there is none).
+func (c *Cache) epochNow() uint64 {
+	if c.epoch == nil {
+		return 0
+	}
+	return c.epoch.Load()
+}
+
+// keepLocal copies an entry or generation read from the shared store into
+// Local, unless the epoch moved since the read began: then the copy may be
+// the very one a message dropped.
+func (c *Cache) keepLocal(skey string, b []byte, epoch uint64) {
+	if c.bus != nil {
+		c.bus.mu.RLock()
+		defer c.bus.mu.RUnlock()
+		if c.epochNow() != epoch {
+			return
+		}
+	}
+	_ = c.local.Set(skey, b, c.localTTL)
+}
+
+// busState is a two-level Cache's view of its Bus.
+type busState struct {
+	bus  Bus
+	stop func()
+	mu   sync.RWMutex // drop excludes keepLocal
+}
+
+// onMessage handles another instance's change (or, for "", messages that
+// may have been missed).
 func (c *Cache) onMessage(msg string) {
-	c.bus.epoch.Add(1)
-	c.invalidated()
 	if msg == "" {
-		_ = c.local.Reset()
+		c.drop(0, "")
 		return
 	}
-	switch msg[0] {
-	case msgTag:
-		_ = c.local.Delete(c.keys.storageKey(kindTag, msg[1:]))
-	case msgKey:
-		_ = c.local.Delete(c.keys.storageKey(kindEntry, msg[1:]))
-	}
+	c.drop(msg[0], msg[1:])
 }
 
 // Close stops the Cache's Bus subscription, if any. The storage is the

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -104,8 +105,9 @@ type Cache struct {
 	memory     *Memory       // store, when it is the embedded one
 	local      *Memory       // the two-level mode's near store
 	localTTL   time.Duration
-	bus        *busState // two-level mode with a Bus
-	hot        *hotLayer // nil when off
+	bus        *busState      // two-level mode with a Bus
+	hot        *hotLayer      // nil when off
+	epoch      *atomic.Uint64 // the store's invalidation epoch, when this process sees every invalidation
 	observe    func(key string, s Status)
 	keys       keyspace
 	codec      Codec
@@ -179,7 +181,13 @@ func New(cfg Config) *Cache {
 			}
 		}
 	}
-	if cfg.HotBytes >= 0 && (c.memory != nil || c.bus != nil) {
+	switch {
+	case c.memory != nil:
+		c.epoch = &c.memory.epoch
+	case c.bus != nil:
+		c.epoch = &c.local.epoch
+	}
+	if cfg.HotBytes >= 0 && c.epoch != nil {
 		c.hot = newHotLayer(orDefault64(cfg.HotBytes, 16<<20))
 	}
 	c.keys = newKeyspace(cfg.Prefix, cfg.Version)
@@ -191,14 +199,6 @@ func orDefault64(n, def int64) int64 {
 		return def
 	}
 	return n
-}
-
-// invalidated is called on every change that can make a served value wrong
-// other than time passing.
-func (c *Cache) invalidated() {
-	if c.hot != nil {
-		c.hot.invalidate()
-	}
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -283,9 +283,9 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string)
 	if err != nil {
 		return err
 	}
-	c.invalidated()
-	c.publish(msgKey, key) // other instances drop their local copy
-	return c.store1(c.keys.storageKey(kindEntry, key), value, &p, gens)
+	err = c.store1(c.keys.storageKey(kindEntry, key), value, &p, gens)
+	c.changed(msgKey, key) // after the write: see drop
+	return err
 }
 
 // Delete removes the entry under key.
@@ -294,15 +294,12 @@ func (c *Cache) Delete(key string) error {
 		return err
 	}
 	skey := c.keys.storageKey(kindEntry, key)
-	c.invalidated()
-	if c.local != nil {
-		_ = c.local.Delete(skey)
-	}
-	if err := c.store.Delete(skey); err != nil {
+	err := c.store.Delete(skey)
+	c.changed(msgKey, key)
+	if err != nil {
 		c.storageError(err)
 		return fmt.Errorf("cachekit: delete %q: %w", key, err)
 	}
-	c.publish(msgKey, key)
 	return nil
 }
 

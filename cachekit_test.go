@@ -673,3 +673,71 @@ func TestHotLayerNeverServesInvalidated(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A reader that looks while Set is writing must not leave the old value in
+// the hot layer once Set has returned.
+func TestSetRacingReaderHotLayer(t *testing.T) {
+	c, _ := newTestCache(t)
+	c.Set("k", []byte("v1"), time.Minute)
+	c.Get("k")
+	var pauseNext atomic.Bool
+	paused, resume := make(chan struct{}), make(chan struct{})
+	c.now = func() time.Time {
+		if pauseNext.CompareAndSwap(true, false) {
+			close(paused)
+			<-resume
+		}
+		return time.Now()
+	}
+	pauseNext.Store(true)
+	done := make(chan struct{})
+	go func() { c.Set("k", []byte("v2"), time.Minute); close(done) }()
+	<-paused // Set is about to write
+	for i := 0; i < 3; i++ {
+		c.Get("k") // reads v1 and may keep it
+	}
+	close(resume)
+	<-done
+	if v, _, _ := c.Get("k"); string(v) != "v2" {
+		t.Fatalf("after Set returned: %q", v)
+	}
+}
+
+// A caller that misses after an invalidation, while a fill that began
+// before it is still running, renders its own value.
+func TestLateJoinerAfterInvalidation(t *testing.T) {
+	c, _ := newTestCache(t)
+	started, gate := make(chan struct{}), make(chan struct{})
+	var leader []byte
+	done := make(chan struct{})
+	go func() {
+		r, _ := c.Load("page", Policy{TTL: time.Minute}, func(*Policy) ([]byte, error) {
+			close(started)
+			<-gate
+			return []byte("before the edit"), nil
+		})
+		leader = r.Value
+		close(done)
+	}()
+	<-started
+	c.InvalidateTags("product:1") // the edit lands while the page renders
+	misses := c.Stats().Misses
+	var follower Result
+	joined := make(chan struct{})
+	go func() {
+		follower, _ = c.Load("page", Policy{TTL: time.Minute}, func(*Policy) ([]byte, error) {
+			return []byte("after the edit"), nil
+		})
+		close(joined)
+	}()
+	for c.Stats().Misses == misses {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // inside the flight
+	close(gate)
+	<-done
+	<-joined
+	if string(leader) != "before the edit" || string(follower.Value) != "after the edit" {
+		t.Fatalf("leader %q, follower %q", leader, follower.Value)
+	}
+}

@@ -73,7 +73,7 @@ func (g *guard) allow() bool {
 
 func (g *guard) done(err error) {
 	if err == nil {
-		if g.failures.Load() != 0 || g.openUntil.Load() != 0 {
+		if g.failures.Load() != 0 || g.openUntil.Load() != 0 || g.probing.Load() {
 			g.mu.Lock()
 			g.failures.Store(0)
 			g.openUntil.Store(0)

@@ -4,7 +4,6 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // The hot layer keeps the values of recent hits in process, decoded, so a
@@ -22,6 +21,7 @@ type hotEntry struct {
 	epoch  uint64
 	stored int64
 	fresh  int64 // 0: no expiry
+	until  int64 // kept no longer than this (0: while fresh)
 }
 
 type hotShard struct {
@@ -35,7 +35,6 @@ type hotLayer struct {
 	budget   int64 // bytes per shard
 	maxValue int
 	seed     maphash.Seed
-	epoch    atomic.Uint64
 }
 
 func newHotLayer(total int64) *hotLayer {
@@ -51,13 +50,13 @@ func (h *hotLayer) shard(key string) *hotShard {
 	return &h.shards[maphash.String(h.seed, key)%hotShards]
 }
 
-// get returns a fresh, still-valid value for key.
-func (h *hotLayer) get(key string, now int64) (*hotEntry, bool) {
+// get returns a fresh value for key validated at the current epoch.
+func (h *hotLayer) get(key string, now int64, epoch uint64) (*hotEntry, bool) {
 	s := h.shard(key)
 	s.mu.RLock()
 	e := s.m[key]
 	s.mu.RUnlock()
-	if e == nil || e.epoch != h.epoch.Load() || (e.fresh != 0 && now >= e.fresh) {
+	if e == nil || e.epoch != epoch || (e.fresh != 0 && now >= e.fresh) || (e.until != 0 && now >= e.until) {
 		return nil, false
 	}
 	return e, true
@@ -65,11 +64,11 @@ func (h *hotLayer) get(key string, now int64) (*hotEntry, bool) {
 
 // put keeps a value validated at epoch. A value validated before the epoch
 // last moved is never served, so a put racing an invalidation is harmless.
-func (h *hotLayer) put(key string, value []byte, epoch uint64, stored, fresh int64) {
+func (h *hotLayer) put(key string, value []byte, epoch uint64, stored, fresh, until int64) {
 	if len(value) > h.maxValue {
 		return
 	}
-	e := &hotEntry{value: value[:len(value):len(value)], epoch: epoch, stored: stored, fresh: fresh}
+	e := &hotEntry{value: value[:len(value):len(value)], epoch: epoch, stored: stored, fresh: fresh, until: until}
 	s := h.shard(key)
 	s.mu.Lock()
 	if old := s.m[key]; old != nil {
@@ -87,6 +86,3 @@ func (h *hotLayer) put(key string, value []byte, epoch uint64, stored, fresh int
 	s.bytes += int64(len(value) + len(key))
 	s.mu.Unlock()
 }
-
-// invalidate makes every kept value unusable, at once.
-func (h *hotLayer) invalidate() { h.epoch.Add(1) }

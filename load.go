@@ -136,21 +136,24 @@ func (c *Cache) lookup(key string) (Result, error) {
 		return c.lookupStored(key)
 	}
 	now := c.now().UnixNano()
-	if e, ok := c.hot.get(key, now); ok {
+	if e, ok := c.hot.get(key, now, c.epoch.Load()); ok {
 		r := Result{Value: e.value, Status: Hit, Age: time.Duration(max(now-e.stored, 0))}
 		if e.fresh != 0 {
 			r.Expires = time.Unix(0, e.fresh)
 		}
 		return r, nil
 	}
-	epoch := c.hot.epoch.Load() // before the read: see hotLayer.put
+	epoch := c.epoch.Load() // before the read: see hotLayer.put
 	r, err := c.lookupStored(key)
 	if r.Status == Hit {
-		var fresh int64
+		var fresh, until int64
 		if !r.Expires.IsZero() {
 			fresh = r.Expires.UnixNano()
 		}
-		c.hot.put(key, r.Value, epoch, now-int64(r.Age), fresh)
+		if c.bus != nil {
+			until = now + int64(c.localTTL) // a lost message costs at most LocalTTL
+		}
+		c.hot.put(key, r.Value, epoch, now-int64(r.Age), fresh, until)
 	}
 	return r, err
 }
@@ -212,10 +215,7 @@ func (c *Cache) read(key string) ([]byte, error) {
 	}
 	var b []byte
 	var err error
-	var epoch uint64
-	if c.bus != nil {
-		epoch = c.bus.epoch.Load()
-	}
+	epoch := c.epochNow()
 	if c.memory != nil {
 		b, err = memoryGet(c.memory, &c.keys, kindEntry, key), nil
 	} else {
@@ -225,10 +225,8 @@ func (c *Cache) read(key string) ([]byte, error) {
 		c.storageError(err)
 		return nil, err
 	}
-	// With a Bus, a copy read before a message arrived may be the one the
-	// message was about: it is not kept.
-	if b != nil && c.local != nil && (c.bus == nil || c.bus.epoch.Load() == epoch) {
-		_ = c.local.Set(c.keys.storageKey(kindEntry, key), b, c.localTTL)
+	if b != nil && c.local != nil {
+		c.keepLocal(c.keys.storageKey(kindEntry, key), b, epoch)
 	}
 	return b, nil
 }
@@ -276,12 +274,14 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	fallback := r.fallback
 	skey := c.keys.storageKey(kindEntry, key)
 	leader := false
+	joined := c.epochNow()
 	v, err, _ := c.group.Do(skey, func() (any, error) {
 		leader = true
 		// A caller that missed just as the previous flight ended would
 		// otherwise fill again: look once more inside the flight.
+		epoch := c.epochNow()
 		if r, _ := c.lookup(key); r.Status == Hit {
-			return filled{value: r.Value}, nil
+			return filled{value: r.Value, epoch: epoch}, nil
 		}
 		return c.fill(skey, p, fill)
 	})
@@ -293,8 +293,9 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	if v != nil {
 		f = v.(filled)
 	}
-	if err == nil && shared && f.noStore {
-		// The value was meant for the caller that computed it only.
+	if err == nil && shared && (f.noStore || f.epoch != joined) {
+		// The value was meant for the caller that computed it only, or the
+		// flight began before an invalidation this caller came after.
 		f, err = c.fill(skey, p, fill)
 	}
 	if err != nil {
@@ -314,6 +315,7 @@ type filled struct {
 	value   []byte
 	stored  bool
 	noStore bool
+	epoch   uint64 // when the fill began
 }
 
 // fill runs fill under the policy and stores the value.
@@ -321,17 +323,14 @@ func (c *Cache) fill(skey string, p Policy, fill Fill) (filled, error) {
 	upfront := p.Tags
 	gens, genErr := c.generations(upfront, nil)
 	started := c.now()
-	var epoch uint64
-	if c.hot != nil {
-		epoch = c.hot.epoch.Load()
-	}
+	epoch := c.epochNow()
 	fp := p
 	fp.Tags = append([]string(nil), p.Tags...)
 	v, err := fill(&fp)
 	if err != nil {
 		return filled{}, err
 	}
-	f := filled{value: v, noStore: fp.NoStore}
+	f := filled{value: v, noStore: fp.NoStore, epoch: epoch}
 	if fp.NoStore || genErr != nil {
 		return f, nil
 	}
@@ -347,10 +346,12 @@ func (c *Cache) fill(skey string, p Policy, fill Fill) (filled, error) {
 		if err != nil {
 			return f, nil
 		}
-		// Where this process sees every invalidation (the hot layer's
-		// epoch), an epoch that did not move proves none happened: a
-		// generation made during the fill is then simply new.
-		quiet := c.hot != nil && c.hot.epoch.Load() == epoch
+		// On an embedded store this process sees every invalidation, and
+		// InvalidateTags moves the epoch before it writes: an epoch that did
+		// not move proves none happened, so a generation made during the
+		// fill is simply new. (With a Bus, another instance's invalidation
+		// reaches the store before its message reaches us: no such proof.)
+		quiet := c.memory != nil && c.epochNow() == epoch
 		for _, g := range lateGens {
 			if genTime(g.gen) >= started.UnixNano() && !quiet {
 				c.stats.raceSkips.Add(1)

@@ -46,8 +46,11 @@ type Memory struct {
 	maxBytes  int64 // after rounding
 	evictions atomic.Uint64
 	expired   atomic.Uint64
-	bufs      sync.Pool
-	now       func() time.Time
+	// epoch moves whenever a Cache over this store sees a change that can
+	// make a served value wrong; every Cache over the store shares it.
+	epoch atomic.Uint64
+	bufs  sync.Pool
+	now   func() time.Time
 }
 
 var _ fiber.Storage = (*Memory)(nil)

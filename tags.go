@@ -38,13 +38,16 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 		}
 		g := newGeneration(c.now().UnixNano())
 		tk := c.keys.storageKey(kindTag, t)
-		if err := c.store.Set(tk, g[:], 0); err != nil {
+		// Before the write as well as after: a fill that reads the new
+		// generation must see the epoch moved (the late-tag rule in fill).
+		c.moveEpoch()
+		err := c.store.Set(tk, g[:], 0)
+		c.changed(msgTag, t)
+		if err != nil {
 			c.storageError(err)
 			return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
 		}
 		c.stats.invalidations.Add(1)
-		c.invalidated()
-		c.publish(msgTag, t)
 	}
 	return nil
 }
@@ -99,11 +102,11 @@ func (c *Cache) getTag(name []byte) ([]byte, error) {
 		if g := memoryGet(c.local, &c.keys, kindTag, tag); g != nil {
 			return g, nil
 		}
-		epoch := c.bus.epoch.Load()
+		epoch := c.epochNow()
 		tk := c.keys.storageKey(kindTag, tag)
 		g, err := c.store.Get(tk)
-		if err == nil && len(g) == generationLen && c.bus.epoch.Load() == epoch {
-			_ = c.local.Set(tk, g, c.localTTL)
+		if err == nil && len(g) == generationLen {
+			c.keepLocal(tk, g, epoch)
 		}
 		return g, err
 	}

@@ -211,4 +211,3 @@ func TestRedisDiesUnderLoad(t *testing.T) {
 	}
 	t.Fatal("no hit after Redis came back")
 }
-

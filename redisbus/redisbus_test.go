@@ -140,3 +140,32 @@ func BenchmarkTwoLevelHit(b *testing.B) {
 		run(b, instance(b, client, "b"+strconv.FormatUint(rand.Uint64(), 36), true))
 	})
 }
+
+// slowBus delivers messages late, as a loaded network may.
+type slowBus struct{ *redisbus.Bus }
+
+func (b slowBus) Subscribe(fn func(string)) (func(), error) {
+	return b.Bus.Subscribe(func(m string) { time.AfterFunc(300*time.Millisecond, func() { fn(m) }) })
+}
+
+// Instance B invalidates a tag while A renders a page that adds that tag
+// late. B's write reaches Redis before its message reaches A: A must not
+// store the page it rendered before the edit.
+func TestLateTagInvalidatedElsewhereDuringFill(t *testing.T) {
+	client := redisClient(t)
+	prefix := "bus" + strconv.FormatUint(rand.Uint64(), 36)
+	local, _ := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 4 << 20})
+	a := cachekit.New(cachekit.Config{Storage: storage.NewFromConnection(client), Prefix: prefix, Local: local,
+		Bus: slowBus{redisbus.New(client, "cachekit:test:"+prefix)}})
+	defer a.Close()
+	b := instance(t, client, prefix, true)
+	a.InvalidateTags("product:9") // the tag exists
+	r, err := a.Load("page", cachekit.Policy{TTL: time.Hour}, func(p *cachekit.Policy) ([]byte, error) {
+		b.InvalidateTags("product:9")
+		p.Tags = append(p.Tags, "product:9")
+		return []byte("rendered before the edit"), nil
+	})
+	if err != nil || r.Stored {
+		t.Fatalf("A stored a page that predates B's invalidation (stored=%v, err=%v)", r.Stored, err)
+	}
+}
