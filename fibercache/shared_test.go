@@ -211,3 +211,27 @@ func TestRedisDiesUnderLoad(t *testing.T) {
 	}
 	t.Fatal("no hit after Redis came back")
 }
+
+// BenchmarkSharedStoreHit: the benchmark page's hit over the embedded store,
+// over Redis, and over Redis in the two-level mode with the bus, in one run.
+func BenchmarkSharedStoreHit(b *testing.B) {
+	addr := redisAddr(b)
+	variants := []struct {
+		name  string
+		cache func() *cachekit.Cache
+	}{
+		{"Memory", func() *cachekit.Cache { return newCache(b) }},
+		{"Redis", func() *cachekit.Cache { return instance(b, addr, "bench"+strconv.FormatUint(rand.Uint64(), 36), false) }},
+		{"Redis-two-level-bus", func() *cachekit.Cache {
+			return instance(b, addr, "bench"+strconv.FormatUint(rand.Uint64(), 36), true)
+		}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			app := newApp()
+			app.Use(New(Config{Cache: v.cache(), TTL: time.Hour}))
+			app.Get("/blog", renderPage)
+			serveLoop(b, app, true)
+		})
+	}
+}
