@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/allegro/bigcache/v3"
+	"github.com/cachekit/cachekit/internal/testserver"
 	fibermemory "github.com/gofiber/storage/memory/v2"
 )
 
@@ -113,11 +114,11 @@ func BenchmarkStoreHit(b *testing.B) {
 	}
 	b.Run("Memory", func(b *testing.B) { c, _ := newTestCache(b); run(b, c) })
 	b.Run("Redis", func(b *testing.B) {
-		store := redisStore(b, serverAddr(b, "CACHEKIT_REDIS_ADDR"))
+		store := redisStore(b, testserver.Addr(b, "CACHEKIT_REDIS_ADDR"))
 		run(b, New(Config{Storage: store, Prefix: uniquePrefix(), Timeout: time.Second}))
 	})
 	b.Run("Redis-two-level", func(b *testing.B) {
-		store := redisStore(b, serverAddr(b, "CACHEKIT_REDIS_ADDR"))
+		store := redisStore(b, testserver.Addr(b, "CACHEKIT_REDIS_ADDR"))
 		run(b, New(Config{Storage: store, Prefix: uniquePrefix(), Timeout: time.Second, Local: newTestMemory(b, MemoryConfig{MaxBytes: 8 << 20})}))
 	})
 }

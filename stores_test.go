@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/storage/redis/v3"
 )
@@ -27,30 +27,8 @@ import (
 // CACHEKIT_MEMCACHED_ADDR.
 
 func TestMain(m *testing.M) {
-	var missing []string
-	for _, env := range []string{"CACHEKIT_REDIS_ADDR", "CACHEKIT_MEMCACHED_ADDR"} {
-		if os.Getenv(env) == "" {
-			missing = append(missing, env)
-		}
-	}
-	if len(missing) > 0 && os.Getenv("CI") != "true" {
-		fmt.Fprintf(os.Stderr, "cachekit: Redis and Memcached tests skipped (%v unset); run `make test` to start the servers and run them\n", missing)
-	}
+	testserver.Announce("cachekit", "CACHEKIT_REDIS_ADDR", "CACHEKIT_MEMCACHED_ADDR")
 	os.Exit(m.Run())
-}
-
-// serverAddr returns the address of a test server, skipping the test when
-// there is none, or failing it under CI=true.
-func serverAddr(t testing.TB, env string) string {
-	t.Helper()
-	addr := os.Getenv(env)
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set under CI=true: make test starts the server", env)
-		}
-		t.Skipf("%s unset: run `make test`", env)
-	}
-	return addr
 }
 
 func redisStore(t testing.TB, addr string) fiber.Storage {
@@ -109,8 +87,10 @@ type storeCase struct {
 
 var storeCases = []storeCase{
 	{"Memory", func(t testing.TB) fiber.Storage { return newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20}) }},
-	{"Redis", func(t testing.TB) fiber.Storage { return redisStore(t, serverAddr(t, "CACHEKIT_REDIS_ADDR")) }},
-	{"Memcached", func(t testing.TB) fiber.Storage { return newMemcachedStore(serverAddr(t, "CACHEKIT_MEMCACHED_ADDR")) }},
+	{"Redis", func(t testing.TB) fiber.Storage { return redisStore(t, testserver.Addr(t, "CACHEKIT_REDIS_ADDR")) }},
+	{"Memcached", func(t testing.TB) fiber.Storage {
+		return newMemcachedStore(testserver.Addr(t, "CACHEKIT_MEMCACHED_ADDR"))
+	}},
 }
 
 // uniquePrefix keeps tests that share one server apart.
@@ -278,58 +258,13 @@ func TestStores(t *testing.T) {
 	}
 }
 
-// startServer runs a private server process for a test that stops or
-// starves it; binEnv names the binary (make test exports it).
-func startServer(t *testing.T, binEnv string, args func(port int) []string) (port int, stop func(), restart func()) {
-	t.Helper()
-	bin := os.Getenv(binEnv)
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set under CI=true: make test sets it", binEnv)
-		}
-		t.Skipf("%s unset: run `make test`", binEnv)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var cmd *exec.Cmd
-	start := func() {
-		cmd = exec.Command(bin, args(port)...)
-		cmd.Dir = t.TempDir()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 200; i++ {
-			if c, err := net.Dial("tcp", fmt.Sprint("127.0.0.1:", port)); err == nil {
-				c.Close()
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("%s did not start on port %d", bin, port)
-	}
-	stop = func() {
-		if cmd != nil && cmd.Process != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			cmd = nil
-		}
-	}
-	start()
-	t.Cleanup(stop)
-	return port, stop, start
-}
-
 // Memcached evicts under pressure, the tag generations too: a lost
 // generation must never bring invalidated data back.
 func TestMemcachedEvictionNeverRevives(t *testing.T) {
-	port, _, _ := startServer(t, "CACHEKIT_MEMCACHED_SERVER", func(port int) []string {
+	mc := testserver.Start(t, "CACHEKIT_MEMCACHED_SERVER", func(port int) []string {
 		return []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "2", "-u", "root"}
 	})
-	store := newMemcachedStore(fmt.Sprint("127.0.0.1:", port))
+	store := newMemcachedStore(mc.Addr)
 	c := New(Config{Storage: store, Timeout: 2 * time.Second, Logger: quiet()})
 	for i := 0; i < 50; i++ {
 		c.Set(fmt.Sprint("old", i), []byte("stale"), time.Hour, "t")
@@ -368,10 +303,8 @@ func TestMemcachedEvictionNeverRevives(t *testing.T) {
 // Kill redis-server in the middle of a load of 2,000 calls: every call gets
 // the right value, none fails; restart it and caching resumes.
 func TestRedisDiesUnderLoad(t *testing.T) {
-	port, stop, restart := startServer(t, "CACHEKIT_REDIS_SERVER", func(port int) []string {
-		return []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no"}
-	})
-	store := redisStore(t, fmt.Sprint("127.0.0.1:", port))
+	server := testserver.Redis(t)
+	store := redisStore(t, server.Addr)
 	c := New(Config{Storage: store, Timeout: 50 * time.Millisecond, CircuitCooldown: 100 * time.Millisecond, Logger: quiet()})
 	var done atomic.Int32
 	var failures atomic.Int32
@@ -388,7 +321,7 @@ func TestRedisDiesUnderLoad(t *testing.T) {
 					failures.Add(1)
 				}
 				if done.Add(1) == 600 {
-					stop()
+					server.Kill()
 				}
 			}
 		}(w)
@@ -400,7 +333,7 @@ func TestRedisDiesUnderLoad(t *testing.T) {
 	if c.Stats().Errors == 0 {
 		t.Fatal("Redis was killed but no storage error was counted")
 	}
-	restart()
+	server.Restart()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		c.GetOrSet("after", time.Minute, func() ([]byte, error) { return []byte("x"), nil })

@@ -5,15 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/redisbus"
 	"github.com/gofiber/fiber/v2"
 	redisstore "github.com/gofiber/storage/redis/v3"
@@ -24,23 +23,11 @@ import (
 // over one real Redis (make test starts it; CACHEKIT_REDIS_ADDR).
 
 func TestMain(m *testing.M) {
-	if os.Getenv("CACHEKIT_REDIS_ADDR") == "" && os.Getenv("CI") != "true" {
-		fmt.Fprintln(os.Stderr, "fibercache: Redis tests skipped (CACHEKIT_REDIS_ADDR unset); run `make test` to start Redis and run them")
-	}
+	testserver.Announce("fibercache", "CACHEKIT_REDIS_ADDR")
 	os.Exit(m.Run())
 }
 
-func redisAddr(t testing.TB) string {
-	t.Helper()
-	addr := os.Getenv("CACHEKIT_REDIS_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CACHEKIT_REDIS_ADDR is not set under CI=true: make test starts Redis")
-		}
-		t.Skip("CACHEKIT_REDIS_ADDR unset: run `make test`")
-	}
-	return addr
-}
+func redisAddr(t testing.TB) string { return testserver.Addr(t, "CACHEKIT_REDIS_ADDR") }
 
 // instance is one machine: its own Cache over the shared Redis, optionally
 // two-level (a local Memory in front, invalidations on the Redis bus).
@@ -133,56 +120,11 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	}
 }
 
-// startRedis runs a private redis-server for a test that kills it.
-func startRedis(t *testing.T) (addr string, kill, restart func()) {
-	t.Helper()
-	bin := os.Getenv("CACHEKIT_REDIS_SERVER")
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CACHEKIT_REDIS_SERVER is not set under CI=true: make test sets it")
-		}
-		t.Skip("CACHEKIT_REDIS_SERVER unset: run `make test`")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	var cmd *exec.Cmd
-	restart = func() {
-		cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
-		cmd.Dir = t.TempDir()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 200; i++ {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatal("redis-server did not start")
-	}
-	kill = func() {
-		if cmd != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			cmd = nil
-		}
-	}
-	restart()
-	t.Cleanup(kill)
-	return addr, kill, restart
-}
-
 // Kill redis-server in the middle of 2,000 requests: no 5xx, every body
 // right; restart it and the pages are hits again, without a restart of the app.
 func TestRedisDiesUnderLoad(t *testing.T) {
-	addr, kill, restart := startRedis(t)
-	client := goredis.NewClient(&goredis.Options{Addr: addr})
+	server := testserver.Redis(t)
+	client := goredis.NewClient(&goredis.Options{Addr: server.Addr})
 	defer client.Close()
 	cache := cachekit.New(cachekit.Config{Storage: redisstore.NewFromConnection(client), Timeout: 50 * time.Millisecond,
 		CircuitCooldown: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -190,7 +132,7 @@ func TestRedisDiesUnderLoad(t *testing.T) {
 	app := siteApp(cache, &renders)
 	for i := 0; i < 2000; i++ {
 		if i == 700 {
-			kill()
+			server.Kill()
 		}
 		id := strconv.Itoa(i % 25)
 		r := do(t, app, "GET", "/p/"+id)
@@ -201,7 +143,7 @@ func TestRedisDiesUnderLoad(t *testing.T) {
 	if cache.Stats().Errors == 0 {
 		t.Fatal("no storage error counted though Redis was killed")
 	}
-	restart()
+	server.Restart()
 	eventually2 := time.Now().Add(10 * time.Second)
 	for time.Now().Before(eventually2) {
 		if do(t, app, "GET", "/p/1").xcache() == "HIT" {

@@ -1,7 +1,6 @@
 package redisbus_test
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -9,28 +8,20 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/redisbus"
 	storage "github.com/gofiber/storage/redis/v3"
 	"github.com/redis/go-redis/v9"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("CACHEKIT_REDIS_ADDR") == "" && os.Getenv("CI") != "true" {
-		fmt.Fprintln(os.Stderr, "redisbus: Redis tests skipped (CACHEKIT_REDIS_ADDR unset); run `make test` to start Redis and run them")
-	}
+	testserver.Announce("redisbus", "CACHEKIT_REDIS_ADDR")
 	os.Exit(m.Run())
 }
 
 func redisClient(t testing.TB) *redis.Client {
 	t.Helper()
-	addr := os.Getenv("CACHEKIT_REDIS_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CACHEKIT_REDIS_ADDR is not set under CI=true: make test starts Redis")
-		}
-		t.Skip("CACHEKIT_REDIS_ADDR unset: run `make test`")
-	}
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	c := redis.NewClient(&redis.Options{Addr: testserver.Addr(t, "CACHEKIT_REDIS_ADDR")})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
