@@ -114,6 +114,17 @@ func (c *Cache) Lookup(key string) (Result, error) {
 	return r, err
 }
 
+// Peek is Lookup without counting: it adds nothing to Stats and calls no
+// Observe. It is for the metadata a caller reads on its way to a value
+// (fibercache's path records), which would otherwise count as lookups of
+// their own and skew the hit ratio.
+func (c *Cache) Peek(key string) (Result, error) {
+	if err := c.check(key); err != nil {
+		return Result{}, err
+	}
+	return c.lookup(key)
+}
+
 // count records one lookup's outcome.
 func (c *Cache) count(key string, s Status) {
 	switch s {

@@ -1,0 +1,81 @@
+// Package keys holds what every part of cachekit needs to make storage keys:
+// the rule for which bytes a key may hold as it is, the digest that replaces
+// a key that is too long or holds other bytes, and the check of a
+// user-chosen prefix. The core and fibercache both build keys with it, so a
+// key is made one way everywhere.
+package keys
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+// DigestMark starts a digested key part. Safe refuses a key that starts with
+// it, so a digest never equals a key written out in full.
+const DigestMark = '#'
+
+// digestBytes is how much of the SHA-256 a digest keeps (160 bits).
+const digestBytes = 20
+
+// DigestLen is the length Digest appends: the mark and the hex digest.
+const DigestLen = 1 + 2*digestBytes
+
+// Safe reports whether key can be written to any store as it is: printable
+// ASCII without spaces (Memcached refuses spaces and control characters),
+// not starting with DigestMark.
+func Safe[S ~string | ~[]byte](key S) bool {
+	if len(key) > 0 && key[0] == DigestMark {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendDigest appends DigestMark and the hex SHA-256 (160 bits) of key.
+func AppendDigest[S ~string | ~[]byte](dst []byte, key S) []byte {
+	sum := sha256.Sum256([]byte(key))
+	dst = append(dst, DigestMark)
+	return hex.AppendEncode(dst, sum[:digestBytes])
+}
+
+// Append appends key to dst as it is when it is Safe and the result stays
+// within max bytes, and its digest otherwise.
+func Append[S ~string | ~[]byte](dst []byte, key S, max int) []byte {
+	if len(dst)+len(key) <= max && Safe(key) {
+		return append(dst, key...)
+	}
+	return AppendDigest(dst, key)
+}
+
+// CheckPrefix reports why p cannot start keys, naming field: it must be
+// printable ASCII without spaces, ':' or any byte of forbid, at most 64
+// bytes.
+func CheckPrefix(field, p, forbid string) error {
+	if len(p) > 64 {
+		return fmt.Errorf("%s is %d bytes long; at most 64", field, len(p))
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		bad := c <= ' ' || c >= 0x7f || c == ':'
+		for j := 0; j < len(forbid) && !bad; j++ {
+			bad = c == forbid[j]
+		}
+		if bad {
+			return fmt.Errorf("%s %q has byte %q at %d; use printable ASCII without spaces, ':'%s", field, p, c, i, quoted(forbid))
+		}
+	}
+	return nil
+}
+
+func quoted(forbid string) string {
+	s := ""
+	for i := 0; i < len(forbid); i++ {
+		s += fmt.Sprintf(" or %q", forbid[i])
+	}
+	return s
+}
