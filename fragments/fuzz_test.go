@@ -12,6 +12,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/fragments"
+	"github.com/cachekit/cachekit/internal/parsetree"
 )
 
 var fuzzSeeds = []string{
@@ -161,19 +162,18 @@ func slowToRun(set *template.Template) bool {
 		if t.Tree == nil {
 			continue
 		}
-		walk(t.Tree.Root, func(n parse.Node) {
-			switch n := n.(type) {
-			case *parse.RangeNode:
-				for _, c := range n.Pipe.Cmds {
+		calls[t.Name()] = parsetree.Calls(t.Tree.Root)
+		parsetree.Inspect(t.Tree.Root, func(n parse.Node) bool {
+			if r, ok := n.(*parse.RangeNode); ok {
+				for _, c := range r.Pipe.Cmds {
 					for _, a := range c.Args {
 						if _, ok := a.(*parse.NumberNode); ok {
 							slow = true
 						}
 					}
 				}
-			case *parse.TemplateNode:
-				calls[t.Name()] = append(calls[t.Name()], n.Name)
 			}
+			return !slow
 		})
 	}
 	var visit func(name string, path map[string]bool) bool
@@ -196,29 +196,4 @@ func slowToRun(set *template.Template) bool {
 		}
 	}
 	return slow
-}
-
-func walk(n parse.Node, fn func(parse.Node)) {
-	if n == nil {
-		return
-	}
-	fn(n)
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return
-		}
-		for _, c := range n.Nodes {
-			walk(c, fn)
-		}
-	case *parse.IfNode:
-		walk(n.List, fn)
-		walk(n.ElseList, fn)
-	case *parse.RangeNode:
-		walk(n.List, fn)
-		walk(n.ElseList, fn)
-	case *parse.WithNode:
-		walk(n.List, fn)
-		walk(n.ElseList, fn)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/parsetree"
 )
 
 // How a block is rewritten. In the set's parse trees,
@@ -173,80 +174,13 @@ func rewrite(set *template.Template, c *cachekit.Cache) (err error) {
 // usesBlocks reports whether the tree mentions cache or endcache at all.
 func usesBlocks(n parse.Node) bool {
 	found := false
-	inspect(n, func(n parse.Node) bool {
+	parsetree.Inspect(n, func(n parse.Node) bool {
 		if id, ok := n.(*parse.IdentifierNode); ok && (id.Ident == "cache" || id.Ident == "endcache") {
 			found = true
 		}
 		return !found
 	})
 	return found
-}
-
-// inspect calls fn for n and every node under it, depth first, until fn
-// returns false.
-func inspect(n parse.Node, fn func(parse.Node) bool) bool {
-	if n == nil || !fn(n) {
-		return n == nil
-	}
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return true
-		}
-		for _, c := range n.Nodes {
-			if !inspect(c, fn) {
-				return false
-			}
-		}
-	case *parse.ActionNode:
-		return inspect(n.Pipe, fn)
-	case *parse.PipeNode:
-		if n == nil {
-			return true
-		}
-		for _, d := range n.Decl {
-			if !inspect(d, fn) {
-				return false
-			}
-		}
-		for _, c := range n.Cmds {
-			if !inspect(c, fn) {
-				return false
-			}
-		}
-	case *parse.CommandNode:
-		for _, a := range n.Args {
-			if !inspect(a, fn) {
-				return false
-			}
-		}
-	case *parse.ChainNode:
-		return inspect(n.Node, fn)
-	case *parse.IfNode:
-		return inspectBranch(&n.BranchNode, fn)
-	case *parse.RangeNode:
-		return inspectBranch(&n.BranchNode, fn)
-	case *parse.WithNode:
-		return inspectBranch(&n.BranchNode, fn)
-	case *parse.TemplateNode:
-		if n.Pipe != nil {
-			return inspect(n.Pipe, fn)
-		}
-	}
-	return true
-}
-
-func inspectBranch(b *parse.BranchNode, fn func(parse.Node) bool) bool {
-	if b.Pipe != nil && !inspect(b.Pipe, fn) {
-		return false
-	}
-	if b.List != nil && !inspect(b.List, fn) {
-		return false
-	}
-	if b.ElseList != nil && !inspect(b.ElseList, fn) {
-		return false
-	}
-	return true
 }
 
 type varEnt struct {
@@ -675,7 +609,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 	}
 	b.nvars = len(varArgs)
 	// Pass dot and $ only when the body uses them.
-	inspect(body, func(n parse.Node) bool {
+	parsetree.Inspect(body, func(n parse.Node) bool {
 		if v, ok := n.(*parse.VariableNode); ok {
 			switch v.Ident[0] {
 			case dotVar:
@@ -887,7 +821,7 @@ func (rw *rewriter) digest(start *parse.ActionNode, body []parse.Node) [digestLe
 	var calls []string
 	for _, n := range body {
 		io.WriteString(h, n.String())
-		calls = templateCalls(n, calls)
+		calls = append(calls, parsetree.Calls(n)...)
 	}
 	// The closure of called templates, sorted: independent of the order
 	// anything is visited in.
@@ -900,7 +834,7 @@ func (rw *rewriter) digest(start *parse.ActionNode, body []parse.Node) [digestLe
 		}
 		seen[name] = true
 		if t := rw.byName[name]; t != nil {
-			calls = templateCalls(t.Root, calls)
+			calls = append(calls, parsetree.Calls(t.Root)...)
 		}
 	}
 	names := make([]string, 0, len(seen))
@@ -933,14 +867,4 @@ func (rw *rewriter) source(name string) string {
 	}
 	rw.srcMemo[name] = s
 	return s
-}
-
-func templateCalls(n parse.Node, dst []string) []string {
-	inspect(n, func(n parse.Node) bool {
-		if t, ok := n.(*parse.TemplateNode); ok {
-			dst = append(dst, t.Name)
-		}
-		return true
-	})
-	return dst
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"text/template/parse"
+
+	"github.com/cachekit/cachekit/internal/parsetree"
 )
 
 // state is what renders read: the parsed files and the configuration of one
@@ -323,10 +325,9 @@ func isLayoutCall(n parse.Node, layout string) bool {
 
 func hasLayoutCall(root *parse.ListNode, layout string) bool {
 	found := false
-	walk(root, func(n parse.Node) {
-		if !found && isLayoutCall(n, layout) {
-			found = true
-		}
+	parsetree.Inspect(root, func(n parse.Node) bool {
+		found = found || isLayoutCall(n, layout)
+		return !found
 	})
 	return found
 }
@@ -335,17 +336,18 @@ func hasLayoutCall(root *parse.ListNode, layout string) bool {
 // {{template "inner" $}} and renames the calls of templates that have a copy
 // for this level.
 func compileLayout(root *parse.ListNode, layout, inner string, as map[string]string) {
-	walk(root, func(n parse.Node) {
+	parsetree.Inspect(root, func(n parse.Node) bool {
 		if t, ok := n.(*parse.TemplateNode); ok {
 			if to, ok := as[t.Name]; ok {
 				t.Name = to
 			}
 		}
+		return true
 	})
-	walk(root, func(n parse.Node) {
+	parsetree.Inspect(root, func(n parse.Node) bool {
 		l, ok := n.(*parse.ListNode)
 		if !ok {
-			return
+			return true
 		}
 		for i, c := range l.Nodes {
 			if !isLayoutCall(c, layout) {
@@ -369,6 +371,7 @@ func compileLayout(root *parse.ListNode, layout, inner string, as map[string]str
 				},
 			}
 		}
+		return true
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	texttemplate "text/template"
 	"text/template/parse"
 	"time"
+
+	"github.com/cachekit/cachekit/internal/parsetree"
 )
 
 // Error is a template file that does not parse or compile. Load returns it
@@ -94,7 +96,7 @@ func (e *Engine) parseFile(ent entry, cfg *config) (*file, error) {
 		if tt.Tree == nil {
 			continue
 		}
-		f.trees[tt.Name()] = &tree{Tree: tt.Tree, empty: parse.IsEmptyTree(tt.Tree.Root), calls: calls(tt.Tree.Root)}
+		f.trees[tt.Name()] = &tree{Tree: tt.Tree, empty: parse.IsEmptyTree(tt.Tree.Root), calls: parsetree.Calls(tt.Tree.Root)}
 		f.names = append(f.names, tt.Name())
 	}
 	sort.Slice(f.names, func(i, j int) bool {
@@ -111,51 +113,6 @@ func (e *Engine) parseFile(ent entry, cfg *config) (*file, error) {
 		log.Printf("views: parsed template: %s\n", ent.name)
 	}
 	return f, nil
-}
-
-// calls lists the names of the templates a tree calls.
-func calls(root *parse.ListNode) []string {
-	var out []string
-	seen := map[string]bool{}
-	walk(root, func(n parse.Node) {
-		if t, ok := n.(*parse.TemplateNode); ok && !seen[t.Name] {
-			seen[t.Name] = true
-			out = append(out, t.Name)
-		}
-	})
-	return out
-}
-
-// walk calls fn for every node of the list, depth first.
-func walk(n parse.Node, fn func(parse.Node)) {
-	if n == nil {
-		return
-	}
-	fn(n)
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return
-		}
-		for _, c := range n.Nodes {
-			walk(c, fn)
-		}
-	case *parse.IfNode:
-		walkBranch(&n.BranchNode, fn)
-	case *parse.RangeNode:
-		walkBranch(&n.BranchNode, fn)
-	case *parse.WithNode:
-		walkBranch(&n.BranchNode, fn)
-	}
-}
-
-func walkBranch(b *parse.BranchNode, fn func(parse.Node)) {
-	if b.List != nil {
-		walk(b.List, fn)
-	}
-	if b.ElseList != nil {
-		walk(b.ElseList, fn)
-	}
 }
 
 // templateSet is the parsed files of one Load, immutable.
