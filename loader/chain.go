@@ -94,10 +94,19 @@ func (st *state) chain(page string, layouts []string) (*chain, error) {
 // level is one step of a chain: the page (level 0) or a layout.
 type level struct {
 	root  ref
-	name  string          // template name of the root
-	reach []string        // names reached from the root, root first
-	needs map[string]bool // reached templates that call the layout function, directly or not
-	as    map[string]string
+	name  string            // template name of the root
+	reach []string          // names reached from the root, root first
+	needs map[string]bool   // reached templates that call the layout function, directly or not
+	as    map[string]string // names of this level's own copies, by template name
+}
+
+// execName is the name the level executes under: its own copy's, when it
+// has one.
+func (lv *level) execName() string {
+	if as, ok := lv.as[lv.name]; ok {
+		return as
+	}
+	return lv.name
 }
 
 // build makes the html/template set of one chain.
@@ -109,19 +118,40 @@ type level struct {
 // other templates (a partial that calls {{embed}}), those get a copy for that
 // level too, so no function is ever swapped at render time.
 func (st *state) build(page string, layouts []string) (*chain, error) {
-	ts := st.set
-	pr, ok := ts.global[page]
+	levels, err := st.levels(page, layouts)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := st.reachAll(levels)
+	if err != nil {
+		return &chain{deps: refFiles(refs)}, err
+	}
+	plain := plainNames(levels)
+	nameCopies(levels, plain)
+	return st.assemble(levels, plain, refs)
+}
+
+// levels looks up the page and its layouts.
+func (st *state) levels(page string, layouts []string) ([]*level, error) {
+	pr, ok := st.set.global[page]
 	if !ok {
 		return nil, st.missing("template", page, nil)
 	}
 	levels := []*level{{root: pr, name: page}}
 	for _, l := range layouts {
-		lr, ok := ts.global[l]
+		lr, ok := st.set.global[l]
 		if !ok {
 			return nil, st.missing("layout", l, nil)
 		}
 		levels = append(levels, &level{root: lr, name: l})
 	}
+	return levels, nil
+}
+
+// reachAll finds what each level reaches and, for layouts, which of those
+// need a copy of their own. It returns every template resolved, by name,
+// also on error.
+func (st *state) reachAll(levels []*level) (map[string]ref, error) {
 	prio := make([]*file, 0, len(levels))
 	for _, lv := range levels {
 		if !containsFile(prio, lv.root.file) {
@@ -134,10 +164,9 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 				return ref{f, t}, true
 			}
 		}
-		r, ok := ts.global[name]
+		r, ok := st.set.global[name]
 		return r, ok
 	}
-
 	refs := map[string]ref{}
 	for _, lv := range levels {
 		refs[lv.name] = lv.root
@@ -146,33 +175,36 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 		var err error
 		lv.reach, err = st.reach(lv, resolve, refs)
 		if err != nil {
-			return &chain{deps: refFiles(refs)}, err
+			return refs, err
 		}
 		if i > 0 && st.cfg.layout != "" {
 			lv.needs = st.needsCopy(lv.reach, refs)
 		}
 	}
+	return refs, nil
+}
 
-	// Plain templates: everything the page reaches, and what layouts reach
-	// without a copy of their own.
+// plainNames lists the templates the set holds as they are: everything the
+// page reaches, and what layouts reach without a copy of their own.
+func plainNames(levels []*level) []string {
 	var plain []string
-	inPlain := map[string]bool{}
-	addPlain := func(name string) {
-		if !inPlain[name] {
-			inPlain[name] = true
-			plain = append(plain, name)
-		}
-	}
+	seen := map[string]bool{}
 	for i, lv := range levels {
 		for _, name := range lv.reach {
-			if i == 0 || !lv.needs[name] {
-				addPlain(name)
+			if (i == 0 || !lv.needs[name]) && !seen[name] {
+				seen[name] = true
+				plain = append(plain, name)
 			}
 		}
 	}
-	// Per-level copies get the template's own name when it is free.
-	taken := map[string]bool{}
-	for name := range inPlain {
+	return plain
+}
+
+// nameCopies names each layout's copies: the template's own name when it is
+// free, else name@layoutN.
+func nameCopies(levels []*level, plain []string) {
+	taken := make(map[string]bool, len(plain))
+	for _, name := range plain {
 		taken[name] = true
 	}
 	for i, lv := range levels[1:] {
@@ -189,14 +221,12 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 			lv.as[name] = as
 		}
 	}
-	execName := func(lv *level) string {
-		if as, ok := lv.as[lv.name]; ok {
-			return as
-		}
-		return lv.name
-	}
+}
 
-	root := execName(levels[len(levels)-1])
+// assemble copies the trees into a new set, compiles each layout's copies
+// and rewrites the {{cache}} blocks.
+func (st *state) assemble(levels []*level, plain []string, refs map[string]ref) (*chain, error) {
+	root := levels[len(levels)-1].execName()
 	set := template.New(root).Funcs(st.cfg.funcs)
 	var deps []*file
 	files := map[string]*file{}
@@ -221,7 +251,7 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 		}
 	}
 	for i := 1; i < len(levels); i++ {
-		lv, inner := levels[i], execName(levels[i-1])
+		lv, inner := levels[i], levels[i-1].execName()
 		for _, name := range lv.reach {
 			as, ok := lv.as[name]
 			if !ok {
