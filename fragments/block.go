@@ -40,7 +40,7 @@ type block struct {
 
 	keyPrefix string   // "fragment:<name>:"
 	staticKey string   // the key when there are no vary values
-	tags      []string // implicit tags: [Tag(name)]
+	tags      []string // implicit tags: [BlockTag(name)]
 
 	cache    *cachekit.Cache
 	bodyName string

@@ -55,3 +55,12 @@ func Example() {
 	// <aside>recommended for Ann &amp; Bob</aside>
 	// sidebar rendered 2 time(s)
 }
+
+// Every fragment of a block carries the block's tag, so invalidating the tag
+// drops every variant at once, as Invalidate(cache, "sidebar") does.
+func ExampleBlockTag() {
+	cache := cachekit.New(cachekit.Config{})
+	fmt.Println(fragments.BlockTag("sidebar"))
+	_ = cache.InvalidateTags(fragments.BlockTag("sidebar"))
+	// Output: fragment:sidebar
+}

@@ -31,14 +31,14 @@
 // # Keys and invalidation
 //
 // A block stores under the key "fragment:<name>:<hash of the vary values>"
-// with the implicit tag "fragment:<name>" (see Tag), so Invalidate(c, name,
-// vary...) deletes one variant and Invalidate(c, name) drops every variant
-// in O(1). The digest of the block's source (its text, and the text of
-// every template it calls, transitively) is stored in front of the value:
-// an entry written by a different version of the block reads as a miss and
-// is replaced. The name is the block's identity, as in Django: two blocks
-// with one name share their entries, and Rewrite refuses a set in which two
-// blocks have the same name but different source.
+// (see Key) with the implicit tag "fragment:<name>" (see BlockTag), so
+// Invalidate(c, name, vary...) deletes one variant and Invalidate(c, name)
+// drops every variant in O(1). The digest of the block's source (its text,
+// and the text of every template it calls, transitively) is stored in front
+// of the value: an entry written by a different version of the block reads
+// as a miss and is replaced. The name is the block's identity, as in Django:
+// two blocks with one name share their entries, and Rewrite refuses a set in
+// which two blocks have the same name but different source.
 //
 // # Escaping
 //
@@ -107,7 +107,7 @@ func placeholderTags(...any) (string, error) {
 // Invalidate removes cached fragments of the block named name from c: the
 // one variant for the given vary values, or every variant of the block when
 // no vary value is given (in O(1), through the tag every block carries
-// implicitly, see Tag). Pass the vary values the block was given, in its
+// implicitly, see BlockTag). Pass the vary values the block was given, in its
 // order; they are compared by value: integers of any type with the same
 // value are equal, as are strings of any string type.
 func Invalidate(c *cachekit.Cache, name string, vary ...any) error {
@@ -118,7 +118,7 @@ func Invalidate(c *cachekit.Cache, name string, vary ...any) error {
 		return errors.New("fragments: Invalidate with an empty block name")
 	}
 	if len(vary) == 0 {
-		return c.InvalidateTags(Tag(name))
+		return c.InvalidateTags(BlockTag(name))
 	}
 	key, err := Key(name, vary...)
 	if err != nil {
@@ -141,11 +141,15 @@ func Key(name string, vary ...any) (string, error) {
 	return keyPrefix(name) + sum, nil
 }
 
-// Tag returns the tag every fragment of the block named name carries, so
-// c.InvalidateTags(fragments.Tag(name)) is Invalidate(c, name).
-func Tag(name string) string { return "fragment:" + name }
+// BlockTag returns the tag every fragment of the block named name carries
+// implicitly, "fragment:<name>", so c.InvalidateTags(fragments.BlockTag(name))
+// is Invalidate(c, name). It names a block's fragments; a page is tagged with
+// fibercache.Tag instead.
+func BlockTag(name string) string { return "fragment:" + name }
 
-func keyPrefix(name string) string { return "fragment:" + name + ":" }
+// keyPrefix starts the key of every fragment of the block named name:
+// "fragment:<name>:".
+func keyPrefix(name string) string { return BlockTag(name) + ":" }
 
 // Error is a malformed {{cache}} block found by Rewrite, or a block that
 // failed at render.

@@ -201,7 +201,7 @@ func TestInvalidate(t *testing.T) {
 	if got := render(t, tm, "sidebar.html", bob); !strings.Contains(got, "Bob render 5") {
 		t.Fatal(got)
 	}
-	// Key and Tag say where it lives.
+	// Key and BlockTag say where it lives.
 	key, err := fragments.Key("sidebar", 2)
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func TestInvalidate(t *testing.T) {
 	if _, ok, _ := c.Get(key); !ok {
 		t.Fatalf("no entry under %s", key)
 	}
-	if err := c.InvalidateTags(fragments.Tag("sidebar")); err != nil {
+	if err := c.InvalidateTags(fragments.BlockTag("sidebar")); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := c.Get(key); ok {

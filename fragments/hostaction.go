@@ -79,7 +79,7 @@ func (rw *rewriter) header(start *parse.ActionNode) (*block, *hostArgs, error) {
 		loc:       rw.location(start),
 		cache:     rw.cache,
 		keyPrefix: keyPrefix(name),
-		tags:      []string{Tag(name)},
+		tags:      []string{BlockTag(name)},
 	}
 	ttl, dyn, err := literalTTL(rest[0])
 	if err != nil {
