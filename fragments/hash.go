@@ -172,24 +172,24 @@ func marshaled(v reflect.Value) (func([]byte) ([]byte, error), bool) {
 
 func appendMap(b []byte, v reflect.Value, depth int) ([]byte, error) {
 	type kv struct{ k, v []byte }
-	entries := make([]kv, 0, v.Len())
+	kvs := make([]kv, 0, v.Len())
 	it := v.MapRange()
 	for it.Next() {
 		k, err := appendValue(nil, it.Key(), depth+1)
 		if err != nil {
 			return b, fmt.Errorf("map key: %w", err)
 		}
-		e, err := appendValue(nil, it.Value(), depth+1)
+		val, err := appendValue(nil, it.Value(), depth+1)
 		if err != nil {
 			return b, fmt.Errorf("map value: %w", err)
 		}
-		entries = append(entries, kv{k, e})
+		kvs = append(kvs, kv{k, val})
 	}
-	slices.SortFunc(entries, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-	b = appendLen(append(b, 'm'), len(entries))
-	for _, e := range entries {
-		b = append(b, e.k...)
-		b = append(b, e.v...)
+	slices.SortFunc(kvs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	b = appendLen(append(b, 'm'), len(kvs))
+	for _, p := range kvs {
+		b = append(b, p.k...)
+		b = append(b, p.v...)
 	}
 	return b, nil
 }

@@ -180,7 +180,7 @@ func (rw *rewriter) body(b *block, start *parse.ActionNode, nodes []parse.Node, 
 		return true
 	})
 	for _, d := range declared {
-		rw.vars = append(rw.vars, varEnt{name: d.name, poisoned: b.loc})
+		rw.vars = append(rw.vars, scopedVar{name: d.name, poisoned: b.loc})
 	}
 	return body, ob.used, nil
 }

@@ -135,7 +135,7 @@ func (rw *rewriter) rewriteTrees(todo []*template.Template) (map[*parse.Tree]*pa
 			continue
 		}
 		rw.tmpl, rw.tree = t.Name(), t.Tree
-		rw.vars, rw.open, rw.dotDepth, rw.rangeDepth = []varEnt{{name: "$"}}, nil, 0, 0
+		rw.vars, rw.open, rw.dotDepth, rw.rangeDepth = []scopedVar{{name: "$"}}, nil, 0, 0
 		root := t.Tree.Root.CopyList()
 		if err := rw.list(root); err != nil {
 			return nil, err
@@ -209,7 +209,7 @@ type rewriter struct {
 	// the template being rewritten
 	tmpl       string
 	tree       *parse.Tree
-	vars       []varEnt // variables in scope, as the parser sees them
+	vars       []scopedVar // variables in scope, as the parser sees them
 	open       []*openBlock
 	dotDepth   int // with/range bodies entered: dot is rebound
 	rangeDepth int

@@ -9,7 +9,9 @@ import (
 // become the body template's own, and every variable is checked against
 // the scope the parser saw.
 
-type varEnt struct {
+// scopedVar is a variable in scope where the walk stands, as the parser sees
+// it.
+type scopedVar struct {
 	name     string
 	poisoned string // declared inside the block at this location: unusable after it
 }
@@ -17,7 +19,7 @@ type varEnt struct {
 // openBlock is a block whose body is being rewritten.
 type openBlock struct {
 	name       string
-	boundary   int // len(vars) at the block: entries below are outer variables
+	boundary   int // len(vars) at the block: the variables below it are outer ones
 	dotDepth   int
 	rangeDepth int
 	used       []string // outer variables the body uses, in order of first use
@@ -136,7 +138,7 @@ func (rw *rewriter) pipe(p *parse.PipeNode) error {
 			d.Ident[0] = rootVar
 		}
 		if !p.IsAssign {
-			rw.vars = append(rw.vars, varEnt{name: name})
+			rw.vars = append(rw.vars, scopedVar{name: name})
 			continue
 		}
 		k, err := rw.resolve(d, name)

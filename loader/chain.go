@@ -17,14 +17,14 @@ import (
 // Load, and the chains built from them so far. Only chains changes, by
 // copy-on-write, so a render reads it with one atomic load and no lock.
 type state struct {
-	set     *templateSet
+	parsed  *parsedFiles
 	cfg     *config
 	chains  atomic.Pointer[map[chainKey]*chain]
 	buildMu sync.Mutex // serialises chain builds (never taken to render a built chain)
 }
 
-func newState(set *templateSet, cfg *config) *state {
-	st := &state{set: set, cfg: cfg}
+func newState(parsed *parsedFiles, cfg *config) *state {
+	st := &state{parsed: parsed, cfg: cfg}
 	m := make(map[chainKey]*chain)
 	st.chains.Store(&m)
 	return st
@@ -133,13 +133,13 @@ func (st *state) build(page string, layouts []string) (*chain, error) {
 
 // levels looks up the page and its layouts.
 func (st *state) levels(page string, layouts []string) ([]*level, error) {
-	pr, ok := st.set.global[page]
+	pr, ok := st.parsed.global[page]
 	if !ok {
 		return nil, st.missing("template", page, nil)
 	}
 	levels := []*level{{root: pr, name: page}}
 	for _, l := range layouts {
-		lr, ok := st.set.global[l]
+		lr, ok := st.parsed.global[l]
 		if !ok {
 			return nil, st.missing("layout", l, nil)
 		}
@@ -164,7 +164,7 @@ func (st *state) reachAll(levels []*level) (map[string]ref, error) {
 				return ref{f, t}, true
 			}
 		}
-		r, ok := st.set.global[name]
+		r, ok := st.parsed.global[name]
 		return r, ok
 	}
 	refs := map[string]ref{}
@@ -354,12 +354,12 @@ func isLayoutCall(n parse.Node, layout string) bool {
 }
 
 func hasLayoutCall(root *parse.ListNode, layout string) bool {
-	found := false
+	has := false
 	parsetree.Inspect(root, func(n parse.Node) bool {
-		found = found || isLayoutCall(n, layout)
-		return !found
+		has = has || isLayoutCall(n, layout)
+		return !has
 	})
-	return found
+	return has
 }
 
 // compileLayout replaces, in a copied tree, each {{embed}} with
@@ -408,7 +408,7 @@ func compileLayout(root *parse.ListNode, layout, inner string, as map[string]str
 // missing is the error for a template or layout that does not exist, with
 // the closest existing names. caller, when set, is the template that calls it.
 func (st *state) missing(kind, name string, caller *string) error {
-	e := &MissingError{Kind: kind, Name: name, Suggestions: suggest(name, st.set.names, st.cfg.ext)}
+	e := &MissingError{Kind: kind, Name: name, Suggestions: suggest(name, st.parsed.names, st.cfg.ext)}
 	if caller != nil {
 		e.Caller = *caller
 	}

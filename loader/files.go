@@ -13,18 +13,25 @@ import (
 	"time"
 )
 
-// entry is a template file found by a scan.
-type entry struct {
+// foundFile is a template file as a directory scan (or, for a file already
+// parsed, a stat) finds it: where it is, its template name and its version.
+type foundFile struct {
 	path string // as walked: OS path, or slash path in the http.FileSystem
 	name string // template name
 	mod  time.Time
 	size int64
 }
 
+// sameVersion reports whether the file has the given modification time and
+// size: whether it is unchanged, as far as Reload mode looks.
+func (ff foundFile) sameVersion(mod time.Time, size int64) bool {
+	return ff.mod.Equal(mod) && ff.size == size
+}
+
 // scan lists the template files in html/v2's parse order: a lexical walk of
 // the directory, keeping the files whose path ends with the extension.
-func (e *Engine) scan() ([]entry, error) {
-	var entries []entry
+func (e *Engine) scan() ([]foundFile, error) {
+	var found []foundFile
 	walkFn := func(path string, info os.FileInfo, err error) error {
 		if err != nil {
 			if path != e.dir && errors.Is(err, fs.ErrNotExist) {
@@ -49,13 +56,13 @@ func (e *Engine) scan() ([]entry, error) {
 				info = target
 			}
 		}
-		entries = append(entries, entry{path: path, name: name, mod: info.ModTime(), size: info.Size()})
+		found = append(found, foundFile{path: path, name: name, mod: info.ModTime(), size: info.Size()})
 		return nil
 	}
 	if e.fs != nil {
-		return entries, walkFS(e.fs, e.dir, walkFn)
+		return found, walkFS(e.fs, e.dir, walkFn)
 	}
-	return entries, filepath.Walk(e.dir, walkFn)
+	return found, filepath.Walk(e.dir, walkFn)
 }
 
 // stat returns the modification time and size of a template file.

@@ -351,7 +351,7 @@ func (e *Engine) rebaseLocked() {
 	if _, ok := cfg.funcs[cfg.layout]; !ok && cfg.layout != "" {
 		cfg.funcs[cfg.layout] = layoutOutside(cfg.layout)
 	}
-	e.state.Store(newState(st.set, &cfg))
+	e.state.Store(newState(st.parsed, &cfg))
 }
 
 func (e *Engine) loadLocked() error {
@@ -359,13 +359,13 @@ func (e *Engine) loadLocked() error {
 	if err != nil {
 		return err
 	}
-	entries, err := e.scan()
+	found, err := e.scan()
 	if err != nil {
 		return err
 	}
-	files := make([]*file, 0, len(entries))
-	for _, ent := range entries {
-		f, err := e.parseFile(ent, cfg)
+	files := make([]*file, 0, len(found))
+	for _, ff := range found {
+		f, err := e.parseFile(ff, cfg)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since the walk
 		}
@@ -374,7 +374,7 @@ func (e *Engine) loadLocked() error {
 		}
 		files = append(files, f)
 	}
-	e.state.Store(newState(newTemplateSet(files), cfg))
+	e.state.Store(newState(newParsedFiles(files), cfg))
 	e.broken = nil
 	e.lastScan.Store(time.Now().UnixNano())
 	e.loaded.Store(true)

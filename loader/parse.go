@@ -8,7 +8,6 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
-	"time"
 
 	"github.com/cachekit/cachekit/internal/parsetree"
 )
@@ -72,26 +71,23 @@ type tree struct {
 
 // file is one parsed template file. It is never modified once parsed.
 type file struct {
-	path  string
-	name  string
-	mod   time.Time
-	size  int64
-	trees map[string]*tree
-	names []string // tree names, body first then defines in source order
+	foundFile // where it was read and the version parsed
+	trees     map[string]*tree
+	names     []string // tree names, body first then defines in source order
 }
 
 // parseFile reads and parses one file with the engine's delimiters and
 // functions, keeping its body and each of its defines as separate trees.
-func (e *Engine) parseFile(ent entry, cfg *config) (*file, error) {
-	buf, err := e.readFile(ent.path)
+func (e *Engine) parseFile(ff foundFile, cfg *config) (*file, error) {
+	buf, err := e.readFile(ff.path)
 	if err != nil {
 		return nil, err
 	}
-	t := texttemplate.New(ent.name).Delims(cfg.left, cfg.right).Funcs(cfg.funcs)
+	t := texttemplate.New(ff.name).Delims(cfg.left, cfg.right).Funcs(cfg.funcs)
 	if _, err := t.Parse(string(buf)); err != nil {
-		return nil, &Error{File: ent.path, Name: ent.name, Line: lineOf(ent.name, err), Err: err}
+		return nil, &Error{File: ff.path, Name: ff.name, Line: lineOf(ff.name, err), Err: err}
 	}
-	f := &file{path: ent.path, name: ent.name, mod: ent.mod, size: ent.size, trees: make(map[string]*tree)}
+	f := &file{foundFile: ff, trees: make(map[string]*tree)}
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil {
 			continue
@@ -101,8 +97,8 @@ func (e *Engine) parseFile(ent entry, cfg *config) (*file, error) {
 	}
 	sort.Slice(f.names, func(i, j int) bool {
 		a, b := f.names[i], f.names[j]
-		if (a == ent.name) != (b == ent.name) {
-			return a == ent.name
+		if (a == ff.name) != (b == ff.name) {
+			return a == ff.name
 		}
 		return f.trees[a].Root.Pos < f.trees[b].Root.Pos
 	})
@@ -110,15 +106,16 @@ func (e *Engine) parseFile(ent entry, cfg *config) (*file, error) {
 		return nil, err
 	}
 	if cfg.verbose {
-		log.Printf("views: parsed template: %s\n", ent.name)
+		log.Printf("views: parsed template: %s\n", ff.name)
 	}
 	return f, nil
 }
 
-// templateSet is the parsed files of one Load, immutable.
-type templateSet struct {
+// parsedFiles is the parsed files of one Load and the names they define,
+// immutable.
+type parsedFiles struct {
 	files  []*file          // html/v2's parse order
-	byPath map[string]*file // by entry path
+	byPath map[string]*file // by file path
 	global map[string]ref   // what html/v2's single set would hold under each name
 	names  []string         // sorted names of global, for suggestions
 }
@@ -129,37 +126,37 @@ type ref struct {
 	tree *tree
 }
 
-// newTemplateSet resolves names as html/v2's one shared set does: files are
+// newParsedFiles resolves names as html/v2's one shared set does: files are
 // added in walk order and a template replaces an earlier one of the same name
 // unless its tree is empty (text/template's rule).
-func newTemplateSet(files []*file) *templateSet {
-	ts := &templateSet{files: files, byPath: make(map[string]*file, len(files)), global: make(map[string]ref)}
+func newParsedFiles(files []*file) *parsedFiles {
+	pf := &parsedFiles{files: files, byPath: make(map[string]*file, len(files)), global: make(map[string]ref)}
 	for _, f := range files {
-		ts.byPath[f.path] = f
+		pf.byPath[f.path] = f
 		for _, name := range f.names {
 			t := f.trees[name]
-			if old, ok := ts.global[name]; ok && t.empty && old.tree != nil {
+			if old, ok := pf.global[name]; ok && t.empty && old.tree != nil {
 				continue
 			}
-			ts.global[name] = ref{f, t}
+			pf.global[name] = ref{f, t}
 		}
 	}
-	ts.names = make([]string, 0, len(ts.global))
-	for name := range ts.global {
-		ts.names = append(ts.names, name)
+	pf.names = make([]string, 0, len(pf.global))
+	for name := range pf.global {
+		pf.names = append(pf.names, name)
 	}
-	sort.Strings(ts.names)
-	return ts
+	sort.Strings(pf.names)
+	return pf
 }
 
 // withFiles returns a set where the given files replace (or, when nil,
 // remove) the files of the same path, and new files join at the place of
 // order, which lists every path in walk order (nil to keep the current order).
-func (ts *templateSet) withFiles(changed map[string]*file, order []string) *templateSet {
+func (pf *parsedFiles) withFiles(changed map[string]*file, order []string) *parsedFiles {
 	var files []*file
 	if order == nil {
-		files = make([]*file, 0, len(ts.files))
-		for _, f := range ts.files {
+		files = make([]*file, 0, len(pf.files))
+		for _, f := range pf.files {
 			if nf, ok := changed[f.path]; ok {
 				if nf != nil {
 					files = append(files, nf)
@@ -175,10 +172,10 @@ func (ts *templateSet) withFiles(changed map[string]*file, order []string) *temp
 				if nf != nil {
 					files = append(files, nf)
 				}
-			} else if f := ts.byPath[p]; f != nil {
+			} else if f := pf.byPath[p]; f != nil {
 				files = append(files, f)
 			}
 		}
 	}
-	return newTemplateSet(files)
+	return newParsedFiles(files)
 }

@@ -19,10 +19,8 @@ import (
 // brokenFile remembers a file whose current content does not parse, so that
 // it is not parsed again until it changes.
 type brokenFile struct {
-	name string
-	mod  time.Time
-	size int64
-	err  error
+	foundFile // the version that does not parse
+	err       error
 }
 
 // reloadChain is Render's lookup in Reload mode.
@@ -62,7 +60,7 @@ func (e *Engine) reloadChain(st *state, page string, layouts []string) (*chain, 
 	var changed []string
 	for _, f := range c.deps {
 		mod, size, err := e.stat(f.path)
-		if err != nil || !mod.Equal(f.mod) || size != f.size {
+		if err != nil || !f.sameVersion(mod, size) {
 			changed = append(changed, f.path)
 		}
 	}
@@ -113,78 +111,52 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 	}
 	changed := map[string]*file{}
 	var (
-		entries []entry
-		order   []string
+		found []foundFile
+		order []string
+		err   error
 	)
 	if full {
-		var err error
-		if entries, err = e.scan(); err != nil {
-			return cur, err
-		}
-		order = make([]string, len(entries))
-		seen := make(map[string]bool, len(entries))
-		for i, ent := range entries {
-			order[i] = ent.path
-			seen[ent.path] = true
-		}
-		for _, f := range cur.set.files {
-			if !seen[f.path] {
-				changed[f.path] = nil
-			}
-		}
-		for p := range e.broken {
-			if !seen[p] {
-				delete(e.broken, p)
-			}
+		found, err = e.scanLocked(cur, changed)
+		order = make([]string, len(found))
+		for i, ff := range found {
+			order[i] = ff.path
 		}
 	} else {
-		for _, p := range paths {
-			f := cur.set.byPath[p]
-			if f == nil {
-				continue // removed meanwhile
-			}
-			mod, size, err := e.stat(p)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					changed[p] = nil
-					delete(e.broken, p)
-					continue
-				}
-				return cur, err
-			}
-			entries = append(entries, entry{path: p, name: f.name, mod: mod, size: size})
-		}
+		found, err = e.statLocked(cur, paths, changed)
+	}
+	if err != nil {
+		return cur, err
 	}
 	var firstErr error
 	added := false
-	for _, ent := range entries {
-		f := cur.set.byPath[ent.path]
-		if f != nil && f.mod.Equal(ent.mod) && f.size == ent.size {
-			delete(e.broken, ent.path)
+	for _, ff := range found {
+		f := cur.parsed.byPath[ff.path]
+		if f != nil && f.sameVersion(ff.mod, ff.size) {
+			delete(e.broken, ff.path)
 			continue
 		}
-		if b, ok := e.broken[ent.path]; ok && b.mod.Equal(ent.mod) && b.size == ent.size {
+		if b, ok := e.broken[ff.path]; ok && b.sameVersion(ff.mod, ff.size) {
 			if firstErr == nil {
 				firstErr = b.err
 			}
 			continue
 		}
-		nf, err := e.parseFile(ent, cur.cfg)
+		nf, err := e.parseFile(ff, cur.cfg)
 		if errors.Is(err, fs.ErrNotExist) {
 			if f != nil {
-				changed[ent.path] = nil
+				changed[ff.path] = nil
 			}
 			continue
 		}
 		if err != nil {
-			e.broken[ent.path] = brokenFile{name: ent.name, mod: ent.mod, size: ent.size, err: err}
+			e.broken[ff.path] = brokenFile{foundFile: ff, err: err}
 			if firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
-		delete(e.broken, ent.path)
-		changed[ent.path] = nf
+		delete(e.broken, ff.path)
+		changed[ff.path] = nf
 		if f == nil {
 			added = true
 		}
@@ -195,7 +167,54 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 	if !added {
 		order = nil
 	}
-	st := newState(cur.set.withFiles(changed, order), cur.cfg)
+	st := newState(cur.parsed.withFiles(changed, order), cur.cfg)
 	e.state.Store(st)
 	return st, firstErr
+}
+
+// scanLocked lists the files of the directory, marks in changed (as nil)
+// the files of cur that are gone and forgets broken files that are gone.
+func (e *Engine) scanLocked(cur *state, changed map[string]*file) ([]foundFile, error) {
+	found, err := e.scan()
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(found))
+	for _, ff := range found {
+		seen[ff.path] = true
+	}
+	for _, f := range cur.parsed.files {
+		if !seen[f.path] {
+			changed[f.path] = nil
+		}
+	}
+	for p := range e.broken {
+		if !seen[p] {
+			delete(e.broken, p)
+		}
+	}
+	return found, nil
+}
+
+// statLocked stats the files of paths that cur holds, and marks in changed
+// (as nil) those that are gone.
+func (e *Engine) statLocked(cur *state, paths []string, changed map[string]*file) ([]foundFile, error) {
+	var found []foundFile
+	for _, p := range paths {
+		f := cur.parsed.byPath[p]
+		if f == nil {
+			continue // removed meanwhile
+		}
+		mod, size, err := e.stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				changed[p] = nil
+				delete(e.broken, p)
+				continue
+			}
+			return nil, err
+		}
+		found = append(found, foundFile{path: p, name: f.name, mod: mod, size: size})
+	}
+	return found, nil
 }
