@@ -91,3 +91,50 @@ func TestContexts(t *testing.T) {
 		})
 	}
 }
+
+func TestEscaping(t *testing.T) {
+	c := newCache(t)
+	tm := load(t, c, nil, "escape.html")
+	ref := reference(t, nil, "escape.html")
+	for _, q := range []string{
+		`<script>alert("x")</script>`,
+		`"><img src=x onerror=alert(1)>`,
+		`'; alert(1); //`,
+		`javascript:alert(1)`,
+		`</textarea><script>x</script>`,
+		strings.Repeat("long ", 10000),
+	} {
+		data := map[string]any{"Query": q, "Color": "red; background: url(javascript:x)"}
+		want := render(t, ref, "escape.html", data)
+		for i := 0; i < 2; i++ {
+			if got := render(t, tm, "escape.html", data); got != want {
+				t.Fatalf("query %.40q, render %d\n got %q\nwant %q", q, i, got, want)
+			}
+		}
+		if strings.Contains(want, "<script>alert") || strings.Contains(want, "<img") {
+			t.Fatalf("reference not escaped: %q", want)
+		}
+	}
+	if st := c.Stats(); st.Hits != 6 || st.Stores != 6 {
+		t.Fatalf("each query is its own variant: %+v", st)
+	}
+}
+
+func TestScriptWithTemplateType(t *testing.T) {
+	// html/template treats a non-JavaScript <script> as HTML text.
+	c := newCache(t)
+	tm := load(t, c, nil, "texttemplate.html")
+	ref := reference(t, nil, "texttemplate.html")
+	data := map[string]string{"Name": "<x>"}
+	if got, want := render(t, tm, "texttemplate.html", data), render(t, ref, "texttemplate.html", data); got != want {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+func TestPartialCalledInText(t *testing.T) {
+	c := newCache(t)
+	tm := load(t, c, nil, "partials.html")
+	if got := render(t, tm, "page", map[string]string{"Name": "<n>"}); got != "<div><span>&lt;n&gt;</span></div>" {
+		t.Fatal(got)
+	}
+}
