@@ -2,20 +2,16 @@ package loader_test
 
 import (
 	"bytes"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cachekit/cachekit/loader"
 	"github.com/gofiber/fiber/v2"
@@ -164,37 +160,6 @@ func TestFiberViewsLayout(t *testing.T) {
 	}
 }
 
-//go:embed testdata/views
-var viewsFS embed.FS
-
-func TestEmbedFS(t *testing.T) {
-	sub, err := fs.Sub(viewsFS, "testdata/views")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := loader.NewFileSystem(http.FS(sub), ".html")
-	eng.AddFuncMap(funcs())
-	peer := html.NewFileSystem(http.FS(sub), ".html")
-	peer.AddFuncMap(funcs())
-	for _, c := range parityCases[:4] {
-		want := render(t, peer, c.page, pageData(), c.layouts...)
-		if got := render(t, eng, c.page, pageData(), c.layouts...); got != want {
-			t.Errorf("%s %v: differs from html/v2\n--- html/v2\n%s\n--- loader\n%s", c.page, c.layouts, want, got)
-		}
-	}
-	// Whole embed.FS: names keep the directories, as with html/v2.
-	eng = loader.NewFileSystem(http.FS(viewsFS), ".html")
-	eng.AddFuncMap(funcs())
-	if out := render(t, eng, "testdata/views/errors/404", map[string]interface{}{"Error": "x"}); !strings.Contains(out, "<h1>x</h1>") {
-		t.Errorf("got %q", out)
-	}
-	// Reload mode works on a file system too.
-	eng.Reload(true)
-	if out := render(t, eng, "testdata/views/errors/404", map[string]interface{}{"Error": "y"}); !strings.Contains(out, "<h1>y</h1>") {
-		t.Errorf("got %q", out)
-	}
-}
-
 func TestAddFuncAndFuncMap(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
@@ -225,40 +190,6 @@ func TestAddFuncAndFuncMap(t *testing.T) {
 	var le *loader.Error
 	if !errors.As(err, &le) || le.Line != 1 || !strings.HasSuffix(le.File, "func_map.html") || !strings.Contains(err.Error(), `function "lower" not defined`) {
 		t.Errorf("Load: %v", err)
-	}
-}
-
-func TestMissingSuggestions(t *testing.T) {
-	eng := loader.New("./testdata/views", ".html")
-	eng.AddFuncMap(funcs())
-	var buf bytes.Buffer
-	for _, tc := range []struct {
-		page    string
-		layouts []string
-		want    string
-	}{
-		{"indx", nil, `render: template "indx" does not exist; did you mean "index"?`},
-		{"index.html", nil, `did you mean "index"?`},
-		{"header", nil, `did you mean "partials/header"?`},
-		{"index", []string{"layouts/mian"}, `render: layout "layouts/mian" does not exist; did you mean "layouts/main"?`},
-		{"index", []string{"layouts/nested/inner", "layout/nested/bas"}, `did you mean "layouts/nested/base"?`},
-		{"nothing-like-it-at-all", nil, `render: template "nothing-like-it-at-all" does not exist`},
-	} {
-		err := eng.Render(&buf, tc.page, pageData(), tc.layouts...)
-		var me *loader.MissingError
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &me) {
-			t.Errorf("%s %v: got %v, want %q", tc.page, tc.layouts, err, tc.want)
-		}
-	}
-	// A template that calls one that does not exist.
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"page.html":         `{{template "partials/navbar" .}}`,
-		"partials/nav.html": `<nav></nav>`,
-	})
-	err := loader.New(dir, ".html").Render(&buf, "page", nil)
-	if err == nil || err.Error() != `render: template "page" calls template "partials/navbar", which does not exist; did you mean "partials/nav"?` {
-		t.Errorf("got %v", err)
 	}
 }
 
@@ -339,266 +270,6 @@ func TestLazyLoadAndErrors(t *testing.T) {
 	}
 }
 
-func TestPerPageDefines(t *testing.T) {
-	eng := loader.New("./testdata/defines", ".html")
-	for page, want := range map[string][]string{
-		"pages/a": {"<title>Page A</title>", "<aside>sidebar A</aside>", "<p>content A</p>"},
-		"pages/b": {"<title>Page B</title>", "<aside>default sidebar</aside>", "<p>content B</p>"},
-		"pages/c": {"<title>Default title</title>", "<aside>default sidebar</aside>", "<h1>C</h1>"},
-	} {
-		for i := 0; i < 2; i++ {
-			out := render(t, eng, page, nil, "layouts/base")
-			for _, s := range want {
-				if !strings.Contains(out, s) {
-					t.Errorf("%s: lacks %q:\n%s", page, s, out)
-				}
-			}
-		}
-	}
-	// html/v2 shares defines between pages: b's title and a's sidebar everywhere.
-	peer := html.New("./testdata/defines", ".html")
-	if out := render(t, peer, "pages/a", nil, "layouts/base"); !strings.Contains(out, "Page B") {
-		t.Logf("html/v2 no longer mixes defines up:\n%s", out)
-	}
-}
-
-func TestNestedLayoutsAndEmbedInPartial(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"page.html":          `<p>{{.}}</p>`,
-		"layouts/outer.html": `<html>{{template "partials/shell" .}}</html>`,
-		"layouts/inner.html": `<div>{{embed}}</div>{{define "unused"}}{{embed}}{{end}}`,
-		// A partial of the outer layout shows the inner one, as html/v2 allows.
-		"partials/shell.html": `<body>{{embed}}</body>`,
-		"twice.html":          `[{{embed}}|{{embed}}]`,
-	})
-	peer := html.New(dir, ".html")
-	eng := loader.New(dir, ".html")
-	for _, layouts := range [][]string{
-		{"layouts/inner", "layouts/outer"},
-		{"layouts/outer"},
-		{"layouts/inner"},
-		{"layouts/inner", "layouts/inner"},
-	} {
-		want := render(t, peer, "page", "x", layouts...)
-		if got := render(t, eng, "page", "x", layouts...); got != want {
-			t.Errorf("%v: got %q, html/v2 %q", layouts, got, want)
-		}
-	}
-	if got, want := render(t, eng, "page", "x", "twice"), "[<p>x</p>|<p>x</p>]"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
-
-func TestLayoutRename(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"page.html":        `<p>{{.}}</p>`,
-		"layouts/l.html":   `<main>{{content}}</main>`,
-		"layouts/old.html": `<main>{{embed}}</main>`,
-	})
-	eng := loader.New(dir, ".html")
-	eng.Layout("content")
-	if got, want := render(t, eng, "page", "x", "layouts/l"), "<main><p>x</p></main>"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	// The old name is only a function now.
-	var buf bytes.Buffer
-	if err := eng.Render(&buf, "page", "x", "layouts/old"); err == nil {
-		t.Errorf("old layout name still compiled: %q", buf.String())
-	}
-	eng.Layout("embed")
-	if got, want := render(t, eng, "page", "x", "layouts/old"), "<main><p>x</p></main>"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
-
-func TestReload(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"page.html":       `<p>page v1</p>{{template "partials/p" .}}`,
-		"other.html":      `<p>other</p>{{template "partials/p" .}}`,
-		"alone.html":      `<p>alone</p>`,
-		"layouts/l.html":  `<main>{{embed}}</main>`,
-		"partials/p.html": `<i>p v1</i>`,
-	})
-	eng := loader.New(dir, ".html")
-	eng.Reload(true)
-	if !eng.PreRenderCheck() {
-		t.Error("PreRenderCheck in Reload mode")
-	}
-	check := func(page, want string, layouts ...string) {
-		t.Helper()
-		if got := render(t, eng, page, nil, layouts...); got != want {
-			t.Errorf("%s: got %q, want %q", page, got, want)
-		}
-	}
-	check("page", "<main><p>page v1</p><i>p v1</i></main>", "layouts/l")
-
-	// An edit to a file of the chain shows at the next render.
-	writeFile(t, filepath.Join(dir, "partials/p.html"), `<i>p v2</i>`)
-	writeFile(t, filepath.Join(dir, "layouts/l.html"), `<main class="x">{{embed}}</main>`)
-	check("page", `<main class="x"><p>page v1</p><i>p v2</i></main>`, "layouts/l")
-	check("other", `<p>other</p><i>p v2</i>`)
-
-	// A syntax error: renders that use the file get the error with file and
-	// line; the others keep serving.
-	writeFile(t, filepath.Join(dir, "partials/p.html"), "<i>\n{{if}}</i>")
-	var buf bytes.Buffer
-	for i := 0; i < 2; i++ {
-		err := eng.Render(&buf, "page", nil, "layouts/l")
-		var le *loader.Error
-		if !errors.As(err, &le) || le.File != filepath.Join(dir, "partials/p.html") || le.Line != 2 {
-			t.Fatalf("render with broken partial: %v", err)
-		}
-	}
-	check("alone", "<p>alone</p>")
-	// Load fails too and changes nothing.
-	if err := eng.Load(); err == nil {
-		t.Error("Load with a broken file succeeded")
-	}
-	check("alone", "<p>alone</p>")
-
-	// Fixed: picked up.
-	writeFile(t, filepath.Join(dir, "partials/p.html"), `<i>p v3</i>`)
-	check("page", `<p>page v1</p><i>p v3</i>`)
-
-	// New and removed files show at once.
-	writeFile(t, filepath.Join(dir, "new.html"), `<p>new</p>`)
-	if err := os.Remove(filepath.Join(dir, "alone.html")); err != nil {
-		t.Fatal(err)
-	}
-	check("new", "<p>new</p>")
-	if err := eng.Render(&buf, "alone", nil); err == nil {
-		t.Error("removed template still renders")
-	}
-	// A new define elsewhere that shadows a template of the chain shows
-	// within ScanInterval.
-	writeFile(t, filepath.Join(dir, "zz.html"), `{{define "partials/p"}}<i>shadow</i>{{end}}`)
-	time.Sleep(loader.ScanInterval + 50*time.Millisecond)
-	check("page", `<p>page v1</p><i>shadow</i>`)
-	// A new file that does not parse reports its error, not "does not exist".
-	writeFile(t, filepath.Join(dir, "newer.html"), `{{end}}`)
-	err := eng.Render(&buf, "newer", nil)
-	var le *loader.Error
-	if !errors.As(err, &le) || le.Name != "newer" {
-		t.Errorf("got %v", err)
-	}
-	// A function added in Reload mode is seen at once, as with html/v2.
-	eng.AddFunc("shout", strings.ToUpper)
-	writeFile(t, filepath.Join(dir, "newer.html"), `{{shout "x"}}`)
-	check("newer", "X")
-
-	// Production mode again: no more checks.
-	eng.Reload(false)
-	writeFile(t, filepath.Join(dir, "new.html"), `<p>newest</p>`)
-	check("new", "<p>new</p>")
-}
-
-// TestReloadOnlyChangedFiles: in Reload mode an unchanged tree is not read
-// again, and an edit reads only the edited file.
-func TestReloadOnlyChangedFiles(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{"layouts/l.html": `<main>{{embed}}</main>`}
-	for i := 0; i < 50; i++ {
-		files[fmt.Sprintf("p%02d.html", i)] = fmt.Sprintf(`<p>%d</p>`, i)
-	}
-	writeFiles(t, dir, files)
-	cfs := &countingFS{FileSystem: http.Dir(dir)}
-	eng := loader.NewFileSystem(cfs, ".html")
-	eng.Reload(true)
-	render(t, eng, "p00", nil, "layouts/l")
-	if n := len(cfs.reads()); n != 51 {
-		t.Errorf("Load read %d files", n)
-	}
-	cfs.reset()
-	for i := 0; i < 20; i++ {
-		render(t, eng, "p00", nil, "layouts/l")
-	}
-	if r := cfs.reads(); len(r) != 0 {
-		t.Errorf("unchanged tree: read %v", r)
-	}
-	// Each render looked at its chain's two files only (a directory scan
-	// every ScanInterval may add one open of each file).
-	if opens := cfs.opens(); opens["/p00.html"] < 20 || opens["/layouts/l.html"] < 20 || opens["/p01.html"] > 2 {
-		t.Errorf("opens: %v", opens)
-	}
-	writeFile(t, filepath.Join(dir, "p00.html"), `<p>zero</p>`)
-	writeFile(t, filepath.Join(dir, "p01.html"), `<p>one</p>`)
-	cfs.reset()
-	if got := render(t, eng, "p00", nil, "layouts/l"); got != "<main><p>zero</p></main>" {
-		t.Errorf("got %q", got)
-	}
-	// p00 is read at once; p01, outside the chain, waits for the next scan
-	// (which may fall on this render); nothing else is read.
-	r := cfs.reads()
-	if len(r) == 0 || r[0] != "/p00.html" || len(r) > 2 || len(r) == 2 && r[1] != "/p01.html" {
-		t.Errorf("after editing p00 and p01, a render of p00 read %v", r)
-	}
-}
-
-// countingFS records which files are opened and which are read.
-type countingFS struct {
-	http.FileSystem
-	mu   sync.Mutex
-	open map[string]int
-	read map[string]bool
-}
-
-func (c *countingFS) Open(name string) (http.File, error) {
-	c.mu.Lock()
-	if c.open == nil {
-		c.open, c.read = map[string]int{}, map[string]bool{}
-	}
-	c.open[name]++
-	c.mu.Unlock()
-	f, err := c.FileSystem.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	return &countingFile{File: f, fs: c, name: name}, nil
-}
-
-type countingFile struct {
-	http.File
-	fs   *countingFS
-	name string
-}
-
-func (f *countingFile) Read(p []byte) (int, error) {
-	f.fs.mu.Lock()
-	f.fs.read[f.name] = true
-	f.fs.mu.Unlock()
-	return f.File.Read(p)
-}
-
-func (c *countingFS) reset() {
-	c.mu.Lock()
-	c.open, c.read = map[string]int{}, map[string]bool{}
-	c.mu.Unlock()
-}
-
-func (c *countingFS) reads() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var names []string
-	for k := range c.read {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func (c *countingFS) opens() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := map[string]int{}
-	for k, v := range c.open {
-		m[k] = v
-	}
-	return m
-}
-
 func TestConcurrentRenders(t *testing.T) {
 	eng := loader.New("./testdata/views", ".html")
 	eng.AddFuncMap(funcs())
@@ -634,69 +305,5 @@ func TestConcurrentRenders(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-}
-
-// TestConcurrentReload renders from many goroutines while files change,
-// Load runs and the configuration changes.
-func TestConcurrentReload(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"page.html":       `<p>page</p>{{template "partials/p" .}}`,
-		"layouts/l.html":  `<main>{{embed}}</main>`,
-		"partials/p.html": `<i>p0</i>`,
-	})
-	eng := loader.New(dir, ".html")
-	eng.Reload(true)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				buf.Reset()
-				if err := eng.Render(&buf, "page", nil, "layouts/l"); err != nil {
-					t.Error(err)
-					return
-				}
-				if s := buf.String(); !strings.HasPrefix(s, "<main><p>page</p><i>p") {
-					t.Errorf("got %q", s)
-					return
-				}
-			}
-		}()
-	}
-	for i := 1; i <= 20; i++ {
-		// As editors do: write aside, rename over.
-		tmp := filepath.Join(dir, "p.tmp")
-		if err := os.WriteFile(tmp, []byte(fmt.Sprintf(`<i>p%d</i>`, i)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mod := time.Now().Add(time.Duration(i) * time.Second)
-		if err := os.Chtimes(tmp, mod, mod); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, "partials/p.html")); err != nil {
-			t.Fatal(err)
-		}
-		if i%5 == 0 {
-			if err := eng.Load(); err != nil {
-				t.Error(err)
-			}
-			eng.Layout("embed")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-	if got := render(t, eng, "page", nil, "layouts/l"); got != "<main><p>page</p><i>p20</i></main>" {
-		t.Errorf("got %q", got)
 	}
 }
