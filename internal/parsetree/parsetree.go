@@ -22,22 +22,14 @@ func Inspect(n parse.Node, fn func(parse.Node) bool) {
 	}
 	switch n := n.(type) {
 	case *parse.ListNode:
-		for _, c := range n.Nodes {
-			Inspect(c, fn)
-		}
+		inspectEach(n.Nodes, fn)
 	case *parse.ActionNode:
 		Inspect(n.Pipe, fn)
 	case *parse.PipeNode:
-		for _, d := range n.Decl {
-			Inspect(d, fn)
-		}
-		for _, c := range n.Cmds {
-			Inspect(c, fn)
-		}
+		inspectEach(n.Decl, fn)
+		inspectEach(n.Cmds, fn)
 	case *parse.CommandNode:
-		for _, a := range n.Args {
-			Inspect(a, fn)
-		}
+		inspectEach(n.Args, fn)
 	case *parse.ChainNode:
 		Inspect(n.Node, fn)
 	case *parse.IfNode:
@@ -48,6 +40,12 @@ func Inspect(n parse.Node, fn func(parse.Node) bool) {
 		inspectBranch(&n.BranchNode, fn)
 	case *parse.TemplateNode:
 		Inspect(n.Pipe, fn)
+	}
+}
+
+func inspectEach[N parse.Node](nodes []N, fn func(parse.Node) bool) {
+	for _, n := range nodes {
+		Inspect(n, fn)
 	}
 }
 

@@ -19,29 +19,28 @@ func parseRoot(t *testing.T, src string) *parse.ListNode {
 	return trees["t"].Root
 }
 
-// label names a node by its type and, for leaves, its text.
+// kinds names the nodes that hold other nodes.
+var kinds = map[parse.NodeType]string{
+	parse.NodeList:    "list",
+	parse.NodeAction:  "action",
+	parse.NodePipe:    "pipe",
+	parse.NodeCommand: "cmd",
+	parse.NodeChain:   "chain",
+	parse.NodeIf:      "if",
+	parse.NodeRange:   "range",
+	parse.NodeWith:    "with",
+}
+
+// label names a node by its kind and, for leaves, its text.
 func label(n parse.Node) string {
 	switch n := n.(type) {
-	case *parse.ListNode:
-		return "list"
-	case *parse.ActionNode:
-		return "action"
-	case *parse.PipeNode:
-		return "pipe"
-	case *parse.CommandNode:
-		return "cmd"
-	case *parse.ChainNode:
-		return "chain"
-	case *parse.IfNode:
-		return "if"
-	case *parse.RangeNode:
-		return "range"
-	case *parse.WithNode:
-		return "with"
 	case *parse.TemplateNode:
 		return "template:" + n.Name
 	case *parse.TextNode:
 		return "text:" + string(n.Text)
+	}
+	if k, ok := kinds[n.Type()]; ok {
+		return k
 	}
 	return n.String()
 }
