@@ -17,19 +17,19 @@ import (
 // reads: the digest reads the source as written, the arguments are then
 // rewritten where the block stands, and the body last, in its own scope.
 func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (parse.Node, error) {
-	b, args, err := rw.header(start)
+	b, ha, err := rw.header(start)
 	if err != nil {
 		return nil, err
 	}
 	b.digest = rw.digest(start, bodyNodes)
-	if err := rw.placeArgs(start, args); err != nil {
+	if err := rw.placeArgs(start, ha); err != nil {
 		return nil, err
 	}
-	body, used, err := rw.body(b, start, bodyNodes, args)
+	body, used, err := rw.body(b, start, bodyNodes, ha)
 	if err != nil {
 		return nil, err
 	}
-	b.nvars = len(args.vars)
+	b.nvars = len(ha.vars)
 	b.setArgs()
 	b.funcName = fmt.Sprintf("%s_%d_%s", reserved, rw.next, identPart(b.name))
 	b.bodyName = fmt.Sprintf("%s%s:%s#%d", bodyPrefix, rw.tmpl, b.name, rw.next)
@@ -37,7 +37,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 	if b.bodyTree, err = rw.bodyTree(b, used, body); err != nil {
 		return nil, err
 	}
-	action, err := hostAction(b, start.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode), args)
+	action, err := hostAction(b, start.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode), ha)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 	return action, nil
 }
 
-// hostArgs are the arguments of a block's host action (see fn).
+// hostArgs are the arguments of a block's host action (see block.fn).
 type hostArgs struct {
 	dot, root parse.Node   // passed when the body uses them
 	vars      []parse.Node // the outer variables the body uses

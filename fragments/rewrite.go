@@ -39,6 +39,14 @@ import (
 // (its node constructors are unexported) and grafting them; every node
 // taken from the template keeps its position, so errors still name the
 // right file and line.
+//
+// Where each step lives: rewrite.go finds the templates that use blocks and
+// commits the result; context.go checks each block's HTML context; pairs.go
+// matches {{cache}} with {{endcache}}; scope.go walks a template, rewriting
+// dot, $ and variables and checking their scope; hostaction.go turns one
+// block into its host action and body template; nodes.go makes new nodes;
+// digest.go hashes a block's source. At render, block.go looks the fragment
+// up or renders it, keyed by hash.go's hash of the vary values.
 
 const (
 	reserved   = "__cachekit"
@@ -197,14 +205,15 @@ func usesBlocks(n parse.Node) bool {
 	return found
 }
 
+// rewriter is the state of one Rewrite of one set.
 type rewriter struct {
 	set    *template.Template
 	cache  *cachekit.Cache
-	byName map[string]*parse.Tree
-	next   int
-	blocks []*block
+	byName map[string]*parse.Tree // the set's trees as parsed, by template name
+	next   int                    // number of the next block, unique in the set
+	blocks []*block               // the blocks rewritten so far
 
-	srcMemo map[string]string
+	srcMemo map[string]string // template sources, by name (see source)
 
 	// the template being rewritten
 	tmpl       string
