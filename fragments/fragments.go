@@ -68,6 +68,17 @@
 // reserved. A user function named cache or endcache cannot be used along
 // with blocks; one named tags can, if added after Funcs: among the
 // arguments of {{cache}}, (tags ...) still means the block's tags.
+//
+// # How it fits together
+//
+// One block, from parse to render, by file: rewrite.go finds the templates
+// that use blocks and commits the result; context.go checks each block's
+// HTML context; pairs.go matches {{cache}} with {{endcache}}; scope.go walks
+// a template, rewriting dot, $ and variables and checking their scope;
+// hostaction.go turns one block into its host action and body template
+// (nodes.go makes the new nodes, digest.go hashes the block's source). At
+// render, block.go looks the fragment up in the cache or renders the body,
+// under a key made by hash.go from the vary values.
 package fragments
 
 import (

@@ -39,14 +39,6 @@ import (
 // (its node constructors are unexported) and grafting them; every node
 // taken from the template keeps its position, so errors still name the
 // right file and line.
-//
-// Where each step lives: rewrite.go finds the templates that use blocks and
-// commits the result; context.go checks each block's HTML context; pairs.go
-// matches {{cache}} with {{endcache}}; scope.go walks a template, rewriting
-// dot, $ and variables and checking their scope; hostaction.go turns one
-// block into its host action and body template; nodes.go makes new nodes;
-// digest.go hashes a block's source. At render, block.go looks the fragment
-// up or renders it, keyed by hash.go's hash of the vary values.
 
 const (
 	reserved   = "__cachekit"

@@ -40,6 +40,18 @@
 //     its own ({{if embed}}, {{embed | f}}) is an error at render.
 //   - Load parses again when called again (html/v2's returns at once), and
 //     there is no Templates field: each chain has its own set.
+//
+// # How it fits together
+//
+// One page, from files to output, by file: files.go lists the template
+// files; parse.go parses each into its trees and resolves names as html/v2
+// does; fragments.go checks each file's {{cache}} blocks at Load. At the
+// first render of a chain, chain.go builds its set (the templates reached,
+// a copy per layout, {{embed}} compiled) and fragments.go rewrites its
+// blocks through package fragments; later renders find it by one lookup.
+// In Reload mode, reload.go checks the chain's files and parses again the
+// ones that changed; suggest.go names the closest templates when one is
+// missing.
 package loader
 
 import (
