@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cachekit/cachekit/internal/keys"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
@@ -73,13 +74,13 @@ func FuzzParseCacheControl(f *testing.F) {
 }
 
 func TestEntryRoundTrip(t *testing.T) {
-	e := entry{flags: flagPublic | flagHasCC, status: 203, lastModified: 1700000000,
+	e := page{flags: flagPublic | flagHasCC, status: 203, lastModified: 1700000000,
 		vary: []byte("Accept-Encoding,Accept-Language"), ctype: []byte("text/html; charset=utf-8"),
 		etag: []byte(`"abc"`), body: []byte("<p>body</p>")}
 	hdrs := []header{{[]byte("Vary"), []byte("Accept-Language")}, {[]byte("Link"), []byte("</a>")}, {[]byte("Link"), []byte("</b>")}}
-	b := appendEntry(nil, &e, hdrs)
-	var d entry
-	if err := decodeEntry(b, &d); err != nil {
+	b := appendPage(nil, &e, hdrs)
+	var d page
+	if err := decodePage(b, &d); err != nil {
 		t.Fatal(err)
 	}
 	if d.flags != e.flags || d.status != e.status || d.lastModified != e.lastModified ||
@@ -96,8 +97,8 @@ func TestEntryRoundTrip(t *testing.T) {
 		}
 	}
 	for i := 0; i < len(b)-len(e.body); i++ {
-		if err := decodeEntry(b[:i], &d); err == nil {
-			t.Errorf("truncated entry of %d bytes decoded", i)
+		if err := decodePage(b[:i], &d); err == nil {
+			t.Errorf("truncated page of %d bytes decoded", i)
 		}
 	}
 }
@@ -105,13 +106,13 @@ func TestEntryRoundTrip(t *testing.T) {
 // FuzzDecodeEntry: decoding any bytes never panics, and what decodes
 // re-encodes to the same bytes.
 func FuzzDecodeEntry(f *testing.F) {
-	e := entry{status: 200, vary: []byte("Accept-Encoding"), ctype: []byte("text/html"), etag: []byte(`"x"`), body: []byte("body")}
-	f.Add(appendEntry(nil, &e, []header{{[]byte("X-A"), []byte("1")}}))
+	e := page{status: 200, vary: []byte("Accept-Encoding"), ctype: []byte("text/html"), etag: []byte(`"x"`), body: []byte("body")}
+	f.Add(appendPage(nil, &e, []header{{[]byte("X-A"), []byte("1")}}))
 	f.Add([]byte("FC\x01\x00\x00\xc8"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var d entry
-		if decodeEntry(b, &d) != nil {
+		var d page
+		if decodePage(b, &d) != nil {
 			return
 		}
 		var hdrs []header
@@ -124,14 +125,14 @@ func FuzzDecodeEntry(f *testing.F) {
 		if len(hs) != 0 {
 			t.Fatalf("headers left over: %q", hs)
 		}
-		var d2 entry
-		if err := decodeEntry(appendEntry(nil, &d, hdrs), &d2); err != nil {
-			t.Fatalf("re-encoded entry does not decode: %v", err)
+		var d2 page
+		if err := decodePage(appendPage(nil, &d, hdrs), &d2); err != nil {
+			t.Fatalf("re-encoded page does not decode: %v", err)
 		}
 		if d2.flags != d.flags || d2.status != d.status || d2.lastModified != d.lastModified ||
 			string(d2.vary) != string(d.vary) || string(d2.ctype) != string(d.ctype) ||
 			string(d2.etag) != string(d.etag) || string(d2.headers) != string(d.headers) || string(d2.body) != string(d.body) {
-			t.Fatalf("re-encoded entry decodes differently")
+			t.Fatalf("re-encoded page decodes differently")
 		}
 	})
 }
@@ -182,7 +183,7 @@ func FuzzPageKey(f *testing.F) {
 		k1, n1 := keyAndURI(m, rec, h1, u1, "Accept-Language", v1, "X-Forwarded-Host", x1)
 		k2, n2 := keyAndURI(m, rec, h2, u2, "Accept-Language", v2, "X-Forwarded-Host", x2)
 		for _, k := range []string{k1, k2} {
-			if len(k) > maxPlainKey || !printable([]byte(k)) {
+			if len(k) > maxPlainKey || !keys.Safe(k) {
 				t.Fatalf("key %q is not storable as it is", k)
 			}
 		}
