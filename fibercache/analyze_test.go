@@ -1,11 +1,16 @@
 package fibercache
 
 import (
+	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
 
@@ -282,4 +287,165 @@ func TestEncode(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
 		}
 	}
+}
+
+// ttlOf returns the ttl= of a hit's Cache-Status.
+func ttlOf(t *testing.T, r result) int {
+	t.Helper()
+	m := regexp.MustCompile(`ttl=(-?\d+)`).FindStringSubmatch(r.cacheStatus())
+	if m == nil {
+		t.Fatalf("no ttl in Cache-Status %q", r.cacheStatus())
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func TestResponseFreshness(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache, TTL: time.Hour}))
+	cc := func(v string) fiber.Handler {
+		return func(c *fiber.Ctx) error {
+			c.Set("Cache-Control", v)
+			return c.SendString(v)
+		}
+	}
+	app.Get("/max-age", cc("max-age=120"))
+	app.Get("/s-maxage", cc("max-age=120, s-maxage=30"))
+	app.Get("/odd", cc(`Public, MAX-AGE="90"`))
+	app.Get("/zero", cc("max-age=0"))
+	app.Get("/szero", cc("public, max-age=600, s-maxage=0"))
+	app.Get("/none", func(c *fiber.Ctx) error { return c.SendString("none") })
+	app.Get("/expires", func(c *fiber.Ctx) error {
+		c.Set("Expires", time.Now().Add(45*time.Second).UTC().Format(http.TimeFormat))
+		return c.SendString("expires")
+	})
+	app.Get("/expired", func(c *fiber.Ctx) error {
+		c.Set("Expires", "0")
+		return c.SendString("expired")
+	})
+	app.Get("/route", Page(10*time.Minute, Config{Cache: cache}), cc("max-age=5"))
+	app.Get("/route-zero", Page(10*time.Minute, Config{Cache: cache}), cc("max-age=0"))
+
+	for path, want := range map[string][2]int{
+		"/max-age":  {115, 120},
+		"/s-maxage": {25, 30},
+		"/odd":      {85, 90},
+		"/none":     {3595, 3600},
+		"/expires":  {39, 45},
+		"/route":    {595, 600},
+	} {
+		get(t, app, path)
+		r := get(t, app, path)
+		if r.xcache() != "HIT" {
+			t.Errorf("%s: X-Cache %q, Cache-Status %q", path, r.xcache(), r.cacheStatus())
+			continue
+		}
+		if ttl := ttlOf(t, r); ttl < want[0] || ttl > want[1] {
+			t.Errorf("%s: ttl %d, want %d..%d", path, ttl, want[0], want[1])
+		}
+	}
+	for _, path := range []string{"/zero", "/szero", "/expired", "/route-zero"} {
+		get(t, app, path)
+		r := get(t, app, path)
+		if r.xcache() != "MISS" || strings.Contains(r.cacheStatus(), "stored") {
+			t.Errorf("%s was stored: %q %q", path, r.xcache(), r.cacheStatus())
+		}
+	}
+}
+
+func TestTagsAndSurrogateKeys(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache}))
+	var runs atomic.Int64
+	app.Get("/post/:id", func(c *fiber.Ctx) error {
+		Tag(c, "post-"+c.Params("id"), "")
+		c.Set("Surrogate-Key", "blog author-"+c.Params("id"))
+		return c.SendString(fmt.Sprintf("post %s render %d", c.Params("id"), runs.Add(1)))
+	})
+	// warm reaches a HIT (a render under a tag born during that render is
+	// not stored: the core cannot tell it from a concurrent invalidation).
+	warm := func(path string) result {
+		for i := 0; i < 3; i++ {
+			if r := get(t, app, path); r.xcache() == "HIT" {
+				return r
+			}
+		}
+		t.Fatalf("%s never became a hit", path)
+		return result{}
+	}
+	r := warm("/post/1")
+	warm("/post/2")
+	if v := r.header.Get("Surrogate-Key"); v != "" {
+		t.Errorf("Surrogate-Key leaked to the client: %q", v)
+	}
+	first := r.body
+
+	if err := cache.InvalidateTags("post-1"); err != nil {
+		t.Fatal(err)
+	}
+	r = get(t, app, "/post/1")
+	expect(t, "after InvalidateTags(Tag)", r.xcache(), "MISS")
+	if r.body == first {
+		t.Errorf("invalidated page served again")
+	}
+	if v := r.header.Get("Surrogate-Key"); v != "" {
+		t.Errorf("Surrogate-Key leaked on a miss: %q", v)
+	}
+	expect(t, "other page untouched", get(t, app, "/post/2").xcache(), "HIT")
+
+	warm("/post/1")
+	if err := cache.InvalidateTags("blog"); err != nil { // a Surrogate-Key tag
+		t.Fatal(err)
+	}
+	expect(t, "after InvalidateTags(Surrogate-Key) 1", get(t, app, "/post/1").xcache(), "MISS")
+	expect(t, "after InvalidateTags(Surrogate-Key) 2", get(t, app, "/post/2").xcache(), "MISS")
+}
+
+func TestStreamedBodyBypassed(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache}))
+	big := strings.Repeat("streamed ", 10000)
+	app.Get("/", func(c *fiber.Ctx) error {
+		return c.SendStream(strings.NewReader(big))
+	})
+	for i := 0; i < 2; i++ {
+		r := get(t, app, "/")
+		expect(t, "body whole", r.body, big)
+		expect(t, "X-Cache", r.xcache(), "MISS")
+		expect(t, "Cache-Status", r.cacheStatus(), "cachekit; fwd=uri-miss; detail=stream")
+	}
+}
+
+func TestPerResponseHeadersNotReplayed(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	var reqID atomic.Int64
+	app.Use(func(c *fiber.Ctx) error { // in front: a request ID
+		c.Set("X-Request-Id", strconv.FormatInt(reqID.Add(1), 10))
+		return c.Next()
+	})
+	app.Use(New(Config{Cache: cache}))
+	app.Get("/", func(c *fiber.Ctx) error {
+		c.Set("X-Page", "kept")
+		c.Response().Header.Add("Link", "</a.css>; rel=preload")
+		c.Response().Header.Add("Link", "</b.js>; rel=preload")
+		c.Set("Keep-Alive", "timeout=5")
+		c.Set("X-Hop", "per-connection")
+		c.Set("Connection", "X-Hop")
+		c.Set("Age", "999")
+		c.Set("X-Cache", "bogus")
+		return c.SendString("page")
+	})
+	get(t, app, "/")
+	r := get(t, app, "/")
+	expect(t, "X-Cache", r.xcache(), "HIT")
+	expect(t, "X-Request-Id is the hit's own", r.header.Get("X-Request-Id"), "2")
+	expect(t, "X-Page replayed", r.header.Get("X-Page"), "kept")
+	expect(t, "both Link headers", strings.Join(r.header.Values("Link"), "|"), "</a.css>; rel=preload|</b.js>; rel=preload")
+	expect(t, "Keep-Alive not replayed", r.header.Get("Keep-Alive"), "")
+	expect(t, "Connection-listed header not replayed", r.header.Get("X-Hop"), "")
+	expect(t, "Age is the cache's", r.header.Get("Age"), "0")
 }

@@ -1,11 +1,13 @@
 package fibercache
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,4 +121,14 @@ func expect(t testing.TB, what string, got, want any) {
 	if got != want {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
+}
+
+// counting returns a handler that renders "<prefix> <n>" with n the number
+// of runs so far, and the counter.
+func counting(prefix string) (fiber.Handler, *atomic.Int64) {
+	var n atomic.Int64
+	return func(c *fiber.Ctx) error {
+		c.Type("html")
+		return c.SendString(fmt.Sprintf("%s %d", prefix, n.Add(1)))
+	}, &n
 }
