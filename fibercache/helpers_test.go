@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit"
@@ -131,4 +132,18 @@ func counting(prefix string) (fiber.Handler, *atomic.Int64) {
 		c.Type("html")
 		return c.SendString(fmt.Sprintf("%s %d", prefix, n.Add(1)))
 	}, &n
+}
+
+// inBubble runs f in a testing/synctest bubble: time.Sleep there takes no
+// real time, and the cache's clock (time.Now) moves with it. Requests go
+// through app.Test (an in-memory connection), never a listening server:
+// network waits would keep the bubble's clock from moving. fasthttp starts
+// a process-wide clock goroutine on its first request; it is started here,
+// outside the bubble, so that the bubble's goroutines all end.
+func inBubble(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	warm := newApp()
+	warm.Get("/", func(c *fiber.Ctx) error { return nil })
+	get(t, warm, "/")
+	synctest.Test(t, f)
 }

@@ -110,52 +110,54 @@ func TestStaleWhileRevalidate(t *testing.T) {
 func TestStaleIfError(t *testing.T) {
 	for _, failure := range []string{"status 500", "status 503", "error", "404 error"} {
 		t.Run(failure, func(t *testing.T) {
-			cache := newCache(t)
-			app := newApp()
-			var fail atomic.Bool
-			app.Get("/", Page(100*time.Millisecond, Config{Cache: cache, StaleIfError: time.Minute}), func(c *fiber.Ctx) error {
-				if fail.Load() {
-					c.Set("X-Failed", "yes")
-					switch failure {
-					case "status 500":
+			inBubble(t, func(t *testing.T) {
+				cache := newCache(t)
+				app := newApp()
+				var fail atomic.Bool
+				app.Get("/", Page(100*time.Millisecond, Config{Cache: cache, StaleIfError: time.Minute}), func(c *fiber.Ctx) error {
+					if fail.Load() {
+						c.Set("X-Failed", "yes")
+						switch failure {
+						case "status 500":
+							return c.Status(500).SendString("boom")
+						case "status 503":
+							return c.Status(503).SendString("down")
+						}
+						if failure == "404 error" {
+							return fiber.ErrNotFound
+						}
+						return errors.New("database down")
+					}
+					return c.SendString("good")
+				})
+				app.Get("/nosie", Page(100*time.Millisecond, Config{Cache: cache}), func(c *fiber.Ctx) error {
+					if fail.Load() {
 						return c.Status(500).SendString("boom")
-					case "status 503":
-						return c.Status(503).SendString("down")
 					}
-					if failure == "404 error" {
-						return fiber.ErrNotFound
-					}
-					return errors.New("database down")
+					return c.SendString("good")
+				})
+				get(t, app, "/")
+				get(t, app, "/nosie")
+				time.Sleep(150 * time.Millisecond)
+				fail.Store(true)
+				r := get(t, app, "/")
+				if failure == "404 error" {
+					// Not a server error: the page is gone, and says so.
+					expect(t, "status", r.status, 404)
+					expect(t, "X-Cache", r.xcache(), "MISS")
+					return
 				}
-				return c.SendString("good")
-			})
-			app.Get("/nosie", Page(100*time.Millisecond, Config{Cache: cache}), func(c *fiber.Ctx) error {
-				if fail.Load() {
-					return c.Status(500).SendString("boom")
+				expect(t, "status", r.status, 200)
+				expect(t, "body", r.body, "good")
+				expect(t, "X-Cache", r.xcache(), "STALE")
+				expect(t, "failed render's headers dropped", r.header.Get("X-Failed"), "")
+				if !strings.Contains(r.cacheStatus(), "detail=stale-if-error") {
+					t.Errorf("Cache-Status %q", r.cacheStatus())
 				}
-				return c.SendString("good")
+				r = get(t, app, "/nosie")
+				expect(t, "without stale-if-error the failure goes out", r.status, 500)
+				expect(t, "without stale-if-error X-Cache", r.xcache(), "MISS")
 			})
-			get(t, app, "/")
-			get(t, app, "/nosie")
-			time.Sleep(150 * time.Millisecond)
-			fail.Store(true)
-			r := get(t, app, "/")
-			if failure == "404 error" {
-				// Not a server error: the page is gone, and says so.
-				expect(t, "status", r.status, 404)
-				expect(t, "X-Cache", r.xcache(), "MISS")
-				return
-			}
-			expect(t, "status", r.status, 200)
-			expect(t, "body", r.body, "good")
-			expect(t, "X-Cache", r.xcache(), "STALE")
-			expect(t, "failed render's headers dropped", r.header.Get("X-Failed"), "")
-			if !strings.Contains(r.cacheStatus(), "detail=stale-if-error") {
-				t.Errorf("Cache-Status %q", r.cacheStatus())
-			}
-			r = get(t, app, "/nosie")
-			expect(t, "without stale-if-error the failure goes out", r.status, 500)
-			expect(t, "without stale-if-error X-Cache", r.xcache(), "MISS")
 		})
 	}
 }
