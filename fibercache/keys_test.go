@@ -76,3 +76,34 @@ func appendLower(dst []byte, s string) []byte {
 	}
 	return dst
 }
+
+func TestPathKey(t *testing.T) {
+	long := "/" + strings.Repeat("a", 200)
+	cases := []struct {
+		name string
+		kind byte
+		path string
+		want string
+	}{
+		{"record", keyRecord, "/Blog/Post", "fcr:/blog/post"},
+		{"fence", keyFence, "/blog/post", "fcf:/blog/post"},
+		{"trailing slash", keyRecord, "/blog/", "fcr:/blog"},
+		{"root", keyRecord, "/", "fcr:/"},
+		{"empty", keyRecord, "", "fcr:/"},
+		{"only slashes", keyRecord, "///", "fcr:/"},
+		{"query dropped", keyRecord, "/a?b=1", "fcr:/a"},
+		{"space digested", keyRecord, "/a b", "fcr:" + string(keys.AppendDigest(nil, "/a b"))},
+		{"long digested", keyFence, long, "fcf:" + string(keys.AppendDigest(nil, long))},
+		{"digest mark digested", keyRecord, "#x", "fcr:" + string(keys.AppendDigest(nil, "#x"))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(appendPathKey([]byte("pre"), tc.kind, tc.path)); got != "pre"+tc.want {
+				t.Errorf("appendPathKey(%c, %q) = %q, want %q", tc.kind, tc.path, got, "pre"+tc.want)
+			}
+		})
+	}
+	if fenceKey("/A/") != "fcf:/a" {
+		t.Errorf("fenceKey = %q", fenceKey("/A/"))
+	}
+}
