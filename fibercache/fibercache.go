@@ -19,7 +19,7 @@
 // header the path's responses vary on. The Vary list is learned per path,
 // as Django does, in a small record that also holds a random nonce
 // (records.go); every page key holds the nonce, so InvalidatePath drops all
-// of a path's variants with one write. Each page records the Vary list it
+// of a path's variants in two writes, whatever their number. Each page records the Vary list it
 // was keyed with and is never served under another. Cookie and
 // Authorization values never appear in a key.
 //
@@ -39,6 +39,21 @@
 // header (stripped before the response leaves) tag a page for
 // cachekit.Cache.InvalidateTags, and Purge serves token-guarded PURGE
 // requests. A storage error never fails a page: it is rendered uncached.
+//
+// # How it fits together
+//
+// One page request, file by file. handle (fibercache.go) reads the path's
+// record (records.go) and scans the request headers once (scan.go); a
+// request the cache must not touch goes straight on. HEAD and requests
+// with credentials only look a page up (lookup, fibercache.go). Every
+// other request runs the miss sequence, load (render.go): it builds the
+// page key (keys.go, with the Vary values of vary.go) and makes one
+// cache.Load. A stored page (page.go) is served by serve.go; on a miss the
+// render runs the rest of the chain, analyze.go decides whether and for
+// how long the response is stored and encodes it, and a response that
+// varies on new headers has its Vary list learned (learn, render.go).
+// InvalidatePath and Purge are in invalidate.go, Config and PurgeConfig in
+// config.go, the Cache-Control parser in cachecontrol.go.
 package fibercache
 
 import (
