@@ -59,6 +59,7 @@ package fibercache
 import (
 	"errors"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -254,6 +255,39 @@ func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, hea
 		return m.credentialed(c, s, head)
 	}
 	return m.pass(c, xMiss, "fwd=uri-miss", "head")
+}
+
+// scratchState is pooled per request: the key buffers, the request pass
+// and the render a miss runs.
+type scratchState struct {
+	key []byte
+	rk  []byte
+	req request
+	rd  render
+	// run and background are rd's methods as values, made once per
+	// scratchState so that a cache.Load on the hit path allocates nothing.
+	run        func(*cachekit.Policy) ([]byte, error)
+	background func() cachekit.Fill
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	s := &scratchState{key: make([]byte, 0, 256), rk: make([]byte, 0, 128)}
+	s.run = s.rd.run
+	s.background = s.rd.background
+	return s
+}}
+
+func getScratch() *scratchState { return scratchPool.Get().(*scratchState) }
+
+func putScratch(s *scratchState) {
+	if cap(s.key) > 4096 || cap(s.req.scratch) > 4096 || cap(s.rk) > 4096 {
+		return
+	}
+	s.req.reset()
+	s.rd = render{}
+	s.key = s.key[:0]
+	s.rk = s.rk[:0]
+	scratchPool.Put(s)
 }
 
 // enter records that the request reached m and returns how many instances

@@ -132,6 +132,8 @@ func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
 		return nil, errRetry
 	}
 	rd.ran = true
+	// The fence is read before the render: learn compares it with the one
+	// after its record write, to see an InvalidatePath that landed between.
 	fence := m.readPathFence(rd.c.Path())
 	rd.snap.take(rd.c)
 	if err := rd.c.Next(); err != nil {
