@@ -122,15 +122,19 @@ var (
 	errNoReach  = errors.New("fibercache: the refresh request did not reach the middleware")
 )
 
+// middleware is one New or Page instance. Nothing in it changes after
+// newMiddleware: requests share it without a lock. Per-request state is a
+// pooled scratchState; what persists (records, fences, pages) is in the
+// cache.
 type middleware struct {
 	cfg              Config
-	cache            *cachekit.Cache
-	routeTTL         bool
-	harmlessExact    map[string]struct{}
-	harmlessPrefix   []string
+	cache            *cachekit.Cache     // cfg.Cache, or cachekit.Default()
+	routeTTL         bool                // Page: cfg.TTL wins over the response's
+	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
+	harmlessPrefix   []string            // those ending in '*', without it
 	userCookie       string
 	userHeader       string
-	userHeaderIsAuth bool
+	userHeaderIsAuth bool // userHeader is Authorization: it identifies, not credentials
 }
 
 func newMiddleware(cfg Config, routeTTL bool) *middleware {

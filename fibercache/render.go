@@ -41,11 +41,13 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			s.req.scan(c, m, &rec)
 		}
 		s.key = s.req.appendPageKey(s.key[:0], c, m, &rec)
+		// A view of the pooled buffer, so that a hit allocates nothing:
+		// the core keeps no reference to a key past the call.
 		key := b2s(s.key)
 		if revalidate {
 			// The client asked for a fresh copy: drop the stored one so
 			// the load below renders (still once for all callers).
-			_ = m.cache.Delete(key)
+			_ = m.cache.Delete(string(s.key))
 		}
 		rd := &s.rd
 		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, revalidate: revalidate}
