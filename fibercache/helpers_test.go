@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // newCache returns a private cache on a small real Memory store.
@@ -146,4 +148,24 @@ func inBubble(t *testing.T, f func(t *testing.T)) {
 	warm.Get("/", func(c *fiber.Ctx) error { return nil })
 	get(t, warm, "/")
 	synctest.Test(t, f)
+}
+
+// listenInMemory is listen over fasthttp's in-memory listener, for tests
+// in a synctest bubble (inBubble) only: its connections are channels, so a
+// request waiting on one lets the bubble's clock move. Use the client it
+// returns, which dials that listener.
+func listenInMemory(t testing.TB, app *fiber.App, conns int) (string, *http.Client) {
+	t.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() {
+		_ = app.ShutdownWithTimeout(2 * time.Second)
+		// fasthttp's worker pool looks for its stop signal every 10s (its
+		// MaxIdleWorkerDuration): let the bubble's clock get there, so that
+		// its goroutine ends with the bubble.
+		time.Sleep(11 * time.Second)
+	})
+	client := newClient(t, conns)
+	client.Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) { return ln.Dial() }
+	return "http://fibercache.test", client
 }

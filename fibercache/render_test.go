@@ -56,55 +56,56 @@ func TestColdStampedeRendersOnce(t *testing.T) {
 }
 
 func TestStaleWhileRevalidate(t *testing.T) {
-	cache := newCache(t)
-	app := newApp()
-	var runs atomic.Int64
-	app.Get("/", Page(200*time.Millisecond, Config{Cache: cache, StaleWhileRevalidate: time.Minute}), func(c *fiber.Ctx) error {
-		n := runs.Add(1)
-		if n > 1 {
-			time.Sleep(100 * time.Millisecond) // the refresh is slow
-		}
-		Tag(c, "swr")
-		return c.SendString(fmt.Sprint("v", n))
-	})
-	base := listen(t, app)
-	client := newClient(t, 32)
-	fetch(t, client, base+"/")
-	r := fetch(t, client, base+"/")
-	for i := 0; r.xcache() != "HIT" && i < 3; i++ { // a new tag may skip one store
-		r = fetch(t, client, base+"/")
-	}
-	expect(t, "warm", r.xcache(), "HIT")
-	first := r.body
-	before := runs.Load()
-	time.Sleep(250 * time.Millisecond)
-
-	var wg sync.WaitGroup
-	var stale atomic.Int64
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := fetch(t, client, base+"/")
-			if r.xcache() == "STALE" && r.body == first && strings.Contains(r.cacheStatus(), "detail=stale-while-revalidate") {
-				stale.Add(1)
+	inBubble(t, func(t *testing.T) {
+		cache := newCache(t)
+		app := newApp()
+		var runs atomic.Int64
+		app.Get("/", Page(200*time.Millisecond, Config{Cache: cache, StaleWhileRevalidate: time.Minute}), func(c *fiber.Ctx) error {
+			n := runs.Add(1)
+			if n > 1 {
+				time.Sleep(100 * time.Millisecond) // the refresh is slow
 			}
-		}()
-	}
-	wg.Wait()
-	expect(t, "stale answers while the refresh runs", stale.Load(), int64(20))
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		r = fetch(t, client, base+"/")
-		if r.xcache() == "HIT" && r.body != first {
-			break
+			Tag(c, "swr")
+			return c.SendString(fmt.Sprint("v", n))
+		})
+		base, client := listenInMemory(t, app, 32)
+		fetch(t, client, base+"/")
+		r := fetch(t, client, base+"/")
+		for i := 0; r.xcache() != "HIT" && i < 3; i++ { // a new tag may skip one store
+			r = fetch(t, client, base+"/")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the refresh never landed: %q %q", r.xcache(), r.body)
+		expect(t, "warm", r.xcache(), "HIT")
+		first := r.body
+		before := runs.Load()
+		time.Sleep(250 * time.Millisecond)
+
+		var wg sync.WaitGroup
+		var stale atomic.Int64
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := fetch(t, client, base+"/")
+				if r.xcache() == "STALE" && r.body == first && strings.Contains(r.cacheStatus(), "detail=stale-while-revalidate") {
+					stale.Add(1)
+				}
+			}()
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	expect(t, "one background refresh", runs.Load()-before, int64(1))
+		wg.Wait()
+		expect(t, "stale answers while the refresh runs", stale.Load(), int64(20))
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			r = fetch(t, client, base+"/")
+			if r.xcache() == "HIT" && r.body != first {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the refresh never landed: %q %q", r.xcache(), r.body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		expect(t, "one background refresh", runs.Load()-before, int64(1))
+	})
 }
 
 func TestStaleIfError(t *testing.T) {
