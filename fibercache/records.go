@@ -3,6 +3,7 @@ package fibercache
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/internal/wire"
@@ -20,13 +21,10 @@ type record struct {
 // list as wire fields.
 var recordMagic = wire.Magic{A: 'F', B: 'R', Format: 1}
 
-const (
-	nonceLen     = 16
-	maxVaryField = 1 << 10
-)
+const nonceLen = 16
 
 func encodeRecord(rec record) []byte {
-	b := make([]byte, 0, wire.HeaderLen+2+len(rec.nonce)+len(rec.vary))
+	b := make([]byte, 0, wire.HeaderLen+2*binary.MaxVarintLen16+len(rec.nonce)+len(rec.vary))
 	b = recordMagic.AppendHeader(b)
 	b = wire.AppendField(b, rec.nonce)
 	return wire.AppendField(b, rec.vary)
@@ -41,7 +39,7 @@ func decodeRecord(b []byte) (record, bool) {
 	if !ok || len(nonce) != nonceLen {
 		return record{}, false
 	}
-	vary, rest, ok := wire.ReadField(rest, maxVaryField)
+	vary, rest, ok := wire.ReadField(rest, maxFieldLen)
 	if !ok || len(rest) != 0 {
 		return record{}, false
 	}

@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/cachekit/cachekit"
@@ -57,6 +58,7 @@ func TestRecordCodec(t *testing.T) {
 	}{
 		{"round trip", enc, true},
 		{"no vary", encodeRecord(newRecord(nil)), true},
+		{"long vary", encodeRecord(newRecord([]byte(strings.Repeat("X-Long-Header-Name,", 100)))), true},
 		{"empty", nil, false},
 		{"old format", append([]byte("R1"), rec.nonce...), false},
 		{"truncated", enc[:len(enc)-1], false},
