@@ -56,7 +56,7 @@ type Config struct {
 
 	// UserCookie and UserHeader opt in to per-user caching: a request that
 	// carries this cookie (or header) is cached under a key holding a
-	// digest of its value, so each user gets their own entries. Without
+	// digest of its value, so each user gets their own pages. Without
 	// it, a request with cookies other than harmless ones or with
 	// Authorization is never stored unless the response says public.
 	//

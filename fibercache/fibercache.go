@@ -237,10 +237,10 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	return m.load(c, s, rec, haveRec, revalidate)
 }
 
-// lookup answers a request the shared cache may serve but not store
-// under its own rules (look: a page may be looked up): a HEAD (answered from the GET entry, never
-// rendered into it) or a request with credentials the middleware does not
-// key on (served only a page stored as public).
+// lookup answers a request the shared cache may serve but not store under
+// its own rules: a HEAD (answered from the GET page, never rendered into
+// it) or a request with credentials the middleware does not key on (served
+// only a page stored as public). look says a stored page may answer.
 func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, head bool) error {
 	req := &s.req
 	if look {

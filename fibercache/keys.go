@@ -53,14 +53,14 @@ func fenceKey(path string) string { return string(appendPathKey(nil, keyFence, p
 // to dst. This is the one description of a page key. It holds, after
 // "fcp:", the middleware's KeyPrefix and the record's nonce (so that
 // InvalidatePath, which replaces the nonce, drops every variant at once),
-// then, each length-prefixed:
+// then (every part of variable length prefixed with its length):
 //
-//   - the method class ('G': GET and HEAD share entries; HEAD is answered
-//     from the GET entry) and how many fibercache instances the request went
+//   - the method class ('G': GET and HEAD share pages; HEAD is answered
+//     from the GET page) and how many fibercache instances the request went
 //     through before this one (a Page inside a site-wide New keys apart);
 //   - the scheme ('s' over TLS, 'h' otherwise) and the host (lower case);
 //   - the request target exactly as sent (c.OriginalURL: path and raw
-//     query, so ?a=1&b=2 and ?b=2&a=1 are two entries), and the path and
+//     query, so ?a=1&b=2 and ?b=2&a=1 are two pages), and the path and
 //     query the handler sees when a middleware in front rewrote them;
 //   - the X-Forwarded-Host/-Proto/-Protocol/-Ssl and X-Url-Scheme headers
 //     fiber's c.BaseURL may read ('-' when absent);

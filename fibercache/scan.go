@@ -11,7 +11,7 @@ import (
 
 // Forwarded headers that change what fiber's c.Protocol, c.Hostname and
 // c.BaseURL report: their values are part of every key, so that a request
-// cannot poison the entry other requests read (unkeyed-header poisoning).
+// cannot poison the page other requests read (unkeyed-header poisoning).
 var fwdHeaders = [...]string{"X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Protocol", "X-Forwarded-Ssl", "X-Url-Scheme"}
 
 // request is what one pass over the request headers found. The slices
