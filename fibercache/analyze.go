@@ -10,6 +10,8 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
 )
 
 // analysis is what the middleware decided about a rendered response.
@@ -100,34 +102,35 @@ const (
 )
 
 func classify(k []byte) int {
+	name := b2s(k)
 	switch {
-	case equalFold(k, "Set-Cookie"):
+	case utils.EqualFold(name, "Set-Cookie"):
 		return hdrSetCookie
-	case equalFold(k, "Cache-Control"):
+	case utils.EqualFold(name, "Cache-Control"):
 		return hdrCacheControl
-	case equalFold(k, "Pragma"):
+	case utils.EqualFold(name, "Pragma"):
 		return hdrPragma
-	case equalFold(k, "Vary"):
+	case utils.EqualFold(name, "Vary"):
 		return hdrVary
-	case equalFold(k, "Surrogate-Key"):
+	case utils.EqualFold(name, "Surrogate-Key"):
 		return hdrSurrogateKey
-	case equalFold(k, "Expires"):
+	case utils.EqualFold(name, "Expires"):
 		return hdrExpires
-	case equalFold(k, "Date"):
+	case utils.EqualFold(name, "Date"):
 		return hdrDate
-	case equalFold(k, "ETag"):
+	case utils.EqualFold(name, "ETag"):
 		return hdrETagClass
-	case equalFold(k, "Last-Modified"):
+	case utils.EqualFold(name, "Last-Modified"):
 		return hdrLastModifiedClass
-	case equalFold(k, "Content-Encoding"):
+	case utils.EqualFold(name, "Content-Encoding"):
 		return hdrContentEncoding
-	case equalFold(k, "Connection"):
+	case utils.EqualFold(name, "Connection"):
 		return hdrConnection
-	case equalFold(k, "Content-Type"):
+	case utils.EqualFold(name, "Content-Type"):
 		return hdrContentType
 	}
 	for _, s := range skipHeaders {
-		if equalFold(k, s) {
+		if utils.EqualFold(name, s) {
 			return hdrSkip
 		}
 	}
@@ -143,7 +146,8 @@ var skipHeaders = [...]string{
 }
 
 // analyze decides whether the response the chain produced may be stored,
-// for how long, under which Vary list and tags, and encodes it.
+// for how long, under which Vary list and tags, and encodes it. Each step
+// is a function of its own below.
 func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *request) analysis {
 	var an analysis
 	resp := c.Response()
@@ -157,165 +161,213 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 	case 500, 502, 503, 504:
 		an.upstreamErr = true
 	}
-	if resp.IsBodyStream() {
+	switch {
+	case resp.IsBodyStream():
 		an.reason = "stream"
-		return an
-	}
-	if !m.storable(an.status) {
+	case !m.storable(an.status):
 		an.reason = "status"
+	}
+	if an.reason != "" {
 		return an
 	}
 
 	// Collect the headers, copied: the response may change after this.
-	type kv struct {
-		k, v  []byte
-		class int
-	}
-	var all []kv
-	resp.Header.VisitAll(func(k, v []byte) {
-		all = append(all, kv{append([]byte(nil), k...), append([]byte(nil), v...), classify(k)})
-	})
-	cc := newCacheControl()
-	var (
-		setCookie, pragmaNoCache, varyStar, badVary bool
-		names                                       []string
-		expires, date                               []byte
-		hop                                         []string
-		encoded                                     bool
-	)
-	for _, h := range all {
-		switch h.class {
-		case hdrSetCookie:
-			setCookie = true
-		case hdrCacheControl:
-			cc.parse(h.v)
-			an.hasCC = true
-		case hdrPragma:
-			pragmaNoCache = pragmaNoCache || containsFold(h.v, "no-cache")
-		case hdrVary:
-			for _, n := range strings.Split(string(h.v), ",") {
-				n = strings.TrimSpace(n)
-				switch {
-				case n == "":
-				case n == "*":
-					varyStar = true
-				case !isToken(n):
-					badVary = true
-				default:
-					names = append(names, canonicalHeader(n))
-				}
-			}
-		case hdrSurrogateKey:
-			an.tags = append(an.tags, strings.Fields(string(h.v))...)
-		case hdrExpires:
-			expires = h.v
-		case hdrDate:
-			date = h.v
-		case hdrETagClass:
-			an.etag = h.v
-		case hdrLastModifiedClass:
-			an.lastModText = h.v
-		case hdrContentEncoding:
-			if len(h.v) > 0 && !equalFoldASCII(h.v, "identity") {
-				encoded = true
-			}
-		case hdrConnection:
-			for _, n := range strings.Split(string(h.v), ",") {
-				if n = strings.TrimSpace(n); n != "" {
-					hop = append(hop, n)
-				}
-			}
-		}
-	}
+	rh := collectHeaders(&resp.Header)
+	an.hasCC, an.public = rh.hasCC, rh.cc.public
+	an.etag, an.lastModText = rh.etag, rh.lastModText
 	if ts, _ := c.Context().UserValue(tagsKey{}).(*[]string); ts != nil {
-		an.tags = append(an.tags, (*ts)...)
+		rh.tags = append(rh.tags, (*ts)...)
 	}
-	an.tags = slices.DeleteFunc(an.tags, func(t string) bool { return t == "" })
-	an.public = cc.public
+	an.tags = slices.DeleteFunc(rh.tags, func(t string) bool { return t == "" })
 
-	switch {
-	case setCookie:
-		an.reason = "set-cookie"
-	case cc.noStore:
-		an.reason = "no-store"
-	case cc.private:
-		an.reason = "private"
-	case cc.noCache || (pragmaNoCache && !cc.any):
-		an.reason = "no-cache"
-	case varyStar || badVary:
-		an.reason = "vary-star"
-	case req.credentialed && !cc.public:
-		an.reason = "credentials"
-	}
-	if an.reason != "" {
+	if an.reason = refusal(&rh, req.credentialed); an.reason != "" {
 		return an
 	}
-
-	// Freshness: the route's TTL wins; else s-maxage, max-age, Expires.
 	now := time.Now()
-	switch {
-	case cc.sMaxAge == 0, cc.sMaxAge < 0 && cc.maxAge == 0:
-		an.reason = "max-age-0"
-	case m.routeTTL:
-		an.ttl = m.cfg.TTL
-	case cc.sMaxAge > 0:
-		an.ttl = time.Duration(cc.sMaxAge) * time.Second
-	case cc.maxAge > 0:
-		an.ttl = time.Duration(cc.maxAge) * time.Second
-	case expires != nil:
-		exp, err := http.ParseTime(string(expires))
-		base := now
-		if d, derr := http.ParseTime(string(date)); date != nil && derr == nil {
-			base = d
-		}
-		if err != nil || !exp.After(base) {
-			an.reason = "expired"
-		} else {
-			an.ttl = exp.Sub(base)
-		}
-	default:
-		an.ttl = m.cfg.TTL
-	}
-	if an.reason != "" {
+	if an.ttl, an.reason = m.freshness(&rh, now); an.reason != "" {
 		return an
 	}
-	an.swr, an.sie = m.cfg.StaleWhileRevalidate, m.cfg.StaleIfError
-	if an.swr == 0 && cc.staleWhileRev > 0 {
-		an.swr = time.Duration(cc.staleWhileRev) * time.Second
-	}
-	if an.sie == 0 && cc.staleIf > 0 {
-		an.sie = time.Duration(cc.staleIf) * time.Second
-	}
-	if cc.mustRevalidate || cc.proxyRevalidate {
-		an.swr, an.sie = 0, 0
-	}
-
+	an.swr, an.sie = m.staleWindows(&rh.cc)
 	body := resp.Body()
 	if len(body) > m.cfg.MaxBodySize {
 		an.reason = "too-large"
 		return an
 	}
-
-	// The Vary list: what the record already keys on, plus what this
-	// response varies on (Accept-Encoding when it is encoded, whatever it
-	// says: a compressed body must never reach a client that cannot read it).
-	if encoded {
-		names = append(names, "Accept-Encoding")
-	}
-	have := string(rec.vary)
-	if have != "" {
-		names = append(names, strings.Split(have, ",")...)
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	if len(names) > maxVary {
-		an.reason = "vary-too-many"
+	if an.vary, an.varyChanged, an.reason = varyList(&rh, rec.vary); an.reason != "" {
 		return an
 	}
-	an.vary = []byte(strings.Join(names, ","))
-	an.varyChanged = string(an.vary) != have
+	an.validators(body, now)
+	an.value = an.encode(replayHeaders(&rh, snap), resp.Header.ContentType(), body)
+	return an
+}
 
-	// Validators.
+// responseHeader is one response header, copied, with its class.
+type responseHeader struct {
+	k, v  []byte
+	class int
+}
+
+// responseHeaders is what collectHeaders found in a response.
+type responseHeaders struct {
+	all                              []responseHeader
+	cc                               cacheControl
+	hasCC                            bool // the handler set Cache-Control
+	setCookie, pragmaNoCache         bool
+	varyStar, badVary                bool     // Vary: *, or a Vary name that is not a token
+	names                            []string // the canonical Vary names
+	expires, date, etag, lastModText []byte
+	hop                              []string // the names Connection lists
+	encoded                          bool     // a Content-Encoding other than identity
+	tags                             []string // from Surrogate-Key
+}
+
+// collectHeaders copies the response headers and reads those the analysis
+// needs.
+func collectHeaders(h *fasthttp.ResponseHeader) responseHeaders {
+	rh := responseHeaders{cc: newCacheControl()}
+	h.VisitAll(func(k, v []byte) {
+		rh.all = append(rh.all, responseHeader{append([]byte(nil), k...), append([]byte(nil), v...), classify(k)})
+	})
+	for _, h := range rh.all {
+		rh.read(h)
+	}
+	return rh
+}
+
+// read takes in one collected header.
+func (rh *responseHeaders) read(h responseHeader) {
+	switch h.class {
+	case hdrSetCookie:
+		rh.setCookie = true
+	case hdrCacheControl:
+		rh.cc.parse(h.v)
+		rh.hasCC = true
+	case hdrPragma:
+		rh.pragmaNoCache = rh.pragmaNoCache || containsFold(h.v, "no-cache")
+	case hdrVary:
+		rh.readVary(h.v)
+	case hdrSurrogateKey:
+		rh.tags = append(rh.tags, strings.Fields(string(h.v))...)
+	case hdrExpires:
+		rh.expires = h.v
+	case hdrDate:
+		rh.date = h.v
+	case hdrETagClass:
+		rh.etag = h.v
+	case hdrLastModifiedClass:
+		rh.lastModText = h.v
+	case hdrContentEncoding:
+		rh.encoded = rh.encoded || len(h.v) > 0 && !utils.EqualFold(b2s(h.v), "identity")
+	case hdrConnection:
+		for _, n := range strings.Split(string(h.v), ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				rh.hop = append(rh.hop, n)
+			}
+		}
+	}
+}
+
+func (rh *responseHeaders) readVary(v []byte) {
+	for _, n := range strings.Split(string(v), ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+		case n == "*":
+			rh.varyStar = true
+		case !isToken(n):
+			rh.badVary = true
+		default:
+			rh.names = append(rh.names, canonicalHeader(n))
+		}
+	}
+}
+
+// refusal returns why a response with headers rh may not be stored for a
+// request that carried credentials (credentialed) or not; "" when it may.
+func refusal(rh *responseHeaders, credentialed bool) string {
+	cc := &rh.cc
+	switch {
+	case rh.setCookie:
+		return "set-cookie"
+	case cc.noStore:
+		return "no-store"
+	case cc.private:
+		return "private"
+	case cc.noCache || (rh.pragmaNoCache && !cc.any):
+		return "no-cache"
+	case rh.varyStar || rh.badVary:
+		return "vary-star"
+	case credentialed && !cc.public:
+		return "credentials"
+	}
+	return ""
+}
+
+// freshness returns how long the page stays fresh: the route's TTL wins;
+// else s-maxage, max-age, Expires (against Date when given), the
+// configured TTL. reason says why it may not be stored at all.
+func (m *middleware) freshness(rh *responseHeaders, now time.Time) (ttl time.Duration, reason string) {
+	cc := &rh.cc
+	switch {
+	case cc.sMaxAge == 0, cc.sMaxAge < 0 && cc.maxAge == 0:
+		return 0, "max-age-0"
+	case m.routeTTL:
+		return m.cfg.TTL, ""
+	case cc.sMaxAge > 0:
+		return time.Duration(cc.sMaxAge) * time.Second, ""
+	case cc.maxAge > 0:
+		return time.Duration(cc.maxAge) * time.Second, ""
+	case rh.expires != nil:
+		exp, err := http.ParseTime(string(rh.expires))
+		base := now
+		if d, derr := http.ParseTime(string(rh.date)); rh.date != nil && derr == nil {
+			base = d
+		}
+		if err != nil || !exp.After(base) {
+			return 0, "expired"
+		}
+		return exp.Sub(base), ""
+	}
+	return m.cfg.TTL, ""
+}
+
+// staleWindows returns the stale-while-revalidate and stale-if-error
+// windows: the configured ones, else the response's; none when it says
+// must-revalidate or proxy-revalidate.
+func (m *middleware) staleWindows(cc *cacheControl) (swr, sie time.Duration) {
+	if cc.mustRevalidate || cc.proxyRevalidate {
+		return 0, 0
+	}
+	swr, sie = m.cfg.StaleWhileRevalidate, m.cfg.StaleIfError
+	if swr == 0 && cc.staleWhileRev > 0 {
+		swr = time.Duration(cc.staleWhileRev) * time.Second
+	}
+	if sie == 0 && cc.staleIf > 0 {
+		sie = time.Duration(cc.staleIf) * time.Second
+	}
+	return swr, sie
+}
+
+// varyList returns the Vary list the page's key must hold: what the
+// record already keys on (have), plus what this response varies on
+// (Accept-Encoding when it is encoded, whatever it says: a compressed body
+// must never reach a client that cannot read it). changed says it differs
+// from have.
+func varyList(rh *responseHeaders, have []byte) (vary []byte, changed bool, reason string) {
+	names := slices.Clone(rh.names)
+	if rh.encoded {
+		names = append(names, "Accept-Encoding")
+	}
+	vary, ok := mergeVary(have, names)
+	if !ok {
+		return nil, false, "vary-too-many"
+	}
+	return vary, string(vary) != string(have), ""
+}
+
+// validators makes the ETag (a strong one from the body) and Last-Modified
+// (now) the handler did not set.
+func (an *analysis) validators(body []byte, now time.Time) {
 	if len(an.etag) == 0 {
 		sum := sha256.Sum256(body)
 		an.etag = make([]byte, 0, 26)
@@ -331,19 +383,21 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		an.lastModified = now.Unix()
 		an.lmMade = true
 	}
+}
 
-	// The headers to replay: those the chain after this middleware set,
-	// less per-response ones. Headers set before (a request ID) are
-	// the hit's own.
+// replayHeaders returns the headers a hit replays: those the chain after
+// this middleware set, less per-response ones. Headers set before (a
+// request ID) are the hit's own.
+func replayHeaders(rh *responseHeaders, snap *snapshot) []header {
 	used := make([]bool, len(snap.pairs))
 	var hdrs []header
-	for _, h := range all {
+	for _, h := range rh.all {
 		switch h.class {
 		case hdrOther, hdrCacheControl, hdrPragma, hdrVary, hdrExpires, hdrContentEncoding:
 		default:
 			continue
 		}
-		if slices.ContainsFunc(hop, func(n string) bool { return equalFold(h.k, n) }) {
+		if slices.ContainsFunc(rh.hop, func(n string) bool { return utils.EqualFold(b2s(h.k), n) }) {
 			continue
 		}
 		if snap.has(h.k, h.v, used) {
@@ -351,42 +405,31 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		}
 		hdrs = append(hdrs, header{name: h.k, value: h.v})
 	}
+	return hdrs
+}
+
+// encode returns the stored form of the page: the analysis, the replayed
+// headers hdrs (Last-Modified added), the content type and the body.
+func (an *analysis) encode(hdrs []header, ctype, body []byte) []byte {
 	hdrs = append(hdrs, header{name: hdrLastModified, value: an.lastModText})
-	e := entry{
+	pg := page{
 		flags:        an.flags(),
 		status:       an.status,
 		lastModified: an.lastModified,
 		ttl:          uint32(min(an.ttl/time.Second, 1<<32-1)),
 		vary:         an.vary,
-		ctype:        resp.Header.ContentType(),
+		ctype:        ctype,
 		etag:         an.etag,
 		body:         body,
 	}
 	if an.etagMade || an.lmMade {
-		e.flags |= flagGenerate
+		pg.flags |= flagGenerate
 	}
-	size := entryFixed + len(e.vary) + len(e.ctype) + len(e.etag) + len(body) + 16
+	size := pageFixed + len(pg.vary) + len(pg.ctype) + len(pg.etag) + len(body) + 16
 	for _, h := range hdrs {
 		size += len(h.name) + len(h.value) + 4
 	}
-	an.value = appendEntry(make([]byte, 0, size), &e, hdrs)
-	return an
-}
-
-// canonicalHeader writes a header name the way fasthttp normalises it.
-func canonicalHeader(n string) string {
-	b := []byte(n)
-	upper := true
-	for i, c := range b {
-		switch {
-		case upper && c >= 'a' && c <= 'z':
-			b[i] = c - ('a' - 'A')
-		case !upper && c >= 'A' && c <= 'Z':
-			b[i] = c + ('a' - 'A')
-		}
-		upper = c == '-'
-	}
-	return string(b)
+	return appendPage(make([]byte, 0, size), &pg, hdrs)
 }
 
 // snapshot is the response headers as they stood before the chain after
@@ -419,7 +462,7 @@ func (s *snapshot) restore(c *fiber.Ctx) {
 	resp := c.Response()
 	resp.Reset()
 	for _, p := range s.pairs {
-		if equalFold(p.name, "Content-Length") {
+		if utils.EqualFold(b2s(p.name), "Content-Length") {
 			continue
 		}
 		resp.Header.AddBytesKV(p.name, p.value)

@@ -198,3 +198,22 @@ func TestPageBenchReport(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRecordLookup: the path record read every request starts with,
+// through the core (cache.Peek, answered by its hot layer).
+func BenchmarkRecordLookup(b *testing.B) {
+	m := newMiddleware(configDefault(Config{Cache: newCache(b), TTL: time.Hour}), false)
+	rk := appendPathKey(nil, keyRecord, "/blog")
+	if _, ok := m.ensureRecord(string(rk)); !ok {
+		b.Fatal("no record")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := m.lookupRecord(rk); !ok {
+				panic("no record")
+			}
+		}
+	})
+}

@@ -1,5 +1,7 @@
 package fibercache
 
+import "github.com/gofiber/fiber/v2/utils"
+
 // A small, forgiving Cache-Control parser (RFC 9111 §5.2). Directive names
 // match case-insensitively (Django's GHSA-8cjm-8mp7-r2xf was a parser that
 // did not); values may be tokens or quoted strings, and a quoted string may
@@ -41,54 +43,13 @@ func (cc *cacheControl) parse(s []byte) {
 			i++
 		}
 		name := s[start:i]
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
-		}
+		i = skipSpace(s, i)
 		var value []byte
-		hasValue, quoted := false, false
-		if i < len(s) && s[i] == '=' {
-			hasValue = true
-			i++
-			for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-				i++
-			}
-			if i < len(s) && s[i] == '"' {
-				quoted = true
-				i++
-				vs := i
-				for i < len(s) && s[i] != '"' {
-					if s[i] == '\\' && i+1 < len(s) {
-						i++
-					}
-					i++
-				}
-				value = s[vs:i]
-				if i < len(s) {
-					i++ // closing quote
-				}
-			} else {
-				vs := i
-				for i < len(s) && s[i] != ',' && s[i] != ' ' && s[i] != '\t' && s[i] != ';' {
-					i++
-				}
-				value = s[vs:i]
-			}
+		hasValue := i < len(s) && s[i] == '='
+		if hasValue {
+			value, i = directiveValue(s, skipSpace(s, i+1))
 		}
-		// skip anything up to the next comma (junk after a directive)
-		for i < len(s) && s[i] != ',' {
-			if s[i] == '"' { // an unexpected quoted string: skip it whole
-				i++
-				for i < len(s) && s[i] != '"' {
-					if s[i] == '\\' && i+1 < len(s) {
-						i++
-					}
-					i++
-				}
-			}
-			if i < len(s) {
-				i++
-			}
-		}
+		i = skipToComma(s, i)
 		if len(name) == 0 {
 			if i < len(s) && s[i] != ',' {
 				i++ // not a token start: move on
@@ -96,34 +57,87 @@ func (cc *cacheControl) parse(s []byte) {
 			continue
 		}
 		cc.any = true
-		cc.directive(name, value, hasValue, quoted)
+		cc.directive(b2s(name), value, hasValue)
 	}
 }
 
-func (cc *cacheControl) directive(name, value []byte, hasValue, quoted bool) {
-	_ = quoted
+// skipSpace returns the index of the first byte of s from i on that is not
+// a space or a tab.
+func skipSpace(s []byte, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// directiveValue reads the value starting at s[i], a token or a quoted
+// string (returned without its quotes), and returns the index after it.
+func directiveValue(s []byte, i int) (value []byte, next int) {
+	if i < len(s) && s[i] == '"' {
+		vs := i + 1
+		i = skipQuoted(s, vs)
+		value = s[vs:i]
+		if i < len(s) {
+			i++ // closing quote
+		}
+		return value, i
+	}
+	vs := i
+	for i < len(s) && s[i] != ',' && s[i] != ' ' && s[i] != '\t' && s[i] != ';' {
+		i++
+	}
+	return s[vs:i], i
+}
+
+// skipQuoted returns the index of the quote that closes the quoted string
+// whose content starts at s[i] (len(s) when none does).
+func skipQuoted(s []byte, i int) int {
+	for i < len(s) && s[i] != '"' {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		i++
+	}
+	return i
+}
+
+// skipToComma skips anything up to the next comma (junk after a
+// directive), an unexpected quoted string whole.
+func skipToComma(s []byte, i int) int {
+	for i < len(s) && s[i] != ',' {
+		if s[i] == '"' {
+			i = skipQuoted(s, i+1)
+		}
+		if i < len(s) {
+			i++
+		}
+	}
+	return i
+}
+
+func (cc *cacheControl) directive(name string, value []byte, hasValue bool) {
 	switch {
-	case equalFoldASCII(name, "no-store"):
+	case utils.EqualFold(name, "no-store"):
 		cc.noStore = true
-	case equalFoldASCII(name, "no-cache"):
+	case utils.EqualFold(name, "no-cache"):
 		// no-cache="field" is stricter than caches need to be; treated
 		// as no-cache for the whole response.
 		cc.noCache = true
-	case equalFoldASCII(name, "private"):
+	case utils.EqualFold(name, "private"):
 		cc.private = true
-	case equalFoldASCII(name, "public"):
+	case utils.EqualFold(name, "public"):
 		cc.public = true
-	case equalFoldASCII(name, "must-revalidate"):
+	case utils.EqualFold(name, "must-revalidate"):
 		cc.mustRevalidate = true
-	case equalFoldASCII(name, "proxy-revalidate"):
+	case utils.EqualFold(name, "proxy-revalidate"):
 		cc.proxyRevalidate = true
-	case equalFoldASCII(name, "max-age"):
+	case utils.EqualFold(name, "max-age"):
 		cc.maxAge = minDelta(cc.maxAge, parseDelta(value, hasValue))
-	case equalFoldASCII(name, "s-maxage"):
+	case utils.EqualFold(name, "s-maxage"):
 		cc.sMaxAge = minDelta(cc.sMaxAge, parseDelta(value, hasValue))
-	case equalFoldASCII(name, "stale-while-revalidate"):
+	case utils.EqualFold(name, "stale-while-revalidate"):
 		cc.staleWhileRev = minDelta(cc.staleWhileRev, parseDelta(value, hasValue))
-	case equalFoldASCII(name, "stale-if-error"):
+	case utils.EqualFold(name, "stale-if-error"):
 		cc.staleIf = minDelta(cc.staleIf, parseDelta(value, hasValue))
 	}
 }
@@ -165,45 +179,4 @@ func isTokenChar(c byte) bool {
 		return true
 	}
 	return false
-}
-
-// equalFoldASCII compares b with the lower-case ASCII string s, ignoring
-// the case of b.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldBytes compares two ASCII byte strings ignoring case.
-func equalFoldBytes(a, b []byte) bool { return equalFold(a, b2s(b)) }
-
-// equalFold compares two ASCII strings ignoring case.
-func equalFold(a []byte, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x >= 'A' && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if y >= 'A' && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -6,46 +6,63 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/keys"
 	"github.com/gofiber/fiber/v2"
 )
 
 // Config configures New and Page. The zero value of a field means its
-// value in ConfigDefault.
+// default, given on the field and in ConfigDefault.
 type Config struct {
 	// Next skips the middleware when it returns true: the request goes on
 	// untouched, without X-Cache.
+	//
+	// Optional. Default: nil
 	Next func(c *fiber.Ctx) bool
 
-	// Cache stores the pages. nil means cachekit.Default().
+	// Cache stores the pages.
+	//
+	// Optional. Default: nil, meaning cachekit.Default()
 	Cache *cachekit.Cache
 
 	// TTL is how long a page stays fresh when its response gives no
 	// s-maxage, max-age or Expires (New), or in every case (Page, whose TTL
 	// wins over the response's, as Django's cache_page does).
+	//
+	// Optional. Default: time.Minute
 	TTL time.Duration
 
 	// KeyPrefix starts every page key of this middleware (Django's
 	// CACHE_MIDDLEWARE_KEY_PREFIX). Printable ASCII without spaces, '|' or
 	// ':', at most 64 bytes. InvalidatePath reaches every prefix.
+	//
+	// Optional. Default: ""
 	KeyPrefix string
 
-	// Statuses are the response statuses that may be stored. nil means
-	// {200}. 1xx, 206 and 304 are refused.
+	// Statuses are the response statuses that may be stored. 1xx, 206 and
+	// 304 are refused.
+	//
+	// Optional. Default: []int{200}
 	Statuses []int
 
 	// HarmlessCookies are request cookies that do not make a request
 	// personal (analytics and consent cookies): a request carrying only
 	// these is served from and stored to the shared cache. A name ending
-	// in '*' matches by prefix. nil means ConfigDefault's list; use an
-	// empty non-nil slice to count every cookie as a credential.
+	// in '*' matches by prefix. Use an empty non-nil slice to count every
+	// cookie as a credential.
+	//
+	// Optional. Default: ConfigDefault.HarmlessCookies (Google Analytics,
+	// Facebook, Hotjar, Matomo, Clarity and cookie-consent cookies)
 	HarmlessCookies []string
 
 	// UserCookie and UserHeader opt in to per-user caching: a request that
 	// carries this cookie (or header) is cached under a key holding a
-	// digest of its value, so each user gets their own entries. Without
+	// digest of its value, so each user gets their own pages. Without
 	// it, a request with cookies other than harmless ones or with
 	// Authorization is never stored unless the response says public.
+	//
+	// Optional. Default: "" (no per-user caching)
 	UserCookie string
+	// Optional. Default: ""
 	UserHeader string
 
 	// StaleWhileRevalidate is how long past its TTL a page is still served
@@ -55,16 +72,23 @@ type Config struct {
 	// response's own stale-while-revalidate / stale-if-error directives.
 	// Responses with must-revalidate or proxy-revalidate are never served
 	// stale.
+	//
+	// Optional. Default: 0 (the response's directives)
 	StaleWhileRevalidate time.Duration
-	StaleIfError         time.Duration
+	// Optional. Default: 0 (the response's directives)
+	StaleIfError time.Duration
 
 	// CacheControl sends Cache-Control: public, max-age=<remaining> and
 	// Expires on hits and stored misses whose handler set no Cache-Control
-	// of its own (private instead of public for per-user pages). Off by
-	// default: the handler's headers go out as they are.
+	// of its own (private instead of public for per-user pages). Off: the
+	// handler's headers go out as they are.
+	//
+	// Optional. Default: false
 	CacheControl bool
 
-	// MaxBodySize is the largest body stored, in bytes. 0 means 1 MiB.
+	// MaxBodySize is the largest body stored, in bytes.
+	//
+	// Optional. Default: 1 << 20 (1 MiB)
 	MaxBodySize int
 }
 
@@ -81,6 +105,7 @@ var ConfigDefault = Config{
 	MaxBodySize: 1 << 20,
 }
 
+// configDefault applies the defaults to the fields left zero.
 func configDefault(config ...Config) Config {
 	if len(config) < 1 {
 		return ConfigDefault
@@ -97,6 +122,61 @@ func configDefault(config ...Config) Config {
 	}
 	if cfg.MaxBodySize == 0 {
 		cfg.MaxBodySize = ConfigDefault.MaxBodySize
+	}
+	return cfg
+}
+
+// PurgeConfig configures Purge.
+type PurgeConfig struct {
+	// Next skips the handler when it returns true.
+	//
+	// Optional. Default: nil
+	Next func(c *fiber.Ctx) bool
+
+	// Cache is the cache to purge.
+	//
+	// Optional. Default: nil, meaning cachekit.Default()
+	Cache *cachekit.Cache
+
+	// Token must be sent in TokenHeader for a purge to happen. Empty
+	// refuses every purge with 403.
+	//
+	// Optional. Default: "" (every purge refused)
+	Token string
+
+	// TokenHeader carries the token.
+	//
+	// Optional. Default: "X-Purge-Token"
+	TokenHeader string
+
+	// Method is the request method that purges (any case); others pass
+	// through.
+	//
+	// Optional. Default: "PURGE"
+	Method string
+}
+
+// PurgeConfigDefault is the default config of Purge.
+var PurgeConfigDefault = PurgeConfig{
+	TokenHeader: "X-Purge-Token",
+	Method:      "PURGE",
+}
+
+// purgeConfigDefault applies the defaults to the fields left zero.
+func purgeConfigDefault(config ...PurgeConfig) PurgeConfig {
+	cfg := PurgeConfigDefault
+	if len(config) > 0 {
+		cfg = config[0]
+	}
+	if cfg.TokenHeader == "" {
+		cfg.TokenHeader = PurgeConfigDefault.TokenHeader
+	}
+	if cfg.Method == "" {
+		cfg.Method = PurgeConfigDefault.Method
+	}
+	cfg.Method = strings.ToUpper(cfg.Method)
+	if cfg.Cache == nil {
+		cfg.Cache = cachekit.Default()
 	}
 	return cfg
 }
@@ -120,13 +200,8 @@ func (cfg *Config) check() error {
 	if cfg.MaxBodySize < 0 {
 		return fmt.Errorf("Config.MaxBodySize is negative (%d)", cfg.MaxBodySize)
 	}
-	if len(cfg.KeyPrefix) > 64 {
-		return fmt.Errorf("Config.KeyPrefix is %d bytes long; at most 64", len(cfg.KeyPrefix))
-	}
-	for i := 0; i < len(cfg.KeyPrefix); i++ {
-		if c := cfg.KeyPrefix[i]; c <= ' ' || c >= 0x7f || c == '|' || c == ':' {
-			return fmt.Errorf("Config.KeyPrefix %q has byte %q at %d; use printable ASCII without spaces, '|' or ':'", cfg.KeyPrefix, c, i)
-		}
+	if err := keys.CheckPrefix("Config.KeyPrefix", cfg.KeyPrefix, "|"); err != nil {
+		return err
 	}
 	if len(cfg.Statuses) == 0 {
 		return fmt.Errorf("Config.Statuses is empty: nothing could be stored (nil means {200})")

@@ -14,18 +14,14 @@
 // no-cache) renders and stores afresh; no-store bypasses the cache;
 // max-age and the other request directives are not honoured.
 //
-// A page's key holds the method class (GET and HEAD share entries; HEAD is
-// answered from the GET entry), the scheme, the host, the request target
-// exactly as sent (so ?a=1&b=2 and ?b=2&a=1 are two entries), the path a
-// middleware in front rewrote it to, the X-Forwarded-Host/-Proto/-Protocol/
-// -Ssl and X-Url-Scheme headers fiber's c.BaseURL may read, the user (a
-// digest) for per-user pages, and the value of each request header the
-// path's responses vary on, with Accept-Encoding reduced to the set of
-// codings accepted. The Vary list is learned per path, as Django does, in a
-// small record that also holds a random nonce; every page key holds the
-// nonce, so InvalidatePath drops all of a path's variants with one write.
-// Each page records the Vary list it was keyed with and is never served
-// under another. Cookie and Authorization values never appear in a key.
+// A page's key holds every request input the app can read for the page
+// (appendPageKey in keys.go describes it) and the value of each request
+// header the path's responses vary on. The Vary list is learned per path,
+// as Django does, in a small record that also holds a random nonce
+// (records.go); every page key holds the nonce, so InvalidatePath drops all
+// of a path's variants in two writes, whatever their number. Each page records the Vary list it
+// was keyed with and is never served under another. Cookie and
+// Authorization values never appear in a key.
 //
 // Every response it handles carries X-Cache (HIT, MISS, STALE or BYPASS)
 // and Cache-Status (RFC 9211), e.g. "cachekit; hit; ttl=42",
@@ -43,16 +39,33 @@
 // header (stripped before the response leaves) tag a page for
 // cachekit.Cache.InvalidateTags, and Purge serves token-guarded PURGE
 // requests. A storage error never fails a page: it is rendered uncached.
+//
+// # How it fits together
+//
+// One page request, file by file. handle (fibercache.go) reads the path's
+// record (records.go) and scans the request headers once (scan.go); a
+// request the cache must not touch goes straight on. HEAD and requests
+// with credentials only look a page up (lookup, fibercache.go). Every
+// other request runs the miss sequence, load (render.go): it builds the
+// page key (keys.go, with the Vary values of vary.go) and makes one
+// cache.Load. A stored page (page.go) is served by serve.go; on a miss the
+// render runs the rest of the chain, analyze.go decides whether and for
+// how long the response is stored and encodes it, and a response that
+// varies on new headers has its Vary list learned (learn, render.go).
+// InvalidatePath and Purge are in invalidate.go, Config and PurgeConfig in
+// config.go, the Cache-Control parser in cachecontrol.go.
 package fibercache
 
 import (
 	"errors"
 	"strings"
+	"sync"
 	"time"
-	"weak"
+	"unsafe"
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -109,17 +122,19 @@ var (
 	errNoReach  = errors.New("fibercache: the refresh request did not reach the middleware")
 )
 
+// middleware is one New or Page instance. Nothing in it changes after
+// newMiddleware: requests share it without a lock. Per-request state is a
+// pooled scratchState; what persists (records, fences, pages) is in the
+// cache.
 type middleware struct {
 	cfg              Config
-	cache            *cachekit.Cache
-	routeTTL         bool
-	harmlessExact    map[string]struct{}
-	harmlessPrefix   []string
+	cache            *cachekit.Cache     // cfg.Cache, or cachekit.Default()
+	routeTTL         bool                // Page: cfg.TTL wins over the response's
+	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
+	harmlessPrefix   []string            // those ending in '*', without it
 	userCookie       string
 	userHeader       string
-	userHeaderIsAuth bool
-	local            bool // the store is the process's own Memory: records are held in localRecords
-	wcache           weak.Pointer[cachekit.Cache]
+	userHeaderIsAuth bool // userHeader is Authorization: it identifies, not credentials
 }
 
 func newMiddleware(cfg Config, routeTTL bool) *middleware {
@@ -142,10 +157,8 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	}
 	m.userCookie = cfg.UserCookie
 	m.userHeader = cfg.UserHeader
-	m.userHeaderIsAuth = equalFold([]byte(cfg.UserHeader), "Authorization")
+	m.userHeaderIsAuth = utils.EqualFold(cfg.UserHeader, "Authorization")
 	m.cfg.Statuses = append([]int(nil), cfg.Statuses...)
-	_, m.local = m.cache.Storage().(*cachekit.Memory)
-	m.wcache = weak.Make(m.cache)
 	return m
 }
 
@@ -170,7 +183,10 @@ func (m *middleware) storable(status int) bool {
 	return false
 }
 
-// handle is the middleware.
+// handle is the middleware: it reads the path's record and scans the
+// request once, then either bypasses the cache, answers from it without
+// storing (lookup: HEAD and requests with credentials), or runs the miss
+// sequence, which also serves hits (load, render.go).
 func (m *middleware) handle(c *fiber.Ctx) error {
 	if m.cfg.Next != nil && m.cfg.Next(c) {
 		return c.Next()
@@ -198,7 +214,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 
 	s := getScratch()
 	defer putScratch(s)
-	s.rk = appendPathKey(s.rk[:0], 'r', c.Path())
+	s.rk = appendPathKey(s.rk[:0], keyRecord, c.Path())
 	rec, haveRec := m.lookupRecord(s.rk)
 	req := &s.req
 	req.depth = depth
@@ -215,15 +231,26 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 		return m.pass(c, xBypass, "fwd=request", "no-store")
 	}
 	revalidate := req.cc.noCache || (req.pragmaNoCache && !req.cc.any)
+	if req.credentialed || head {
+		return m.lookup(c, s, rec, haveRec && !revalidate, head)
+	}
+	return m.load(c, s, rec, haveRec, revalidate)
+}
 
-	if haveRec && !revalidate {
+// lookup answers a request the shared cache may serve but not store under
+// its own rules: a HEAD (answered from the GET page, never rendered into
+// it) or a request with credentials the middleware does not key on (served
+// only a page stored as public). look says a stored page may answer.
+func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, head bool) error {
+	req := &s.req
+	if look {
 		s.key = req.appendPageKey(s.key[:0], c, m, &rec)
 		r, _ := m.cache.Lookup(b2s(s.key))
 		if r.Status == cachekit.Hit {
-			var e entry
-			if decodeEntry(r.Value, &e) == nil && string(e.vary) == string(rec.vary) &&
-				(!req.credentialed || e.flags&flagPublic != 0) {
-				m.serve(c, &e, &r, req, kindHit)
+			var pg page
+			if decodePage(r.Value, &pg) == nil && string(pg.vary) == string(rec.vary) &&
+				(!req.credentialed || pg.flags&flagPublic != 0) {
+				m.serve(c, &pg, &r, req, kindHit)
 				return nil
 			}
 		}
@@ -231,10 +258,40 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	if req.credentialed {
 		return m.credentialed(c, s, head)
 	}
-	if head {
-		return m.pass(c, xMiss, "fwd=uri-miss", "head")
+	return m.pass(c, xMiss, "fwd=uri-miss", "head")
+}
+
+// scratchState is pooled per request: the key buffers, the request pass
+// and the render a miss runs.
+type scratchState struct {
+	key []byte
+	rk  []byte
+	req request
+	rd  render
+	// run and background are rd's methods as values, made once per
+	// scratchState so that a cache.Load on the hit path allocates nothing.
+	run        func(*cachekit.Policy) ([]byte, error)
+	background func() cachekit.Fill
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	s := &scratchState{key: make([]byte, 0, 256), rk: make([]byte, 0, 128)}
+	s.run = s.rd.run
+	s.background = s.rd.background
+	return s
+}}
+
+func getScratch() *scratchState { return scratchPool.Get().(*scratchState) }
+
+func putScratch(s *scratchState) {
+	if cap(s.key) > 4096 || cap(s.req.scratch) > 4096 || cap(s.rk) > 4096 {
+		return
 	}
-	return m.miss(c, s, rec, haveRec, revalidate)
+	s.req.reset()
+	s.rd = render{}
+	s.key = s.key[:0]
+	s.rk = s.rk[:0]
+	scratchPool.Put(s)
 }
 
 // enter records that the request reached m and returns how many instances
@@ -264,104 +321,6 @@ func (m *middleware) innerHandled(c *fiber.Ctx) bool {
 	return h != nil && h != m
 }
 
-// lookupRecord returns the path's record for the hit path: from
-// localRecords when the store is the process's own, else from storage.
-func (m *middleware) lookupRecord(rk []byte) (record, bool) {
-	if !m.local {
-		rr, _ := m.cache.Lookup(b2s(rk))
-		if rr.Status != cachekit.Hit {
-			return record{}, false
-		}
-		return decodeRecord(rr.Value)
-	}
-	if rec, ok := localRecords.get(m.wcache, rk); ok {
-		return rec, true
-	}
-	e := localRecords.epoch.Load()
-	rr, _ := m.cache.Lookup(b2s(rk))
-	if rr.Status != cachekit.Hit {
-		return record{}, false
-	}
-	rec, ok := decodeRecord(rr.Value)
-	if ok {
-		localRecords.install(m.wcache, rk, rec, e)
-	}
-	return rec, ok
-}
-
-// ensureRecord returns the path's record, making it (once for concurrent
-// callers) when there is none.
-func (m *middleware) ensureRecord(rkey string) (record, bool) {
-	r, err := m.cache.Load(rkey, cachekit.Policy{}, func(*cachekit.Policy) ([]byte, error) {
-		return encodeRecord(newNonce(), nil), nil
-	})
-	if r.Status == cachekit.Miss {
-		localRecords.clear(rkey)
-	}
-	if err != nil {
-		return record{}, false
-	}
-	return decodeRecord(r.Value)
-}
-
-// readRecord returns the path's current record.
-func (m *middleware) readRecord(rkey string) (record, bool) {
-	b, ok, _ := m.cache.Get(rkey)
-	if !ok {
-		return record{}, false
-	}
-	return decodeRecord(b)
-}
-
-// miss serves a request the cache could not answer at once: one render for
-// all concurrent callers of the key, replayed to the others.
-func (m *middleware) miss(c *fiber.Ctx, s *scratchState, rec record, haveRec, revalidate bool) error {
-	rkey := string(s.rk)
-	for attempt := 0; attempt < 3; attempt++ {
-		if !haveRec || attempt > 0 {
-			if rec, haveRec = m.ensureRecord(rkey); !haveRec {
-				return m.pass(c, xMiss, "fwd=uri-miss", "record")
-			}
-			s.req = request{scratch: s.req.scratch[:0], depth: s.req.depth}
-			s.req.scan(c, m, &rec)
-		}
-		key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
-		if revalidate {
-			// The client asked for a fresh copy: drop the stored one so
-			// the load below renders (still once for all callers).
-			_ = m.cache.Delete(key)
-		}
-		f := &fill{m: m, c: c, req: &s.req, rec: rec, rkey: rkey, key: key, revalidate: revalidate}
-		r, err := m.cache.Load(key, f.policy(), f.run)
-		if f.ran {
-			return f.finish(r, err)
-		}
-		if errors.Is(err, errRetry) || errors.Is(r.FillErr, errRetry) {
-			continue
-		}
-		if err != nil {
-			// The render this request waited for failed: render its own.
-			return m.pass(c, xMiss, "fwd=uri-miss", "collapsed-error")
-		}
-		var e entry
-		if decodeEntry(r.Value, &e) != nil || string(e.vary) != string(rec.vary) {
-			return m.pass(c, xMiss, "fwd=uri-miss", "mismatch")
-		}
-		switch {
-		case r.Status == cachekit.Hit:
-			m.serve(c, &e, &r, &s.req, kindHit)
-		case r.Status == cachekit.Stale && r.FillErr != nil:
-			m.serve(c, &e, &r, &s.req, kindStaleIfError)
-		case r.Status == cachekit.Stale:
-			m.serve(c, &e, &r, &s.req, kindStale)
-		default:
-			m.serve(c, &e, &r, &s.req, kindCollapsed)
-		}
-		return nil
-	}
-	return m.pass(c, xMiss, "fwd=uri-miss", "vary-unsettled")
-}
-
 // credentialed serves a request with credentials the middleware does not
 // key on: it is answered from the cache only by a page stored as public,
 // and its own response is stored only when it says public.
@@ -379,7 +338,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 		return err
 	}
 	if haveRec && !head {
-		s.req = request{scratch: s.req.scratch[:0], depth: s.req.depth}
+		s.req.reset()
 		s.req.scan(c, m, &rec)
 		an := m.analyze(c, &snap, &rec, &s.req)
 		if an.reason == "" && an.public && !an.varyChanged && len(an.tags) == 0 {
@@ -400,3 +359,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 	return nil
 }
+
+// b2s views b as a string without copying; b must not change while the
+// string is used.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

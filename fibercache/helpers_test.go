@@ -1,16 +1,21 @@
 package fibercache
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // newCache returns a private cache on a small real Memory store.
@@ -119,4 +124,48 @@ func expect(t testing.TB, what string, got, want any) {
 	if got != want {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
+}
+
+// counting returns a handler that renders "<prefix> <n>" with n the number
+// of runs so far, and the counter.
+func counting(prefix string) (fiber.Handler, *atomic.Int64) {
+	var n atomic.Int64
+	return func(c *fiber.Ctx) error {
+		c.Type("html")
+		return c.SendString(fmt.Sprintf("%s %d", prefix, n.Add(1)))
+	}, &n
+}
+
+// inBubble runs f in a testing/synctest bubble: time.Sleep there takes no
+// real time, and the cache's clock (time.Now) moves with it. Requests go
+// through app.Test (an in-memory connection), never a listening server:
+// network waits would keep the bubble's clock from moving. fasthttp starts
+// a process-wide clock goroutine on its first request; it is started here,
+// outside the bubble, so that the bubble's goroutines all end.
+func inBubble(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	warm := newApp()
+	warm.Get("/", func(c *fiber.Ctx) error { return nil })
+	get(t, warm, "/")
+	synctest.Test(t, f)
+}
+
+// listenInMemory is listen over fasthttp's in-memory listener, for tests
+// in a synctest bubble (inBubble) only: its connections are channels, so a
+// request waiting on one lets the bubble's clock move. Use the client it
+// returns, which dials that listener.
+func listenInMemory(t testing.TB, app *fiber.App, conns int) (string, *http.Client) {
+	t.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() {
+		_ = app.ShutdownWithTimeout(2 * time.Second)
+		// fasthttp's worker pool looks for its stop signal every 10s (its
+		// MaxIdleWorkerDuration): let the bubble's clock get there, so that
+		// its goroutine ends with the bubble.
+		time.Sleep(11 * time.Second)
+	})
+	client := newClient(t, conns)
+	client.Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) { return ln.Dial() }
+	return "http://fibercache.test", client
 }

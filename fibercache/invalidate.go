@@ -27,45 +27,23 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 	if path == "" {
 		return fmt.Errorf("fibercache: InvalidatePath: empty path")
 	}
-	rkey := string(appendPathKey(nil, 'r', path))
+	rkey := string(appendPathKey(nil, keyRecord, path))
 	// Keep the learned Vary list: the next render need not learn it again.
 	var vary []byte
-	if b, ok, _ := cache.Get(rkey); ok {
-		if r, ok := decodeRecord(b); ok {
-			vary = r.vary
+	if r, _ := cache.Peek(rkey); r.Status == cachekit.Hit {
+		if rec, ok := decodeRecord(r.Value); ok {
+			vary = rec.vary
 		}
 	}
 	// The fence first: a render that learns a Vary list reads it after its
 	// own record write, so it sees this invalidation if it overwrote it.
-	if err := cache.Set(fenceKey(rkey), newNonce(), 0); err != nil {
+	if err := cache.Set(fenceKey(path), newRecord(nil).nonce, 0); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
-	err := cache.Set(rkey, encodeRecord(newNonce(), vary), 0)
-	localRecords.clear(rkey)
-	if err != nil {
+	if err := cache.Set(rkey, encodeRecord(newRecord(vary)), 0); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
 	return nil
-}
-
-// PurgeConfig configures Purge.
-type PurgeConfig struct {
-	// Next skips the handler when it returns true.
-	Next func(c *fiber.Ctx) bool
-
-	// Cache is the cache to purge. nil means cachekit.Default().
-	Cache *cachekit.Cache
-
-	// Token must be sent in TokenHeader for a purge to happen. Empty (the
-	// default) refuses every purge with 403.
-	Token string
-
-	// TokenHeader carries the token. "" means "X-Purge-Token".
-	TokenHeader string
-
-	// Method is the request method that purges; others pass through.
-	// "" means "PURGE".
-	Method string
 }
 
 // Purge returns a handler for cache purges, Varnish and Fastly style:
@@ -81,20 +59,7 @@ type PurgeConfig struct {
 //	app := fiber.New(fiber.Config{RequestMethods: append(fiber.DefaultMethods, "PURGE")})
 //	app.Use(fibercache.Purge(fibercache.PurgeConfig{Token: os.Getenv("PURGE_TOKEN")}))
 func Purge(config ...PurgeConfig) fiber.Handler {
-	var cfg PurgeConfig
-	if len(config) > 0 {
-		cfg = config[0]
-	}
-	if cfg.TokenHeader == "" {
-		cfg.TokenHeader = "X-Purge-Token"
-	}
-	if cfg.Method == "" {
-		cfg.Method = "PURGE"
-	}
-	cfg.Method = strings.ToUpper(cfg.Method)
-	if cfg.Cache == nil {
-		cfg.Cache = cachekit.Default()
-	}
+	cfg := purgeConfigDefault(config...)
 	if err := cfg.Cache.Err(); err != nil {
 		panic("fibercache: PurgeConfig.Cache cannot work: " + err.Error())
 	}

@@ -15,73 +15,75 @@ import (
 // Concurrent requests that coalesce on one render must never be handed a
 // response that was not storable: each runs its own handler.
 func TestCoalescedWaitersNeverShareAPersonalResponse(t *testing.T) {
-	app := newApp()
-	app.Use(New(Config{Cache: newCache(t)}))
-	var runs atomic.Int64
-	app.Get("/welcome", func(c *fiber.Ctx) error {
-		n := runs.Add(1)
-		time.Sleep(50 * time.Millisecond)
-		c.Cookie(&fiber.Cookie{Name: "visitor", Value: fmt.Sprint("v", n)})
-		return c.SendString(fmt.Sprint("welcome visitor v", n))
+	inBubble(t, func(t *testing.T) {
+		app := newApp()
+		app.Use(New(Config{Cache: newCache(t)}))
+		var runs atomic.Int64
+		app.Get("/welcome", func(c *fiber.Ctx) error {
+			n := runs.Add(1)
+			time.Sleep(50 * time.Millisecond)
+			c.Cookie(&fiber.Cookie{Name: "visitor", Value: fmt.Sprint("v", n)})
+			return c.SendString(fmt.Sprint("welcome visitor v", n))
+		})
+		base, client := listenInMemory(t, app, 20)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := fetch(t, client, base+"/welcome")
+				cookie := r.header.Get("Set-Cookie")
+				if !strings.HasPrefix(cookie, "visitor=v") || !strings.Contains(r.body, strings.TrimPrefix(strings.SplitN(cookie, ";", 2)[0], "visitor=")) {
+					t.Errorf("body %q does not match its own cookie %q", r.body, cookie)
+				}
+				mu.Lock()
+				if seen[r.body] {
+					t.Errorf("two clients got the same personal page %q", r.body)
+				}
+				seen[r.body] = true
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		expect(t, "handler runs", runs.Load(), int64(20))
 	})
-	base := listen(t, app)
-	client := newClient(t, 20)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := fetch(t, client, base+"/welcome")
-			cookie := r.header.Get("Set-Cookie")
-			if !strings.HasPrefix(cookie, "visitor=v") || !strings.Contains(r.body, strings.TrimPrefix(strings.SplitN(cookie, ";", 2)[0], "visitor=")) {
-				t.Errorf("body %q does not match its own cookie %q", r.body, cookie)
-			}
-			mu.Lock()
-			if seen[r.body] {
-				t.Errorf("two clients got the same personal page %q", r.body)
-			}
-			seen[r.body] = true
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	expect(t, "handler runs", runs.Load(), int64(20))
 }
 
 // Waiters get the one render, marked collapsed.
 func TestCoalescedWaitersAreMarked(t *testing.T) {
-	app := newApp()
-	app.Use(New(Config{Cache: newCache(t)}))
-	var runs atomic.Int64
-	app.Get("/slow", func(c *fiber.Ctx) error {
-		runs.Add(1)
-		time.Sleep(150 * time.Millisecond)
-		return c.SendString("slow page")
+	inBubble(t, func(t *testing.T) {
+		app := newApp()
+		app.Use(New(Config{Cache: newCache(t)}))
+		var runs atomic.Int64
+		app.Get("/slow", func(c *fiber.Ctx) error {
+			runs.Add(1)
+			time.Sleep(150 * time.Millisecond)
+			return c.SendString("slow page")
+		})
+		base, client := listenInMemory(t, app, 10)
+		var wg sync.WaitGroup
+		var collapsed atomic.Int64
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := fetch(t, client, base+"/slow")
+				if r.body != "slow page" {
+					t.Errorf("body %q", r.body)
+				}
+				if r.cacheStatus() == "cachekit; fwd=uri-miss; collapsed; stored" && r.xcache() == "MISS" {
+					collapsed.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		expect(t, "handler runs", runs.Load(), int64(1))
+		if collapsed.Load() == 0 {
+			t.Errorf("no waiter was marked collapsed")
+		}
 	})
-	base := listen(t, app)
-	client := newClient(t, 10)
-	var wg sync.WaitGroup
-	var collapsed atomic.Int64
-	for i := 0; i < 10; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := fetch(t, client, base+"/slow")
-			if r.body != "slow page" {
-				t.Errorf("body %q", r.body)
-			}
-			if r.cacheStatus() == "cachekit; fwd=uri-miss; collapsed; stored" && r.xcache() == "MISS" {
-				collapsed.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	expect(t, "handler runs", runs.Load(), int64(1))
-	if collapsed.Load() == 0 {
-		t.Errorf("no waiter was marked collapsed")
-	}
 }
 
 // An InvalidatePath that lands while a page renders is never undone: the

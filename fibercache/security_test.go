@@ -216,36 +216,3 @@ func TestNeverShared(t *testing.T) {
 		})
 	}
 }
-
-// TestCompressedBodyNeverReachesAClientThatCannotReadIt: with compress
-// inside the cache, the stored body is encoded; a client without that
-// encoding must get its own.
-func TestAcceptEncodingClasses(t *testing.T) {
-	a := func(v string) string {
-		var c aeClass
-		c.add([]byte(v))
-		return string(c.appendClass(nil))
-	}
-	for in, want := range map[string]string{
-		"":                          "e",
-		"gzip":                      "eg",
-		"gzip, deflate, br, zstd":   "ebgdz",
-		"GZIP;q=0.5, br;q=0":        "eg",
-		"*":                         "ebgdz",
-		"*, gzip;q=0":               "ebdz",
-		"identity":                  "e",
-		"x-gzip":                    "eg",
-		"gzip;q=0.000":              "e",
-		"br;q=0.001":                "eb",
-		" gzip ; q=0 , deflate":     "ed",
-		"compress, gzip;level=1":    "eg",
-		"br,gzip;q=1.0":             "ebg",
-		"*;q=0":                     "e",
-		"gzip, gzip;q=0":            "e",
-		"deflate;q=0, *;q=0.5, zzz": "ebgz",
-	} {
-		if got := a(in); got != want {
-			t.Errorf("class(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

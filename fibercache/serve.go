@@ -34,34 +34,34 @@ const (
 	kindCollapsed                     // this request waited for another's render
 )
 
-// serve answers the request from a stored page: status, headers, the
+// serve answers the request from a stored page pg: status, headers, the
 // validators, Age, X-Cache and Cache-Status, and the body (none for HEAD:
 // fasthttp drops it) or a 304 when the request's validators match.
-func (m *middleware) serve(c *fiber.Ctx, e *entry, r *cachekit.Result, req *request, kind serveKind) {
+func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *request, kind serveKind) {
 	resp := c.Response()
 	h := &resp.Header
-	resp.SetStatusCode(e.status)
-	h.SetContentTypeBytes(e.ctype)
-	hs := e.headers
-	for i := 0; i < e.nheaders; i++ {
+	resp.SetStatusCode(pg.status)
+	h.SetContentTypeBytes(pg.ctype)
+	hs := pg.headers
+	for i := 0; i < pg.nheaders; i++ {
 		var hd header
 		hd, hs = nextHeader(hs)
-		if seenBefore(e.headers, i, hd.name) {
+		if seenBefore(pg.headers, i, hd.name) {
 			h.AddBytesKV(hd.name, hd.value)
 		} else {
 			h.SetCanonical(hd.name, hd.value)
 		}
 	}
-	if len(e.etag) > 0 {
-		h.SetCanonical(hdrETag, e.etag)
+	if len(pg.etag) > 0 {
+		h.SetCanonical(hdrETag, pg.etag)
 	}
 
 	var buf [96]byte
-	// Seconds of freshness left (negative when stale): the entry's TTL
+	// Seconds of freshness left (negative when stale): the page's TTL
 	// less its age, with no clock read.
 	age := int64(r.Age / time.Second)
-	remaining := int64(e.ttl) - age
-	if e.ttl == 0 {
+	remaining := int64(pg.ttl) - age
+	if pg.ttl == 0 {
 		remaining = 365 * 24 * 3600
 	}
 	if kind != kindCollapsed {
@@ -88,15 +88,15 @@ func (m *middleware) serve(c *fiber.Ctx, e *entry, r *cachekit.Result, req *requ
 		b = append(b, "fwd=uri-miss; collapsed; stored"...)
 	}
 	h.SetCanonical(hdrCacheStatus, b)
-	if e.flags&flagHasCC == 0 && m.cfg.CacheControl {
-		m.downstreamSeconds(c, e.flags, max(remaining, 0), time.Now())
+	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
+		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}
-	if e.status == fiber.StatusOK && notModified(req, e.etag, e.lastModified) {
+	if pg.status == fiber.StatusOK && notModified(req, pg.etag, pg.lastModified) {
 		resp.SetStatusCode(fiber.StatusNotModified)
 		resp.ResetBody()
 		return
 	}
-	resp.SetBodyRaw(e.body)
+	resp.SetBodyRaw(pg.body)
 }
 
 // seenBefore reports whether one of the first i headers of the encoded list

@@ -85,11 +85,10 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 		t.Run(fmt.Sprint("two-level=", twoLevel), func(t *testing.T) {
 			prefix := "fc" + strconv.FormatUint(rand.Uint64(), 36)
 			var rendersA, rendersB atomic.Int64
-			a := siteApp(instance(t, addr, prefix, twoLevel), &rendersA)
 			cacheB := instance(t, addr, prefix, twoLevel)
 			b := siteApp(cacheB, &rendersB)
 			cacheA := instance(t, addr, prefix, twoLevel)
-			a = siteApp(cacheA, &rendersA)
+			a := siteApp(cacheA, &rendersA)
 
 			// New tags are not stored on their first render: warm on A.
 			for i := 0; i < 3 && do(t, a, "GET", "/p/1").xcache() != "HIT"; i++ {

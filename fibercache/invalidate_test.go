@@ -1,0 +1,100 @@
+package fibercache
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+func TestInvalidatePathDropsEveryVariant(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache}))
+	app.Use(New(Config{Cache: cache, KeyPrefix: "other"})) // another prefix, same path
+	var runs atomic.Int64
+	h := func(c *fiber.Ctx) error {
+		c.Vary("Accept-Language")
+		return c.SendString(fmt.Sprintf("%s %s %s %d", c.Hostname(), c.OriginalURL(), c.Get("Accept-Language"), runs.Add(1)))
+	}
+	app.Get("/blog/post", h)
+	app.Get("/about", h)
+
+	variants := [][]string{
+		{"/blog/post"},
+		{"/blog/post?page=2"},
+		{"/blog/post", "Accept-Language", "fr"},
+		{"/blog/post", "Host", "other.example"},
+		{"/Blog/Post/"},
+	}
+	reqs := func() []result {
+		var rs []result
+		for _, v := range variants {
+			rs = append(rs, get(t, app, v[0], v[1:]...))
+		}
+		return rs
+	}
+	reqs()
+	reqs() // the second round learns nothing new...
+	for i, r := range reqs() {
+		expect(t, fmt.Sprintf("variant %d before", i), r.xcache(), "HIT")
+	}
+	get(t, app, "/about")
+	expect(t, "/about", get(t, app, "/about").xcache(), "HIT")
+
+	if err := InvalidatePath(cache, "/blog/post/"); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs() {
+		expect(t, fmt.Sprintf("variant %d after", i), r.xcache(), "MISS")
+	}
+	for i, r := range reqs() {
+		expect(t, fmt.Sprintf("variant %d rendered again", i), r.xcache(), "HIT")
+	}
+	expect(t, "other path untouched", get(t, app, "/about").xcache(), "HIT")
+}
+
+func TestPurge(t *testing.T) {
+	cache := newCache(t)
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, RequestMethods: append(fiber.DefaultMethods[:len(fiber.DefaultMethods):len(fiber.DefaultMethods)], "PURGE")})
+	app.Use("/open", Purge(PurgeConfig{Cache: cache})) // no token: refuses all
+	app.Use(Purge(PurgeConfig{Cache: cache, Token: "s3cret"}))
+	app.Use(New(Config{Cache: cache}))
+	var runs atomic.Int64
+	app.Get("/*", func(c *fiber.Ctx) error {
+		c.Set("Surrogate-Key", "all")
+		return c.SendString(fmt.Sprint(c.Path(), runs.Add(1)))
+	})
+	warm := func(path string) {
+		for i := 0; i < 3; i++ {
+			if get(t, app, path).xcache() == "HIT" {
+				return
+			}
+		}
+		t.Fatalf("%s never became a hit", path)
+	}
+	warm("/a")
+	warm("/open/x")
+
+	r := do(t, app, "PURGE", "/a")
+	expect(t, "no token", r.status, 403)
+	r = do(t, app, "PURGE", "/a", "X-Purge-Token", "guess")
+	expect(t, "wrong token", r.status, 403)
+	r = do(t, app, "PURGE", "/open/x", "X-Purge-Token", "")
+	expect(t, "handler without a token configured", r.status, 403)
+	r = do(t, app, "PURGE", "/open/x", "X-Purge-Token", "s3cret")
+	expect(t, "a token configured elsewhere does not open it", r.status, 403)
+	expect(t, "nothing purged", get(t, app, "/a").xcache(), "HIT")
+	expect(t, "nothing purged", get(t, app, "/open/x").xcache(), "HIT")
+
+	r = do(t, app, "PURGE", "/a", "X-Purge-Token", "s3cret")
+	expect(t, "purge by path", r.status, 200)
+	expect(t, "purged", get(t, app, "/a").xcache(), "MISS")
+
+	warm("/a")
+	r = do(t, app, "PURGE", "/", "X-Purge-Token", "s3cret", "Surrogate-Key", "all")
+	expect(t, "purge by key", r.status, 200)
+	expect(t, "purged by key", get(t, app, "/a").xcache(), "MISS")
+	expect(t, "purged by key", get(t, app, "/open/x").xcache(), "MISS")
+}

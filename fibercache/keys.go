@@ -1,0 +1,149 @@
+package fibercache
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/cachekit/cachekit/internal/keys"
+	"github.com/gofiber/fiber/v2"
+)
+
+// Keys. Every key fibercache writes through the core starts with "fc":
+//
+//	fcr:<path>   the path's record: a nonce and the learned Vary list (records.go)
+//	fcf:<path>   the path's fence: rewritten by every InvalidatePath
+//	fcp:<page>   a page (appendPageKey)
+//
+// A key that is too long or holds bytes a store may refuse keeps its
+// "fc<kind>:" and has the rest replaced by its digest (keys.AppendDigest),
+// so the core never has to digest (or allocate for) a key on the hit path.
+const (
+	maxPlainKey = 120 // leaves room for the core's prefix and version
+	keyRecord   = 'r'
+	keyFence    = 'f'
+	keyPage     = 'p'
+)
+
+// appendPathKey appends the record (keyRecord) or fence (keyFence) key of
+// path to dst. The path is normalised as routing sees it by default: ASCII
+// lower case, no trailing slash, no query.
+func appendPathKey(dst []byte, kind byte, path string) []byte {
+	start := len(dst)
+	dst = append(dst, 'f', 'c', kind, ':')
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	for len(path) > 1 && path[len(path)-1] == '/' {
+		path = path[:len(path)-1]
+	}
+	if path == "" {
+		path = "/"
+	}
+	from := len(dst)
+	dst = append(dst, path...)
+	lowerASCII(dst[from:])
+	return digestTail(dst, start, from)
+}
+
+// fenceKey returns the fence key of path.
+func fenceKey(path string) string { return string(appendPathKey(nil, keyFence, path)) }
+
+// appendPageKey appends the key of the page the request asks for under rec
+// to dst. This is the one description of a page key. It holds, after
+// "fcp:", the middleware's KeyPrefix and the record's nonce (so that
+// InvalidatePath, which replaces the nonce, drops every variant at once),
+// then (every part of variable length prefixed with its length):
+//
+//   - the method class ('G': GET and HEAD share pages; HEAD is answered
+//     from the GET page) and how many fibercache instances the request went
+//     through before this one (a Page inside a site-wide New keys apart);
+//   - the scheme ('s' over TLS, 'h' otherwise) and the host (lower case);
+//   - the request target exactly as sent (c.OriginalURL: path and raw
+//     query, so ?a=1&b=2 and ?b=2&a=1 are two pages), and the path and
+//     query the handler sees when a middleware in front rewrote them;
+//   - the X-Forwarded-Host/-Proto/-Protocol/-Ssl and X-Url-Scheme headers
+//     fiber's c.BaseURL may read ('-' when absent);
+//   - the user (a digest of the cookie or header value) for per-user pages;
+//   - the value of every header in the record's Vary list, Accept-Encoding
+//     reduced to the class of codings accepted (vary.go).
+//
+// Cookie and Authorization values never appear in a key in clear: a key
+// that varies on them is digested whole.
+func (r *request) appendPageKey(dst []byte, c *fiber.Ctx, m *middleware, rec *record) []byte {
+	start := len(dst)
+	dst = append(dst, 'f', 'c', keyPage, ':')
+	from := len(dst)
+	dst = append(dst, m.cfg.KeyPrefix...)
+	dst = append(dst, '|')
+	dst = append(dst, rec.nonce...)
+	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)))
+	if c.Context().IsTLS() {
+		dst = append(dst, 's')
+	} else {
+		dst = append(dst, 'h')
+	}
+	hs := len(dst)
+	dst = appendLenField(dst, r.host)
+	lowerASCII(dst[hs:]) // host is case-insensitive
+	dst = appendTarget(dst, c)
+	for _, v := range r.fwd {
+		if v == nil {
+			dst = append(dst, '-')
+			continue
+		}
+		dst = appendLenField(dst, v)
+	}
+	if r.hasUser {
+		dst = append(dst, 'u')
+		dst = append(dst, r.userHash[:]...)
+	}
+	dst = append(dst, '|')
+	dst = r.appendVaryValues(dst)
+	if r.cookieIdx >= 0 || r.varyHasSecret() {
+		return keys.AppendDigest(dst[:from], dst[from:])
+	}
+	return digestTail(dst, start, from)
+}
+
+// appendTarget appends the request target exactly as sent (c.OriginalURL),
+// and the path and query the handler sees when a middleware in front
+// rewrote the path.
+func appendTarget(dst []byte, c *fiber.Ctx) []byte {
+	raw := c.Request().Header.RequestURI()
+	dst = appendLenField(dst, raw)
+	rawPath := raw
+	if i := bytes.IndexByte(raw, '?'); i >= 0 {
+		rawPath = raw[:i]
+	}
+	if po := c.Request().URI().PathOriginal(); string(po) != string(rawPath) {
+		dst = append(dst, 'r')
+		dst = appendLenField(dst, po)
+		dst = appendLenField(dst, c.Request().URI().QueryString())
+	}
+	return dst
+}
+
+// digestTail leaves the key dst[start:] as it is when it is short enough and
+// its part from dst[from:] is keys.Safe, and replaces that part by its
+// digest otherwise.
+func digestTail(dst []byte, start, from int) []byte {
+	if len(dst)-start <= maxPlainKey && keys.Safe(dst[from:]) {
+		return dst
+	}
+	return keys.AppendDigest(dst[:from], dst[from:])
+}
+
+func appendLenField(dst, v []byte) []byte {
+	dst = strconv.AppendInt(dst, int64(len(v)), 10)
+	dst = append(dst, ':')
+	return append(dst, v...)
+}
+
+func lowerASCII(b []byte) {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package fibercache
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cachekit/cachekit"
+	"github.com/gofiber/fiber/v2"
+)
+
+// A record lost to eviction must never bring back what was invalidated,
+// whether the store is the embedded Memory (read through the core's hot
+// layer) or another one.
+func TestLostRecordBringsNothingBack(t *testing.T) {
+	mem, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, store := range []fiber.Storage{mem, &recordingStore{Memory: mem}} {
+		_ = mem.Reset()
+		cache := cachekit.New(cachekit.Config{Storage: store})
+		app := newApp()
+		app.Use(New(Config{Cache: cache}))
+		h, _ := counting("page")
+		app.Get("/p", h)
+		rkey := string(appendPathKey(nil, keyRecord, "/p"))
+		get(t, app, "/p")
+		expect(t, "stored", get(t, app, "/p").body, "page 1")
+		if err := InvalidatePath(cache, "/p"); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "invalidated", get(t, app, "/p").body, "page 2")
+		// The store evicts the record; the page stored under it is still
+		// valid (it was rendered after the invalidation), and page 1 must
+		// never come back.
+		if err := cache.Delete(rkey); err != nil {
+			t.Fatal(err)
+		}
+		r := get(t, app, "/p")
+		if r.body == "page 1" {
+			t.Fatalf("%T: invalidated page came back", store)
+		}
+		for i := 0; i < 2; i++ {
+			if r := get(t, app, "/p"); r.body == "page 1" {
+				t.Fatalf("%T: invalidated page came back", store)
+			}
+		}
+	}
+}
+
+func TestRecordCodec(t *testing.T) {
+	rec := newRecord([]byte("Accept-Encoding,X-Theme"))
+	enc := encodeRecord(rec)
+	cases := []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"round trip", enc, true},
+		{"no vary", encodeRecord(newRecord(nil)), true},
+		{"long vary", encodeRecord(newRecord([]byte(strings.Repeat("X-Long-Header-Name,", 100)))), true},
+		{"empty", nil, false},
+		{"old format", append([]byte("R1"), rec.nonce...), false},
+		{"truncated", enc[:len(enc)-1], false},
+		{"trailing bytes", append(append([]byte(nil), enc...), 'x'), false},
+		{"short nonce", encodeRecord(record{nonce: []byte("abc")}), false},
+		{"wrong magic", append([]byte("FC\x01"), enc[3:]...), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := decodeRecord(tc.b)
+			if ok != tc.ok {
+				t.Fatalf("decodeRecord ok = %v, want %v", ok, tc.ok)
+			}
+			if tc.name == "round trip" && !got.equal(rec) {
+				t.Errorf("decoded %q %q, want %q %q", got.nonce, got.vary, rec.nonce, rec.vary)
+			}
+		})
+	}
+	if a, b := newRecord(nil), newRecord(nil); string(a.nonce) == string(b.nonce) || len(a.nonce) != nonceLen {
+		t.Errorf("nonces %q and %q", a.nonce, b.nonce)
+	}
+}
+
+func TestEnsureRecord(t *testing.T) {
+	cases := []struct {
+		name   string
+		stored []byte // nil: no record
+	}{
+		{"made on first use", nil},
+		{"kept", encodeRecord(record{nonce: []byte("0123456789abcdef"), vary: []byte("X-A")})},
+		{"one that does not decode is replaced", []byte("garbage")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMiddleware(configDefault(Config{Cache: newCache(t)}), false)
+			rk := appendPathKey(nil, keyRecord, "/p")
+			if tc.stored != nil {
+				if err := m.cache.Set(string(rk), tc.stored, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec, ok := m.ensureRecord(string(rk))
+			if !ok {
+				t.Fatal("no record")
+			}
+			again, ok := m.lookupRecord(rk)
+			if !ok || !again.equal(rec) {
+				t.Fatalf("lookup after ensure: %v %q, want %q", ok, again.nonce, rec.nonce)
+			}
+			if want, ok := decodeRecord(tc.stored); ok && !rec.equal(want) {
+				t.Errorf("stored record replaced")
+			}
+		})
+	}
+}

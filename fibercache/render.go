@@ -1,0 +1,353 @@
+package fibercache
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// maxRounds bounds how often a request goes round the miss sequence again
+// because the path's record moved under it.
+const maxRounds = 3
+
+// load answers a request the shared cache may both serve and store, in one
+// sequence:
+//
+//  1. record: the path's record (read by handle; made here on the path's
+//     first miss);
+//  2. key: the page key under the record (keys.go);
+//  3. load: one cache.Load of that key. A fresh or stale page comes back at
+//     once; on a miss its fill, render.run, renders the page through the
+//     rest of the chain, analyses the response (analyze.go) and returns
+//     its stored form and policy, once for all concurrent callers;
+//  4. answer: the render's own response (render.finish), or the page the
+//     core returned (answer).
+//
+// A caller that waited for a render whose page it cannot use, and finds
+// the record moved meanwhile (InvalidatePath, a Vary list learned), goes
+// round again with the new record, at most maxRounds times.
+func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, revalidate bool) error {
+	for round := 0; round < maxRounds; round++ {
+		if !haveRec {
+			if rec, haveRec = m.ensureRecord(string(s.rk)); !haveRec {
+				return m.pass(c, xMiss, "fwd=uri-miss", "record")
+			}
+			s.req.reset()
+			s.req.scan(c, m, &rec)
+		}
+		s.key = s.req.appendPageKey(s.key[:0], c, m, &rec)
+		// A view of the pooled buffer, so that a hit allocates nothing:
+		// the core keeps no reference to a key past the call.
+		key := b2s(s.key)
+		if revalidate {
+			// The client asked for a fresh copy: drop the stored one so
+			// the load below renders (still once for all callers).
+			_ = m.cache.Delete(string(s.key))
+		}
+		rd := &s.rd
+		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, revalidate: revalidate}
+		r, err := m.cache.Load(key, rd.policy(s.background), s.run)
+		if rd.ran {
+			return rd.finish(r, err)
+		}
+		if errors.Is(err, errRetry) || errors.Is(r.FillErr, errRetry) {
+			haveRec = false
+			continue
+		}
+		return m.answer(c, &s.req, &rec, &r, err)
+	}
+	return m.pass(c, xMiss, "fwd=uri-miss", "vary-unsettled")
+}
+
+// answer serves the page cache.Load returned to a request that did not
+// render it.
+func (m *middleware) answer(c *fiber.Ctx, req *request, rec *record, r *cachekit.Result, err error) error {
+	if err != nil {
+		// The render this request waited for failed: render its own.
+		return m.pass(c, xMiss, "fwd=uri-miss", "collapsed-error")
+	}
+	var pg page
+	if decodePage(r.Value, &pg) != nil || string(pg.vary) != string(rec.vary) {
+		return m.pass(c, xMiss, "fwd=uri-miss", "mismatch")
+	}
+	switch {
+	case r.Status == cachekit.Hit:
+		m.serve(c, &pg, r, req, kindHit)
+	case r.Status == cachekit.Stale && r.FillErr != nil:
+		m.serve(c, &pg, r, req, kindStaleIfError)
+	case r.Status == cachekit.Stale:
+		m.serve(c, &pg, r, req, kindStale)
+	default:
+		m.serve(c, &pg, r, req, kindCollapsed)
+	}
+	return nil
+}
+
+// render is one request's render on a miss: the core runs it once for
+// every concurrent caller of the key.
+type render struct {
+	m          *middleware
+	c          *fiber.Ctx
+	req        *request
+	rec        record
+	rkey       []byte // the record key (aliases the request's scratch)
+	revalidate bool
+
+	ran        bool // this request rendered
+	snap       snapshot
+	an         analysis
+	handlerErr error
+	value      []byte
+	err        error
+	elsewhere  bool // stored under another key (the Vary list grew)
+}
+
+// policy is the policy the page is loaded with; background makes the
+// stale-while-revalidate refresh (render.background).
+func (rd *render) policy(background func() cachekit.Fill) cachekit.Policy {
+	return cachekit.Policy{
+		TTL:                  rd.m.cfg.TTL,
+		StaleWhileRevalidate: rd.m.cfg.StaleWhileRevalidate,
+		StaleIfError:         rd.m.cfg.StaleIfError,
+		Background:           background,
+	}
+}
+
+// run renders the page through the rest of the chain and returns its
+// stored form.
+func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
+	if rd.ran {
+		// The core runs the fill again for a caller whose value was not
+		// to be shared; this caller has its response already.
+		p.NoStore = true
+		return rd.value, rd.err
+	}
+	m := rd.m
+	// A caller that waited for a render it could not use runs its own:
+	// first make sure the path's record still is the one it keyed with.
+	if cur, ok := m.lookupRecord(rd.rkey); !ok || !cur.equal(rd.rec) {
+		return nil, errRetry
+	}
+	rd.ran = true
+	// The fence is read before the render: learn compares it with the one
+	// after its record write, to see an InvalidatePath that landed between.
+	fence := m.readPathFence(rd.c.Path())
+	rd.snap.take(rd.c)
+	if err := rd.c.Next(); err != nil {
+		rd.handlerErr = err
+		p.NoStore = true
+		if serverError(err) {
+			rd.err = err // stale-if-error may answer instead
+		}
+		return nil, rd.err
+	}
+	rd.value, rd.err, rd.elsewhere = m.commit(rd.c, &rd.snap, p, rd.rec, string(rd.rkey), fence, rd.req, &rd.an)
+	return rd.value, rd.err
+}
+
+// fence is the path's fence as read before a render.
+type fence struct {
+	key   string
+	value []byte
+	err   error
+}
+
+func (m *middleware) readPathFence(path string) fence {
+	f := fence{key: fenceKey(path)}
+	f.value, f.err = m.readFence(f.key)
+	return f
+}
+
+// commit analyses the response the chain produced and returns what the
+// core should store under p. A response that varies on headers the path's
+// record did not list is stored by learn under its new key (elsewhere),
+// never under this one.
+func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, rec record, rkey string,
+	f fence, req *request, an *analysis) (value []byte, err error, elsewhere bool) {
+	*an = m.analyze(c, snap, &rec, req)
+	switch {
+	case an.reason != "":
+		p.NoStore = true
+		if an.upstreamErr {
+			return nil, errUpstream, false
+		}
+		return nil, nil, false
+	case an.varyChanged:
+		p.NoStore = true
+		return an.value, nil, m.learn(c, req, rec, rkey, f, an)
+	}
+	an.apply(p)
+	return an.value, nil, false
+}
+
+// learn is where a Vary list is learned: the path's record is rewritten to
+// list an.vary (learnVary) and the page stored under the key it has under
+// the new record. It runs inside the render, before the callers waiting
+// for it are let go, so that they find the new record and the page under
+// it when they go round again. A tagged page is not stored here: only the
+// core's own fill checks that its tags were not invalidated while it
+// rendered.
+func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis) bool {
+	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err)
+	if !ok || len(an.tags) > 0 {
+		return false
+	}
+	nreq := request{depth: req.depth, scratch: make([]byte, 0, 64)}
+	nreq.scan(c, m, &nrec)
+	key := string(nreq.appendPageKey(nil, c, m, &nrec))
+	value := an.value
+	r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return value, nil })
+	return r.Stored
+}
+
+// serverError reports whether a handler's error becomes a 5xx response
+// (fiber's error handler answers 500 for errors that are not a
+// *fiber.Error): only those let stale-if-error serve a stale page
+// (RFC 5861). A 404 or 403 from a handler is the page's answer.
+func serverError(err error) bool {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return fe.Code >= 500
+	}
+	return true
+}
+
+// finish completes the response of the request that rendered.
+func (rd *render) finish(r cachekit.Result, err error) error {
+	c, m := rd.c, rd.m
+	if m.innerHandled(c) {
+		return rd.handlerErr // an inner instance owns the response
+	}
+	if rd.handlerErr != nil || err != nil || r.FillErr != nil {
+		if r.Status == cachekit.Stale && r.Value != nil {
+			var pg page
+			if decodePage(r.Value, &pg) == nil {
+				rd.snap.restore(c)
+				m.serve(c, &pg, &r, rd.req, kindStaleIfError)
+				return nil
+			}
+		}
+		stripSurrogateKey(c)
+		if rd.handlerErr != nil {
+			setStatusHeaders(c, xMiss, "fwd=uri-miss", "error", false)
+			return rd.handlerErr
+		}
+		setStatusHeaders(c, xMiss, "fwd=uri-miss", rd.an.reasonOr("status"), false)
+		return nil
+	}
+	stripSurrogateKey(c)
+	fwd := "fwd=uri-miss"
+	if rd.revalidate {
+		fwd = "fwd=request"
+	}
+	stored := r.Stored || rd.elsewhere
+	if rd.an.reason == "" {
+		rd.an.decorate(c)
+	}
+	if !stored {
+		setStatusHeaders(c, xMiss, fwd, rd.an.reasonOr("not-stored"), false)
+		return nil
+	}
+	setStatusHeaders(c, xMiss, fwd, "", true)
+	m.downstream(c, rd.an.flags(), rd.an.ttl)
+	if rd.an.status == fiber.StatusOK && notModified(rd.req, rd.an.etag, rd.an.lastModified) {
+		c.Response().SetStatusCode(fiber.StatusNotModified)
+		c.Response().ResetBody()
+	}
+	return nil
+}
+
+// refreshState marks a background refresh request; the middleware instance
+// it belongs to renders into it.
+type refreshState struct {
+	m       *middleware
+	rec     record
+	rkey    string
+	p       *cachekit.Policy
+	reached bool
+	value   []byte
+	err     error
+}
+
+// background builds the stale-while-revalidate refresh. It runs on the
+// request's goroutine: it copies the request, so the refresh never touches
+// this fiber.Ctx, which is recycled when the handler returns. The refresh
+// runs the request through the app's whole handler again, marked so that
+// this middleware renders instead of looking up.
+func (rd *render) background() cachekit.Fill {
+	req := new(fasthttp.Request)
+	rd.c.Request().CopyTo(req)
+	rctx := rd.c.Context()
+	conn := &bgConn{localAddr: rctx.LocalAddr(), remoteAddr: rctx.RemoteAddr()}
+	var nc net.Conn = conn
+	if st := rctx.TLSConnectionState(); st != nil {
+		nc = &bgTLSConn{bgConn: conn, state: *st}
+	}
+	handler := rd.c.App().Server().Handler
+	m, rec, rkey := rd.m, rd.rec, string(rd.rkey)
+	return func(p *cachekit.Policy) ([]byte, error) {
+		ctx := new(fasthttp.RequestCtx)
+		ctx.Init2(nc, nopLogger{}, false)
+		req.CopyTo(&ctx.Request)
+		rs := &refreshState{m: m, rec: rec, rkey: rkey, p: p}
+		ctx.SetUserValue(refreshKey{}, rs)
+		handler(ctx)
+		if !rs.reached {
+			return nil, errNoReach
+		}
+		return rs.value, rs.err
+	}
+}
+
+// refresh renders a page for a background refresh.
+func (m *middleware) refresh(c *fiber.Ctx, rs *refreshState, depth int) error {
+	rs.reached = true
+	fence := m.readPathFence(c.Path())
+	var snap snapshot
+	snap.take(c)
+	if err := c.Next(); err != nil {
+		rs.p.NoStore = true
+		if serverError(err) {
+			rs.err = err
+		}
+		return err
+	}
+	s := getScratch()
+	defer putScratch(s)
+	s.req.depth = depth
+	s.req.scan(c, m, &rs.rec)
+	var an analysis
+	rs.value, rs.err, _ = m.commit(c, &snap, rs.p, rs.rec, rs.rkey, fence, &s.req, &an)
+	return nil
+}
+
+// bgConn stands for the client's connection in a background refresh.
+type bgConn struct{ localAddr, remoteAddr net.Addr }
+
+func (*bgConn) Read([]byte) (int, error)         { return 0, errors.New("fibercache: refresh connection") }
+func (*bgConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (*bgConn) Close() error                     { return nil }
+func (c *bgConn) LocalAddr() net.Addr            { return c.localAddr }
+func (c *bgConn) RemoteAddr() net.Addr           { return c.remoteAddr }
+func (*bgConn) SetDeadline(time.Time) error      { return nil }
+func (*bgConn) SetReadDeadline(time.Time) error  { return nil }
+func (*bgConn) SetWriteDeadline(time.Time) error { return nil }
+
+// bgTLSConn makes the refresh of a request that came over TLS see TLS
+// (c.Protocol, c.Secure), so it renders the same page.
+type bgTLSConn struct {
+	*bgConn
+	state tls.ConnectionState
+}
+
+func (*bgTLSConn) Handshake() error                       { return nil }
+func (c *bgTLSConn) ConnectionState() tls.ConnectionState { return c.state }
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}

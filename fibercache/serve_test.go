@@ -1,0 +1,154 @@
+package fibercache
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+func TestHitMissHeaders(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache}))
+	h, runs := counting("page")
+	app.Get("/", h)
+
+	r1 := get(t, app, "/")
+	expect(t, "first X-Cache", r1.xcache(), "MISS")
+	expect(t, "first Cache-Status", r1.cacheStatus(), "cachekit; fwd=uri-miss; stored")
+	if r1.header.Get("ETag") == "" || r1.header.Get("Last-Modified") == "" {
+		t.Errorf("the render lacks the validators made at store time: %v", r1.header)
+	}
+	r2 := get(t, app, "/")
+	expect(t, "second X-Cache", r2.xcache(), "HIT")
+	if !regexp.MustCompile(`^cachekit; hit; ttl=60$`).MatchString(r2.cacheStatus()) {
+		t.Errorf("hit Cache-Status = %q", r2.cacheStatus())
+	}
+	expect(t, "hit Age", r2.header.Get("Age"), "0")
+	expect(t, "hit body", r2.body, "page 1")
+	expect(t, "hit Content-Type", r2.header.Get("Content-Type"), "text/html")
+	expect(t, "hit ETag", r2.header.Get("ETag"), r1.header.Get("ETag"))
+	expect(t, "hit Last-Modified", r2.header.Get("Last-Modified"), r1.header.Get("Last-Modified"))
+	expect(t, "runs", runs.Load(), int64(1))
+
+	p := do(t, app, http.MethodPost, "/")
+	expect(t, "POST X-Cache", p.xcache(), "BYPASS")
+	expect(t, "POST Cache-Status", p.cacheStatus(), "cachekit; fwd=method")
+}
+
+func TestAgeGrows(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		cache := newCache(t)
+		app := newApp()
+		app.Use(New(Config{Cache: cache}))
+		h, _ := counting("page")
+		app.Get("/", h)
+		get(t, app, "/")
+		time.Sleep(1100 * time.Millisecond)
+		r := get(t, app, "/")
+		expect(t, "X-Cache", r.xcache(), "HIT")
+		expect(t, "Age", r.header.Get("Age"), "1")
+	})
+}
+
+func TestHeadFromGetEntry(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache}))
+	h, runs := counting(strings.Repeat("x", 100))
+	app.Get("/", h)
+
+	head := do(t, app, http.MethodHead, "/")
+	expect(t, "cold HEAD X-Cache", head.xcache(), "MISS")
+	expect(t, "cold HEAD Cache-Status", head.cacheStatus(), "cachekit; fwd=uri-miss; detail=head")
+	g := get(t, app, "/")
+	expect(t, "GET after a HEAD", g.xcache(), "MISS") // a HEAD stores nothing
+	head = do(t, app, http.MethodHead, "/")
+	expect(t, "HEAD X-Cache", head.xcache(), "HIT")
+	expect(t, "HEAD body", head.body, "")
+	expect(t, "HEAD Content-Length", head.header.Get("Content-Length"), strconv.Itoa(len(g.body)))
+	expect(t, "HEAD ETag", head.header.Get("ETag"), g.header.Get("ETag"))
+	expect(t, "runs", runs.Load(), int64(2))
+}
+
+func TestConditionalRequests(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache}))
+	h, runs := counting("page")
+	app.Get("/", h)
+	app.Get("/own", func(c *fiber.Ctx) error {
+		c.Set("ETag", `W/"v7"`)
+		c.Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		return c.SendString("own validators")
+	})
+
+	first := get(t, app, "/")
+	etag := first.header.Get("ETag")
+	if !regexp.MustCompile(`^"[A-Za-z0-9_-]{24}"$`).MatchString(etag) {
+		t.Fatalf("made ETag %q is not a strong entity-tag", etag)
+	}
+	r := get(t, app, "/", "If-None-Match", etag)
+	expect(t, "If-None-Match status", r.status, 304)
+	expect(t, "304 body", r.body, "")
+	expect(t, "304 ETag", r.header.Get("ETag"), etag)
+	expect(t, "304 X-Cache", r.xcache(), "HIT")
+	r = get(t, app, "/", "If-None-Match", `"other", W/`+etag)
+	expect(t, "weak match in a list", r.status, 304)
+	r = get(t, app, "/", "If-None-Match", `"other"`)
+	expect(t, "no match", r.status, 200)
+	r = get(t, app, "/", "If-None-Match", `*`)
+	expect(t, "If-None-Match: *", r.status, 304)
+
+	lm := first.header.Get("Last-Modified")
+	r = get(t, app, "/", "If-Modified-Since", lm)
+	expect(t, "If-Modified-Since = Last-Modified", r.status, 304)
+	later := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	r = get(t, app, "/", "If-Modified-Since", later)
+	expect(t, "If-Modified-Since later", r.status, 304)
+	r = get(t, app, "/", "If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT")
+	expect(t, "If-Modified-Since earlier", r.status, 200)
+	// If-None-Match wins over If-Modified-Since.
+	r = get(t, app, "/", "If-None-Match", `"other"`, "If-Modified-Since", later)
+	expect(t, "If-None-Match wins", r.status, 200)
+	expect(t, "runs", runs.Load(), int64(1))
+
+	get(t, app, "/own")
+	r = get(t, app, "/own", "If-None-Match", `"v7"`)
+	expect(t, "handler's weak ETag, weak comparison", r.status, 304)
+	expect(t, "handler's ETag kept", r.header.Get("ETag"), `W/"v7"`)
+	r = get(t, app, "/own", "If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT")
+	expect(t, "handler's Last-Modified", r.status, 304)
+}
+
+func TestDownstreamCacheControl(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache, TTL: 2 * time.Minute, CacheControl: true}))
+	app.Get("/", func(c *fiber.Ctx) error { return c.SendString("x") })
+	app.Get("/own", func(c *fiber.Ctx) error {
+		c.Set("Cache-Control", "max-age=30, must-revalidate")
+		return c.SendString("own")
+	})
+	for i := 0; i < 2; i++ {
+		r := get(t, app, "/")
+		if !regexp.MustCompile(`^public, max-age=(119|120)$`).MatchString(r.header.Get("Cache-Control")) {
+			t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
+		}
+		if exp, err := http.ParseTime(r.header.Get("Expires")); err != nil || time.Until(exp) < 110*time.Second {
+			t.Errorf("Expires %q", r.header.Get("Expires"))
+		}
+		r = get(t, app, "/own")
+		expect(t, "handler's own Cache-Control", r.header.Get("Cache-Control"), "max-age=30, must-revalidate")
+	}
+	app2 := newApp()
+	app2.Use(New(Config{Cache: cache, KeyPrefix: "off"}))
+	app2.Get("/", func(c *fiber.Ctx) error { return c.SendString("x") })
+	get(t, app2, "/")
+	expect(t, "off by default", get(t, app2, "/").header.Get("Cache-Control"), "")
+}
