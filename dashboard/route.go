@@ -40,23 +40,36 @@ type routeKey struct {
 }
 
 func (rr *routeResolver) label(c *fiber.Ctx) string {
-	app := c.App()
+	app, rt := c.App(), c.Route()
+	k := pathKey{c.Method(), c.Path()}
 	rr.mu.RLock()
-	fresh := rr.app == app && rr.handlers == app.HandlersCount()
-	rr.mu.RUnlock()
-	if !fresh {
-		rr.refresh(app)
-	}
-	if rt := c.Route(); len(rt.Handlers) > 0 {
-		rr.mu.RLock()
-		l, ok := rr.labels[routeKey{rt.Method, &rt.Handlers[0]}]
+	if rr.app != app || rr.handlers != app.HandlersCount() {
 		rr.mu.RUnlock()
-		if ok {
-			rr.remember(c.Method(), c.Path(), l)
-			return l
-		}
+		rr.refresh(app)
+		rr.mu.RLock()
 	}
-	return rr.match(c)
+	var (
+		l               string
+		endpoint, known bool
+	)
+	if len(rt.Handlers) > 0 {
+		l, endpoint = rr.labels[routeKey{rt.Method, &rt.Handlers[0]}]
+	}
+	if endpoint {
+		_, known = rr.paths[k]
+	} else {
+		l, known = rr.paths[k]
+	}
+	eps := rr.endpoints
+	rr.mu.RUnlock()
+	switch {
+	case known:
+		return l
+	case endpoint:
+		rr.remember(k, l) // for the hits to come, which end in middleware
+		return l
+	}
+	return rr.match(c, k, eps)
 }
 
 func (rr *routeResolver) refresh(app *fiber.App) {
@@ -74,42 +87,28 @@ func (rr *routeResolver) refresh(app *fiber.App) {
 	rr.paths = nil // the routes changed: what was learnt may be wrong
 }
 
-func (rr *routeResolver) remember(method, path, label string) {
-	rr.mu.RLock()
-	_, ok := rr.paths[pathKey{method, path}]
-	rr.mu.RUnlock()
-	if ok {
-		return
-	}
+func (rr *routeResolver) remember(k pathKey, label string) {
 	rr.mu.Lock()
 	if rr.paths == nil || len(rr.paths) >= rr.max {
 		rr.paths = make(map[pathKey]string)
 	}
 	// c.Method() and c.Path() alias the request's buffers: copy them.
-	rr.paths[pathKey{strings.Clone(method), strings.Clone(path)}] = label
+	rr.paths[pathKey{strings.Clone(k.method), strings.Clone(k.path)}] = label
 	rr.mu.Unlock()
 }
 
 // match finds the first endpoint route of the request's method whose
 // pattern matches its path; Other when there is none (a 404).
-func (rr *routeResolver) match(c *fiber.Ctx) string {
-	method, path := c.Method(), c.Path()
-	rr.mu.RLock()
-	l, ok := rr.paths[pathKey{method, path}]
-	eps := rr.endpoints
-	rr.mu.RUnlock()
-	if ok {
-		return l
-	}
+func (rr *routeResolver) match(c *fiber.Ctx, k pathKey, eps []fiber.Route) string {
 	cfg := c.App().Config()
 	label := Other
 	for i := range eps {
 		rt := &eps[i]
-		if rt.Method == method && fiber.RoutePatternMatch(path, rt.Path, cfg) {
+		if rt.Method == k.method && fiber.RoutePatternMatch(k.path, rt.Path, cfg) {
 			label = rt.Method + " " + rt.Path
 			break
 		}
 	}
-	rr.remember(method, path, label)
+	rr.remember(k, label)
 	return label
 }
