@@ -167,6 +167,12 @@ var knownReasons = []string{
 	"stream", "too-large", "upgrade", "vary-star", "vary-too-many", "vary-unsettled",
 }
 
+// KnownReasons returns the reasons counted apart, in order: what
+// fibercache's Cache-Status gives as the detail (or, for a bypass without
+// one, the fwd parameter) of a response it did not store. Any other
+// value counts under Other.
+func KnownReasons() []string { return append([]string(nil), knownReasons...) }
+
 var reasonIndex = func() map[string]int {
 	m := make(map[string]int, len(knownReasons))
 	for i, r := range knownReasons {
