@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cachekit/cachekit/dashboard"
 )
 
 // newTestSite starts the site on a fresh database with the real templates.
@@ -218,6 +220,16 @@ func TestDashboardAndGuardedActions(t *testing.T) {
 	}
 	if r.header.Get("X-Cache") != "" {
 		t.Fatal("the dashboard went through the page cache")
+	}
+	// The charts are drawn with data; the reason tables hold known reasons only.
+	if !regexp.MustCompile(`<svg class="chart[^>]*>[\s\S]*?<circle `).MatchString(r.body) {
+		t.Fatal("no chart with data")
+	}
+	known := strings.Join(append(dashboard.KnownReasons(), dashboard.Other), " ")
+	for _, m := range regexp.MustCompile(`<tr><td><code>([^<]*)</code></td><td>\d+</td></tr>`).FindAllStringSubmatch(r.body, -1) {
+		if !strings.Contains(" "+known+" ", " "+m[1]+" ") {
+			t.Fatalf("unknown reason on the dashboard: %q", m[1])
+		}
 	}
 	// Hits the site-wide cache answered count under their own routes.
 	routes := s.metrics.Routes()
