@@ -108,7 +108,7 @@ func TestBrowserTwoUsers(t *testing.T) {
 		t.Fatal("home page incomplete")
 	}
 	// The shared parts: bob's sidebar and cards came from alice's renders.
-	f := collect(&s.metrics.fragments)
+	f := s.metrics.Fragments()
 	if f["sidebar"].Hit == 0 || f["card"].Hit == 0 {
 		t.Fatalf("shared fragments were not cache hits: %+v", f)
 	}

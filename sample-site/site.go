@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -15,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/dashboard"
 	"github.com/cachekit/cachekit/fibercache"
-	"github.com/cachekit/cachekit/fragments"
 	"github.com/cachekit/cachekit/loader"
 	"github.com/cachekit/cachekit/redisbus"
 	"github.com/gofiber/fiber/v2"
@@ -45,7 +44,7 @@ type site struct {
 	memory  *cachekit.Memory // the embedded store, or the local one in Redis mode
 	redis   *goredis.Client
 	engine  *loader.Engine
-	metrics *metrics
+	metrics *dashboard.Recorder // per-route and per-fragment figures for /_cache and /metrics
 	app     *fiber.App
 }
 
@@ -62,7 +61,7 @@ func newSite(cfg siteConfig) (*site, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &site{cfg: cfg, store: store, metrics: newMetrics()}
+	s := &site{cfg: cfg, store: store, metrics: dashboard.NewRecorder()}
 	if err := s.openCache(); err != nil {
 		store.Close()
 		return nil, err
@@ -80,7 +79,6 @@ func newSite(cfg siteConfig) (*site, error) {
 		DisableStartupMessage: true,
 	})
 	s.routes()
-	s.metrics.start(s.cache, s.memory)
 	return s, nil
 }
 
@@ -93,7 +91,7 @@ func (s *site) openCache() error {
 		return err
 	}
 	s.memory = mem
-	cfg := cachekit.Config{Prefix: "calmgoods", Storage: mem, Observe: s.metrics.observe}
+	cfg := cachekit.Config{Prefix: "calmgoods", Storage: mem, Observe: s.metrics.Observe}
 	if s.cfg.RedisURL != "" {
 		opts, err := goredis.ParseURL(s.cfg.RedisURL)
 		if err != nil {
@@ -121,7 +119,6 @@ func (s *site) describe() string {
 
 // Close stops the site's background work and closes its stores.
 func (s *site) Close() {
-	s.metrics.stop()
 	s.cache.Close()
 	if s.redis != nil {
 		s.redis.Close()
@@ -132,7 +129,7 @@ func (s *site) Close() {
 func (s *site) routes() {
 	app := s.app
 	app.Use(recover.New())
-	app.Use(s.metrics.middleware)
+	app.Use(s.metrics.Handler()) // in front of the page cache: counts each answer under its route
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static), PathPrefix: "static", MaxAge: 3600}))
 	app.Use(s.session)
 	// The whole site is cached for anonymous visitors; a session cookie
@@ -142,7 +139,7 @@ func (s *site) routes() {
 		TTL:                  30 * time.Second,
 		StaleWhileRevalidate: 30 * time.Second,
 		StaleIfError:         10 * time.Minute,
-		Next:                 func(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/_cache") },
+		Next:                 uncached,
 	}))
 
 	app.Get("/", s.home)
@@ -157,8 +154,7 @@ func (s *site) routes() {
 	app.Post("/cart/:id", s.addToCart)
 	app.Get("/admin/products/:id", s.editForm)
 	app.Post("/admin/products/:id", s.edit)
-	app.Get("/_cache", s.dashboard)
-	app.Post("/_cache/invalidate", s.invalidate)
+	s.monitoring(app)
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }
 
@@ -416,31 +412,6 @@ func (s *site) errorPage(c *fiber.Ctx, err error) error {
 		return c.Status(code).SendString(fmt.Sprintf("<!doctype html><title>%d</title><h1>%d: %s</h1><p>%s</p>", code, code, heading, message))
 	}
 	return nil
-}
-
-// invalidate serves the dashboard's buttons: drop a tag or a path.
-func (s *site) invalidate(c *fiber.Ctx) error {
-	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(c.FormValue("token")), []byte(s.cfg.AdminToken)) != 1 {
-		return fiber.ErrForbidden
-	}
-	var err error
-	switch {
-	case c.FormValue("tag") != "":
-		tag := strings.TrimSpace(c.FormValue("tag"))
-		if strings.HasPrefix(tag, "fragment:") {
-			err = fragments.Invalidate(s.cache, strings.TrimPrefix(tag, "fragment:"))
-		} else {
-			err = s.cache.InvalidateTags(tag)
-		}
-	case c.FormValue("path") != "":
-		err = fibercache.InvalidatePath(s.cache, strings.TrimSpace(c.FormValue("path")))
-	default:
-		return fiber.NewError(fiber.StatusBadRequest, "give a tag or a path")
-	}
-	if err != nil {
-		return err
-	}
-	return c.Redirect("/_cache", fiber.StatusSeeOther)
 }
 
 func randomToken() string {

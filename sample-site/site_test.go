@@ -9,9 +9,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cachekit/cachekit/dashboard"
 )
 
 // newTestSite starts the site on a fresh database with the real templates.
@@ -209,6 +212,8 @@ func TestErrorsRenderTheSitePageAndAreNotCached(t *testing.T) {
 func TestDashboardAndGuardedActions(t *testing.T) {
 	s := newTestSite(t)
 	warm(t, s, "/")
+	warm(t, s, "/c/lamps")
+	warm(t, s, "/p/5")
 	r := do(t, s, "GET", "/_cache", nil)
 	if r.status != 200 || !strings.Contains(r.body, "<svg") || !strings.Contains(r.body, "GET /") || !strings.Contains(r.body, "sidebar") {
 		t.Fatalf("dashboard: %d", r.status)
@@ -216,17 +221,54 @@ func TestDashboardAndGuardedActions(t *testing.T) {
 	if r.header.Get("X-Cache") != "" {
 		t.Fatal("the dashboard went through the page cache")
 	}
-	if r := do(t, s, "POST", "/_cache/invalidate", url.Values{"path": {"/"}}); r.status != 403 {
-		t.Fatalf("invalidate without token: %d", r.status)
+	// The charts are drawn with data; the reason tables hold known reasons only.
+	if !regexp.MustCompile(`<svg class="chart[^>]*>[\s\S]*?<circle `).MatchString(r.body) {
+		t.Fatal("no chart with data")
+	}
+	known := strings.Join(append(dashboard.KnownReasons(), dashboard.Other), " ")
+	for _, m := range regexp.MustCompile(`<tr><td><code>([^<]*)</code></td><td>\d+</td></tr>`).FindAllStringSubmatch(r.body, -1) {
+		if !strings.Contains(" "+known+" ", " "+m[1]+" ") {
+			t.Fatalf("unknown reason on the dashboard: %q", m[1])
+		}
+	}
+	// Hits the site-wide cache answered count under their own routes.
+	routes := s.metrics.Routes()
+	for _, name := range []string{"GET /", "GET /c/:slug", "GET /p/:id"} {
+		if routes[name].Hit == 0 {
+			t.Errorf("%s: no hit counted: %v", name, routes)
+		}
+	}
+	m := regexp.MustCompile(`name="nonce" value="([^"]+)"`).FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatal("no form on the dashboard")
+	}
+	nonce := m[1]
+	for _, bad := range []url.Values{
+		{"action": {"path"}, "path": {"/"}},
+		{"action": {"path"}, "path": {"/"}, "nonce": {nonce}, "token": {"wrong"}},
+		{"action": {"path"}, "path": {"/"}, "token": {"secret"}},
+	} {
+		if r := do(t, s, "POST", "/_cache", bad); r.status != 403 {
+			t.Fatalf("invalidate %v: %d", bad, r.status)
+		}
 	}
 	if do(t, s, "GET", "/", nil).header.Get("X-Cache") != "HIT" {
 		t.Fatal("a refused invalidation dropped the page")
 	}
-	if r := do(t, s, "POST", "/_cache/invalidate", url.Values{"path": {"/"}, "token": {"secret"}}); r.status != http.StatusSeeOther {
+	r = do(t, s, "POST", "/_cache", url.Values{"action": {"path"}, "path": {"/"}, "token": {"secret"}, "nonce": {nonce}})
+	if r.status != http.StatusSeeOther {
 		t.Fatalf("invalidate with token: %d", r.status)
 	}
 	if x := do(t, s, "GET", "/", nil).header.Get("X-Cache"); x == "HIT" {
 		t.Fatal("the path survived its invalidation")
+	}
+	if page := do(t, s, "GET", "/_cache"+r.header.Get("Location"), nil).body; !strings.Contains(page, "Invalidated the path") {
+		t.Fatal("no confirmation after the invalidation")
+	}
+	metrics := do(t, s, "GET", "/metrics", nil)
+	if metrics.status != 200 || !strings.Contains(metrics.body, `cachekit_route_responses_total{outcome="hit",route="GET /c/:slug"}`) ||
+		!strings.Contains(metrics.body, "cachekit_memory_evictions_total") || metrics.header.Get("X-Cache") != "" {
+		t.Fatalf("/metrics: %d %q", metrics.status, metrics.body[:min(len(metrics.body), 300)])
 	}
 }
 
