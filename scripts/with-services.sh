@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# with-services.sh CMD...: runs CMD with a private redis-server and memcached
-# on free loopback ports, installing them from Debian's packages when they are
-# missing, and stops them afterwards. CMD sees their addresses in
-# CACHEKIT_REDIS_ADDR and CACHEKIT_MEMCACHED_ADDR. Under CI=true a service that
-# cannot be installed or started is an error; elsewhere its tests skip.
+# with-services.sh CMD...: runs CMD with a private redis-server, memcached and
+# PostgreSQL on free loopback ports, installing them from Debian's packages
+# when they are missing, and stops them afterwards. CMD sees their addresses
+# in CACHEKIT_REDIS_ADDR, CACHEKIT_MEMCACHED_ADDR and CACHEKIT_POSTGRES_DSN.
+# Under CI=true a service that cannot be installed or started is an error;
+# elsewhere its tests skip.
 set -euo pipefail
 
 log() { echo "with-services: $*" >&2; }
@@ -45,9 +46,15 @@ wait_port() { # wait_port PORT: up to 5 s for something to listen
 
 dir=$(mktemp -d)
 pids=()
+pgdir=""
+as_pg=() # how to run PostgreSQL's programs: it refuses to run as root
 cleanup() {
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ -n "$pgdir" ]; then
+		"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true
+		rm -rf "$pgdir"
+	fi
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -94,6 +101,40 @@ if [ -z "${CACHEKIT_MEMCACHED_ADDR:-}" ]; then
 		fi
 	else
 		fail_or_skip "memcached is missing and could not be installed"
+	fi
+fi
+
+# PostgreSQL: a private cluster in a temporary directory, trust auth on
+# 127.0.0.1 only, no fsync; pg_ctl starts and stops it.
+pg_bin() { # the newest installed server's bin directory
+	local d
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+if [ -z "${CACHEKIT_POSTGRES_DSN:-}" ]; then
+	pgbin=$(pg_bin || true)
+	if [ -z "$pgbin" ] && need pg_ctlcluster postgresql; then
+		pgbin=$(pg_bin || true)
+	fi
+	if [ -n "$pgbin" ]; then
+		pgdir=$(mktemp -d /tmp/cachekit-pg.XXXXXX)
+		if [ "$(id -u)" -eq 0 ]; then
+			id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+			chown postgres "$pgdir"
+			as_pg=(runuser -u postgres --)
+		fi
+		port=$(free_port)
+		if "${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >"$pgdir/initdb.log" 2>&1 &&
+			"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 30 \
+				-o "-h 127.0.0.1 -p $port -k $pgdir -F -c fsync=off -c full_page_writes=off" start >/dev/null 2>&1; then
+			export CACHEKIT_POSTGRES_DSN="host=127.0.0.1 port=$port user=postgres dbname=postgres sslmode=disable"
+			log "postgres on 127.0.0.1:$port"
+		else
+			cat "$pgdir/initdb.log" "$pgdir/server.log" >&2 2>/dev/null || true
+			fail_or_skip "PostgreSQL did not start"
+		fi
+	else
+		fail_or_skip "PostgreSQL is missing and could not be installed"
 	fi
 fi
 
