@@ -142,29 +142,31 @@ func (c *Cache) count(key string, s Status) {
 
 // lookup reads and validates the entry under key, from the hot layer when
 // it has it. It counts nothing but errors and corrupt entries.
-func (c *Cache) lookup(key string) (Result, error) {
+func (c *Cache) lookup(key string) (r Result, err error) {
 	if c.hot == nil {
 		return c.lookupStored(key)
 	}
-	now := c.now().UnixNano()
-	if e, ok := c.hot.get(key, now, c.epoch.Load()); ok {
-		r := Result{Value: e.value, Status: Hit, Age: time.Duration(max(now-e.stored, 0))}
-		if e.fresh != 0 {
-			r.Expires = time.Unix(0, e.fresh)
+	now := c.monoNow()
+	if v, ok := c.hot.get(key, now, c.epoch.Load()); ok {
+		// Fields set one by one: the Result is built where it is returned.
+		r.Value, r.Status, r.Age = v.value, Hit, time.Duration(v.age+now-v.kept)
+		if v.expires != 0 {
+			r.Expires = time.Unix(0, v.expires)
 		}
 		return r, nil
 	}
 	epoch := c.epoch.Load() // before the read: see hotLayer.put
-	r, err := c.lookupStored(key)
+	r, err = c.lookupStored(key)
 	if r.Status == Hit {
-		var fresh, until int64
+		v := &hotValue{value: r.Value, epoch: epoch, kept: now, age: int64(r.Age)}
 		if !r.Expires.IsZero() {
-			fresh = r.Expires.UnixNano()
+			v.expires = r.Expires.UnixNano()
+			v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
 		}
 		if c.bus != nil {
-			until = now + int64(c.localTTL) // a lost message costs at most LocalTTL
+			v.until = now + int64(c.localTTL) // a lost message costs at most LocalTTL
 		}
-		c.hot.put(key, r.Value, epoch, now-int64(r.Age), fresh, until)
+		c.hot.put(key, v)
 	}
 	return r, err
 }
@@ -190,7 +192,7 @@ func (c *Cache) lookupStored(key string) (Result, error) {
 	if !valid {
 		return Result{}, nil
 	}
-	now := c.now().UnixNano()
+	now := c.wallNow().UnixNano()
 	r := Result{Value: e.value, Age: time.Duration(now - e.stored)}
 	if r.Age < 0 {
 		r.Age = 0
@@ -333,7 +335,7 @@ type filled struct {
 func (c *Cache) fill(skey string, p Policy, fill Fill) (filled, error) {
 	upfront := p.Tags
 	gens, genErr := c.generations(upfront, nil)
-	started := c.now()
+	started := c.wallNow()
 	epoch := c.epochNow()
 	fp := p
 	fp.Tags = append([]string(nil), p.Tags...)
@@ -410,7 +412,7 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 
 // store1 writes value under the storage key with the policy's windows.
 func (c *Cache) store1(skey string, value []byte, p *Policy, gens []taggedGen) error {
-	now := c.now()
+	now := c.wallNow()
 	e := envelope{stored: now.UnixNano()}
 	var exp time.Duration
 	if p.TTL > 0 {

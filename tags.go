@@ -36,7 +36,7 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 		if t == "" {
 			return fmt.Errorf("cachekit: invalidate: empty tag")
 		}
-		g := newGeneration(c.now().UnixNano())
+		g := newGeneration(c.wallNow().UnixNano())
 		tk := c.keys.storageKey(kindTag, t)
 		// Before the write as well as after: a fill that reads the new
 		// generation must see the epoch moved (the late-tag rule in fill).
@@ -66,7 +66,7 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 		if len(b) == generationLen {
 			copy(tg.gen[:], b)
 		} else {
-			tg.gen = newGeneration(c.now().UnixNano())
+			tg.gen = newGeneration(c.wallNow().UnixNano())
 			if err := c.store.Set(tk, tg.gen[:], 0); err != nil {
 				c.storageError(err)
 				return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
