@@ -92,6 +92,20 @@ func (c *Cache) keepLocal(skey string, b []byte, epoch uint64) {
 	_ = c.local.Set(skey, b, c.localTTL)
 }
 
+// subscribe starts a two-level Cache's Bus subscription. Without it,
+// generations are read from the shared store on every read: slower, still
+// exact.
+func (c *Cache) subscribe(bus Bus) {
+	c.bus = &busState{bus: bus} // before Subscribe: a message may come at once
+	stop, err := bus.Subscribe(c.onMessage)
+	if err != nil {
+		c.errlog.log(fmt.Errorf("cachekit: bus subscribe: %w", err))
+		c.bus = nil
+		return
+	}
+	c.bus.stop = stop
+}
+
 // busState is a two-level Cache's view of its Bus.
 type busState struct {
 	bus  Bus
