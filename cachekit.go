@@ -184,7 +184,7 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string)
 	if err != nil {
 		return err
 	}
-	err = c.store1(c.keys.storageKey(kindEntry, key), value, &p, gens)
+	err = c.writeEntry(c.keys.storageKey(kindEntry, key), value, &p, gens)
 	c.changed(msgKey, key) // after the write: see drop
 	return err
 }

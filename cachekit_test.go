@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cachekit/cachekit/internal/keys"
 )
 
 func newTestCache(t testing.TB) (*Cache, *Memory) {
@@ -128,19 +130,19 @@ func TestPrefixAndVersionSeparate(t *testing.T) {
 
 func TestAnyStringIsAKey(t *testing.T) {
 	c, m := newTestCache(t)
-	keys := []string{
+	names := []string{
 		strings.Repeat("long", 200), "with space", "ctrl\x00\x01\n", "ünïcødé", "#hash", "a:b:c",
 	}
-	for i, k := range keys {
+	for i, k := range names {
 		c.Set(k, []byte(fmt.Sprint(i)), 0)
 	}
-	for i, k := range keys {
+	for i, k := range names {
 		v, ok, _ := c.Get(k)
 		if !ok || string(v) != fmt.Sprint(i) {
 			t.Errorf("key %q: %q %v", k, v, ok)
 		}
 		sk := c.keys.storageKey(kindEntry, k)
-		if len(sk) > MaxKeyLen || !safeKey(strings.TrimPrefix(sk, "test:")) && !strings.Contains(sk, ":#") {
+		if len(sk) > MaxKeyLen || !keys.Safe(strings.TrimPrefix(sk, "test:")) && !strings.Contains(sk, ":#") {
 			t.Errorf("storage key %q unsafe for Memcached", sk)
 		}
 	}

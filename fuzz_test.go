@@ -38,7 +38,7 @@ func FuzzKey(f *testing.F) {
 // decodeEntry never panics on bytes read back from a store, and what
 // encodeEntry writes decodes to the same thing.
 func FuzzDecodeEntry(f *testing.F) {
-	good := encodeEntry(nil, &envelope{stored: 1, fresh: 2, swr: 3, sie: 4},
+	good := encodeEntry(nil, &entry{stored: 1, fresh: 2, swr: 3, sie: 4},
 		[]taggedGen{{name: "t", gen: newGeneration(5)}}, []byte("value"))
 	f.Add(good, []byte("value"), "tag")
 	f.Add([]byte("CK\x01\x00"), []byte{}, "")
@@ -49,7 +49,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		if tag != "" {
 			tags = append(tags, taggedGen{name: tag, gen: newGeneration(7)})
 		}
-		enc := encodeEntry(nil, &envelope{stored: 9, fresh: 10}, tags, value)
+		enc := encodeEntry(nil, &entry{stored: 9, fresh: 10}, tags, value)
 		e, err := decodeEntry(enc)
 		if err != nil {
 			t.Fatalf("round trip: %v", err)

@@ -239,7 +239,7 @@ func (c *Cache) read(key string) ([]byte, error) {
 		return nil, err
 	}
 	if b != nil && c.local != nil {
-		c.keepLocal(c.keys.storageKey(kindEntry, key), b, epoch)
+		c.copyToLocal(c.keys.storageKey(kindEntry, key), b, epoch)
 	}
 	return b, nil
 }
@@ -294,22 +294,22 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
 		if r, _ := c.lookup(key); r.Status == Hit {
-			return filled{value: r.Value, epoch: epoch}, nil
+			return fillResult{value: r.Value, epoch: epoch}, nil
 		}
-		return c.fill(skey, p, fill)
+		return c.runFill(skey, p, fill)
 	})
 	shared := !leader
 	if shared {
 		c.stats.coalesced.Add(1)
 	}
-	var f filled
+	var f fillResult
 	if v != nil {
-		f = v.(filled)
+		f = v.(fillResult)
 	}
 	if err == nil && shared && (f.noStore || f.epoch != joined) {
 		// The value was meant for the caller that computed it only, or the
 		// flight began before an invalidation this caller came after.
-		f, err = c.fill(skey, p, fill)
+		f, err = c.runFill(skey, p, fill)
 	}
 	if err != nil {
 		if fallback != nil {
@@ -323,16 +323,16 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	return Result{Value: f.value, Status: Miss, Coalesced: shared, Stored: f.stored}, nil
 }
 
-// filled is what one fill produced.
-type filled struct {
+// fillResult is what one run of a Fill produced.
+type fillResult struct {
 	value   []byte
 	stored  bool
 	noStore bool
 	epoch   uint64 // when the fill began
 }
 
-// fill runs fill under the policy and stores the value.
-func (c *Cache) fill(skey string, p Policy, fill Fill) (filled, error) {
+// runFill runs fill under the policy and stores the value.
+func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
 	upfront := p.Tags
 	gens, genErr := c.generations(upfront, nil)
 	started := c.wallNow()
@@ -341,9 +341,9 @@ func (c *Cache) fill(skey string, p Policy, fill Fill) (filled, error) {
 	fp.Tags = append([]string(nil), p.Tags...)
 	v, err := fill(&fp)
 	if err != nil {
-		return filled{}, err
+		return fillResult{}, err
 	}
-	f := filled{value: v, noStore: fp.NoStore, epoch: epoch}
+	f := fillResult{value: v, noStore: fp.NoStore, epoch: epoch}
 	if fp.NoStore || genErr != nil {
 		return f, nil
 	}
@@ -373,7 +373,7 @@ func (c *Cache) fill(skey string, p Policy, fill Fill) (filled, error) {
 		}
 		gens = append(gens, lateGens...)
 	}
-	f.stored = c.store1(skey, v, &fp, gens) == nil
+	f.stored = c.writeEntry(skey, v, &fp, gens) == nil
 	return f, nil
 }
 
@@ -403,17 +403,18 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 	}
 	go func() {
 		defer c.refreshing.Delete(skey)
-		_, err, _ := c.group.Do(skey, func() (any, error) { return c.fill(skey, p, fill) })
+		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(skey, p, fill) })
 		if err != nil {
 			c.stats.refreshErrors.Add(1)
 		}
 	}()
 }
 
-// store1 writes value under the storage key with the policy's windows.
-func (c *Cache) store1(skey string, value []byte, p *Policy, gens []taggedGen) error {
+// writeEntry encodes value as an entry with the policy's windows and the
+// tag generations, and writes it under the storage key.
+func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGen) error {
 	now := c.wallNow()
-	e := envelope{stored: now.UnixNano()}
+	e := entry{stored: now.UnixNano()}
 	var exp time.Duration
 	if p.TTL > 0 {
 		e.fresh = now.Add(p.TTL).UnixNano()

@@ -79,7 +79,7 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 
 // validTags reports whether every tag of e still has the generation e was
 // written under.
-func (c *Cache) validTags(e *envelope) (bool, error) {
+func (c *Cache) validTags(e *entry) (bool, error) {
 	for rest := e.tags; len(rest) > 0; {
 		var name, gen []byte
 		name, gen, rest = nextTag(rest)
@@ -106,7 +106,7 @@ func (c *Cache) getTag(name []byte) ([]byte, error) {
 		tk := c.keys.storageKey(kindTag, tag)
 		g, err := c.store.Get(tk)
 		if err == nil && len(g) == generationLen {
-			c.keepLocal(tk, g, epoch)
+			c.copyToLocal(tk, g, epoch)
 		}
 		return g, err
 	}
