@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -74,15 +75,17 @@ func TestMemoryPerEntryTTL(t *testing.T) {
 }
 
 func TestMemoryRealTTL(t *testing.T) {
-	m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})
-	m.Set("k", []byte("v"), 30*time.Millisecond)
-	if v, _ := m.Get("k"); string(v) != "v" {
-		t.Fatalf("fresh Get = %q", v)
-	}
-	time.Sleep(60 * time.Millisecond)
-	if v, _ := m.Get("k"); v != nil {
-		t.Fatalf("after expiry Get = %q", v)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})
+		m.Set("k", []byte("v"), 30*time.Millisecond)
+		if v, _ := m.Get("k"); string(v) != "v" {
+			t.Fatalf("fresh Get = %q", v)
+		}
+		time.Sleep(60 * time.Millisecond)
+		if v, _ := m.Get("k"); v != nil {
+			t.Fatalf("after expiry Get = %q", v)
+		}
+	})
 }
 
 func TestMemoryEvictsUnderMaxBytes(t *testing.T) {

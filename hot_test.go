@@ -1,0 +1,111 @@
+package cachekit
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestHotLayer(t *testing.T) {
+	synctest.Test(t, testHotLayer)
+}
+
+func testHotLayer(t *testing.T) {
+	c, m := newTestCache(t)
+	if c.hot == nil {
+		t.Fatal("no hot layer over a Memory store")
+	}
+	c.Set("k", []byte("v1"), time.Minute, "t")
+	c.Get("k") // validated and kept
+	// A hit no longer reads the store: remove the entry behind its back.
+	m.Delete(c.keys.storageKey(kindEntry, "k"))
+	if v, ok, _ := c.Get("k"); !ok || string(v) != "v1" {
+		t.Fatalf("hot hit: %q %v", v, ok)
+	}
+	// Any invalidation makes every kept value revalidate.
+	c.InvalidateTags("unrelated")
+	if _, ok, _ := c.Get("k"); ok {
+		t.Fatal("kept value served after an invalidation")
+	}
+	// Set, Delete and InvalidateTags of the key itself are seen at once.
+	c.Set("k", []byte("v2"), time.Minute, "t")
+	c.Get("k")
+	c.Set("k", []byte("v3"), time.Minute, "t")
+	if v, _, _ := c.Get("k"); string(v) != "v3" {
+		t.Fatalf("after Set: %q", v)
+	}
+	c.Delete("k")
+	if _, ok, _ := c.Get("k"); ok {
+		t.Fatal("after Delete: served")
+	}
+	// Time still applies.
+	c.Set("short", []byte("s"), time.Minute)
+	c.Get("short")
+	time.Sleep(2 * time.Minute)
+	if _, ok, _ := c.Get("short"); ok {
+		t.Fatal("expired value served from the hot layer")
+	}
+	// Off over an external store without a Bus: others' invalidations are unseen.
+	if New(Config{Storage: &flaky{Memory: m}}).hot != nil {
+		t.Fatal("hot layer on over a store other instances may change")
+	}
+}
+
+// Under -race: once InvalidateTags returns, no reader gets the old value.
+func TestHotLayerNeverServesInvalidated(t *testing.T) {
+	c, _ := newTestCache(t)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			key, tag := fmt.Sprint("k", g), fmt.Sprint("t", g)
+			for i := 0; i < 300; i++ {
+				want := fmt.Sprint("v", i)
+				c.Set(key, []byte(want), time.Minute, tag)
+				if v, ok, _ := c.Get(key); !ok || string(v) != want {
+					t.Errorf("fresh value: %q %v, want %q", v, ok, want)
+					return
+				}
+				c.InvalidateTags(tag)
+				if v, ok, _ := c.Get(key); ok {
+					t.Errorf("served %q after its tag was invalidated", v)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+// A reader that looks while Set is writing must not leave the old value in
+// the hot layer once Set has returned.
+func TestSetRacingReaderHotLayer(t *testing.T) {
+	c, _ := newTestCache(t)
+	c.Set("k", []byte("v1"), time.Minute)
+	c.Get("k")
+	var pauseNext atomic.Bool
+	paused, resume := make(chan struct{}), make(chan struct{})
+	c.now = func() time.Time {
+		if pauseNext.CompareAndSwap(true, false) {
+			close(paused)
+			<-resume
+		}
+		return time.Now()
+	}
+	pauseNext.Store(true)
+	done := make(chan struct{})
+	go func() { c.Set("k", []byte("v2"), time.Minute); close(done) }()
+	<-paused // Set is about to write
+	for i := 0; i < 3; i++ {
+		c.Get("k") // reads v1 and may keep it
+	}
+	close(resume)
+	<-done
+	if v, _, _ := c.Get("k"); string(v) != "v2" {
+		t.Fatalf("after Set returned: %q", v)
+	}
+}
