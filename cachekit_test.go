@@ -104,7 +104,7 @@ func TestPrefixAndVersionSeparate(t *testing.T) {
 }
 
 func TestDefaultIsShared(t *testing.T) {
-	if Default() != Default() || Default().Err() != nil {
+	if a, b := Default(), Default(); a != b || a.Err() != nil {
 		t.Fatal("Default is not one working Cache")
 	}
 }
