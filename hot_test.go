@@ -109,3 +109,77 @@ func TestSetRacingReaderHotLayer(t *testing.T) {
 		t.Fatalf("after Set returned: %q", v)
 	}
 }
+
+// The hot layer's table: byte-bounded per shard whatever is put, a key
+// found in either slot of its bucket, a second put of a key replacing the
+// first, and values too large for it never kept.
+func TestHotLayerTable(t *testing.T) {
+	const total = 64 << 10
+	for _, tc := range []struct {
+		name  string
+		keys  int
+		value int
+	}{
+		{"few small", 10, 10},
+		{"many small", 5000, 100},
+		{"large", 200, 500},
+		{"too large", 3, total},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHotLayer(total)
+			val := make([]byte, tc.value)
+			for i := 0; i < tc.keys; i++ {
+				k := fmt.Sprint("key", i)
+				h.put(k, &hotValue{value: val, epoch: 1, kept: int64(i)})
+				if v, ok := h.get(k, int64(i), 1); tc.value <= h.maxValue && (!ok || v.key != k) {
+					t.Fatalf("%s not found right after its put", k)
+				}
+				if _, ok := h.get(k, int64(i), 2); ok {
+					t.Fatalf("%s served at another epoch", k)
+				}
+			}
+			var held int64
+			for i := range h.shards {
+				s := &h.shards[i]
+				if s.bytes > h.budget || s.bytes < 0 {
+					t.Fatalf("shard %d holds %d bytes; budget %d", i, s.bytes, h.budget)
+				}
+				held += s.bytes
+			}
+			var counted int64
+			for i := range h.slots {
+				if v := h.slots[i].Load(); v != nil {
+					counted += v.size
+				}
+			}
+			if held != counted {
+				t.Fatalf("shards count %d bytes, slots hold %d", held, counted)
+			}
+			if tc.value > h.maxValue && held != 0 {
+				t.Fatalf("kept %d bytes of values above maxValue", held)
+			}
+		})
+	}
+	h := newHotLayer(total)
+	h.put("k", &hotValue{value: []byte("v1"), epoch: 1})
+	h.put("k", &hotValue{value: []byte("v2"), epoch: 1})
+	if v, ok := h.get("k", 0, 1); !ok || string(v.value) != "v2" {
+		t.Fatalf("second put: %v %v", v, ok)
+	}
+	n := 0
+	for i := range h.slots {
+		if v := h.slots[i].Load(); v != nil && v.key == "k" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("key held in %d slots", n)
+	}
+	if v, ok := h.get("k", 10, 1); !ok || v == nil {
+		t.Fatal("expiry applied to a value without one")
+	}
+	h.put("t", &hotValue{value: []byte("v"), epoch: 1, freshTo: 5})
+	if _, ok := h.get("t", 5, 1); ok {
+		t.Fatal("served at the end of its fresh window")
+	}
+}

@@ -105,11 +105,11 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxKeyLen+8); ret
 // Lookup returns what is stored under key without filling: Hit for a fresh
 // value, Stale for one inside its stale-while-revalidate window, Miss
 // otherwise. It is the cheap read for callers that handle misses themselves.
-func (c *Cache) Lookup(key string) (Result, error) {
-	if err := c.check(key); err != nil {
+func (c *Cache) Lookup(key string) (r Result, err error) {
+	if err = c.check(key); err != nil {
 		return Result{}, err
 	}
-	r, err := c.lookup(key)
+	r, err = c.lookup(key)
 	c.count(key, r.Status)
 	return r, err
 }
@@ -118,11 +118,14 @@ func (c *Cache) Lookup(key string) (Result, error) {
 // Observe. It is for the metadata a caller reads on its way to a value
 // (fibercache's path records), which would otherwise count as lookups of
 // their own and skew the hit ratio.
-func (c *Cache) Peek(key string) (Result, error) {
-	if err := c.check(key); err != nil {
+func (c *Cache) Peek(key string) (r Result, err error) {
+	if err = c.check(key); err != nil {
 		return Result{}, err
 	}
-	return c.lookup(key)
+	if c.hotHit(key, &r) { // not through lookup: r is filled where it is returned
+		return r, nil
+	}
+	return c.lookupMiss(key)
 }
 
 // count records one lookup's outcome.
@@ -143,20 +146,38 @@ func (c *Cache) count(key string, s Status) {
 // lookup reads and validates the entry under key, from the hot layer when
 // it has it. It counts nothing but errors and corrupt entries.
 func (c *Cache) lookup(key string) (r Result, err error) {
+	if c.hotHit(key, &r) {
+		return r, nil
+	}
+	return c.lookupMiss(key)
+}
+
+// hotHit fills r from the hot layer, if it holds a fresh value for key.
+func (c *Cache) hotHit(key string, r *Result) bool {
+	if c.hot == nil {
+		return false
+	}
+	now := c.monoNow()
+	v, ok := c.hot.get(key, now, c.epoch.Load())
+	if !ok {
+		return false
+	}
+	r.Value, r.Status, r.Age = v.value, Hit, time.Duration(v.age+now-v.kept)
+	if v.expires != 0 {
+		r.Expires = time.Unix(0, v.expires)
+	}
+	return true
+}
+
+// lookupMiss is lookup past the hot layer: it reads the storage, and keeps
+// a hit in the hot layer when there is one.
+func (c *Cache) lookupMiss(key string) (Result, error) {
 	if c.hot == nil {
 		return c.lookupStored(key)
 	}
 	now := c.monoNow()
-	if v, ok := c.hot.get(key, now, c.epoch.Load()); ok {
-		// Fields set one by one: the Result is built where it is returned.
-		r.Value, r.Status, r.Age = v.value, Hit, time.Duration(v.age+now-v.kept)
-		if v.expires != 0 {
-			r.Expires = time.Unix(0, v.expires)
-		}
-		return r, nil
-	}
 	epoch := c.epoch.Load() // before the read: see hotLayer.put
-	r, err = c.lookupStored(key)
+	r, err := c.lookupStored(key)
 	if r.Status == Hit {
 		v := &hotValue{value: r.Value, epoch: epoch, kept: now, age: int64(r.Age)}
 		if !r.Expires.IsZero() {
