@@ -153,13 +153,6 @@ func (c *Cache) check(key string) error {
 	return nil
 }
 
-func checkTTL(what string, d time.Duration) error {
-	if d < 0 {
-		return fmt.Errorf("cachekit: negative %s %v", what, d)
-	}
-	return nil
-}
-
 // Get returns the fresh value stored under key. ok is false on a miss, an
 // expired or invalidated entry, or a storage error (also returned, wrapped).
 func (c *Cache) Get(key string) (value []byte, ok bool, err error) {
