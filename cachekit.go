@@ -1,13 +1,3 @@
-// Package cachekit is the cache core behind cachekit's template loader,
-// {{cache}} blocks and Fiber middleware: keys with a prefix and version, TTLs,
-// tags invalidated in O(1), in-process coalescing of concurrent misses,
-// stale-while-revalidate and stale-if-error, and counters.
-//
-// A Cache runs over any fiber.Storage: the embedded Memory store (bigcache)
-// by default, or Redis, Memcached and the other gofiber/storage drivers when a
-// site runs on several machines. The cache is never the reason a request
-// fails: storage errors are counted, logged once per burst, and the caller
-// gets its value computed afresh.
 package cachekit
 
 import (
