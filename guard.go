@@ -36,7 +36,6 @@ type guard struct {
 	timeout   time.Duration
 	threshold int32
 	cooldown  time.Duration
-	now       func() time.Time
 
 	failures  atomic.Int32 // consecutive
 	openUntil atomic.Int64 // unix nanoseconds; 0 when closed
@@ -48,7 +47,7 @@ type guard struct {
 }
 
 func newGuard(s fiber.Storage, timeout, cooldown time.Duration, threshold int) *guard {
-	g := &guard{Storage: s, timeout: timeout, cooldown: cooldown, threshold: int32(threshold), now: time.Now}
+	g := &guard{Storage: s, timeout: timeout, cooldown: cooldown, threshold: int32(threshold)}
 	g.ctxs, _ = s.(contextStorage)
 	return g
 }
@@ -59,7 +58,7 @@ func (g *guard) allow() bool {
 	if until == 0 {
 		return true
 	}
-	if g.now().UnixNano() < until {
+	if time.Now().UnixNano() < until {
 		g.skipped.Add(1)
 		return false
 	}
@@ -86,12 +85,12 @@ func (g *guard) done(err error) {
 	defer g.mu.Unlock()
 	if g.probing.Load() {
 		// The probe failed: stay open for another cooldown.
-		g.openUntil.Store(g.now().Add(g.cooldown).UnixNano())
+		g.openUntil.Store(time.Now().Add(g.cooldown).UnixNano())
 		g.probing.Store(false)
 		return
 	}
 	if g.failures.Add(1) >= g.threshold && g.openUntil.Load() == 0 {
-		g.openUntil.Store(g.now().Add(g.cooldown).UnixNano())
+		g.openUntil.Store(time.Now().Add(g.cooldown).UnixNano())
 		g.opened.Add(1)
 	}
 }
