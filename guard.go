@@ -33,17 +33,20 @@ type contextStorage interface {
 type guard struct {
 	fiber.Storage
 	ctxs      contextStorage // Storage, when it takes a context
-	timeout   time.Duration
+	timeout   time.Duration  // set by newGuard, like the fields above
 	threshold int32
 	cooldown  time.Duration
 
+	// The circuit's state, read with atomic loads: done changes it under mu;
+	// allow only claims the probe, with a CompareAndSwap of probing.
+	mu        sync.Mutex   // serialises done's changes of failures, openUntil and probing
 	failures  atomic.Int32 // consecutive
 	openUntil atomic.Int64 // unix nanoseconds; 0 when closed
-	probing   atomic.Bool
-	timeouts  atomic.Uint64
-	skipped   atomic.Uint64
-	opened    atomic.Uint64
-	mu        sync.Mutex // serialises state changes
+	probing   atomic.Bool  // a caller is probing a store after the cooldown
+
+	timeouts atomic.Uint64 // counters, for Stats
+	skipped  atomic.Uint64
+	opened   atomic.Uint64
 }
 
 func newGuard(s fiber.Storage, timeout, cooldown time.Duration, threshold int) *guard {
