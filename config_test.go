@@ -13,8 +13,8 @@ func TestConfigValidate(t *testing.T) {
 		cfg  Config
 		want []string // each in Err(); none: no error
 	}{
-		{"zero", Config{}, nil},
-		{"negative timeout means no bound", Config{Timeout: -1}, nil},
+		{"zero but the store", Config{Storage: m}, nil},
+		{"negative timeout means no bound", Config{Storage: shared{m}, Timeout: -1}, nil},
 		{"prefix", Config{Prefix: "has space"}, []string{"Config.Prefix"}},
 		{"long prefix", Config{Prefix: strings.Repeat("p", 65)}, []string{"Config.Prefix", "at most 64"}},
 		{"negatives", Config{CircuitThreshold: -1, CircuitCooldown: -1, LocalTTL: -1},
