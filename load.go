@@ -70,7 +70,8 @@ func (c *Cache) Lookup(key string) (r Result, err error) {
 // Peek is Lookup without counting: it adds nothing to Stats and calls no
 // Observe. It is for the metadata a caller reads on its way to a value
 // (fibercache's path records), which would otherwise count as lookups of
-// their own and skew the hit ratio.
+// their own and skew the hit ratio. A hit from the hot layer takes no lock
+// and writes no memory shared with other cores.
 func (c *Cache) Peek(key string) (r Result, err error) {
 	if err = c.check(key); err != nil {
 		return Result{}, err
