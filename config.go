@@ -100,9 +100,9 @@ type Config struct {
 	// any InvalidateTags, Set or Delete of this Cache, or Bus message, makes
 	// every kept value revalidate. It is used only when this process sees
 	// every invalidation: the Storage is a Memory used by this Cache alone,
-	// or a Bus is set. It holds up to two values per KiB of HotBytes (65536
-	// at most), values up to a 128th of HotBytes (1 MiB at most). Negative
-	// turns it off.
+	// or a Bus is set. It holds two to four values per KiB of HotBytes (at
+	// least 1024, at most 65536), each up to a 128th of HotBytes (1 MiB at
+	// most). Negative turns it off.
 	//
 	// Optional. Default: DefaultHotBytes (16 MiB).
 	HotBytes int64
