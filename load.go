@@ -116,7 +116,7 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 	if !ok {
 		return false
 	}
-	r.Value, r.Status, r.Age = v.value, Hit, time.Duration(v.age+now-v.kept)
+	r.Value, r.Status, r.Age = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0))
 	if v.expires != 0 {
 		r.Expires = time.Unix(0, v.expires)
 	}
