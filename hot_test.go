@@ -183,3 +183,28 @@ func TestHotLayerTable(t *testing.T) {
 		t.Fatal("served at the end of its fresh window")
 	}
 }
+
+// A hit from the hot layer carries the stored entry's Age and Expires, and
+// ends exactly where its TTL does.
+func TestHotLayerAge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, m := newTestCache(t)
+		c.Set("k", []byte("v"), time.Minute)
+		time.Sleep(10 * time.Second)
+		stored, _ := c.Lookup("k") // read from the store, then kept
+		m.Delete(c.keys.storageKey(kindEntry, "k"))
+		time.Sleep(5 * time.Second)
+		hot, _ := c.Lookup("k")
+		if stored.Age != 10*time.Second || hot.Status != Hit || hot.Age != 15*time.Second || !hot.Expires.Equal(stored.Expires) {
+			t.Fatalf("stored %v %v %v, hot %v %v %v", stored.Status, stored.Age, stored.Expires, hot.Status, hot.Age, hot.Expires)
+		}
+		time.Sleep(45*time.Second - 1)
+		if r, _ := c.Lookup("k"); r.Status != Hit {
+			t.Fatal("not served just before the end of its TTL")
+		}
+		time.Sleep(1)
+		if r, _ := c.Lookup("k"); r.Status == Hit {
+			t.Fatal("served at the end of its TTL")
+		}
+	})
+}
