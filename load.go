@@ -76,7 +76,7 @@ func (c *Cache) Peek(key string) (r Result, err error) {
 	if err = c.check(key); err != nil {
 		return Result{}, err
 	}
-	if c.hotHit(key, &r) { // not through lookup: r is filled where it is returned
+	if c.hotHit(key, &r) { // not through lookup: r is built where it is returned
 		return r, nil
 	}
 	return c.lookupMiss(key)
@@ -106,7 +106,7 @@ func (c *Cache) lookup(key string) (r Result, err error) {
 	return c.lookupMiss(key)
 }
 
-// hotHit fills r from the hot layer, if it holds a fresh value for key.
+// hotHit sets r from the hot layer, if it holds a fresh value for key.
 func (c *Cache) hotHit(key string, r *Result) bool {
 	if c.hot == nil {
 		return false
