@@ -122,3 +122,16 @@ func BenchmarkStoreHit(b *testing.B) {
 		run(b, New(Config{Storage: store, Prefix: uniquePrefix(), Timeout: time.Second, Local: newTestMemory(b, MemoryConfig{MaxBytes: 8 << 20})}))
 	})
 }
+
+// A hit through Peek (no Stats, no Observe): the read fibercache makes for
+// its path records, served by the hot layer.
+func BenchmarkPeek(b *testing.B) {
+	const keys = 1024
+	val := bytes.Repeat([]byte("r"), 64)
+	key := func(i int) string { return "rec:/products/" + strconv.Itoa(i%keys) }
+	c, _ := newTestCache(b)
+	for i := 0; i < keys; i++ {
+		c.Set(key(i), val, time.Hour)
+	}
+	runParallelGets(b, keys, func(k string) []byte { r, _ := c.Peek(k); return r.Value }, key)
+}

@@ -8,7 +8,7 @@ import (
 // A Bus carries invalidations between the instances that share one Storage.
 // In the two-level mode (Config.Local), a Cache with a Bus keeps tag
 // generations in Local too, so a hit makes no round trip to the shared store,
-// and every instance drops its local copies the moment any instance
+// and every instance drops its copies in Local the moment any instance
 // invalidates a tag, or sets or deletes a key. Without a Bus, a two-level
 // Cache reads every generation from the shared Storage.
 //
@@ -29,7 +29,7 @@ const (
 )
 
 // changed runs after a write that can make served values wrong: it drops
-// this instance's local copy, moves the epoch, and tells the other
+// this instance.s copy in Local, moves the epoch, and tells the other
 // instances, which do the same.
 func (c *Cache) changed(kind byte, name string) {
 	c.drop(kind, name)
@@ -42,9 +42,9 @@ func (c *Cache) changed(kind byte, name string) {
 	}
 }
 
-// drop removes the local copy of a tag's generation or of a key's entry
+// drop removes the copy in Local of a tag's generation or of a key's entry
 // (everything, for kind 0), then moves the epoch: in that order, so a reader
-// that sees the new epoch cannot find the old copy. It excludes keepLocal.
+// that sees the new epoch cannot find the old copy. It excludes copyToLocal.
 func (c *Cache) drop(kind byte, name string) {
 	if c.bus != nil {
 		c.bus.mu.Lock()
@@ -78,10 +78,10 @@ func (c *Cache) epochNow() uint64 {
 	return c.epoch.Load()
 }
 
-// keepLocal copies an entry or generation read from the shared store into
+// copyToLocal copies an entry or generation read from the shared store into
 // Local, unless the epoch moved since the read began: then the copy may be
 // the very one a message dropped.
-func (c *Cache) keepLocal(skey string, b []byte, epoch uint64) {
+func (c *Cache) copyToLocal(skey string, b []byte, epoch uint64) {
 	if c.bus != nil {
 		c.bus.mu.RLock()
 		defer c.bus.mu.RUnlock()
@@ -92,11 +92,25 @@ func (c *Cache) keepLocal(skey string, b []byte, epoch uint64) {
 	_ = c.local.Set(skey, b, c.localTTL)
 }
 
+// subscribe starts a two-level Cache's Bus subscription. Without it,
+// generations are read from the shared store on every read: slower, still
+// exact.
+func (c *Cache) subscribe(bus Bus) {
+	c.bus = &busState{bus: bus} // before Subscribe: a message may come at once
+	stop, err := bus.Subscribe(c.onMessage)
+	if err != nil {
+		c.errlog.log(fmt.Errorf("cachekit: bus subscribe: %w", err))
+		c.bus = nil
+		return
+	}
+	c.bus.stop = stop
+}
+
 // busState is a two-level Cache's view of its Bus.
 type busState struct {
 	bus  Bus
 	stop func()
-	mu   sync.RWMutex // drop excludes keepLocal
+	mu   sync.RWMutex // drop excludes copyToLocal
 }
 
 // onMessage handles another instance's change (or, for "", messages that

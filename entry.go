@@ -4,33 +4,34 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+
+	"github.com/cachekit/cachekit/internal/wire"
 )
 
 // An entry as stored: a fixed header, the tag generations it was written
 // under, the value, and a checksum over all of it, so that a corrupt or
 // truncated entry reads as a miss, never as a wrong answer.
 //
-//	magic[2] format[1] flags[1]
+//	magic "CK" format[1] (wire.Magic) flags[1]
 //	stored, fresh, swr, sie  int64 unix nanoseconds each (fresh 0: forever)
-//	ntags uvarint, then per tag: len uvarint, name, generation[16]
+//	ntags uvarint, then per tag: name (a wire field), generation[16]
 //	value
 //	crc32c[4] of everything before it
 const (
-	entryMagic0   = 'C'
-	entryMagic1   = 'K'
-	entryFormat   = 1
-	entryFixed    = 4 + 4*8
+	entryFixed    = wire.HeaderLen + 1 + 4*8
 	entryCRC      = 4
 	generationLen = 16
 )
+
+var entryMagic = wire.Magic{A: 'C', B: 'K', Format: 1}
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 var errCorrupt = errors.New("corrupt entry")
 
-// envelope is an entry's decoded header. value and the tag slices alias the
-// buffer it was decoded from.
-type envelope struct {
+// entry is a stored entry, decoded: its times, its encoded tag list and its
+// value, which alias the buffer it was decoded from.
+type entry struct {
 	stored, fresh, swr, sie int64
 	tags                    []byte // the encoded tag list, walked with nextTag
 	value                   []byte
@@ -42,17 +43,17 @@ type taggedGen struct {
 }
 
 // encodeEntry appends the stored form of value to dst.
-func encodeEntry(dst []byte, e *envelope, tags []taggedGen, value []byte) []byte {
+func encodeEntry(dst []byte, e *entry, tags []taggedGen, value []byte) []byte {
 	start := len(dst)
-	dst = append(dst, entryMagic0, entryMagic1, entryFormat, 0)
+	dst = entryMagic.AppendHeader(dst)
+	dst = append(dst, 0) // flags
 	dst = binary.BigEndian.AppendUint64(dst, uint64(e.stored))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(e.fresh))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(e.swr))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(e.sie))
 	dst = binary.AppendUvarint(dst, uint64(len(tags)))
 	for _, t := range tags {
-		dst = binary.AppendUvarint(dst, uint64(len(t.name)))
-		dst = append(dst, t.name...)
+		dst = wire.AppendStringField(dst, t.name)
 		dst = append(dst, t.gen[:]...)
 	}
 	dst = append(dst, value...)
@@ -60,9 +61,9 @@ func encodeEntry(dst []byte, e *envelope, tags []taggedGen, value []byte) []byte
 }
 
 // decodeEntry parses b. It never panics: anything malformed is errCorrupt.
-func decodeEntry(b []byte) (envelope, error) {
-	var e envelope
-	if len(b) < entryFixed+1+entryCRC || b[0] != entryMagic0 || b[1] != entryMagic1 || b[2] != entryFormat {
+func decodeEntry(b []byte) (entry, error) {
+	var e entry
+	if len(b) < entryFixed+1+entryCRC || !entryMagic.Is(b) {
 		return e, errCorrupt
 	}
 	body, sum := b[:len(b)-entryCRC], binary.BigEndian.Uint32(b[len(b)-entryCRC:])
@@ -81,11 +82,11 @@ func decodeEntry(b []byte) (envelope, error) {
 	rest = rest[w:]
 	tagStart := rest
 	for i := uint64(0); i < n; i++ {
-		l, w := binary.Uvarint(rest)
-		if w <= 0 || l > uint64(len(rest)) || uint64(w)+l+generationLen > uint64(len(rest)) {
+		var ok bool
+		if _, rest, ok = wire.ReadField(rest, len(rest)); !ok || len(rest) < generationLen {
 			return e, errCorrupt
 		}
-		rest = rest[uint64(w)+l+generationLen:]
+		rest = rest[generationLen:]
 	}
 	e.tags = tagStart[:len(tagStart)-len(rest)]
 	e.value = rest
@@ -95,7 +96,6 @@ func decodeEntry(b []byte) (envelope, error) {
 // nextTag splits the first tag off an encoded tag list that decodeEntry
 // validated. The name aliases the list.
 func nextTag(list []byte) (name, gen, rest []byte) {
-	l, w := binary.Uvarint(list)
-	end := w + int(l)
-	return list[w:end], list[end : end+generationLen], list[end+generationLen:]
+	name, rest, _ = wire.ReadField(list, len(list))
+	return name, rest[:generationLen], rest[generationLen:]
 }

@@ -33,22 +33,24 @@ type contextStorage interface {
 type guard struct {
 	fiber.Storage
 	ctxs      contextStorage // Storage, when it takes a context
-	timeout   time.Duration
+	timeout   time.Duration  // set by newGuard, like the fields above
 	threshold int32
 	cooldown  time.Duration
-	now       func() time.Time
 
+	// The circuit's state, read with atomic loads: done changes it under mu;
+	// allow only claims the probe, with a CompareAndSwap of probing.
+	mu        sync.Mutex   // serialises done's changes of failures, openUntil and probing
 	failures  atomic.Int32 // consecutive
 	openUntil atomic.Int64 // unix nanoseconds; 0 when closed
-	probing   atomic.Bool
-	timeouts  atomic.Uint64
-	skipped   atomic.Uint64
-	opened    atomic.Uint64
-	mu        sync.Mutex // serialises state changes
+	probing   atomic.Bool  // a caller is probing a store after the cooldown
+
+	timeouts atomic.Uint64 // counters, for Stats
+	skipped  atomic.Uint64
+	opened   atomic.Uint64
 }
 
 func newGuard(s fiber.Storage, timeout, cooldown time.Duration, threshold int) *guard {
-	g := &guard{Storage: s, timeout: timeout, cooldown: cooldown, threshold: int32(threshold), now: time.Now}
+	g := &guard{Storage: s, timeout: timeout, cooldown: cooldown, threshold: int32(threshold)}
 	g.ctxs, _ = s.(contextStorage)
 	return g
 }
@@ -59,7 +61,7 @@ func (g *guard) allow() bool {
 	if until == 0 {
 		return true
 	}
-	if g.now().UnixNano() < until {
+	if time.Now().UnixNano() < until {
 		g.skipped.Add(1)
 		return false
 	}
@@ -86,12 +88,12 @@ func (g *guard) done(err error) {
 	defer g.mu.Unlock()
 	if g.probing.Load() {
 		// The probe failed: stay open for another cooldown.
-		g.openUntil.Store(g.now().Add(g.cooldown).UnixNano())
+		g.openUntil.Store(time.Now().Add(g.cooldown).UnixNano())
 		g.probing.Store(false)
 		return
 	}
 	if g.failures.Add(1) >= g.threshold && g.openUntil.Load() == 0 {
-		g.openUntil.Store(g.now().Add(g.cooldown).UnixNano())
+		g.openUntil.Store(time.Now().Add(g.cooldown).UnixNano())
 		g.opened.Add(1)
 	}
 }

@@ -4,33 +4,59 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The hot layer keeps the values of recent hits in process, decoded, so a
 // repeated hit touches no storage: no copy, no checksum, no tag reads. It is
-// exact, not a window: every entry records the invalidation epoch at which
+// exact, not a window: every value records the invalidation epoch at which
 // it was validated, and the epoch moves on every InvalidateTags, Set and
 // Delete of this Cache and on every Bus message. It is on only when every
 // invalidation is seen by this process: the storage is a Memory, or a Bus
 // carries the other instances' invalidations.
+//
+// A hit takes no lock and writes nothing: the values sit in a table of
+// atomic pointers, two slots per bucket, so hits on all cores share no
+// written cache line. Writers, on a miss, take their bucket's shard mutex,
+// which keeps the byte bound. A key whose bucket is full replaces the older
+// of its two values: the table is a cache of a cache, and a value it drops
+// is read from storage on the next hit.
 
-const hotShards = 32
+const (
+	hotShards     = 32
+	hotMinBuckets = 512     // at least 16 per shard
+	hotMaxBuckets = 32768   // 512 KiB of slots
+	hotBucketSpan = 1024    // one bucket per KiB of budget
+	hotMaxValue   = 1 << 20 // larger values are never kept
+	hotWays       = 2       // slots per bucket
+	hotShardMask  = hotShards - 1
+)
 
-type hotEntry struct {
-	value  []byte // len == cap, shared by every hit, never modified
-	epoch  uint64
-	stored int64
-	fresh  int64 // 0: no expiry
-	until  int64 // kept no longer than this (0: while fresh)
+// hotValue is one value the hot layer keeps, never modified once stored in
+// a slot. Its times are Cache.monoNow readings, so that a hit reads the
+// clock once, except expires, the wall-clock end of its fresh window for
+// Result.Expires.
+type hotValue struct {
+	key     string
+	value   []byte // len == cap, shared by every hit, never modified
+	size    int64  // len(key) + len(value): what it takes of the budget
+	epoch   uint64 // the invalidation epoch it was validated at
+	kept    int64  // when it was validated
+	age     int64  // its Result.Age then
+	expires int64  // unix nanoseconds; 0: no expiry
+	freshTo int64  // served until this (0: no expiry)
+	until   int64  // and kept no longer than this (0: while fresh)
 }
 
 type hotShard struct {
-	mu    sync.RWMutex
-	m     map[string]*hotEntry
-	bytes int64
+	mu    sync.Mutex // protects bytes, hand, and every write to this shard's slots
+	bytes int64      // the sum of the sizes of the values in this shard's slots
+	hand  uint64     // the next of this shard's buckets to clear when over budget
 }
 
 type hotLayer struct {
+	slots    []atomic.Pointer[hotValue] // bucket b is slots[hotWays*b:][:hotWays]; read without a lock
+	buckets  uint64                     // a power of two; bucket b belongs to shards[b%hotShards]
 	shards   [hotShards]hotShard
 	budget   int64 // bytes per shard
 	maxValue int
@@ -38,51 +64,78 @@ type hotLayer struct {
 }
 
 func newHotLayer(total int64) *hotLayer {
-	h := &hotLayer{budget: total / hotShards, seed: maphash.MakeSeed()}
-	h.maxValue = int(min(h.budget/4, 1<<20))
-	for i := range h.shards {
-		h.shards[i].m = map[string]*hotEntry{}
+	h := &hotLayer{budget: total / hotShards, seed: maphash.MakeSeed(), buckets: hotMinBuckets}
+	h.maxValue = int(min(h.budget/4, hotMaxValue))
+	for h.buckets < hotMaxBuckets && int64(h.buckets)*hotBucketSpan < total {
+		h.buckets *= 2
 	}
+	h.slots = make([]atomic.Pointer[hotValue], hotWays*h.buckets)
 	return h
 }
 
-func (h *hotLayer) shard(key string) *hotShard {
-	return &h.shards[maphash.String(h.seed, key)%hotShards]
+func (h *hotLayer) bucket(key string) uint64 {
+	return maphash.String(h.seed, key) & (h.buckets - 1)
 }
 
-// get returns a fresh value for key validated at the current epoch.
-func (h *hotLayer) get(key string, now int64, epoch uint64) (*hotEntry, bool) {
-	s := h.shard(key)
-	s.mu.RLock()
-	e := s.m[key]
-	s.mu.RUnlock()
-	if e == nil || e.epoch != epoch || (e.fresh != 0 && now >= e.fresh) || (e.until != 0 && now >= e.until) {
+// get returns a fresh value for key validated at the current epoch; now is
+// a Cache.monoNow reading.
+func (h *hotLayer) get(key string, now int64, epoch uint64) (*hotValue, bool) {
+	b := hotWays * h.bucket(key)
+	e := h.slots[b].Load()
+	if e == nil || e.key != key {
+		if e = h.slots[b+1].Load(); e == nil || e.key != key {
+			return nil, false
+		}
+	}
+	if e.epoch != epoch || (e.freshTo != 0 && now >= e.freshTo) || (e.until != 0 && now >= e.until) {
 		return nil, false
 	}
 	return e, true
 }
 
-// put keeps a value validated at epoch. A value validated before the epoch
-// last moved is never served, so a put racing an invalidation is harmless.
-func (h *hotLayer) put(key string, value []byte, epoch uint64, stored, fresh, until int64) {
-	if len(value) > h.maxValue {
+// put keeps e, validated at e.epoch. A value validated before the epoch last
+// moved is never served, so a put racing an invalidation is harmless.
+func (h *hotLayer) put(key string, e *hotValue) {
+	e.size = int64(len(key) + len(e.value))
+	if len(e.value) > h.maxValue || e.size > h.budget {
 		return
 	}
-	e := &hotEntry{value: value[:len(value):len(value)], epoch: epoch, stored: stored, fresh: fresh, until: until}
-	s := h.shard(key)
+	e.key = strings.Clone(key)
+	e.value = e.value[:len(e.value):len(e.value)]
+	b := h.bucket(key)
+	s := &h.shards[b&hotShardMask]
 	s.mu.Lock()
-	if old := s.m[key]; old != nil {
-		s.bytes -= int64(len(old.value) + len(key))
-		delete(s.m, key)
+	defer s.mu.Unlock()
+	i := h.slotFor(b, key)
+	h.clear(s, i)
+	for s.bytes+e.size > h.budget { // over budget: clear this shard's buckets in turn
+		s.hand = (s.hand + 1) % (h.buckets / hotShards)
+		other := hotWays * (s.hand*hotShards + b&hotShardMask)
+		h.clear(s, other)
+		h.clear(s, other+1)
 	}
-	for k, v := range s.m { // over budget: drop entries, in map order
-		if s.bytes+int64(len(value)+len(key)) <= h.budget {
-			break
-		}
-		s.bytes -= int64(len(v.value) + len(k))
-		delete(s.m, k)
+	s.bytes += e.size
+	h.slots[i].Store(e)
+}
+
+// slotFor picks the slot of bucket b that key goes to: the one holding key,
+// else an empty one, else the one validated longer ago. Its shard's mu is
+// held.
+func (h *hotLayer) slotFor(b uint64, key string) uint64 {
+	i := hotWays * b
+	first, second := h.slots[i].Load(), h.slots[i+1].Load()
+	switch {
+	case first == nil || first.key == key:
+		return i
+	case second == nil || second.key == key || second.kept < first.kept:
+		return i + 1
 	}
-	s.m[strings.Clone(key)] = e
-	s.bytes += int64(len(value) + len(key))
-	s.mu.Unlock()
+	return i
+}
+
+// clear empties slot i of shard s, whose mu is held.
+func (h *hotLayer) clear(s *hotShard, i uint64) {
+	if old := h.slots[i].Swap(nil); old != nil {
+		s.bytes -= old.size
+	}
 }

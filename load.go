@@ -1,7 +1,6 @@
 package cachekit
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -34,52 +33,6 @@ func (s Status) String() string {
 	}
 }
 
-// Policy says how long an entry lives and what invalidates it.
-type Policy struct {
-	// TTL is how long the entry is fresh. 0 means no expiry.
-	TTL time.Duration
-	// StaleWhileRevalidate is how long after TTL the entry may still be
-	// served while one refresh runs in the background.
-	StaleWhileRevalidate time.Duration
-	// StaleIfError is how long after TTL the entry may still be served when
-	// the refresh fails.
-	StaleIfError time.Duration
-	// Tags invalidate the entry together (Cache.InvalidateTags).
-	Tags []string
-	// NoStore, set by a Fill, gives the value to its caller only: it is not
-	// stored, and callers that waited for it run their own fill.
-	NoStore bool
-	// Background, when set, returns the Fill that a stale-while-revalidate
-	// refresh runs on its own goroutine. It is called on the caller's
-	// goroutine before Load returns the stale value, so it can copy the
-	// request state the refresh needs. nil: the refresh runs the fill given
-	// to Load.
-	Background func() Fill
-}
-
-func (p *Policy) check() error {
-	if err := checkTTL("TTL", p.TTL); err != nil {
-		return err
-	}
-	if err := checkTTL("StaleWhileRevalidate", p.StaleWhileRevalidate); err != nil {
-		return err
-	}
-	if err := checkTTL("StaleIfError", p.StaleIfError); err != nil {
-		return err
-	}
-	for _, t := range p.Tags {
-		if t == "" {
-			return errors.New("cachekit: empty tag")
-		}
-	}
-	return nil
-}
-
-// A Fill computes the value for a key on a miss. It gets a copy of the
-// caller's Policy and may change it: set the TTL from what it computed, add
-// tags, or set NoStore.
-type Fill func(p *Policy) ([]byte, error)
-
 // Result is what Lookup and Load found.
 type Result struct {
 	// Value may be kept but must not be modified: a hit from the hot layer
@@ -105,11 +58,11 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxKeyLen+8); ret
 // Lookup returns what is stored under key without filling: Hit for a fresh
 // value, Stale for one inside its stale-while-revalidate window, Miss
 // otherwise. It is the cheap read for callers that handle misses themselves.
-func (c *Cache) Lookup(key string) (Result, error) {
-	if err := c.check(key); err != nil {
+func (c *Cache) Lookup(key string) (r Result, err error) {
+	if err = c.check(key); err != nil {
 		return Result{}, err
 	}
-	r, err := c.lookup(key)
+	r, err = c.lookup(key)
 	c.count(key, r.Status)
 	return r, err
 }
@@ -117,12 +70,16 @@ func (c *Cache) Lookup(key string) (Result, error) {
 // Peek is Lookup without counting: it adds nothing to Stats and calls no
 // Observe. It is for the metadata a caller reads on its way to a value
 // (fibercache's path records), which would otherwise count as lookups of
-// their own and skew the hit ratio.
-func (c *Cache) Peek(key string) (Result, error) {
-	if err := c.check(key); err != nil {
+// their own and skew the hit ratio. A hit from the hot layer takes no lock
+// and writes no memory shared with other cores.
+func (c *Cache) Peek(key string) (r Result, err error) {
+	if err = c.check(key); err != nil {
 		return Result{}, err
 	}
-	return c.lookup(key)
+	if c.hotHit(key, &r) { // not through lookup: r is built where it is returned
+		return r, nil
+	}
+	return c.lookupMiss(key)
 }
 
 // count records one lookup's outcome.
@@ -142,29 +99,49 @@ func (c *Cache) count(key string, s Status) {
 
 // lookup reads and validates the entry under key, from the hot layer when
 // it has it. It counts nothing but errors and corrupt entries.
-func (c *Cache) lookup(key string) (Result, error) {
+func (c *Cache) lookup(key string) (r Result, err error) {
+	if c.hotHit(key, &r) {
+		return r, nil
+	}
+	return c.lookupMiss(key)
+}
+
+// hotHit sets r from the hot layer, if it holds a fresh value for key.
+func (c *Cache) hotHit(key string, r *Result) bool {
+	if c.hot == nil {
+		return false
+	}
+	now := c.monoNow()
+	v, ok := c.hot.get(key, now, c.epoch.Load())
+	if !ok {
+		return false
+	}
+	r.Value, r.Status, r.Age = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0))
+	if v.expires != 0 {
+		r.Expires = time.Unix(0, v.expires)
+	}
+	return true
+}
+
+// lookupMiss is lookup past the hot layer: it reads the storage, and keeps
+// a hit in the hot layer when there is one.
+func (c *Cache) lookupMiss(key string) (Result, error) {
 	if c.hot == nil {
 		return c.lookupStored(key)
 	}
-	now := c.now().UnixNano()
-	if e, ok := c.hot.get(key, now, c.epoch.Load()); ok {
-		r := Result{Value: e.value, Status: Hit, Age: time.Duration(max(now-e.stored, 0))}
-		if e.fresh != 0 {
-			r.Expires = time.Unix(0, e.fresh)
-		}
-		return r, nil
-	}
+	now := c.monoNow()
 	epoch := c.epoch.Load() // before the read: see hotLayer.put
 	r, err := c.lookupStored(key)
 	if r.Status == Hit {
-		var fresh, until int64
+		v := &hotValue{value: r.Value, epoch: epoch, kept: now, age: int64(r.Age)}
 		if !r.Expires.IsZero() {
-			fresh = r.Expires.UnixNano()
+			v.expires = r.Expires.UnixNano()
+			v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
 		}
 		if c.bus != nil {
-			until = now + int64(c.localTTL) // a lost message costs at most LocalTTL
+			v.until = now + int64(c.localTTL) // a lost message costs at most LocalTTL
 		}
-		c.hot.put(key, r.Value, epoch, now-int64(r.Age), fresh, until)
+		c.hot.put(key, v)
 	}
 	return r, err
 }
@@ -190,7 +167,7 @@ func (c *Cache) lookupStored(key string) (Result, error) {
 	if !valid {
 		return Result{}, nil
 	}
-	now := c.now().UnixNano()
+	now := c.wallNow().UnixNano()
 	r := Result{Value: e.value, Age: time.Duration(now - e.stored)}
 	if r.Age < 0 {
 		r.Age = 0
@@ -237,7 +214,7 @@ func (c *Cache) read(key string) ([]byte, error) {
 		return nil, err
 	}
 	if b != nil && c.local != nil {
-		c.keepLocal(c.keys.storageKey(kindEntry, key), b, epoch)
+		c.copyToLocal(c.keys.storageKey(kindEntry, key), b, epoch)
 	}
 	return b, nil
 }
@@ -252,185 +229,4 @@ func memoryGet(m *Memory, ks *keyspace, kind byte, key string) []byte {
 	*bp = kb[:0]
 	keyBufs.Put(bp)
 	return b
-}
-
-// Load returns the value under key, filling it on a miss:
-//
-//   - a fresh entry is a Hit;
-//   - inside StaleWhileRevalidate, the stale value is returned at once and
-//     one refresh runs in the background;
-//   - otherwise fill runs, once for all concurrent callers of this key in
-//     this process, and its value is stored under p unless the fill sets
-//     NoStore; inside StaleIfError, a failed fill returns the stale value.
-//
-// A storage error never fails Load: it is counted and logged, and the fill's
-// value is returned uncached. Load returns an error only for bad arguments
-// or when fill fails with nothing stale to serve.
-func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
-	if err := c.check(key); err != nil {
-		return Result{}, err
-	}
-	if err := p.check(); err != nil {
-		return Result{}, err
-	}
-	r, _ := c.lookup(key)
-	c.count(key, r.Status)
-	switch r.Status {
-	case Hit:
-		return r, nil
-	case Stale:
-		c.refresh(key, p, fill)
-		return r, nil
-	}
-	fallback := r.fallback
-	skey := c.keys.storageKey(kindEntry, key)
-	leader := false
-	joined := c.epochNow()
-	v, err, _ := c.group.Do(skey, func() (any, error) {
-		leader = true
-		// A caller that missed just as the previous flight ended would
-		// otherwise fill again: look once more inside the flight.
-		epoch := c.epochNow()
-		if r, _ := c.lookup(key); r.Status == Hit {
-			return filled{value: r.Value, epoch: epoch}, nil
-		}
-		return c.fill(skey, p, fill)
-	})
-	shared := !leader
-	if shared {
-		c.stats.coalesced.Add(1)
-	}
-	var f filled
-	if v != nil {
-		f = v.(filled)
-	}
-	if err == nil && shared && (f.noStore || f.epoch != joined) {
-		// The value was meant for the caller that computed it only, or the
-		// flight began before an invalidation this caller came after.
-		f, err = c.fill(skey, p, fill)
-	}
-	if err != nil {
-		if fallback != nil {
-			c.stats.staleErrors.Add(1)
-			fb := *fallback
-			fb.FillErr = err
-			return fb, nil
-		}
-		return Result{}, err
-	}
-	return Result{Value: f.value, Status: Miss, Coalesced: shared, Stored: f.stored}, nil
-}
-
-// filled is what one fill produced.
-type filled struct {
-	value   []byte
-	stored  bool
-	noStore bool
-	epoch   uint64 // when the fill began
-}
-
-// fill runs fill under the policy and stores the value.
-func (c *Cache) fill(skey string, p Policy, fill Fill) (filled, error) {
-	upfront := p.Tags
-	gens, genErr := c.generations(upfront, nil)
-	started := c.now()
-	epoch := c.epochNow()
-	fp := p
-	fp.Tags = append([]string(nil), p.Tags...)
-	v, err := fill(&fp)
-	if err != nil {
-		return filled{}, err
-	}
-	f := filled{value: v, noStore: fp.NoStore, epoch: epoch}
-	if fp.NoStore || genErr != nil {
-		return f, nil
-	}
-	if err := fp.check(); err != nil {
-		c.storageError(fmt.Errorf("fill for %q returned a bad policy: %w", skey, err))
-		return f, nil
-	}
-	if late := lateTags(upfront, fp.Tags); len(late) > 0 {
-		// Tags known only after the fill: a generation that moved (or
-		// appeared) while the fill ran may belong to an invalidation the
-		// value predates, so such a value is not stored.
-		lateGens, err := c.generations(late, nil)
-		if err != nil {
-			return f, nil
-		}
-		// On an embedded store this process sees every invalidation, and
-		// InvalidateTags moves the epoch before it writes: an epoch that did
-		// not move proves none happened, so a generation made during the
-		// fill is simply new. (With a Bus, another instance's invalidation
-		// reaches the store before its message reaches us: no such proof.)
-		quiet := c.memory != nil && c.epochNow() == epoch
-		for _, g := range lateGens {
-			if genTime(g.gen) >= started.UnixNano() && !quiet {
-				c.stats.raceSkips.Add(1)
-				return f, nil
-			}
-		}
-		gens = append(gens, lateGens...)
-	}
-	f.stored = c.store1(skey, v, &fp, gens) == nil
-	return f, nil
-}
-
-// lateTags returns the tags in after that are not in before.
-func lateTags(before, after []string) []string {
-	var late []string
-next:
-	for _, t := range after {
-		for _, b := range before {
-			if t == b {
-				continue next
-			}
-		}
-		late = append(late, t)
-	}
-	return late
-}
-
-// refresh starts one background fill for key unless one is running.
-func (c *Cache) refresh(key string, p Policy, fill Fill) {
-	skey := c.keys.storageKey(kindEntry, key)
-	if _, running := c.refreshing.LoadOrStore(skey, struct{}{}); running {
-		return
-	}
-	if p.Background != nil {
-		fill = p.Background()
-	}
-	go func() {
-		defer c.refreshing.Delete(skey)
-		_, err, _ := c.group.Do(skey, func() (any, error) { return c.fill(skey, p, fill) })
-		if err != nil {
-			c.stats.refreshErrors.Add(1)
-		}
-	}()
-}
-
-// store1 writes value under the storage key with the policy's windows.
-func (c *Cache) store1(skey string, value []byte, p *Policy, gens []taggedGen) error {
-	now := c.now()
-	e := envelope{stored: now.UnixNano()}
-	var exp time.Duration
-	if p.TTL > 0 {
-		e.fresh = now.Add(p.TTL).UnixNano()
-		e.swr = now.Add(p.TTL + p.StaleWhileRevalidate).UnixNano()
-		e.sie = now.Add(p.TTL + p.StaleIfError).UnixNano()
-		exp = p.TTL + max(p.StaleWhileRevalidate, p.StaleIfError)
-	}
-	buf := encodeEntry(make([]byte, 0, entryFixed+entryCRC+len(value)+16+len(gens)*48), &e, gens, value)
-	if c.local != nil {
-		localExp := c.localTTL
-		if exp > 0 && exp < localExp {
-			localExp = exp
-		}
-		_ = c.local.Set(skey, buf, localExp)
-	}
-	if err := c.store.Set(skey, buf, exp); err != nil {
-		c.storageError(err)
-		return fmt.Errorf("cachekit: set: %w", err)
-	}
-	c.stats.stores.Add(1)
-	return nil
 }

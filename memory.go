@@ -50,7 +50,6 @@ type Memory struct {
 	// make a served value wrong; every Cache over the store shares it.
 	epoch atomic.Uint64
 	bufs  sync.Pool
-	now   func() time.Time
 }
 
 var _ fiber.Storage = (*Memory)(nil)
@@ -86,7 +85,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if shardBytes < 64<<10 {
 		return nil, fmt.Errorf("cachekit: MemoryConfig gives shards of %d bytes (%d MiB over %d shards); use fewer shards or more MaxBytes", shardBytes, mb, shards)
 	}
-	m := &Memory{maxBytes: int64(mb) * mib, now: time.Now}
+	m := &Memory{maxBytes: int64(mb) * mib}
 	// The largest entry that always fits is a little under a shard.
 	m.shardMax = shardBytes - bigcacheOverhead - 1
 	bc, err := bigcache.New(context.Background(), bigcache.Config{
@@ -135,7 +134,7 @@ func (m *Memory) Get(key string) ([]byte, error) {
 		_ = m.bc.Delete(key)
 		return nil, nil
 	}
-	if d := int64(binary.BigEndian.Uint64(b)); d != 0 && m.now().UnixNano() >= d {
+	if d := int64(binary.BigEndian.Uint64(b)); d != 0 && time.Now().UnixNano() >= d {
 		m.expired.Add(1)
 		_ = m.bc.Delete(key)
 		return nil, nil
@@ -158,7 +157,7 @@ func (m *Memory) Set(key string, val []byte, exp time.Duration) error {
 	}
 	var deadline int64
 	if exp > 0 {
-		deadline = m.now().Add(exp).UnixNano()
+		deadline = time.Now().Add(exp).UnixNano()
 	}
 	bp := m.bufs.Get().(*[]byte)
 	buf := binary.BigEndian.AppendUint64((*bp)[:0], uint64(deadline))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -51,38 +52,40 @@ func TestMemoryGetSetDelete(t *testing.T) {
 }
 
 func TestMemoryPerEntryTTL(t *testing.T) {
-	m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})
-	now := time.Now()
-	m.now = func() time.Time { return now }
-	m.Set("short", []byte("a"), time.Second)
-	m.Set("long", []byte("b"), time.Hour)
-	m.Set("forever", []byte("c"), 0)
-	now = now.Add(2 * time.Second)
-	if v, _ := m.Get("short"); v != nil {
-		t.Errorf("short-lived entry still there after its TTL: %q", v)
-	}
-	if v, _ := m.Get("long"); string(v) != "b" {
-		t.Errorf("long-lived entry gone: %q", v)
-	}
-	now = now.Add(100 * 365 * 24 * time.Hour)
-	if v, _ := m.Get("forever"); string(v) != "c" {
-		t.Errorf("entry without expiry gone: %q", v)
-	}
-	if m.Stats().Expired != 1 {
-		t.Errorf("Expired = %d, want 1", m.Stats().Expired)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})
+		m.Set("short", []byte("a"), time.Second)
+		m.Set("long", []byte("b"), time.Hour)
+		m.Set("forever", []byte("c"), 0)
+		time.Sleep(2 * time.Second)
+		if v, _ := m.Get("short"); v != nil {
+			t.Errorf("short-lived entry still there after its TTL: %q", v)
+		}
+		if v, _ := m.Get("long"); string(v) != "b" {
+			t.Errorf("long-lived entry gone: %q", v)
+		}
+		time.Sleep(100 * 365 * 24 * time.Hour)
+		if v, _ := m.Get("forever"); string(v) != "c" {
+			t.Errorf("entry without expiry gone: %q", v)
+		}
+		if m.Stats().Expired != 1 {
+			t.Errorf("Expired = %d, want 1", m.Stats().Expired)
+		}
+	})
 }
 
 func TestMemoryRealTTL(t *testing.T) {
-	m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})
-	m.Set("k", []byte("v"), 30*time.Millisecond)
-	if v, _ := m.Get("k"); string(v) != "v" {
-		t.Fatalf("fresh Get = %q", v)
-	}
-	time.Sleep(60 * time.Millisecond)
-	if v, _ := m.Get("k"); v != nil {
-		t.Fatalf("after expiry Get = %q", v)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})
+		m.Set("k", []byte("v"), 30*time.Millisecond)
+		if v, _ := m.Get("k"); string(v) != "v" {
+			t.Fatalf("fresh Get = %q", v)
+		}
+		time.Sleep(60 * time.Millisecond)
+		if v, _ := m.Get("k"); v != nil {
+			t.Fatalf("after expiry Get = %q", v)
+		}
+	})
 }
 
 func TestMemoryEvictsUnderMaxBytes(t *testing.T) {

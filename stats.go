@@ -80,11 +80,12 @@ func (c *Cache) storageError(err error) {
 // errorLog logs the first error of a burst and counts the rest until the
 // interval has passed.
 type errorLog struct {
-	logger     *slog.Logger
-	every      time.Duration
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
+	logger *slog.Logger  // set by New
+	every  time.Duration // set by New
+
+	mu         sync.Mutex // protects last and suppressed
+	last       time.Time  // when the last line was logged
+	suppressed int        // errors not logged since
 }
 
 func (l *errorLog) log(err error) {

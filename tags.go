@@ -36,7 +36,7 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 		if t == "" {
 			return fmt.Errorf("cachekit: invalidate: empty tag")
 		}
-		g := newGeneration(c.now().UnixNano())
+		g := newGeneration(c.wallNow().UnixNano())
 		tk := c.keys.storageKey(kindTag, t)
 		// Before the write as well as after: a fill that reads the new
 		// generation must see the epoch moved (the late-tag rule in fill).
@@ -66,7 +66,7 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 		if len(b) == generationLen {
 			copy(tg.gen[:], b)
 		} else {
-			tg.gen = newGeneration(c.now().UnixNano())
+			tg.gen = newGeneration(c.wallNow().UnixNano())
 			if err := c.store.Set(tk, tg.gen[:], 0); err != nil {
 				c.storageError(err)
 				return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
@@ -79,7 +79,7 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 
 // validTags reports whether every tag of e still has the generation e was
 // written under.
-func (c *Cache) validTags(e *envelope) (bool, error) {
+func (c *Cache) validTags(e *entry) (bool, error) {
 	for rest := e.tags; len(rest) > 0; {
 		var name, gen []byte
 		name, gen, rest = nextTag(rest)
@@ -106,7 +106,7 @@ func (c *Cache) getTag(name []byte) ([]byte, error) {
 		tk := c.keys.storageKey(kindTag, tag)
 		g, err := c.store.Get(tk)
 		if err == nil && len(g) == generationLen {
-			c.keepLocal(tk, g, epoch)
+			c.copyToLocal(tk, g, epoch)
 		}
 		return g, err
 	}

@@ -66,16 +66,26 @@ func CheckPrefix(field, p, forbid string) error {
 			bad = c == forbid[j]
 		}
 		if bad {
-			return fmt.Errorf("%s %q has byte %q at %d; use printable ASCII without spaces, ':'%s", field, p, c, i, quoted(forbid))
+			return fmt.Errorf("%s %q has byte %q at %d; use printable ASCII without spaces%s", field, p, c, i, quoted(forbid))
 		}
 	}
 	return nil
 }
 
+// quoted lists the forbidden bytes after spaces and ':': "spaces or ':'",
+// "spaces, ':' or '|'".
 func quoted(forbid string) string {
-	s := ""
+	if forbid == "" {
+		return " or ':'"
+	}
+	s := ", ':'"
 	for i := 0; i < len(forbid); i++ {
-		s += fmt.Sprintf(" or %q", forbid[i])
+		if i == len(forbid)-1 {
+			s += " or "
+		} else {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", forbid[i])
 	}
 	return s
 }

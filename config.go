@@ -1,0 +1,166 @@
+package cachekit
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cachekit/cachekit/internal/keys"
+	"github.com/gofiber/fiber/v2"
+)
+
+// The defaults a zero Config field means.
+const (
+	DefaultErrorLogInterval = 10 * time.Second
+	DefaultTimeout          = 100 * time.Millisecond
+	DefaultCircuitThreshold = 5
+	DefaultCircuitCooldown  = 5 * time.Second
+	DefaultLocalTTL         = time.Second
+	DefaultHotBytes         = 16 << 20
+)
+
+// Config configures a Cache. The zero value is usable: a private Memory
+// store, no prefix, version 0, JSON for Fetch.
+type Config struct {
+	// Storage holds the entries and the tag generations.
+	//
+	// Optional. Default: a new Memory store with a zero MemoryConfig.
+	Storage fiber.Storage
+
+	// Prefix starts every key (Django's KEY_PREFIX), so several sites or
+	// environments can share one store. Printable ASCII without spaces or
+	// ':', at most 64 bytes.
+	//
+	// Optional. Default: "".
+	Prefix string
+
+	// Version is part of every key (Django's VERSION): bump it to leave every
+	// entry written under the old version behind at once.
+	//
+	// Optional. Default: 0.
+	Version int
+
+	// Codec encodes the values Fetch stores.
+	//
+	// Optional. Default: JSON{}.
+	Codec Codec
+
+	// Logger receives storage errors, at most one line per ErrorLogInterval.
+	//
+	// Optional. Default: slog.Default().
+	Logger *slog.Logger
+
+	// ErrorLogInterval is the shortest time between two logged storage
+	// errors; the ones in between are counted and reported with the next
+	// line. 0 or negative means the default.
+	//
+	// Optional. Default: DefaultErrorLogInterval (10 s).
+	ErrorLogInterval time.Duration
+
+	// Timeout bounds each call to an external Storage (not to Memory): a
+	// slower call is abandoned and the request goes on uncached. Negative
+	// means no bound and no circuit breaker.
+	//
+	// Optional. Default: DefaultTimeout (100 ms).
+	Timeout time.Duration
+
+	// CircuitThreshold is how many consecutive failed calls to an external
+	// Storage open the circuit: the Cache stops calling the store for
+	// CircuitCooldown, then lets one call through to probe it, and resumes
+	// when it answers. Negative is an error.
+	//
+	// Optional. Default: DefaultCircuitThreshold (5).
+	CircuitThreshold int
+
+	// CircuitCooldown is how long an open circuit stays open. Negative is
+	// an error.
+	//
+	// Optional. Default: DefaultCircuitCooldown (5 s).
+	CircuitCooldown time.Duration
+
+	// Local turns on the two-level mode: a Memory store in front of a shared
+	// Storage. Reads try Local first; tag generations are always read from
+	// the shared Storage, so a tag invalidated on one instance is seen by
+	// every instance on its next read. A key Set or Deleted on another
+	// instance is seen within LocalTTL. It must not be the Storage itself.
+	//
+	// Optional. Default: nil (one level).
+	Local *Memory
+
+	// LocalTTL bounds how long Local keeps a copy of a shared entry (and,
+	// with a Bus, of a tag generation). Negative is an error.
+	//
+	// Optional. Default: DefaultLocalTTL (1 s).
+	LocalTTL time.Duration
+
+	// HotBytes bounds the hot layer: the values of recent hits kept in
+	// process, so that a repeated hit reads no storage at all. It is exact:
+	// any InvalidateTags, Set or Delete of this Cache, or Bus message, makes
+	// every kept value revalidate. It is used only when this process sees
+	// every invalidation: the Storage is a Memory used by this Cache alone,
+	// or a Bus is set. It holds two to four values per KiB of HotBytes (at
+	// least 1024, at most 65536), each up to a 128th of HotBytes (1 MiB at
+	// most). Negative turns it off.
+	//
+	// Optional. Default: DefaultHotBytes (16 MiB).
+	HotBytes int64
+
+	// Observe, when set, is called with the key and the outcome (Hit,
+	// Stale or Miss) of every Lookup and Load, for per-key-family metrics
+	// such as a dashboard's hit ratio per fragment. It runs on the hit
+	// path: keep it cheap and never block in it.
+	//
+	// Optional. Default: nil.
+	Observe func(key string, s Status)
+
+	// Bus, in the two-level mode, carries tag invalidations between
+	// instances, so tag generations can be kept in Local as well: a hit then
+	// costs no round trip to the shared store. A tag invalidated on another
+	// instance is seen as soon as its message arrives, and within LocalTTL
+	// if the message is lost. It needs Local.
+	//
+	// Optional. Default: nil.
+	Bus Bus
+}
+
+// configDefault returns cfg with every zero field that has a default set
+// to it. Storage is made by New, which can fail.
+func configDefault(cfg Config) Config {
+	cfg.Codec = cmp.Or[Codec](cfg.Codec, JSON{})
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.ErrorLogInterval <= 0 {
+		cfg.ErrorLogInterval = DefaultErrorLogInterval
+	}
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	cfg.CircuitThreshold = cmp.Or(cfg.CircuitThreshold, DefaultCircuitThreshold)
+	cfg.CircuitCooldown = cmp.Or(cfg.CircuitCooldown, DefaultCircuitCooldown)
+	cfg.LocalTTL = cmp.Or(cfg.LocalTTL, DefaultLocalTTL)
+	cfg.HotBytes = cmp.Or(cfg.HotBytes, DefaultHotBytes)
+	return cfg
+}
+
+// validate reports every reason cfg cannot work, each naming its field.
+func (cfg *Config) validate() error {
+	var errs []error
+	if err := keys.CheckPrefix("cachekit: Config.Prefix", cfg.Prefix, ""); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.CircuitThreshold < 0 {
+		errs = append(errs, fmt.Errorf("cachekit: Config.CircuitThreshold is negative (%d)", cfg.CircuitThreshold))
+	}
+	if cfg.CircuitCooldown < 0 {
+		errs = append(errs, fmt.Errorf("cachekit: Config.CircuitCooldown is negative (%v)", cfg.CircuitCooldown))
+	}
+	if cfg.LocalTTL < 0 {
+		errs = append(errs, fmt.Errorf("cachekit: Config.LocalTTL is negative (%v)", cfg.LocalTTL))
+	}
+	if cfg.Local != nil && fiber.Storage(cfg.Local) == cfg.Storage {
+		errs = append(errs, errors.New("cachekit: Config.Local is the Storage itself; give a separate Memory"))
+	}
+	if cfg.Bus != nil && cfg.Local == nil {
+		errs = append(errs, errors.New("cachekit: Config.Bus needs Config.Local (the two-level mode)"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,34 @@
+// Package cachekit is the cache core behind cachekit's template loader,
+// {{cache}} blocks and Fiber middleware: keys with a prefix and version, TTLs,
+// tags invalidated in O(1), in-process coalescing of concurrent misses,
+// stale-while-revalidate and stale-if-error, and counters.
+//
+// A Cache runs over any fiber.Storage: the embedded Memory store (bigcache)
+// by default, or Redis, Memcached and the other gofiber/storage drivers when a
+// site runs on several machines. The cache is never the reason a request
+// fails: storage errors are counted, logged once per burst, and the caller
+// gets its value computed afresh.
+//
+// # How it fits together
+//
+// One Load, the call under GetOrSet, Fetch and the {{cache}} block:
+//
+//   - cachekit.go: New, once, applied the Config's defaults and checked it
+//     (config.go), then wired the layers.
+//   - load.go: lookup tries the hot layer (hot.go), values kept in process
+//     and exact through the invalidation epoch; then reads the storage:
+//     Local first in the two-level mode, then the store itself, through the
+//     timeout and circuit breaker of guard.go when it is external.
+//   - keys.go builds each storage key ("<prefix>:<version>:<kind>:<key>",
+//     by the rule of internal/keys); entry.go decodes what was read (a
+//     corrupt entry is a miss); tags.go compares the generation of each of
+//     its tags with the current one.
+//   - fill.go: on a miss, Load runs the Fill once for all concurrent callers
+//     (singleflight), or serves the stale copy while one refresh runs, and
+//     writes the new entry under the tags' generations.
+//   - tags.go: InvalidateTags writes a new generation per tag and moves the
+//     epoch; bus.go carries that, and every Set and Delete, to the other
+//     instances.
+//   - stats.go counts all of it; memory.go is the embedded store; dummy.go
+//     the store that keeps nothing.
+package cachekit

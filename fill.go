@@ -1,0 +1,242 @@
+package cachekit
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Policy says how long an entry lives and what invalidates it.
+type Policy struct {
+	// TTL is how long the entry is fresh. 0 means no expiry.
+	TTL time.Duration
+	// StaleWhileRevalidate is how long after TTL the entry may still be
+	// served while one refresh runs in the background.
+	StaleWhileRevalidate time.Duration
+	// StaleIfError is how long after TTL the entry may still be served when
+	// the refresh fails.
+	StaleIfError time.Duration
+	// Tags invalidate the entry together (Cache.InvalidateTags).
+	Tags []string
+	// NoStore, set by a Fill, gives the value to its caller only: it is not
+	// stored, and callers that waited for it run their own fill.
+	NoStore bool
+	// Background, when set, returns the Fill that a stale-while-revalidate
+	// refresh runs on its own goroutine. It is called on the caller's
+	// goroutine before Load returns the stale value, so it can copy the
+	// request state the refresh needs. nil: the refresh runs the fill given
+	// to Load.
+	Background func() Fill
+}
+
+func (p *Policy) check() error {
+	if err := checkTTL("TTL", p.TTL); err != nil {
+		return err
+	}
+	if err := checkTTL("StaleWhileRevalidate", p.StaleWhileRevalidate); err != nil {
+		return err
+	}
+	if err := checkTTL("StaleIfError", p.StaleIfError); err != nil {
+		return err
+	}
+	for _, t := range p.Tags {
+		if t == "" {
+			return errors.New("cachekit: empty tag")
+		}
+	}
+	return nil
+}
+
+func checkTTL(what string, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("cachekit: negative %s %v", what, d)
+	}
+	return nil
+}
+
+// A Fill computes the value for a key on a miss. It gets a copy of the
+// caller's Policy and may change it: set the TTL from what it computed, add
+// tags, or set NoStore.
+type Fill func(p *Policy) ([]byte, error)
+
+// Load returns the value under key, filling it on a miss:
+//
+//   - a fresh entry is a Hit;
+//   - inside StaleWhileRevalidate, the stale value is returned at once and
+//     one refresh runs in the background;
+//   - otherwise fill runs, once for all concurrent callers of this key in
+//     this process, and its value is stored under p unless the fill sets
+//     NoStore; inside StaleIfError, a failed fill returns the stale value.
+//
+// A storage error never fails Load: it is counted and logged, and the fill's
+// value is returned uncached. Load returns an error only for bad arguments
+// or when fill fails with nothing stale to serve.
+func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
+	if err := c.check(key); err != nil {
+		return Result{}, err
+	}
+	if err := p.check(); err != nil {
+		return Result{}, err
+	}
+	r, _ := c.lookup(key)
+	c.count(key, r.Status)
+	switch r.Status {
+	case Hit:
+		return r, nil
+	case Stale:
+		c.refresh(key, p, fill)
+		return r, nil
+	}
+	fallback := r.fallback
+	skey := c.keys.storageKey(kindEntry, key)
+	leader := false
+	joined := c.epochNow()
+	v, err, _ := c.group.Do(skey, func() (any, error) {
+		leader = true
+		// A caller that missed just as the previous flight ended would
+		// otherwise fill again: look once more inside the flight.
+		epoch := c.epochNow()
+		if r, _ := c.lookup(key); r.Status == Hit {
+			return fillResult{value: r.Value, epoch: epoch}, nil
+		}
+		return c.runFill(skey, p, fill)
+	})
+	shared := !leader
+	if shared {
+		c.stats.coalesced.Add(1)
+	}
+	var f fillResult
+	if v != nil {
+		f = v.(fillResult)
+	}
+	if err == nil && shared && (f.noStore || f.epoch != joined) {
+		// The value was meant for the caller that computed it only, or the
+		// flight began before an invalidation this caller came after.
+		f, err = c.runFill(skey, p, fill)
+	}
+	if err != nil {
+		if fallback != nil {
+			c.stats.staleErrors.Add(1)
+			fb := *fallback
+			fb.FillErr = err
+			return fb, nil
+		}
+		return Result{}, err
+	}
+	return Result{Value: f.value, Status: Miss, Coalesced: shared, Stored: f.stored}, nil
+}
+
+// fillResult is what one run of a Fill produced.
+type fillResult struct {
+	value   []byte
+	stored  bool
+	noStore bool
+	epoch   uint64 // when the fill began
+}
+
+// runFill runs fill under the policy and stores the value.
+func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
+	upfront := p.Tags
+	gens, genErr := c.generations(upfront, nil)
+	started := c.wallNow()
+	epoch := c.epochNow()
+	fp := p
+	fp.Tags = append([]string(nil), p.Tags...)
+	v, err := fill(&fp)
+	if err != nil {
+		return fillResult{}, err
+	}
+	f := fillResult{value: v, noStore: fp.NoStore, epoch: epoch}
+	if fp.NoStore || genErr != nil {
+		return f, nil
+	}
+	if err := fp.check(); err != nil {
+		c.storageError(fmt.Errorf("fill for %q returned a bad policy: %w", skey, err))
+		return f, nil
+	}
+	if late := lateTags(upfront, fp.Tags); len(late) > 0 {
+		// Tags known only after the fill: a generation that moved (or
+		// appeared) while the fill ran may belong to an invalidation the
+		// value predates, so such a value is not stored.
+		lateGens, err := c.generations(late, nil)
+		if err != nil {
+			return f, nil
+		}
+		// On an embedded store this process sees every invalidation, and
+		// InvalidateTags moves the epoch before it writes: an epoch that did
+		// not move proves none happened, so a generation made during the
+		// fill is simply new. (With a Bus, another instance's invalidation
+		// reaches the store before its message reaches us: no such proof.)
+		quiet := c.memory != nil && c.epochNow() == epoch
+		for _, g := range lateGens {
+			if genTime(g.gen) >= started.UnixNano() && !quiet {
+				c.stats.raceSkips.Add(1)
+				return f, nil
+			}
+		}
+		gens = append(gens, lateGens...)
+	}
+	f.stored = c.writeEntry(skey, v, &fp, gens) == nil
+	return f, nil
+}
+
+// lateTags returns the tags in after that are not in before.
+func lateTags(before, after []string) []string {
+	var late []string
+next:
+	for _, t := range after {
+		for _, b := range before {
+			if t == b {
+				continue next
+			}
+		}
+		late = append(late, t)
+	}
+	return late
+}
+
+// refresh starts one background fill for key unless one is running.
+func (c *Cache) refresh(key string, p Policy, fill Fill) {
+	skey := c.keys.storageKey(kindEntry, key)
+	if _, running := c.refreshing.LoadOrStore(skey, struct{}{}); running {
+		return
+	}
+	if p.Background != nil {
+		fill = p.Background()
+	}
+	go func() {
+		defer c.refreshing.Delete(skey)
+		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(skey, p, fill) })
+		if err != nil {
+			c.stats.refreshErrors.Add(1)
+		}
+	}()
+}
+
+// writeEntry encodes value as an entry with the policy's windows and the
+// tag generations, and writes it under the storage key.
+func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGen) error {
+	now := c.wallNow()
+	e := entry{stored: now.UnixNano()}
+	var exp time.Duration
+	if p.TTL > 0 {
+		e.fresh = now.Add(p.TTL).UnixNano()
+		e.swr = now.Add(p.TTL + p.StaleWhileRevalidate).UnixNano()
+		e.sie = now.Add(p.TTL + p.StaleIfError).UnixNano()
+		exp = p.TTL + max(p.StaleWhileRevalidate, p.StaleIfError)
+	}
+	buf := encodeEntry(make([]byte, 0, entryFixed+entryCRC+len(value)+16+len(gens)*48), &e, gens, value)
+	if c.local != nil {
+		localExp := c.localTTL
+		if exp > 0 && exp < localExp {
+			localExp = exp
+		}
+		_ = c.local.Set(skey, buf, localExp)
+	}
+	if err := c.store.Set(skey, buf, exp); err != nil {
+		c.storageError(err)
+		return fmt.Errorf("cachekit: set: %w", err)
+	}
+	c.stats.stores.Add(1)
+	return nil
+}
