@@ -110,7 +110,9 @@ type Config struct {
 	// Observe, when set, is called with the key and the outcome (Hit,
 	// Stale or Miss) of every Lookup and Load, for per-key-family metrics
 	// such as a dashboard's hit ratio per fragment. It runs on the hit
-	// path: keep it cheap and never block in it.
+	// path: keep it cheap and never block in it. The key is valid only
+	// during the call: it may view a buffer the caller reuses (fibercache's
+	// page keys do, so a hit allocates nothing); strings.Clone it to keep it.
 	//
 	// Optional. Default: nil.
 	Observe func(key string, s Status)

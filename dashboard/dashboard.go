@@ -362,25 +362,22 @@ func (d *board) overview(cur sample, hist []sample, ta timeAxis) ([]tile, []char
 			tile{Value: count(cur.mem.Evictions), Label: "evictions"},
 		)
 	}
-	// per is the increase of a counter in each interval; a sample taken
-	// before the Recorder knew the Cache (or Memory) has no point.
-	per := func(f func(s sample) uint64) []point {
+	// increase is the increase of a counter in each interval; a sample
+	// taken before the Recorder knew the Cache (or Memory) has no point.
+	increase := func(have func(s sample) bool, f func(s sample) uint64) []point {
 		var pts []point
 		for i := 1; i < len(hist); i++ {
 			a, b := hist[i-1], hist[i]
-			ok := a.haveCore && b.haveCore && f(b) >= f(a)
+			ok := have(a) && have(b) && f(b) >= f(a)
 			pts = append(pts, point{at: b.at, v: float64(f(b) - f(a)), ok: ok})
 		}
 		return pts
 	}
+	per := func(f func(s sample) uint64) []point {
+		return increase(func(s sample) bool { return s.haveCore }, f)
+	}
 	perMem := func(f func(s sample) uint64) []point {
-		var pts []point
-		for i := 1; i < len(hist); i++ {
-			a, b := hist[i-1], hist[i]
-			ok := a.haveMem && b.haveMem && f(b) >= f(a)
-			pts = append(pts, point{at: b.at, v: float64(f(b) - f(a)), ok: ok})
-		}
-		return pts
+		return increase(func(s sample) bool { return s.haveMem }, f)
 	}
 	note := "per " + formatSpan(ta.every) + " interval"
 	charts := []chart{
