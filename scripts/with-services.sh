@@ -24,10 +24,14 @@ need() { # need BINARY PACKAGE
 	command -v "$1" >/dev/null 2>&1
 }
 
+# Ports come from below the kernel's ephemeral range, where outgoing
+# connections (the tests make many) cannot already hold them.
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
+[ "$eph_lo" -gt 12000 ] || eph_lo=32768
 free_port() { # a TCP port nobody listens on, on 127.0.0.1
 	local p
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (eph_lo - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
