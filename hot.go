@@ -125,9 +125,13 @@ func (h *hotLayer) slotFor(b uint64, key string) uint64 {
 	i := hotWays * b
 	first, second := h.slots[i].Load(), h.slots[i+1].Load()
 	switch {
-	case first == nil || first.key == key:
+	case first != nil && first.key == key:
 		return i
-	case second == nil || second.key == key || second.kept < first.kept:
+	case second != nil && second.key == key:
+		return i + 1 // never two values of one key in a bucket
+	case first == nil:
+		return i
+	case second == nil || second.kept < first.kept:
 		return i + 1
 	}
 	return i
