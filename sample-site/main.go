@@ -29,7 +29,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("sample-site", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:3000", "address to listen on")
-	dev := fs.Bool("dev", false, "development mode: templates reload when edited, no admin token")
+	dev := fs.Bool("dev", false, "development mode: templates reload when edited")
 	db := fs.String("db", filepath.Join(os.TempDir(), "cachekit-sample-site.db"), "SQLite database file (created and seeded on first start)")
 	templates := fs.String("templates", "templates", "template directory")
 	if err := fs.Parse(args); err != nil {
@@ -39,7 +39,7 @@ func run(args []string) error {
 		return fmt.Errorf("no template directory %q: run from the repository root (go run ./sample-site) or pass -templates", *templates)
 	}
 	token := os.Getenv("CACHEKIT_ADMIN_TOKEN")
-	if token == "" && !*dev {
+	if token == "" {
 		token = randomToken()
 		fmt.Printf("sample-site: admin token for /_cache actions: %s (set CACHEKIT_ADMIN_TOKEN to choose it)\n", token)
 	}
