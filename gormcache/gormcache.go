@@ -169,6 +169,8 @@ type modelInfo struct {
 	pk       []*schema.Field
 	uniques  [][]*schema.Field // unique indexes and unique columns, each a column set
 	counters *modelCounters
+	rowTags  []string // the tags a row entry holds before its row tag
+	allTags  []string // the tags a whole-table entry holds
 	cols     atomic.Pointer[[]string] // the columns of the last entry replayed
 	types    sync.Map                 // column list -> []reflect.Type
 }
@@ -228,6 +230,8 @@ func (p *Plugin) info(sch *schema.Schema) *modelInfo {
 	}
 	mi.keyHead = fmt.Sprintf("%s:%s:%s:%08x:", p.prefix, sch.Name, sch.Table, h.Sum32())
 	mi.counters = p.counters(sch.Name)
+	mi.rowTags = p.tableTags(mi.table, false)
+	mi.allTags = p.tableTags(mi.table, true)
 	mi.cached = len(sch.PrimaryFields) > 0 && sch.Table != "" && !p.exclude[sch.ModelType] &&
 		(p.only == nil || p.only[sch.ModelType]) && plainQueryClauses(sch)
 	for _, f := range sch.Fields {

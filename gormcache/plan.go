@@ -130,13 +130,13 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 
 	if len(conds) == 0 {
 		// all(): the whole table, in the order asked, up to the limit.
-		pl := &plan{mi: mi, shape: shapeAll, tags: p.tableTags(mi.table, true)}
+		pl := &plan{mi: mi, shape: shapeAll, tags: mi.allTags}
 		pl.key = mi.keyHead + "all:" + order + ":" + strconv.Itoa(limit)
 		return pl
 	}
 	// One row by its primary key, a list of them, or one row by a unique
 	// index.
-	if len(mi.pk) == 1 && len(conds) == 1 && conds[0].col == mi.pk[0].DBName && (conds[0].in || len(conds[0].vals) > 1) {
+	if len(mi.pk) == 1 && len(conds) == 1 && conds[0].col == mi.pk[0].DBName && len(conds[0].vals) > 1 {
 		return p.planMulti(mi, conds[0].vals, order, limit)
 	}
 	for _, c := range conds {
@@ -172,7 +172,7 @@ func (p *Plugin) planRow(mi *modelInfo, kind string, cols []*schema.Field, conds
 			b.WriteString(part)
 		}
 	}
-	return &plan{mi: mi, shape: shapeRow, key: b.String(), tags: p.tableTags(mi.table, false)}
+	return &plan{mi: mi, shape: shapeRow, key: b.String(), tags: mi.rowTags}
 }
 
 func (p *Plugin) planMulti(mi *modelInfo, vals []any, order string, limit int) *plan {
@@ -191,7 +191,7 @@ func (p *Plugin) planMulti(mi *modelInfo, vals []any, order string, limit int) *
 	default:
 		return nil
 	}
-	pl := &plan{mi: mi, shape: shapeMulti, tags: p.tableTags(mi.table, false)}
+	pl := &plan{mi: mi, shape: shapeMulti, tags: mi.rowTags}
 	seen := make(map[string]bool, len(vals))
 	for _, v := range vals {
 		part, ok := keyPart(v)
