@@ -169,8 +169,8 @@ type modelInfo struct {
 	pk       []*schema.Field
 	uniques  [][]*schema.Field // unique indexes and unique columns, each a column set
 	counters *modelCounters
-	rowTags  []string // the tags a row entry holds before its row tag
-	allTags  []string // the tags a whole-table entry holds
+	rowTags  []string                 // the tags a row entry holds before its row tag
+	allTags  []string                 // the tags a whole-table entry holds
 	cols     atomic.Pointer[[]string] // the columns of the last entry replayed
 	types    sync.Map                 // column list -> []reflect.Type
 }

@@ -64,6 +64,11 @@ var shapes = map[string]func(db *gorm.DB, u User) (string, error){
 		err := db.Where("email = ?", u.Email).First(&x).Error
 		return x.Name, err
 	},
+	"First(dest with pk)": func(db *gorm.DB, u User) (string, error) {
+		x := User{ID: u.ID}
+		err := db.First(&x).Error
+		return x.Name, err
+	},
 	"Where(struct pk)": func(db *gorm.DB, u User) (string, error) {
 		var x User
 		err := db.Where(&User{ID: u.ID}).First(&x).Error

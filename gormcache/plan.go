@@ -123,6 +123,11 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 			}
 		}
 	}
+	for i := range conds {
+		if conds[i].in && len(conds[i].vals) == 1 {
+			conds[i].in = false // IN (v) is = v
+		}
+	}
 	conds, ok = merge(conds)
 	if !ok {
 		return nil

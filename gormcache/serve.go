@@ -406,8 +406,17 @@ func (p *Plugin) dbTag() string                { return p.prefix + ":*" }
 // table's batch tag and the database's; whole-table entries carry the
 // table's change tag as well.
 func (p *Plugin) tableTags(table string, all bool) []string {
-	if all {
-		return []string{p.tableTag(table), p.batchTag(table), p.dbTag()}
+	names := []string{table}
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		// "public.users": raw SQL may name it "users".
+		names = append(names, table[i+1:])
 	}
-	return []string{p.batchTag(table), p.dbTag()}
+	var tags []string
+	for _, t := range names {
+		if all {
+			tags = append(tags, p.tableTag(t))
+		}
+		tags = append(tags, p.batchTag(t))
+	}
+	return append(tags, p.dbTag())
 }
