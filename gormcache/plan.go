@@ -532,8 +532,12 @@ func columnOf(stmt *gorm.Statement, mi *modelInfo, c clause.Column) (string, boo
 		return "", false
 	}
 	if c.Name == clause.PrimaryKey {
+		// As gorm's Statement.QuoteTo spells it.
 		if f := mi.sch.PrioritizedPrimaryField; f != nil {
 			return f.DBName, true
+		}
+		if len(mi.sch.DBNames) > 0 {
+			return mi.sch.DBNames[0], true
 		}
 		return "", false
 	}

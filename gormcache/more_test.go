@@ -1,0 +1,139 @@
+package gormcache_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cachekit/cachekit/gormcache"
+	"gorm.io/gorm"
+)
+
+// Membership has a composite primary key and a composite unique index.
+type Membership struct {
+	OrgID  uint `gorm:"primaryKey;autoIncrement:false"`
+	UserID uint `gorm:"primaryKey;autoIncrement:false"`
+	Role   string
+	Seat   int    `gorm:"uniqueIndex:seat_of_org"`
+	Org    string `gorm:"uniqueIndex:seat_of_org"`
+}
+
+func TestCompositeKeys(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		must(t, e.db.AutoMigrate(&Membership{}))
+		m := Membership{OrgID: 1, UserID: 2, Role: "admin", Seat: 3, Org: "o"}
+		must(t, e.db.Create(&m).Error)
+		read := func() (a, b string) {
+			var x, y Membership
+			must(t, e.db.Where("org_id = ? AND user_id = ?", 1, 2).First(&x).Error)
+			must(t, e.db.Where(&Membership{Seat: 3, Org: "o"}).First(&y).Error)
+			return x.Role, y.Role
+		}
+		read()
+		e.behind(t, "UPDATE memberships SET role = 'behind'")
+		if a, b := read(); a != "admin" || b != "admin" {
+			t.Fatalf("not cached: %q %q", a, b)
+		}
+		must(t, e.db.Model(&Membership{}).Where("org_id = ? AND user_id = ?", 1, 2).Update("seat", 4).Error)
+		var x Membership
+		if err := e.db.Where(&Membership{Seat: 3, Org: "o"}).First(&x).Error; !errors.Is(err, gorm.ErrRecordNotFound) {
+			t.Fatalf("old unique value: %v %+v", err, x)
+		}
+		must(t, e.db.Where("org_id = ? AND user_id = ?", 1, 2).First(&x).Error)
+		if x.Role != "behind" || x.Seat != 4 {
+			t.Fatalf("after update %+v", x)
+		}
+	})
+}
+
+// Prepared-statement sessions and nested transactions (savepoints) defer
+// their invalidations to the commit too.
+func TestPreparedAndNested(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		u := seedUser(t, e, "n0", "n@x")
+		mustUser(t, e.db, u.ID)
+		ps := e.db.Session(&gorm.Session{PrepareStmt: true})
+		must(t, ps.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Model(&u).Update("name", "n1").Error; err != nil {
+				return err
+			}
+			_ = tx.Transaction(func(tx2 *gorm.DB) error {
+				tx2.Model(&u).Update("age", 99)
+				return errors.New("roll back the savepoint")
+			})
+			return tx.Transaction(func(tx2 *gorm.DB) error {
+				return tx2.Model(&u).Update("name", "n2").Error
+			})
+		}))
+		got := mustUser(t, ps, u.ID)
+		if got.Name != "n2" || got.Age == 99 {
+			t.Fatalf("after commit: %+v", got)
+		}
+		if got := mustUser(t, e.db, u.ID); got.Name != "n2" {
+			t.Fatalf("plain session: %q", got.Name)
+		}
+	})
+}
+
+// Two *gorm.DB (two processes, say) on one Cache: a write on one is seen by
+// the other on its next read.
+func TestTwoInstances(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		other := e.open(t, gormcache.Config{})
+		u := seedUser(t, e, "i0", "i@x")
+		mustUser(t, e.db, u.ID)
+		mustUser(t, other, u.ID)
+		must(t, other.Model(&u).Update("name", "i1").Error)
+		if got := mustUser(t, e.db, u.ID); got.Name != "i1" {
+			t.Fatalf("write on the other instance unseen: %q", got.Name)
+		}
+	})
+}
+
+// Association writes: Clear and Replace of a belongs-to, Append to a
+// has-many, Delete of a has-many member.
+func TestAssociationWrites(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		c := Company{Name: "c1"}
+		must(t, e.db.Create(&c).Error)
+		u := User{Name: "a", Email: "assoc@x", CompanyID: &c.ID}
+		must(t, e.db.Create(&u).Error)
+		mustUser(t, e.db, u.ID)
+		must(t, e.db.Model(&u).Association("Company").Clear())
+		if got := mustUser(t, e.db, u.ID); got.CompanyID != nil {
+			t.Fatalf("after Clear: %v", *got.CompanyID)
+		}
+		c2 := Company{Name: "c2"}
+		must(t, e.db.Model(&u).Association("Company").Replace(&c2))
+		if got := mustUser(t, e.db, u.ID); got.CompanyID == nil || *got.CompanyID != c2.ID {
+			t.Fatalf("after Replace: %v", got.CompanyID)
+		}
+		p := Post{Title: "p"}
+		must(t, e.db.Model(&u).Association("Posts").Append(&p))
+		var post Post
+		must(t, e.db.First(&post, p.ID).Error)
+		if post.UserID != u.ID {
+			t.Fatalf("post %+v", post)
+		}
+		must(t, e.db.Model(&u).Association("Posts").Unscoped().Delete(&p))
+		if err := e.db.First(&post, p.ID).Error; !errors.Is(err, gorm.ErrRecordNotFound) && post.UserID == u.ID {
+			t.Fatalf("after Delete: %v %+v", err, post)
+		}
+	})
+}
+
+// Keys spelled differently name one row.
+func TestKeySpellings(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		u := seedUser(t, e, "k", "k@x")
+		var a, b User
+		must(t, e.db.First(&a, u.ID).Error)
+		must(t, e.db.First(&b, "id = ?", int64(u.ID)).Error)
+		must(t, e.db.Model(&User{}).Where("id = ?", u.ID).Update("name", "k2").Error)
+		a, b = User{}, User{}
+		must(t, e.db.First(&a, u.ID).Error)
+		must(t, e.db.First(&b, "id = ?", int64(u.ID)).Error)
+		if a.Name != "k2" || b.Name != "k2" {
+			t.Fatalf("%q %q", a.Name, b.Name)
+		}
+	})
+}
