@@ -137,3 +137,41 @@ func TestKeySpellings(t *testing.T) {
 		}
 	})
 }
+
+// A struct takes a whole-table query's first row; a slice takes every row:
+// two entries, never one served for the other.
+func TestWholeTableStructAndSlice(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		seedUser(t, e, "s1", "s1@x")
+		seedUser(t, e, "s2", "s2@x")
+		var one User
+		must(t, e.db.Find(&one).Error)
+		var all []User
+		must(t, e.db.Find(&all).Error)
+		if len(all) != 2 {
+			t.Fatalf("slice after struct: %d rows", len(all))
+		}
+		var xs []User
+		must(t, e.db.Find(&xs, []uint{all[0].ID, all[1].ID}).Error)
+		var first User
+		must(t, e.db.Find(&first, []uint{all[1].ID, all[0].ID}).Error) // passes through
+		if first.ID == 0 {
+			t.Fatal("struct from a key list")
+		}
+	})
+}
+
+// A whole table past MaxRows is returned, not stored.
+func TestMaxRows(t *testing.T) {
+	e := newSQLite(t, gormcache.Config{MaxRows: 2})
+	for _, n := range []string{"r1", "r2", "r3"} {
+		seedUser(t, e, n, n+"@x")
+	}
+	var all []User
+	must(t, e.db.Find(&all).Error)
+	e.behind(t, "UPDATE users SET name = 'behind'")
+	must(t, e.db.Find(&all).Error)
+	if len(all) != 3 || all[0].Name != "behind" {
+		t.Fatalf("stored past MaxRows: %d %q", len(all), all[0].Name)
+	}
+}

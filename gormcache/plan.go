@@ -136,12 +136,20 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 	if len(conds) == 0 {
 		// all(): the whole table, in the order asked, up to the limit.
 		pl := &plan{mi: mi, shape: shapeAll, tags: mi.allTags}
-		pl.key = mi.keyHead + "all:" + order + ":" + strconv.Itoa(limit)
+		// A struct takes the first row only: a key of its own.
+		dest := "rows"
+		if single {
+			dest = "first"
+		}
+		pl.key = mi.keyHead + "all:" + dest + ":" + order + ":" + strconv.Itoa(limit)
 		return pl
 	}
 	// One row by its primary key, a list of them, or one row by a unique
 	// index.
 	if len(mi.pk) == 1 && len(conds) == 1 && conds[0].col == mi.pk[0].DBName && len(conds[0].vals) > 1 {
+		if single {
+			return nil // the first row of an unordered list: the database's choice
+		}
 		return p.planMulti(mi, conds[0].vals, order, limit)
 	}
 	for _, c := range conds {

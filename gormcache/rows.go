@@ -221,10 +221,14 @@ type recordingRows struct {
 	cols    []string
 	rows    [][]any
 	holders []any
+	max     int  // rows kept at most; past it the result is not stored
 	bad     bool // a value or destination the replay cannot reproduce
 }
 
 func (r *recordingRows) Scan(dest ...any) error {
+	if !r.bad && len(r.rows) >= r.max {
+		r.bad, r.rows = true, nil
+	}
 	if !r.bad {
 		if r.holders == nil {
 			r.holders = make([]any, len(dest))

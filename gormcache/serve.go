@@ -99,7 +99,7 @@ func (p *Plugin) run(db *gorm.DB) *recordingRows {
 		db.AddError(err)
 		return nil
 	}
-	rec := &recordingRows{Rows: rows}
+	rec := &recordingRows{Rows: rows, max: p.maxRows}
 	rec.cols, err = rows.Columns()
 	if err != nil {
 		rec.bad = true
