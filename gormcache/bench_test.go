@@ -19,6 +19,13 @@ func benchDBs(b *testing.B, newEnv func(testing.TB, gormcache.Config) *env) (pla
 	return e.open(b), e.db, users[50].ID
 }
 
+// e0 opens a database whose gorm:query callback does nothing.
+func e0(b *testing.B, newEnv func(testing.TB, gormcache.Config) *env) *gorm.DB {
+	db := newEnv(b, gormcache.Config{}).open(b)
+	must(b, db.Callback().Query().Replace("gorm:query", func(*gorm.DB) {}))
+	return db
+}
+
 func benchLookup(b *testing.B, db *gorm.DB, id uint) {
 	b.ReportAllocs()
 	for b.Loop() {
@@ -50,6 +57,16 @@ func BenchmarkPKLookup(b *testing.B) {
 			plain, cached, id := benchDBs(b, d.open)
 			b.Run("uncached", func(b *testing.B) { benchLookup(b, plain, id) })
 			b.Run("plugin-hit", func(b *testing.B) { benchLookup(b, cached, id) })
+			// GORM's own cost of the call with a query callback that does
+			// nothing: the floor under any plugin hit.
+			b.Run("gorm-floor", func(b *testing.B) {
+				floor := e0(b, d.open)
+				b.ReportAllocs()
+				for b.Loop() {
+					var u User
+					floor.First(&u, id)
+				}
+			})
 		})
 	}
 }

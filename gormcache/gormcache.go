@@ -184,7 +184,8 @@ func (mi *modelInfo) lastCols() []string {
 
 func (mi *modelInfo) keepCols(cols []string) {
 	if c := mi.cols.Load(); c == nil || !sameStrings(*c, cols) {
-		mi.cols.Store(&cols)
+		kept := cols
+		mi.cols.Store(&kept)
 	}
 }
 

@@ -107,7 +107,7 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 		return nil
 	}
 
-	var conds []cond
+	conds := make([]cond, 0, 4)
 	if c, ok := stmt.Clauses["WHERE"]; ok {
 		w, ok := c.Expression.(clause.Where)
 		if !ok || !collect(stmt, mi, w.Exprs, &conds) {
@@ -340,6 +340,14 @@ func orderOf(stmt *gorm.Statement, mi *modelInfo) (string, bool) {
 	if !ok || o.Expression != nil {
 		return "", false
 	}
+	if len(o.Columns) == 1 && !o.Columns[0].Column.Raw && !o.Columns[0].Reorder {
+		// The common case (First's ORDER BY the primary key), without a slice.
+		name, ok := columnOf(stmt, mi, o.Columns[0].Column)
+		if ok && o.Columns[0].Desc {
+			name += " desc"
+		}
+		return name, ok
+	}
 	var parts []string
 	for _, col := range o.Columns {
 		if col.Reorder {
@@ -555,24 +563,18 @@ func columnOf(stmt *gorm.Statement, mi *modelInfo, c clause.Column) (string, boo
 // column resolves "col", "table.col" and their quoted forms to a column of
 // the model.
 func column(stmt *gorm.Statement, mi *modelInfo, s string) (string, bool) {
-	parts := strings.Split(s, ".")
-	if len(parts) > 2 {
+	if table, col, qualified := strings.Cut(s, "."); qualified {
+		t, ok := unquote(table)
+		if !ok || !strings.EqualFold(t, stmt.Table) || strings.Contains(col, ".") {
+			return "", false
+		}
+		s = col
+	}
+	id, ok := unquote(s)
+	if !ok {
 		return "", false
 	}
-	for i, part := range parts {
-		id, ok := unquote(part)
-		if !ok {
-			return "", false
-		}
-		parts[i] = id
-	}
-	if len(parts) == 2 {
-		if !strings.EqualFold(parts[0], stmt.Table) {
-			return "", false
-		}
-		parts = parts[1:]
-	}
-	return fieldName(mi, parts[0])
+	return fieldName(mi, id)
 }
 
 func fieldName(mi *modelInfo, name string) (string, bool) {
