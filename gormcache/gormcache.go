@@ -68,6 +68,7 @@ type Plugin struct {
 
 	query gormFunc // the gorm:query callback this plugin wraps
 	plans sync.Map // *schema.Schema -> *modelInfo
+	fks   sync.Map // "table\x00column" of has-one / has-many foreign keys
 	stats sync.Map // model name -> *modelCounters
 }
 
@@ -260,8 +261,23 @@ func (p *Plugin) info(sch *schema.Schema) *modelInfo {
 			mi.uniques = append(mi.uniques, set)
 		}
 	}
+	for _, rel := range sch.Relationships.Relations {
+		if (rel.Type != schema.HasOne && rel.Type != schema.HasMany) || rel.FieldSchema == nil || len(rel.References) != 1 {
+			continue
+		}
+		if ref := rel.References[0]; ref.OwnPrimaryKey && ref.PrimaryValue == "" && ref.ForeignKey != nil {
+			p.fks.Store(strings.ToLower(rel.FieldSchema.Table)+"\x00"+ref.ForeignKey.DBName, true)
+		}
+	}
 	v, _ := p.plans.LoadOrStore(sch, mi)
 	return v.(*modelInfo)
+}
+
+// isFK reports whether col of mi's table is the foreign key of a has-one or
+// has-many relation of a model the plugin has seen.
+func (p *Plugin) isFK(mi *modelInfo, col string) bool {
+	_, ok := p.fks.Load(mi.table + "\x00" + col)
+	return ok
 }
 
 // plainQueryClauses reports whether the only clauses the schema adds to its

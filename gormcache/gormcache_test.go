@@ -275,9 +275,31 @@ func TestPreloads(t *testing.T) {
 		if x := load(); len(x.Posts) != 1 || x.Company == nil || x.Company.Name != "acme" {
 			t.Fatalf("first load %+v", x)
 		}
+		// The has-many load is cached per parent...
+		e.behind(t, "UPDATE posts SET title = 'behind'")
+		if x := load(); len(x.Posts) != 1 || x.Posts[0].Title != "one" {
+			t.Fatalf("has-many not from the cache: %+v", x.Posts)
+		}
+		// ...and dropped by any write to the children's table.
 		must(t, e.db.Create(&Post{UserID: u.ID, Title: "two"}).Error)
-		if x := load(); len(x.Posts) != 2 {
-			t.Fatalf("after a child was added: %d posts", len(x.Posts))
+		if x := load(); len(x.Posts) != 2 || x.Posts[0].Title != "behind" {
+			t.Fatalf("after a child was added: %+v", x.Posts)
+		}
+		// A parent with no children, and several parents at once.
+		lone := User{Name: "lone", Email: "lone@x"}
+		must(t, e.db.Create(&lone).Error)
+		for i := 0; i < 2; i++ {
+			var us []User
+			must(t, e.db.Preload("Posts").Order("id").Find(&us, []uint{u.ID, lone.ID}).Error)
+			if len(us) != 2 || len(us[0].Posts) != 2 || len(us[1].Posts) != 0 {
+				t.Fatalf("two parents: %+v", us)
+			}
+		}
+		must(t, e.db.Create(&Post{UserID: lone.ID, Title: "first"}).Error)
+		var us []User
+		must(t, e.db.Preload("Posts").Find(&us, []uint{u.ID, lone.ID}).Error)
+		if len(us) != 2 || len(us[0].Posts)+len(us[1].Posts) != 3 {
+			t.Fatalf("after the lone parent's first child: %+v", us)
 		}
 		e.behind(t, "UPDATE companies SET name = 'behind'")
 		if x := load(); x.Company.Name != "acme" {

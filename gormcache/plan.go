@@ -28,9 +28,11 @@ type plan struct {
 	shape shape
 	key   string   // shapeRow, shapeAll
 	tags  []string // tags known before the query runs
-	// shapeMulti: one entry per distinct primary key, in the order served.
+	// shapeMulti: one entry per distinct key value, in the order served.
+	col   *schema.Field // the primary key, or a has-one/has-many foreign key
+	fk    bool          // entries are the rows with that foreign key (0..n)
 	keys  []string
-	texts []string // the key's primary key as row tags and rows spell it
+	texts []string // each value as row tags and rows spell it
 	vals  []any
 }
 
@@ -150,7 +152,12 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 		if single {
 			return nil // the first row of an unordered list: the database's choice
 		}
-		return p.planMulti(mi, conds[0].vals, order, limit)
+		return p.planMulti(mi, mi.pk[0], false, conds[0].vals, order, limit)
+	}
+	if len(conds) == 1 && !single && p.isFK(mi, conds[0].col) {
+		// A has-one / has-many load: the children of each parent, one
+		// entry per parent, dropped by any write to the children's table.
+		return p.planMulti(mi, mi.sch.FieldsByDBName[conds[0].col], true, conds[0].vals, order, limit)
 	}
 	for _, c := range conds {
 		if c.in && len(c.vals) != 1 {
@@ -188,11 +195,13 @@ func (p *Plugin) planRow(mi *modelInfo, kind string, cols []*schema.Field, conds
 	return &plan{mi: mi, shape: shapeRow, key: b.String(), tags: mi.rowTags}
 }
 
-func (p *Plugin) planMulti(mi *modelInfo, vals []any, order string, limit int) *plan {
-	if len(vals) == 0 || limit > 0 && limit < len(vals) {
+func (p *Plugin) planMulti(mi *modelInfo, f *schema.Field, fk bool, vals []any, order string, limit int) *plan {
+	if len(vals) == 0 || limit > 0 && limit < len(vals) || f == nil {
 		return nil
 	}
-	f := mi.pk[0]
+	if fk && (order != "" || limit >= 0) {
+		return nil
+	}
 	desc := false
 	switch order {
 	case "":
@@ -204,7 +213,12 @@ func (p *Plugin) planMulti(mi *modelInfo, vals []any, order string, limit int) *
 	default:
 		return nil
 	}
-	pl := &plan{mi: mi, shape: shapeMulti, tags: mi.rowTags}
+	pl := &plan{mi: mi, shape: shapeMulti, tags: mi.rowTags, col: f, fk: fk}
+	kind := "pk:"
+	if fk {
+		pl.tags = mi.allTags
+		kind = "fk:" + f.DBName + ":"
+	}
 	seen := make(map[string]bool, len(vals))
 	for _, v := range vals {
 		part, ok := keyPart(v)
@@ -219,7 +233,7 @@ func (p *Plugin) planMulti(mi *modelInfo, vals []any, order string, limit int) *
 			continue
 		}
 		seen[text] = true
-		pl.keys = append(pl.keys, mi.keyHead+"pk:"+part)
+		pl.keys = append(pl.keys, mi.keyHead+kind+part)
 		pl.texts = append(pl.texts, text)
 		pl.vals = append(pl.vals, v)
 	}

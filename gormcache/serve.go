@@ -140,7 +140,7 @@ func (p *Plugin) replay(db *gorm.DB, d decoded) bool {
 // key order, and the query runs once in the innermost one.
 func (p *Plugin) serveMulti(db *gorm.DB, pl *plan) {
 	mi := pl.mi
-	st := &multiState{pl: pl, got: make([][]byte, len(pl.keys)), fetched: map[string][]any{}}
+	st := &multiState{pl: pl, got: make([][]byte, len(pl.keys)), fetched: map[string][][]any{}}
 	// Keys are loaded in one global order (by key), so nested fills of two
 	// callers never wait for each other in a cycle.
 	st.order = make([]int, len(pl.keys))
@@ -158,21 +158,23 @@ func (p *Plugin) serveMulti(db *gorm.DB, pl *plan) {
 	for i := range pl.keys {
 		if b := st.got[i]; b != nil {
 			e, err := decodeRows(b, mi.lastCols())
-			if err != nil || len(e.rows) != 1 || d.cols != nil && !sameStrings(d.cols, e.cols) {
+			if err != nil || !pl.fk && len(e.rows) != 1 || len(e.rows) > 0 && d.cols != nil && !sameStrings(d.cols, e.cols) {
 				p.fallback(db, mi)
 				return
 			}
-			d.cols = e.cols
-			d.rows = append(d.rows, e.rows[0])
+			if len(e.rows) > 0 {
+				d.cols = e.cols
+				d.rows = append(d.rows, e.rows...)
+			}
 			continue
 		}
-		if row, ok := st.fetched[pl.texts[i]]; ok {
+		if rows := st.fetched[pl.texts[i]]; len(rows) > 0 {
 			if d.cols != nil && !sameStrings(d.cols, st.cols) {
 				p.fallback(db, mi)
 				return
 			}
 			d.cols = st.cols
-			d.rows = append(d.rows, row)
+			d.rows = append(d.rows, rows...)
 		}
 	}
 	if d.cols == nil {
@@ -219,7 +221,7 @@ type multiState struct {
 	order   []int            // indexes of pl.keys in load order
 	got     [][]byte         // entries found or filled by another caller
 	need    []int            // keys the query must fetch
-	fetched map[string][]any // rows the query returned, by primary key text
+	fetched map[string][][]any // rows the query returned, by key text
 	cols    []string
 	ran     bool // the query ran
 	failed  bool // and failed
@@ -237,16 +239,20 @@ func (p *Plugin) loadMany(db *gorm.DB, st *multiState, i int) {
 			called = true
 			st.need = append(st.need, i)
 			p.loadMany(db, st, n+1)
-			row, ok := st.fetched[pl.texts[i]]
+			rows := st.fetched[pl.texts[i]]
 			if st.failed {
 				return nil, errNoFill
 			}
-			if !ok || st.bad {
+			if st.bad || !pl.fk && len(rows) != 1 {
 				pol.NoStore = true
 				return nil, nil
 			}
-			pol.Tags = append(pol.Tags, p.rowTag(pl.mi, []string{pl.texts[i]}))
-			b, ok := encodeRows(st.cols, [][]any{row})
+			if !pl.fk {
+				pol.Tags = append(pol.Tags, p.rowTag(pl.mi, []string{pl.texts[i]}))
+			}
+			// A parent without children is an answer too: the entry
+			// goes with the next write to the table.
+			b, ok := encodeRows(st.cols, rows)
 			if !ok {
 				pol.NoStore = true
 				return nil, nil
@@ -278,7 +284,7 @@ func (p *Plugin) fetchMany(db *gorm.DB, st *multiState) {
 	}
 	stmt := db.Statement
 	stmt.Clauses["WHERE"] = clause.Clause{Name: "WHERE", Expression: clause.Where{Exprs: []clause.Expression{
-		clause.IN{Column: clause.Column{Table: clause.CurrentTable, Name: mi.pk[0].DBName}, Values: vals},
+		clause.IN{Column: clause.Column{Table: clause.CurrentTable, Name: pl.col.DBName}, Values: vals},
 	}}}
 	callbacks.BuildQuerySQL(db)
 	if db.Error != nil {
@@ -301,7 +307,7 @@ func (p *Plugin) fetchMany(db *gorm.DB, st *multiState) {
 	st.cols = cols
 	pkIdx := -1
 	for i, c := range cols {
-		if c == mi.pk[0].DBName {
+		if c == pl.col.DBName {
 			pkIdx = i
 		}
 	}
@@ -333,7 +339,7 @@ func (p *Plugin) fetchMany(db *gorm.DB, st *multiState) {
 			st.bad = true
 			continue
 		}
-		st.fetched[text] = raw
+		st.fetched[text] = append(st.fetched[text], raw)
 	}
 	if err := rows.Err(); err != nil {
 		db.AddError(err)
@@ -345,7 +351,7 @@ func (p *Plugin) fetchMany(db *gorm.DB, st *multiState) {
 		db.Statement.SQL.Reset()
 		db.Statement.Vars = nil
 		db.Statement.Clauses["WHERE"] = clause.Clause{Name: "WHERE", Expression: clause.Where{Exprs: []clause.Expression{
-			clause.IN{Column: clause.Column{Table: clause.CurrentTable, Name: mi.pk[0].DBName}, Values: pl.vals},
+			clause.IN{Column: clause.Column{Table: clause.CurrentTable, Name: pl.col.DBName}, Values: pl.vals},
 		}}}
 		p.query(db)
 	}
