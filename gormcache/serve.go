@@ -218,9 +218,9 @@ func sameStrings(a, b []string) bool {
 
 type multiState struct {
 	pl      *plan
-	order   []int            // indexes of pl.keys in load order
-	got     [][]byte         // entries found or filled by another caller
-	need    []int            // keys the query must fetch
+	order   []int              // indexes of pl.keys in load order
+	got     [][]byte           // entries found or filled by another caller
+	need    []int              // keys the query must fetch
 	fetched map[string][][]any // rows the query returned, by key text
 	cols    []string
 	ran     bool // the query ran
