@@ -3,6 +3,7 @@ package gormcache_test
 import (
 	"testing"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/gormcache"
 	"gorm.io/gorm"
 )
@@ -84,4 +85,23 @@ func BenchmarkUncachedShape(b *testing.B) {
 			b.Run("with-plugin", func(b *testing.B) { benchOpen(b, cached) })
 		})
 	}
+}
+
+// BenchmarkPassThroughCost: the open-ended query of BenchmarkUncachedShape
+// over a gorm:query that does nothing, without the plugin and with it: the
+// plugin's own cost on a query it does not cache, free of the database's
+// noise.
+func BenchmarkPassThroughCost(b *testing.B) {
+	without := e0(b, newSQLite)
+	with := e0(b, newSQLite)
+	must(b, with.Use(gormcache.New(cachekit.New(cachekit.Config{}))))
+	run := func(b *testing.B, db *gorm.DB) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var us []User
+			db.Where("age > ? AND age < ?", 10, 13).Find(&us)
+		}
+	}
+	b.Run("without-plugin", func(b *testing.B) { run(b, without) })
+	b.Run("with-plugin", func(b *testing.B) { run(b, with) })
 }

@@ -175,3 +175,36 @@ func TestMaxRows(t *testing.T) {
 		t.Fatalf("stored past MaxRows: %d %q", len(all), all[0].Name)
 	}
 }
+
+// Odd's Code is text in Go and an integer in the database: database/sql
+// converts, the replay would not, so its rows are never stored, and its
+// queries are answered by gorm alone.
+type Odd struct {
+	ID        uint
+	Code      string `gorm:"type:integer"`
+	DeletedAt gorm.DeletedAt
+}
+
+func TestUnreproducibleRowsPassThrough(t *testing.T) {
+	e := newSQLite(t, gormcache.Config{})
+	must(t, e.db.AutoMigrate(&Odd{}))
+	odds := []Odd{{Code: "11"}, {Code: "12"}, {Code: "13"}}
+	must(t, e.db.Create(&odds).Error)
+	must(t, e.db.Delete(&odds[1]).Error)
+	ids := []uint{odds[0].ID, odds[1].ID, odds[2].ID}
+	for i := 0; i < 2; i++ {
+		var xs []Odd
+		must(t, e.db.Find(&xs, ids).Error)
+		if len(xs) != 2 || xs[0].Code != "11" || xs[1].Code != "13" {
+			t.Fatalf("multi-get: %+v", xs)
+		}
+		var x Odd
+		must(t, e.db.First(&x, ids[0]).Error)
+		if x.Code != "11" {
+			t.Fatalf("row: %+v", x)
+		}
+	}
+	if s := e.cache.Stats(); s.Stores != 0 {
+		t.Fatalf("stored %d entries", s.Stores)
+	}
+}

@@ -2,6 +2,7 @@ package gormcache
 
 import (
 	"errors"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,6 +142,10 @@ func (p *Plugin) replay(db *gorm.DB, d decoded) bool {
 func (p *Plugin) serveMulti(db *gorm.DB, pl *plan) {
 	mi := pl.mi
 	st := &multiState{pl: pl, got: make([][]byte, len(pl.keys)), fetched: map[string][][]any{}}
+	// The query for the missing rows rewrites the statement; a fallback to
+	// gorm's own query starts again from the clauses as they were (the
+	// soft-delete condition included, which gorm adds once per statement).
+	st.clauses = maps.Clone(db.Statement.Clauses)
 	// Keys are loaded in one global order (by key), so nested fills of two
 	// callers never wait for each other in a cycle.
 	st.order = make([]int, len(pl.keys))
@@ -159,7 +164,8 @@ func (p *Plugin) serveMulti(db *gorm.DB, pl *plan) {
 		if b := st.got[i]; b != nil {
 			e, err := decodeRows(b, mi.lastCols())
 			if err != nil || !pl.fk && len(e.rows) != 1 || len(e.rows) > 0 && d.cols != nil && !sameStrings(d.cols, e.cols) {
-				p.fallback(db, mi)
+				mi.counters.misses.Add(1)
+				p.fallback(db, st)
 				return
 			}
 			if len(e.rows) > 0 {
@@ -170,7 +176,8 @@ func (p *Plugin) serveMulti(db *gorm.DB, pl *plan) {
 		}
 		if rows := st.fetched[pl.texts[i]]; len(rows) > 0 {
 			if d.cols != nil && !sameStrings(d.cols, st.cols) {
-				p.fallback(db, mi)
+				mi.counters.misses.Add(1)
+				p.fallback(db, st)
 				return
 			}
 			d.cols = st.cols
@@ -187,7 +194,8 @@ func (p *Plugin) serveMulti(db *gorm.DB, pl *plan) {
 		db.Statement.Vars = nil
 	}
 	if !p.replay(db, d) {
-		p.fallback(db, mi)
+		mi.counters.misses.Add(1)
+		p.fallback(db, st)
 		return
 	}
 	if st.ran {
@@ -197,10 +205,14 @@ func (p *Plugin) serveMulti(db *gorm.DB, pl *plan) {
 	}
 }
 
-func (p *Plugin) fallback(db *gorm.DB, mi *modelInfo) {
-	mi.counters.misses.Add(1)
+// fallback runs gorm's own query for a multi-get the plugin could not
+// answer.
+func (p *Plugin) fallback(db *gorm.DB, st *multiState) {
 	db.Statement.SQL.Reset()
 	db.Statement.Vars = nil
+	db.Statement.Clauses = maps.Clone(st.clauses)
+	db.Error = nil
+	db.RowsAffected = 0
 	p.query(db)
 }
 
@@ -223,7 +235,8 @@ type multiState struct {
 	need    []int              // keys the query must fetch
 	fetched map[string][][]any // rows the query returned, by key text
 	cols    []string
-	ran     bool // the query ran
+	clauses map[string]clause.Clause // the statement's clauses before the query
+	ran     bool                      // the query ran
 	failed  bool // and failed
 	bad     bool // its rows cannot be stored
 }
@@ -348,12 +361,8 @@ func (p *Plugin) fetchMany(db *gorm.DB, st *multiState) {
 	if st.bad {
 		// Rows the replay cannot reproduce: let gorm answer.
 		st.failed = true
-		db.Statement.SQL.Reset()
-		db.Statement.Vars = nil
-		db.Statement.Clauses["WHERE"] = clause.Clause{Name: "WHERE", Expression: clause.Where{Exprs: []clause.Expression{
-			clause.IN{Column: clause.Column{Table: clause.CurrentTable, Name: pl.col.DBName}, Values: pl.vals},
-		}}}
-		p.query(db)
+		rows.Close()
+		p.fallback(db, st)
 	}
 }
 
