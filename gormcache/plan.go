@@ -121,7 +121,11 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 	if single {
 		for _, f := range sch.PrimaryFields {
 			if v, zero := f.ValueOf(stmt.Context, rv); !zero {
-				conds = append(conds, cond{col: f.DBName, vals: []any{v}})
+				sv, ok := scalar(v)
+				if !ok {
+					return nil
+				}
+				conds = append(conds, cond{col: f.DBName, vals: []any{sv}})
 			}
 		}
 	}

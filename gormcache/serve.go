@@ -2,6 +2,7 @@ package gormcache
 
 import (
 	"errors"
+	"hash/fnv"
 	"maps"
 	"sort"
 	"strconv"
@@ -397,21 +398,20 @@ func (p *Plugin) rowTag(mi *modelInfo, texts []string) string {
 }
 
 func (p *Plugin) rowTagT(table string, texts []string) string {
-	var b strings.Builder
-	b.WriteString(p.prefix)
-	b.WriteByte(':')
-	b.WriteString(table)
-	b.WriteString(":r")
+	// Rows share rowBuckets tags per table: the core keeps a generation
+	// per tag for good, and a table whose keys keep changing must not grow
+	// the store without bound. A write then invalidates the few other rows
+	// of its bucket too: a spare miss, never a stale row.
+	h := fnv.New64a()
 	for _, t := range texts {
-		b.WriteByte(':')
-		if len(texts) > 1 {
-			b.WriteString(strconv.Quote(t))
-		} else {
-			b.WriteString(t)
-		}
+		h.Write([]byte(t))
+		h.Write([]byte{0})
 	}
-	return b.String()
+	return p.prefix + ":" + table + ":r:" + strconv.FormatUint(h.Sum64()%rowBuckets, 16)
 }
+
+// rowBuckets is how many row tags a table has at most.
+const rowBuckets = 1 << 16
 
 func (p *Plugin) tableTag(table string) string { return p.prefix + ":" + table + ":t" }
 func (p *Plugin) batchTag(table string) string { return p.prefix + ":" + table + ":b" }
