@@ -237,9 +237,9 @@ type multiState struct {
 	fetched map[string][][]any // rows the query returned, by key text
 	cols    []string
 	clauses map[string]clause.Clause // the statement's clauses before the query
-	ran     bool                      // the query ran
-	failed  bool // and failed
-	bad     bool // its rows cannot be stored
+	ran     bool                     // the query ran
+	failed  bool                     // and failed
+	bad     bool                     // its rows cannot be stored
 }
 
 // loadMany loads keys from i on; the innermost call runs the query.
