@@ -15,7 +15,6 @@ import (
 	"github.com/cachekit/cachekit/gormcache"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/glebarez/sqlite"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver for the raw connection
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -144,20 +143,16 @@ func newPostgres(t testing.TB, cfg gormcache.Config) *env {
 	t.Helper()
 	dsn := testserver.Addr(t, "CACHEKIT_POSTGRES_DSN")
 	// One schema per test: tests run side by side on one server.
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := rawPostgres(t, dsn)
 	defer admin.Close()
 	schemaName := fmt.Sprintf("gc_%d_%d", time.Now().UnixNano(), rand.IntN(1e6))
 	if _, err := admin.Exec("CREATE SCHEMA " + schemaName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if a, err := sql.Open("pgx", dsn); err == nil {
-			a.Exec("DROP SCHEMA " + schemaName + " CASCADE")
-			a.Close()
-		}
+		a := rawPostgres(t, dsn)
+		a.Exec("DROP SCHEMA " + schemaName + " CASCADE")
+		a.Close()
 	})
 	sdsn := withSearchPath(dsn, schemaName)
 	e := &env{name: "postgres"}
@@ -178,14 +173,26 @@ func newPostgres(t testing.TB, cfg gormcache.Config) *env {
 	}
 	setup(t, e, cfg, func() (*gorm.DB, *sql.DB) {
 		db := e.open(t)
-		raw, err := sql.Open("pgx", sdsn)
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := rawPostgres(t, sdsn)
 		t.Cleanup(func() { raw.Close() })
 		return db, raw
 	})
 	return e
+}
+
+// rawPostgres opens a *sql.DB of its own (GORM's driver, no plugin): the
+// connection that writes behind GORM's back.
+func rawPostgres(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	db, err := gorm.Open(postgres.Open(dsn), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 func withSearchPath(dsn, schema string) string {
