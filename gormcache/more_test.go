@@ -4,7 +4,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/gormcache"
+	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 )
 
@@ -206,5 +208,30 @@ func TestUnreproducibleRowsPassThrough(t *testing.T) {
 	}
 	if s := e.cache.Stats(); s.Stores != 0 {
 		t.Fatalf("stored %d entries", s.Stores)
+	}
+}
+
+// A database opened with PrepareStmt: the plugin wraps gorm's prepared
+// pool; reads, writes and transactions behave the same.
+func TestOpenedWithPrepareStmt(t *testing.T) {
+	dsn := "file:" + t.TempDir() + "/p.db?_pragma=busy_timeout(10000)"
+	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{PrepareStmt: true, Logger: quiet().Logger})
+	must(t, err)
+	sqlDB, err := db.DB()
+	must(t, err)
+	defer sqlDB.Close()
+	must(t, db.AutoMigrate(&User{}))
+	must(t, db.Use(gormcache.New(cachekit.New(cachekit.Config{}))))
+	u := User{Name: "p", Email: "p@x"}
+	must(t, db.Create(&u).Error)
+	mustUser(t, db, u.ID)
+	tx := db.Begin()
+	must(t, tx.Model(&u).Update("name", "q").Error)
+	must(t, tx.Commit().Error)
+	if got := mustUser(t, db, u.ID); got.Name != "q" {
+		t.Fatalf("after commit: %q", got.Name)
+	}
+	if _, err := db.DB(); err != nil {
+		t.Fatal("db.DB() through the wrapper:", err)
 	}
 }
