@@ -235,3 +235,40 @@ func TestOpenedWithPrepareStmt(t *testing.T) {
 		t.Fatal("db.DB() through the wrapper:", err)
 	}
 }
+
+// Config.Models narrows the cached models, Config.Exclude removes some, and
+// a bad Config fails db.Use.
+func TestConfigModels(t *testing.T) {
+	for name, cfg := range map[string]gormcache.Config{
+		"Exclude": {Exclude: []any{&User{}}},
+		"Models":  {Models: []any{Company{}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newSQLite(t, cfg)
+			u := seedUser(t, e, "c", "c@x")
+			mustUser(t, e.db, u.ID)
+			e.behind(t, "UPDATE users SET name = 'behind'")
+			if got := mustUser(t, e.db, u.ID); got.Name != "behind" {
+				t.Fatalf("%s: User cached", name)
+			}
+			c := Company{Name: "co"}
+			must(t, e.db.Create(&c).Error)
+			var x Company
+			must(t, e.db.First(&x, c.ID).Error)
+			e.behind(t, "UPDATE companies SET name = 'behind'")
+			must(t, e.db.First(&x, c.ID).Error)
+			if x.Name != "co" {
+				t.Fatalf("%s: Company not cached", name)
+			}
+		})
+	}
+	e := newSQLite(t, gormcache.Config{})
+	for _, bad := range []gormcache.Config{{TTL: -1}, {Prefix: "a b"}} {
+		if err := e.open(t).Use(gormcache.New(e.cache, bad)); err == nil {
+			t.Fatalf("%+v accepted", bad)
+		}
+	}
+	if err := e.open(t).Use(gormcache.New(nil)); err == nil {
+		t.Fatal("nil Cache accepted")
+	}
+}
