@@ -272,3 +272,28 @@ func TestConfigModels(t *testing.T) {
 		t.Fatal("nil Cache accepted")
 	}
 }
+
+// db.Exec inside a transaction invalidates at commit; a Delete drops the
+// children's lists (a database-side cascade may have changed them).
+func TestExecInTransactionAndDeleteCascade(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		u := seedUser(t, e, "x0", "x@x")
+		must(t, e.db.Create(&Post{UserID: u.ID, Title: "t"}).Error)
+		mustUser(t, e.db, u.ID)
+		must(t, e.db.Transaction(func(tx *gorm.DB) error {
+			return tx.Exec(e.q("UPDATE users SET name = ? WHERE id = ?"), "x1", u.ID).Error
+		}))
+		if got := mustUser(t, e.db, u.ID); got.Name != "x1" {
+			t.Fatalf("Exec in a transaction: %q", got.Name)
+		}
+		var x User
+		must(t, e.db.Preload("Posts").First(&x, u.ID).Error)
+		e.behind(t, "DELETE FROM posts") // what ON DELETE CASCADE would do
+		must(t, e.db.Unscoped().Delete(&User{}, u.ID).Error)
+		var posts []Post
+		must(t, e.db.Where("user_id = ?", u.ID).Find(&posts).Error)
+		if len(posts) != 0 {
+			t.Fatalf("children after the parent's delete: %+v", posts)
+		}
+	})
+}
