@@ -105,3 +105,37 @@ func BenchmarkPassThroughCost(b *testing.B) {
 	b.Run("without-plugin", func(b *testing.B) { run(b, without) })
 	b.Run("with-plugin", func(b *testing.B) { run(b, with) })
 }
+
+// BenchmarkPreload: 20 users by key with their company (belongs-to) and
+// posts (has-many): three queries uncached, three multi-gets through the
+// plugin.
+func BenchmarkPreload(b *testing.B) {
+	for _, d := range []struct {
+		name string
+		open func(testing.TB, gormcache.Config) *env
+	}{{"sqlite", newSQLite}, {"postgres", newPostgres}} {
+		b.Run(d.name, func(b *testing.B) {
+			e := d.open(b, gormcache.Config{})
+			var ids []uint
+			for i := 0; i < 20; i++ {
+				c := Company{Name: "c"}
+				must(b, e.db.Create(&c).Error)
+				u := User{Name: "u", Email: string(rune('a'+i)) + "@x", CompanyID: &c.ID}
+				must(b, e.db.Create(&u).Error)
+				must(b, e.db.Create(&Post{UserID: u.ID, Title: "p"}).Error)
+				ids = append(ids, u.ID)
+			}
+			run := func(b *testing.B, db *gorm.DB) {
+				b.ReportAllocs()
+				for b.Loop() {
+					var us []User
+					if err := db.Preload("Company").Preload("Posts").Find(&us, ids).Error; err != nil || len(us) != 20 {
+						b.Fatal(len(us), err)
+					}
+				}
+			}
+			b.Run("uncached", func(b *testing.B) { run(b, e.open(b)) })
+			b.Run("plugin-hit", func(b *testing.B) { run(b, e.db) })
+		})
+	}
+}
