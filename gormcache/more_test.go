@@ -1,8 +1,11 @@
 package gormcache_test
 
 import (
+	"database/sql"
 	"errors"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/gormcache"
@@ -294,6 +297,40 @@ func TestExecInTransactionAndDeleteCascade(t *testing.T) {
 		must(t, e.db.Where("user_id = ?", u.ID).Find(&posts).Error)
 		if len(posts) != 0 {
 			t.Fatalf("children after the parent's delete: %+v", posts)
+		}
+	})
+}
+
+// Gadget has a JSON-serialized field, a Scanner type, a nullable pointer
+// and an AfterFind hook: a hit behaves as a database read does.
+type Gadget struct {
+	ID     uint
+	Specs  map[string]int `gorm:"serializer:json"`
+	When   sql.NullTime
+	Note   *string
+	Weight float32
+	OK     bool
+	Blob   []byte
+	Loaded int `gorm:"-"`
+}
+
+func (g *Gadget) AfterFind(*gorm.DB) error { g.Loaded++; return nil }
+
+func TestHitsBehaveLikeReads(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		must(t, e.db.AutoMigrate(&Gadget{}))
+		when := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		g := Gadget{Specs: map[string]int{"a": 1}, When: sql.NullTime{Time: when, Valid: true}, Weight: 1.25, OK: true, Blob: []byte{0, 1, 2}}
+		must(t, e.db.Create(&g).Error)
+		var first, hit Gadget
+		must(t, e.db.First(&first, g.ID).Error)
+		must(t, e.db.First(&hit, g.ID).Error)
+		if e.plug.Stats()["Gadget"].Hits != 1 {
+			t.Fatalf("second read not a hit: %+v", e.plug.Stats()["Gadget"])
+		}
+		first.When.Time, hit.When.Time = first.When.Time.UTC(), hit.When.Time.UTC()
+		if !reflect.DeepEqual(first, hit) || hit.Loaded != 1 || hit.Specs["a"] != 1 || hit.Note != nil || !hit.When.Time.Equal(when) {
+			t.Fatalf("hit differs from the read:\n%+v\n%+v", first, hit)
 		}
 	})
 }
