@@ -135,6 +135,18 @@ type middleware struct {
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool // userHeader is Authorization: it identifies, not credentials
+	credHeaders      []string
+	credLens         uint64 // bit n: a credential header name is n bytes long
+}
+
+// isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
+func (m *middleware) isCredentialHeader(k []byte) bool {
+	for _, n := range m.credHeaders {
+		if len(n) == len(k) && utils.EqualFold(b2s(k), n) {
+			return true
+		}
+	}
+	return false
 }
 
 func newMiddleware(cfg Config, routeTTL bool) *middleware {
@@ -159,6 +171,13 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	m.userHeader = cfg.UserHeader
 	m.userHeaderIsAuth = utils.EqualFold(cfg.UserHeader, "Authorization")
 	m.cfg.Statuses = append([]int(nil), cfg.Statuses...)
+	for _, n := range cfg.CredentialHeaders {
+		if utils.EqualFold(n, "Authorization") || utils.EqualFold(n, "Proxy-Authorization") {
+			continue // always counted
+		}
+		m.credHeaders = append(m.credHeaders, n)
+		m.credLens |= 1 << len(n)
+	}
 	return m
 }
 
@@ -203,8 +222,10 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 		return c.Next() // another instance's refresh
 	}
 
+	// The method the app routes on: a method-override middleware in front
+	// changes c.Method, not the request line.
 	var head bool
-	switch b2s(c.Request().Header.Method()) {
+	switch c.Method() {
 	case fiber.MethodGet:
 	case fiber.MethodHead:
 		head = true
@@ -227,10 +248,12 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	switch {
 	case req.upgrade:
 		return m.pass(c, xBypass, "fwd=bypass", "upgrade")
+	case req.ambiguous != "":
+		return m.pass(c, xBypass, "fwd=bypass", req.ambiguous)
 	case req.cc.noStore:
 		return m.pass(c, xBypass, "fwd=request", "no-store")
 	}
-	revalidate := req.cc.noCache || (req.pragmaNoCache && !req.cc.any)
+	revalidate := m.cfg.HonorRequestNoCache && (req.cc.noCache || (req.pragmaNoCache && !req.cc.any))
 	if req.credentialed || head {
 		return m.lookup(c, s, rec, haveRec && !revalidate, head)
 	}
