@@ -43,6 +43,10 @@ func (an *analysis) reasonOr(def string) string {
 	return def
 }
 
+// life is how long the page stays in the store: its TTL and the longer
+// stale window.
+func (an *analysis) life() time.Duration { return an.ttl + max(an.swr, an.sie) }
+
 func (an *analysis) policy() cachekit.Policy {
 	var p cachekit.Policy
 	an.apply(&p)

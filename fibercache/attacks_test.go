@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
 )
@@ -470,4 +472,122 @@ func TestRepresentations(t *testing.T) {
 			expect(t, "absent", a.body, "1 present=false")
 		})
 	}
+}
+
+// countingStorage is a fiber.Storage over a real Memory that counts the
+// writes and remembers the keys written without an expiry.
+type countingStorage struct {
+	*cachekit.Memory
+	mu       sync.Mutex
+	writes   int
+	noExpiry []string
+	ttls     map[string]time.Duration
+}
+
+func (s *countingStorage) Set(key string, val []byte, exp time.Duration) error {
+	s.mu.Lock()
+	s.writes++
+	if exp <= 0 {
+		s.noExpiry = append(s.noExpiry, key)
+	}
+	s.ttls[key] = exp
+	s.mu.Unlock()
+	return s.Memory.Set(key, val, exp)
+}
+
+func newCountingCache(t *testing.T) (*cachekit.Cache, *countingStorage) {
+	t.Helper()
+	mem, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mem.Close() })
+	st := &countingStorage{Memory: mem, ttls: map[string]time.Duration{}}
+	c := cachekit.New(cachekit.Config{Storage: st})
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return c, st
+}
+
+// TestNothingWrittenForWhatIsNotStored: a response that is not stored
+// writes nothing, whatever the number of paths; every key written for one
+// that is has an expiry, and a record outlives the pages it keys.
+func TestNothingWrittenForWhatIsNotStored(t *testing.T) {
+	cases := []struct {
+		name    string
+		handler fiber.Handler
+		hdr     []string
+		method  string
+	}{
+		{name: "404", handler: func(c *fiber.Ctx) error { return c.Status(404).SendString("no such page") }},
+		{name: "handler error", handler: func(c *fiber.Ctx) error { return fiber.ErrNotFound }},
+		{name: "credentialed bypass", hdr: []string{"Cookie", "session=alice"}, handler: func(c *fiber.Ctx) error { return c.SendString("yours") }},
+		{name: "X-Api-Key bypass", hdr: []string{"X-Api-Key", "k"}, handler: func(c *fiber.Ctx) error { return c.SendString("yours") }},
+		{name: "Set-Cookie", handler: func(c *fiber.Ctx) error { c.Cookie(&fiber.Cookie{Name: "sid", Value: "1"}); return c.SendString("x") }},
+		{name: "private", handler: func(c *fiber.Ctx) error { c.Set("Cache-Control", "private"); return c.SendString("x") }},
+		{name: "no-store", handler: func(c *fiber.Ctx) error { c.Set("Cache-Control", "no-store"); return c.SendString("x") }},
+		{name: "Vary: *", handler: func(c *fiber.Ctx) error { c.Set("Vary", "*"); return c.SendString("x") }},
+		{name: "500", handler: func(c *fiber.Ctx) error { return c.Status(500).SendString("x") }},
+		{name: "HEAD", method: http.MethodHead, handler: func(c *fiber.Ctx) error { return c.SendString("x") }},
+		{name: "request no-store", hdr: []string{"Cache-Control", "no-store"}, handler: func(c *fiber.Ctx) error { return c.SendString("x") }},
+		{name: "duplicate header", hdr: []string{"X-Forwarded-Host", "a", "X-Forwarded-Host", "b"}, handler: func(c *fiber.Ctx) error { return c.SendString("x") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cache, st := newCountingCache(t)
+			app := newApp()
+			app.Use(New(Config{Cache: cache}))
+			app.Get("/*", tc.handler)
+			method := tc.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			for i := 0; i < 300; i++ {
+				do(t, app, method, fmt.Sprintf("/p%d?i=%d", i, i), tc.hdr...)
+			}
+			expect(t, "storage writes", st.writes, 0)
+		})
+	}
+	t.Run("stored pages", func(t *testing.T) {
+		cache, st := newCountingCache(t)
+		app := newApp()
+		app.Use(New(Config{Cache: cache, StaleWhileRevalidate: time.Hour}))
+		app.Get("/short", func(c *fiber.Ctx) error { return c.SendString("x") })
+		app.Get("/long", func(c *fiber.Ctx) error { c.Set("Cache-Control", "max-age=86400"); return c.SendString("x") })
+		app.Get("/vary", func(c *fiber.Ctx) error { c.Vary("Accept-Language"); return c.SendString("x") })
+		app.Get("/public", func(c *fiber.Ctx) error { c.Set("Cache-Control", "public"); return c.SendString("x") })
+		get(t, app, "/short")
+		get(t, app, "/short?b")
+		get(t, app, "/long")
+		get(t, app, "/vary", "Accept-Language", "en")
+		get(t, app, "/vary", "Accept-Language", "fr")
+		get(t, app, "/public", "Cookie", "session=1")
+		expect(t, "public page for a credentialed request stored", get(t, app, "/public").xcache(), "HIT")
+		if err := InvalidatePath(cache, "/short"); err != nil {
+			t.Fatal(err)
+		}
+		if err := InvalidatePath(cache, "/never-seen"); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.noExpiry) > 0 {
+			t.Errorf("keys written without an expiry: %q", st.noExpiry)
+		}
+		// Each record lives at least as long as its longest page.
+		found := false
+		for key, ttl := range st.ttls {
+			if strings.Contains(key, "fcr:/long") {
+				found = true
+				if ttl < 24*time.Hour+time.Hour {
+					t.Errorf("record %s lives %v, less than its page", key, ttl)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no record written for /long: %v", st.ttls)
+		}
+		if st.writes > 16 {
+			t.Errorf("%d writes for 6 pages and 2 invalidations", st.writes)
+		}
+	})
 }

@@ -348,8 +348,13 @@ func (m *middleware) innerHandled(c *fiber.Ctx) bool {
 // key on: it is answered from the cache only by a page stored as public,
 // and its own response is stored only when it says public.
 func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) error {
-	rkey := string(s.rk)
-	rec, haveRec := m.ensureRecord(rkey)
+	// No record is made here: a credentialed response is stored only when
+	// public, under a record a storable anonymous response made.
+	rec, haveRec := m.lookupRecord(s.rk)
+	if !haveRec {
+		rec = provisional
+	}
+	f := m.readPathFence(c.Path())
 	var snap snapshot
 	snap.take(c)
 	err := c.Next()
@@ -360,16 +365,25 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 		}
 		return err
 	}
-	if haveRec && !head {
+	if !head {
 		s.req.reset()
 		s.req.scan(c, m, &rec)
 		an := m.analyze(c, &snap, &rec, &s.req)
-		if an.reason == "" && an.public && !an.varyChanged && len(an.tags) == 0 {
-			key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
-			r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return an.value, nil })
+		if an.reason == "" && an.public && len(an.tags) == 0 {
+			var stored bool
+			if an.varyChanged || !haveRec {
+				// A new Vary list, or the path's first storable
+				// response: the record is made or rewritten first.
+				stored = m.learn(c, &s.req, rec, string(s.rk), f, &an)
+			} else {
+				m.extendRecord(string(s.rk), f.key, rec, f.value, f.err, an.life())
+				key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
+				r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return an.value, nil })
+				stored = r.Stored
+			}
 			stripSurrogateKey(c)
 			an.decorate(c)
-			if r.Stored {
+			if stored {
 				setStatusHeaders(c, xMiss, "fwd=uri-miss", "", true)
 				m.downstream(c, an.flags(), an.ttl)
 			} else {
