@@ -591,3 +591,139 @@ func TestNothingWrittenForWhatIsNotStored(t *testing.T) {
 		}
 	})
 }
+
+// burst sends n concurrent GETs and returns how long the slowest took.
+func burst(t *testing.T, client *http.Client, url string, n int) (time.Duration, []result) {
+	t.Helper()
+	var wg sync.WaitGroup
+	res := make([]result, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = fetch(t, client, url)
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), res
+}
+
+// TestHitForMiss: a page whose response cannot be stored is remembered as
+// such, so a burst of requests renders in parallel instead of queueing
+// behind one render that none of them can use.
+func TestHitForMiss(t *testing.T) {
+	const render = 100 * time.Millisecond
+	cases := []struct {
+		name string
+		page func(c *fiber.Ctx) error
+	}{
+		{"Set-Cookie", func(c *fiber.Ctx) error { c.Cookie(&fiber.Cookie{Name: "sid", Value: "1"}); return c.SendString("x") }},
+		{"private", func(c *fiber.Ctx) error { c.Set("Cache-Control", "private"); return c.SendString("x") }},
+		{"404", func(c *fiber.Ctx) error { return c.Status(404).SendString("x") }},
+		{"handler error 404", func(c *fiber.Ctx) error { return fiber.ErrNotFound }},
+		{"max-age=0", func(c *fiber.Ctx) error { c.Set("Cache-Control", "max-age=0"); return c.SendString("x") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			app := newApp()
+			app.Use(New(Config{Cache: newCache(t), HitForMiss: time.Second}))
+			var runs atomic.Int64
+			app.Get("/slow", func(c *fiber.Ctx) error {
+				runs.Add(1)
+				time.Sleep(render)
+				return tc.page(c)
+			})
+			base := listen(t, app)
+			client := newClient(t, 20)
+			burst(t, client, base+"/slow", 20) // learns that /slow is not storable
+			before := runs.Load()
+			took, res := burst(t, client, base+"/slow", 20)
+			expect(t, "renders in the second burst", runs.Load()-before, int64(20))
+			if took > render*17/10 {
+				t.Errorf("second burst took %v: requests queued behind one render", took)
+			}
+			for _, r := range res {
+				if !strings.Contains(r.cacheStatus(), "detail=uncacheable") {
+					t.Errorf("Cache-Status %q, want detail=uncacheable", r.cacheStatus())
+					break
+				}
+			}
+		})
+	}
+	t.Run("ends after HitForMiss", func(t *testing.T) {
+		app := newApp()
+		app.Use(New(Config{Cache: newCache(t), HitForMiss: 100 * time.Millisecond}))
+		var cookie atomic.Bool
+		cookie.Store(true)
+		app.Get("/", func(c *fiber.Ctx) error {
+			if cookie.Load() {
+				c.Cookie(&fiber.Cookie{Name: "sid", Value: "1"})
+			}
+			return c.SendString("x")
+		})
+		get(t, app, "/")
+		expect(t, "within HitForMiss", get(t, app, "/").cacheStatus(), "cachekit; fwd=uri-miss; detail=uncacheable")
+		cookie.Store(false)
+		time.Sleep(150 * time.Millisecond)
+		expect(t, "after HitForMiss", get(t, app, "/").cacheStatus(), "cachekit; fwd=uri-miss; stored")
+		expect(t, "stored", get(t, app, "/").xcache(), "HIT")
+	})
+	t.Run("another key is not affected", func(t *testing.T) {
+		app := newApp()
+		app.Use(New(Config{Cache: newCache(t)}))
+		app.Get("/", func(c *fiber.Ctx) error {
+			if c.Query("u") != "" {
+				c.Cookie(&fiber.Cookie{Name: "sid", Value: "1"})
+			}
+			return c.SendString("x")
+		})
+		get(t, app, "/?u=1")
+		get(t, app, "/")
+		expect(t, "the page without the query", get(t, app, "/").xcache(), "HIT")
+	})
+}
+
+// TestLockTimeout: requests coalesced behind a render that does not return
+// give up after Config.LockTimeout and render their own.
+func TestLockTimeout(t *testing.T) {
+	expect(t, "default LockTimeout", ConfigDefault.LockTimeout, 5*time.Second)
+	for _, lt := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(lt.String(), func(t *testing.T) {
+			app := newApp()
+			app.Use(New(Config{Cache: newCache(t), LockTimeout: lt}))
+			release := make(chan struct{})
+			var once sync.Once
+			free := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(free)
+			app.Get("/", func(c *fiber.Ctx) error {
+				if c.Get("X-Lead") != "" { // not keyed: the same page
+					<-release // a render that does not return (until the test lets it)
+					return c.SendString("leader")
+				}
+				return c.SendString("own")
+			})
+			base := listen(t, app)
+			client := newClient(t, 10)
+			lead := make(chan result, 1)
+			go func() { lead <- fetch(t, client, base+"/", "X-Lead", "1") }()
+			time.Sleep(100 * time.Millisecond) // the leader's render runs
+			took, res := burst(t, client, base+"/", 8)
+			if took > lt+time.Second {
+				t.Errorf("waiters held %v, LockTimeout %v", took, lt)
+			}
+			if took < lt {
+				t.Errorf("waiters gave up after %v, before LockTimeout %v", took, lt)
+			}
+			for _, r := range res {
+				expect(t, "waiter body", r.body, "own")
+				expect(t, "waiter Cache-Status", r.cacheStatus(), "cachekit; fwd=uri-miss; detail=lock-timeout")
+			}
+			free()
+			l := <-lead
+			expect(t, "leader", l.body, "leader")
+			expect(t, "leader Cache-Status", l.cacheStatus(), "cachekit; fwd=uri-miss; stored")
+			expect(t, "then a hit", fetch(t, client, base+"/").body, "leader")
+		})
+	}
+}

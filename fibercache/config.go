@@ -98,7 +98,8 @@ type Config struct {
 	// (Set-Cookie, private, a 404, ...) is remembered as such, in this
 	// process (Varnish's hit-for-miss): meanwhile its requests go straight
 	// to the handler, in parallel, instead of queueing behind one render
-	// they cannot use. A storable response ends it at once.
+	// they cannot use (X-Cache: MISS, detail=uncacheable). The next
+	// request after it renders through the cache again.
 	//
 	// Optional. Default: 5 * time.Second
 	HitForMiss time.Duration

@@ -134,7 +134,8 @@ type middleware struct {
 	harmlessPrefix   []string            // those ending in '*', without it
 	userCookie       string
 	userHeader       string
-	userHeaderIsAuth bool // userHeader is Authorization: it identifies, not credentials
+	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
+	marks            marks // renders running and hit-for-miss keys (flights.go)
 	credHeaders      []string
 	credLens         uint64 // bit n: a credential header name is n bytes long
 }

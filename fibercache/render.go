@@ -53,8 +53,21 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			// the load below renders (still once for all callers).
 			_ = m.cache.Delete(string(s.key))
 		}
+		switch st, mk := m.marks.check(key); st {
+		case markHitForMiss:
+			return m.pass(c, xMiss, "fwd=uri-miss", "uncacheable")
+		case markFlight:
+			// Another request renders this page: wait for it, a bounded
+			// time, rather than in the core without a bound.
+			if !mk.wait(m.cfg.LockTimeout) {
+				return m.pass(c, xMiss, "fwd=uri-miss", "lock-timeout")
+			}
+			if st, _ := m.marks.check(key); st == markHitForMiss {
+				return m.pass(c, xMiss, "fwd=uri-miss", "uncacheable")
+			}
+		}
 		rd := &s.rd
-		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, revalidate: revalidate}
+		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate}
 		r, err := m.cache.Load(key, rd.policy(s.background), s.run)
 		if rd.ran {
 			return rd.finish(r, err)
@@ -105,6 +118,7 @@ type render struct {
 	req        *request
 	rec        record
 	rkey       []byte // the record key (aliases the request's scratch)
+	key        []byte // the page key (aliases the request's scratch)
 	revalidate bool
 
 	ran        bool // this request rendered
@@ -144,10 +158,37 @@ func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
 	if cur, ok := m.lookupRecord(rd.rkey); ok != !rd.rec.provisional() || ok && !cur.equal(rd.rec) {
 		return nil, errRetry
 	}
+	// Requests for this key that come now wait in marks, a bounded time
+	// (load); when the response cannot be stored, the key becomes a
+	// hit-for-miss.
+	key := string(rd.key)
+	if mk := m.marks.begin(key); mk != nil {
+		defer func() { m.marks.end(key, mk, rd.hitForMiss()) }()
+	}
 	if rd.rec.provisional() {
 		return rd.first(p)
 	}
 	return rd.render(p)
+}
+
+// hitForMiss is how long the page key is to be a hit-for-miss after this
+// render: Config.HitForMiss when its response could not be stored for a
+// reason of the page's own (not a server error, which may pass, nor this
+// request's method). Such requests answer X-Cache: MISS with
+// detail=uncacheable.
+func (rd *render) hitForMiss() time.Duration {
+	switch {
+	case !rd.ran:
+		return 0
+	case rd.handlerErr != nil:
+		if serverError(rd.handlerErr) {
+			return 0
+		}
+	case rd.an.reason == "" || rd.an.upstreamErr || rd.an.reason == "method":
+		// "method": this request's own method override, not the page's.
+		return 0
+	}
+	return rd.m.cfg.HitForMiss
 }
 
 // first is a path's first render (no record yet). Nothing is stored under
