@@ -727,3 +727,47 @@ func TestLockTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordOutlivesItsPages: a page stored late in its record's life
+// extends the record, so it stays reachable for its whole TTL; the
+// record's writes stay few.
+func TestRecordOutlivesItsPages(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		cache, st := newCountingCache(t)
+		app := newApp()
+		app.Use(New(Config{Cache: cache, TTL: 10 * time.Minute}))
+		h, _ := counting("page")
+		app.Get("/x", h)
+		get(t, app, "/x")
+		time.Sleep(15 * time.Minute)
+		get(t, app, "/x?b") // stored at 15 min, fresh until 25 min
+		time.Sleep(9 * time.Minute)
+		expect(t, "the late page at 24 min", get(t, app, "/x?b").xcache(), "HIT")
+		if len(st.noExpiry) > 0 {
+			t.Errorf("keys without an expiry: %q", st.noExpiry)
+		}
+		if st.writes > 5 {
+			t.Errorf("%d writes for two pages", st.writes)
+		}
+	})
+}
+
+// TestDuplicateHost: fasthttp keeps one Host (the last line) and hides the
+// others, so the key holds exactly the host the app reads (c.Hostname):
+// the page rendered for "good" is stored as good's, and "evil" gets its own.
+func TestDuplicateHost(t *testing.T) {
+	app := newApp()
+	app.Use(New(Config{Cache: newCache(t)}))
+	h, _ := echo(func(c *fiber.Ctx) string { return c.Hostname() })
+	app.Get("/", h)
+	base := listen(t, app)
+	for _, tc := range []struct{ raw, want string }{
+		{"GET / HTTP/1.1\r\nHost: evil\r\nHost: good\r\n\r\n", "1 good"},
+		{"GET / HTTP/1.1\r\nHost: good\r\n\r\n", "1 good"},
+		{"GET / HTTP/1.1\r\nHost: evil\r\n\r\n", "2 evil"},
+		{"GET / HTTP/1.1\r\nHost: good\r\nHost: evil\r\n\r\n", "2 evil"},
+		{"GET / HTTP/1.1\r\nHost: GOOD\r\n\r\n", "1 good"},
+	} {
+		expect(t, fmt.Sprintf("%q", tc.raw), rawDo(t, base, tc.raw).body, tc.want)
+	}
+}
