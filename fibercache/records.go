@@ -154,7 +154,17 @@ func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, fence0 [
 		return false
 	}
 	ttl := recordTTL(life)
-	if m.cache.Set(rkey, encodeRecord(nrec), ttl) != nil {
+	if rec.provisional() || rec.pending {
+		// Made only if still absent, through a Load (which, unlike Set,
+		// does not make the hot layer revalidate everything): the record
+		// is ours if it holds our nonce.
+		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl}, func(*cachekit.Policy) ([]byte, error) {
+			return encodeRecord(nrec), nil
+		})
+		if got, ok := decodeRecord(r.Value); err != nil || !ok || !got.equal(nrec) {
+			return false
+		}
+	} else if m.cache.Set(rkey, encodeRecord(nrec), ttl) != nil {
 		return false
 	}
 	fence1, err := m.readFence(fkey)

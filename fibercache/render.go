@@ -262,7 +262,6 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 		p.NoStore = true
 		return an.value, nil, m.learn(c, req, rec, rkey, f, an)
 	}
-	m.extendRecord(rkey, f.key, rec, f.value, f.err, an.life())
 	an.apply(p)
 	return an.value, nil, false
 }
@@ -336,6 +335,12 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 		return nil
 	}
 	setStatusHeaders(c, xMiss, fwd, "", true)
+	if r.Stored {
+		// After the store, not inside the fill: a record write there
+		// would keep the core from storing a page tagged while it
+		// rendered.
+		m.extendRecord(string(rd.rkey), rd.fence.key, rd.rec, rd.fence.value, rd.fence.err, rd.an.life())
+	}
 	m.downstream(c, rd.an.flags(), rd.an.ttl)
 	if rd.an.status == fiber.StatusOK && notModified(rd.req, rd.an.etag, rd.an.lastModified) {
 		c.Response().SetStatusCode(fiber.StatusNotModified)
