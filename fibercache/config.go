@@ -81,7 +81,9 @@ type Config struct {
 	// Pragma: no-cache, which browsers send on a hard reload) render the
 	// page afresh and store the new copy. Off, as in Varnish and nginx: a
 	// shared cache answers such requests from the cache, so no client can
-	// make every request render.
+	// make every request render. On, each such request drops the stored
+	// page first (cachekit.Cache.Delete, which makes the core's hot layer
+	// revalidate what it holds): turn it on only where clients are trusted.
 	//
 	// Optional. Default: false
 	HonorRequestNoCache bool
