@@ -172,6 +172,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		panic("fibercache: " + err.Error())
 	}
 	m := &middleware{cfg: cfg, cache: cfg.Cache, routeTTL: routeTTL, harmlessExact: map[string]struct{}{}}
+	m.marks.init()
 	if m.cache == nil {
 		m.cache = cachekit.Default()
 		if err := m.cache.Err(); err != nil {

@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,17 +16,36 @@ import (
 // render they cannot use). Nothing of it reaches the store: a response
 // that is not stored writes nothing (rule 8).
 //
-// A hit reads one atomic counter while no mark exists, and takes a read
-// lock otherwise; a lookup with a string key allocates nothing.
+// A hit reads one atomic counter (written only when a render begins or
+// ends) while no mark exists; otherwise it takes the read lock of one of
+// markShards shards, picked by the key's hash, so hits on other keys do
+// not contend. A lookup with a string key allocates nothing.
 type marks struct {
-	n  atomic.Int64 // len(m), read without the lock
-	mu sync.RWMutex
-	m  map[string]*mark
+	n      atomic.Int64 // marks held, over all shards
+	seed   maphash.Seed
+	shards [markShards]markShard
 }
 
-// maxMarks bounds the hit-for-miss marks kept: past it, expired ones are
-// swept, and a new one is not kept when none had expired.
-const maxMarks = 4096
+type markShard struct {
+	mu sync.RWMutex
+	m  map[string]*mark
+	_  [40]byte // a shard per cache line
+}
+
+const markShards = 32
+
+// maxMarks bounds the hit-for-miss marks a shard keeps: past it, expired
+// ones are swept, and a new one is not kept when none had expired.
+const maxMarks = 4096 / markShards
+
+func (ms *marks) shard(key string) *markShard {
+	if ms.seed == (maphash.Seed{}) {
+		panic("fibercache: marks used before init")
+	}
+	return &ms.shards[maphash.String(ms.seed, key)%markShards]
+}
+
+func (ms *marks) init() { ms.seed = maphash.MakeSeed() }
 
 // mark is a render running (done open) or a hit-for-miss (until set).
 type mark struct {
@@ -46,9 +66,10 @@ func (ms *marks) check(key string) (markState, *mark) {
 	if ms.n.Load() == 0 {
 		return markNone, nil
 	}
-	ms.mu.RLock()
-	mk := ms.m[key]
-	ms.mu.RUnlock()
+	sh := ms.shard(key)
+	sh.mu.RLock()
+	mk := sh.m[key]
+	sh.mu.RUnlock()
 	switch {
 	case mk == nil:
 		return markNone, nil
@@ -63,17 +84,21 @@ func (ms *marks) check(key string) (markState, *mark) {
 // begin marks a render of key as running and returns its mark, nil when
 // one already runs (another instance's render of the same key).
 func (ms *marks) begin(key string) *mark {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	if mk := ms.m[key]; mk != nil && mk.done != nil {
+	sh := ms.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := sh.m[key]
+	if old != nil && old.done != nil {
 		return nil
 	}
-	if ms.m == nil {
-		ms.m = map[string]*mark{}
+	if sh.m == nil {
+		sh.m = map[string]*mark{}
 	}
 	mk := &mark{done: make(chan struct{})}
-	ms.m[key] = mk
-	ms.n.Store(int64(len(ms.m)))
+	sh.m[key] = mk
+	if old == nil {
+		ms.n.Add(1)
+	}
 	return mk
 }
 
@@ -81,31 +106,34 @@ func (ms *marks) begin(key string) *mark {
 // when its response could not be stored (hfm > 0), and unmarked otherwise.
 // Waiters are let go after the mark changed, so they see it.
 func (ms *marks) end(key string, mk *mark, hfm time.Duration) {
-	ms.mu.Lock()
-	if ms.m[key] == mk {
-		delete(ms.m, key)
-		if hfm > 0 && ms.room() {
-			ms.m[key] = &mark{until: time.Now().Add(hfm).UnixNano()}
+	sh := ms.shard(key)
+	sh.mu.Lock()
+	if sh.m[key] == mk {
+		delete(sh.m, key)
+		ms.n.Add(-1)
+		if hfm > 0 && ms.room(sh) {
+			sh.m[key] = &mark{until: time.Now().Add(hfm).UnixNano()}
+			ms.n.Add(1)
 		}
 	}
-	ms.n.Store(int64(len(ms.m)))
-	ms.mu.Unlock()
+	sh.mu.Unlock()
 	close(mk.done)
 }
 
-// room reports whether another mark may be kept, sweeping expired ones
-// when full. ms.mu is held.
-func (ms *marks) room() bool {
-	if len(ms.m) < maxMarks {
+// room reports whether shard sh may keep another mark, sweeping expired
+// ones when full. sh.mu is held.
+func (ms *marks) room(sh *markShard) bool {
+	if len(sh.m) < maxMarks {
 		return true
 	}
 	now := time.Now().UnixNano()
-	for k, mk := range ms.m {
+	for k, mk := range sh.m {
 		if mk.done == nil && mk.until <= now {
-			delete(ms.m, k)
+			delete(sh.m, k)
+			ms.n.Add(-1)
 		}
 	}
-	return len(ms.m) < maxMarks
+	return len(sh.m) < maxMarks
 }
 
 // wait waits for the render mk to end, at most timeout; false when it did not.
