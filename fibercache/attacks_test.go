@@ -317,6 +317,12 @@ func TestDuplicateHeaderLines(t *testing.T) {
 			dup: []string{"X-User", "", "X-User", "alice"}, victim: []string{"X-User", "alice"}},
 		{name: "UserCookie twice", cfg: Config{UserCookie: "session"}, read: func(c *fiber.Ctx) string { return c.Cookies("session") },
 			dup: []string{"Cookie", "session=mallory; session=alice"}, victim: []string{"Cookie", "session=alice"}},
+		{name: "UserCookie on two Cookie lines", cfg: Config{UserCookie: "session"}, read: func(c *fiber.Ctx) string { return c.Cookies("session") },
+			dup: []string{"Cookie", "session=mallory", "Cookie", "session=alice"}, victim: []string{"Cookie", "session=alice"}},
+		{name: "Accept-Encoding, read by a compress middleware", read: func(c *fiber.Ctx) string { c.Vary("Accept-Encoding"); return c.Get("Accept-Encoding") },
+			dup: []string{"Accept-Encoding", "evil", "Accept-Encoding", "gzip"}, victim: []string{"Accept-Encoding", "gzip"}},
+		{name: "X-Forwarded-Prefix", read: func(c *fiber.Ctx) string { return c.Get("X-Forwarded-Prefix") },
+			dup: []string{"X-Forwarded-Prefix", "/evil", "x-forwarded-prefix", "/app"}, victim: []string{"X-Forwarded-Prefix", "/app"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
