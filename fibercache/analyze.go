@@ -43,6 +43,10 @@ func (an *analysis) reasonOr(def string) string {
 	return def
 }
 
+// life is how long the page stays in the store: its TTL and the longer
+// stale window.
+func (an *analysis) life() time.Duration { return an.ttl + max(an.swr, an.sie) }
+
 func (an *analysis) policy() cachekit.Policy {
 	var p cachekit.Policy
 	an.apply(&p)
@@ -171,8 +175,15 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		return an
 	}
 
+	if meth := c.Method(); meth != fiber.MethodGet && meth != fiber.MethodHead {
+		// A middleware after this one changed the method the app routed
+		// on: this is an unsafe method's answer.
+		an.reason = "method"
+		return an
+	}
+
 	// Collect the headers, copied: the response may change after this.
-	rh := collectHeaders(&resp.Header)
+	rh := collectHeaders(&resp.Header, snap)
 	an.hasCC, an.public = rh.hasCC, rh.cc.public
 	an.etag, an.lastModText = rh.etag, rh.lastModText
 	if ts, _ := c.Context().UserValue(tagsKey{}).(*[]string); ts != nil {
@@ -196,7 +207,7 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 	if an.vary, an.varyChanged, an.reason = varyList(&rh, rec.vary); an.reason != "" {
 		return an
 	}
-	an.validators(body, now)
+	an.validators(body, resp.Header.Peek(fiber.HeaderContentEncoding), now)
 	an.value = an.encode(replayHeaders(&rh, snap), resp.Header.ContentType(), body)
 	return an
 }
@@ -205,6 +216,7 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 type responseHeader struct {
 	k, v  []byte
 	class int
+	front bool // set by middleware in front of this one, before it ran
 }
 
 // responseHeaders is what collectHeaders found in a response.
@@ -222,16 +234,46 @@ type responseHeaders struct {
 }
 
 // collectHeaders copies the response headers and reads those the analysis
-// needs.
-func collectHeaders(h *fasthttp.ResponseHeader) responseHeaders {
+// needs. Only the chain after this middleware decides that a response
+// may be stored and for how long: a header that was already in snap (set
+// in front, before this middleware ran) can only forbid (Set-Cookie,
+// no-store, private, no-cache, Vary), never allow (public) nor set a
+// freshness (max-age, s-maxage, Expires). A front policy that marks
+// *.css public must not store a logged-in user's /account/x.css (web
+// cache deception).
+func collectHeaders(h *fasthttp.ResponseHeader, snap *snapshot) responseHeaders {
 	rh := responseHeaders{cc: newCacheControl()}
+	var used []bool
+	if snap != nil {
+		used = make([]bool, len(snap.pairs))
+	}
 	h.VisitAll(func(k, v []byte) {
-		rh.all = append(rh.all, responseHeader{append([]byte(nil), k...), append([]byte(nil), v...), classify(k)})
+		front := snap != nil && snap.has(k, v, used)
+		rh.all = append(rh.all, responseHeader{append([]byte(nil), k...), append([]byte(nil), v...), classify(k), front})
 	})
 	for _, h := range rh.all {
-		rh.read(h)
+		if h.front {
+			rh.readFront(h)
+		} else {
+			rh.read(h)
+		}
 	}
 	return rh
+}
+
+// readFront takes in one header set in front of the middleware: only what
+// forbids storing counts.
+func (rh *responseHeaders) readFront(h responseHeader) {
+	switch h.class {
+	case hdrSetCookie, hdrPragma, hdrVary:
+		rh.read(h)
+	case hdrCacheControl:
+		cc := newCacheControl()
+		cc.parse(h.v)
+		rh.cc.noStore = rh.cc.noStore || cc.noStore
+		rh.cc.private = rh.cc.private || cc.private
+		rh.cc.noCache = rh.cc.noCache || cc.noCache
+	}
 }
 
 // read takes in one collected header.
@@ -365,13 +407,22 @@ func varyList(rh *responseHeaders, have []byte) (vary []byte, changed bool, reas
 	return vary, string(vary) != string(have), ""
 }
 
-// validators makes the ETag (a strong one from the body) and Last-Modified
-// (now) the handler did not set.
-func (an *analysis) validators(body []byte, now time.Time) {
+// validators makes the ETag and Last-Modified (now) the handler did not
+// set. The ETag is made from the body and its Content-Encoding, and weak:
+// a strong ETag names one representation, byte for byte, and a compress
+// middleware outside the cache serves the page's body gzip'd to some
+// clients and as it is to others, under the ETag it finds. A weak one
+// still answers If-None-Match (weak comparison).
+func (an *analysis) validators(body, encoding []byte, now time.Time) {
 	if len(an.etag) == 0 {
-		sum := sha256.Sum256(body)
-		an.etag = make([]byte, 0, 26)
-		an.etag = append(an.etag, '"')
+		h := sha256.New()
+		h.Write(encoding)
+		h.Write([]byte{0})
+		h.Write(body)
+		var sum [sha256.Size]byte
+		h.Sum(sum[:0])
+		an.etag = make([]byte, 0, 28)
+		an.etag = append(an.etag, 'W', '/', '"')
 		an.etag = base64.RawURLEncoding.AppendEncode(an.etag, sum[:18])
 		an.etag = append(an.etag, '"')
 		an.etagMade = true

@@ -22,7 +22,7 @@ func headersOf(hdr ...string) responseHeaders {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		h.Add(hdr[i], hdr[i+1])
 	}
-	return collectHeaders(&h)
+	return collectHeaders(&h, nil)
 }
 
 func TestCollectHeaders(t *testing.T) {
@@ -203,23 +203,30 @@ func TestValidators(t *testing.T) {
 			if tc.etag == "" {
 				an.etag = nil
 			}
-			an.validators([]byte("body"), now)
+			an.validators([]byte("body"), nil, now)
 			if an.etagMade != tc.etagMade || an.lmMade != tc.lmMade || an.lastModified != tc.wantLM {
 				t.Errorf("made %v %v, lastModified %d; want %v %v %d", an.etagMade, an.lmMade, an.lastModified, tc.etagMade, tc.lmMade, tc.wantLM)
 			}
 			if !tc.etagMade && string(an.etag) != tc.etag {
 				t.Errorf("etag %q, want %q kept", an.etag, tc.etag)
 			}
-			if tc.etagMade && (len(an.etag) != 26 || an.etag[0] != '"') {
+			if tc.etagMade && (len(an.etag) != 28 || string(an.etag[:3]) != `W/"`) {
 				t.Errorf("made etag %q", an.etag)
 			}
 		})
 	}
 	a, b := analysis{}, analysis{}
-	a.validators([]byte("one"), now)
-	b.validators([]byte("two"), now)
+	a.validators([]byte("one"), nil, now)
+	b.validators([]byte("two"), nil, now)
 	if string(a.etag) == string(b.etag) {
 		t.Errorf("two bodies, one etag %q", a.etag)
+	}
+	// One body, two codings: two representations, two ETags.
+	g, i := analysis{}, analysis{}
+	g.validators([]byte("one"), []byte("gzip"), now)
+	i.validators([]byte("one"), nil, now)
+	if string(g.etag) == string(i.etag) {
+		t.Errorf("gzip and identity share etag %q", g.etag)
 	}
 }
 
@@ -415,7 +422,11 @@ func TestStreamedBodyBypassed(t *testing.T) {
 		r := get(t, app, "/")
 		expect(t, "body whole", r.body, big)
 		expect(t, "X-Cache", r.xcache(), "MISS")
-		expect(t, "Cache-Status", r.cacheStatus(), "cachekit; fwd=uri-miss; detail=stream")
+		want := "cachekit; fwd=uri-miss; detail=stream"
+		if i > 0 {
+			want = "cachekit; fwd=uri-miss; detail=uncacheable" // hit-for-miss
+		}
+		expect(t, "Cache-Status", r.cacheStatus(), want)
 	}
 }
 

@@ -65,6 +65,47 @@ type Config struct {
 	// Optional. Default: ""
 	UserHeader string
 
+	// CredentialHeaders are request headers that carry credentials, as
+	// Authorization and Proxy-Authorization do (those two always count): a
+	// request that sends one is never stored and is answered from the
+	// cache only by a page stored as public. Use an empty non-nil slice for
+	// none beyond those two. A header named here and as UserHeader
+	// identifies the user instead.
+	//
+	// Optional. Default: ConfigDefault.CredentialHeaders (X-Api-Key,
+	// Api-Key, X-Auth-Token, X-Access-Token, X-Session-Token, X-Csrf-Token,
+	// X-Xsrf-Token, X-Amz-Security-Token)
+	CredentialHeaders []string
+
+	// HonorRequestNoCache makes a request's Cache-Control: no-cache (or
+	// Pragma: no-cache, which browsers send on a hard reload) render the
+	// page afresh and store the new copy. Off, as in Varnish and nginx: a
+	// shared cache answers such requests from the cache, so no client can
+	// make every request render. On, each such request drops the stored
+	// page first (cachekit.Cache.Delete, which makes the core's hot layer
+	// revalidate what it holds): turn it on only where clients are trusted.
+	//
+	// Optional. Default: false
+	HonorRequestNoCache bool
+
+	// LockTimeout bounds how long a request waits for another request's
+	// render of the same page (nginx's proxy_cache_lock_timeout): past
+	// it, the request renders its own (not stored), X-Cache: MISS with
+	// detail=lock-timeout.
+	//
+	// Optional. Default: 5 * time.Second
+	LockTimeout time.Duration
+
+	// HitForMiss is how long a page whose response could not be stored
+	// (Set-Cookie, private, a 404, ...) is remembered as such, in this
+	// process (Varnish's hit-for-miss): meanwhile its requests go straight
+	// to the handler, in parallel, instead of queueing behind one render
+	// they cannot use (X-Cache: MISS, detail=uncacheable). The next
+	// request after it renders through the cache again.
+	//
+	// Optional. Default: 5 * time.Second
+	HitForMiss time.Duration
+
 	// StaleWhileRevalidate is how long past its TTL a page is still served
 	// (X-Cache: STALE) while one refresh runs in the background.
 	// StaleIfError is how long past its TTL a page is served when a fresh
@@ -102,6 +143,12 @@ var ConfigDefault = Config{
 		"_ga", "_ga_*", "_gid", "_gat", "_gat_*", "_gcl_*", "__utm*",
 		"_fbp", "_fbc", "_hj*", "_pk_*", "_clck", "_clsk", "cookieconsent_status",
 	},
+	CredentialHeaders: []string{
+		"X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "X-Session-Token",
+		"X-Csrf-Token", "X-Xsrf-Token", "X-Amz-Security-Token",
+	},
+	LockTimeout: 5 * time.Second,
+	HitForMiss:  5 * time.Second,
 	MaxBodySize: 1 << 20,
 }
 
@@ -122,6 +169,15 @@ func configDefault(config ...Config) Config {
 	}
 	if cfg.MaxBodySize == 0 {
 		cfg.MaxBodySize = ConfigDefault.MaxBodySize
+	}
+	if cfg.CredentialHeaders == nil {
+		cfg.CredentialHeaders = ConfigDefault.CredentialHeaders
+	}
+	if cfg.LockTimeout == 0 {
+		cfg.LockTimeout = ConfigDefault.LockTimeout
+	}
+	if cfg.HitForMiss == 0 {
+		cfg.HitForMiss = ConfigDefault.HitForMiss
 	}
 	return cfg
 }
@@ -196,6 +252,17 @@ func (cfg *Config) check() error {
 	}
 	if cfg.StaleIfError < 0 {
 		return fmt.Errorf("Config.StaleIfError is negative (%v)", cfg.StaleIfError)
+	}
+	if cfg.LockTimeout < 0 {
+		return fmt.Errorf("Config.LockTimeout is negative (%v)", cfg.LockTimeout)
+	}
+	if cfg.HitForMiss < 0 {
+		return fmt.Errorf("Config.HitForMiss is negative (%v)", cfg.HitForMiss)
+	}
+	for _, name := range cfg.CredentialHeaders {
+		if !isToken(name) || len(name) > 63 {
+			return fmt.Errorf("Config.CredentialHeaders holds %q, which is not a header name (a token of at most 63 bytes)", name)
+		}
 	}
 	if cfg.MaxBodySize < 0 {
 		return fmt.Errorf("Config.MaxBodySize is negative (%d)", cfg.MaxBodySize)

@@ -27,6 +27,10 @@ func TestBadConfigPanicsAtNew(t *testing.T) {
 		{"user cookie harmless", func() { New(Config{UserCookie: "_ga_x"}) }, "fibercache: Config.UserCookie"},
 		{"bad user header", func() { New(Config{UserHeader: "X User"}) }, "fibercache: Config.UserHeader"},
 		{"broken cache", func() { New(Config{Cache: broken}) }, "fibercache: Config.Cache cannot work"},
+		{"negative LockTimeout", func() { New(Config{LockTimeout: -time.Second}) }, "fibercache: Config.LockTimeout is negative"},
+		{"negative HitForMiss", func() { Page(time.Second, Config{HitForMiss: -1}) }, "fibercache: Config.HitForMiss is negative"},
+		{"bad credential header", func() { New(Config{CredentialHeaders: []string{"X-Api-Key", "X Key"}}) }, "fibercache: Config.CredentialHeaders holds \"X Key\""},
+		{"empty credential header", func() { New(Config{CredentialHeaders: []string{""}}) }, "fibercache: Config.CredentialHeaders"},
 		{"broken purge cache", func() { Purge(PurgeConfig{Cache: broken}) }, "fibercache: PurgeConfig.Cache cannot work"},
 	}
 	for _, tc := range cases {

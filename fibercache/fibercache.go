@@ -6,17 +6,27 @@
 // when it has a storable status (200 by default), no Set-Cookie, no
 // Cache-Control private, no-store or no-cache, no max-age=0, no Vary: *,
 // a body that is not streamed, and answers a request without credentials
-// (Authorization, or cookies other than harmless ones) unless the response
-// says public or per-user caching (Config.UserCookie, Config.UserHeader)
-// keys on that credential. A request with credentials is answered from the
-// cache only by a page stored as public. Directive and header names match
-// whatever their case. Request Cache-Control: no-cache (or Pragma:
-// no-cache) renders and stores afresh; no-store bypasses the cache;
-// max-age and the other request directives are not honoured.
+// (Authorization, Proxy-Authorization, Config.CredentialHeaders, or
+// cookies other than harmless ones) unless the response says public or
+// per-user caching (Config.UserCookie, Config.UserHeader) keys on that
+// credential. Only the chain after the middleware decides: headers set in
+// front of it, before it ran, can forbid storing but never allow it nor
+// set a lifetime. A request with credentials is answered from the cache
+// only by a page stored as public. Directive and header names match
+// whatever their case. Request no-store bypasses the cache; request
+// no-cache (or Pragma: no-cache) is answered from the cache, as Varnish
+// and nginx do, unless Config.HonorRequestNoCache, which renders and
+// stores afresh; max-age and the other request directives are not
+// honoured.
 //
 // A page's key holds every request input the app can read for the page
-// (appendPageKey in keys.go describes it) and the value of each request
-// header the path's responses vary on. The Vary list is learned per path,
+// (appendPageKey in keys.go describes it): the method the app routes on
+// (c.Method, after any override in front; the answer to an unsafe method
+// is never stored), the host, the target, the forwarded headers apps and
+// proxies trust, and the value of each request header the path's
+// responses vary on (absent and empty apart). A request the key cannot
+// describe bypasses: two lines of a keyed header, a GET or HEAD with a
+// body, a method-override header (scan.go). The Vary list is learned per path,
 // as Django does, in a small record that also holds a random nonce
 // (records.go); every page key holds the nonce, so InvalidatePath drops all
 // of a path's variants in two writes, whatever their number. Each page records the Vary list it
@@ -26,14 +36,18 @@
 // Every response it handles carries X-Cache (HIT, MISS, STALE or BYPASS)
 // and Cache-Status (RFC 9211), e.g. "cachekit; hit; ttl=42",
 // "cachekit; fwd=uri-miss; stored", "cachekit; fwd=bypass; detail=credentials".
-// Hits carry Age, the stored ETag (a strong one made from the body when the
-// handler set none) and Last-Modified, and answer If-None-Match and
+// Hits carry Age, the stored ETag (a weak one made from the body and its
+// Content-Encoding when the handler set none) and Last-Modified, and answer If-None-Match and
 // If-Modified-Since with 304. Per-response headers (Set-Cookie, Date,
 // hop-by-hop ones, the cache's own) and headers set by middleware in front
 // of it are never replayed.
 //
 // Concurrent misses of one page run the handler once; the others replay
-// its response, or run their own when it was not storable.
+// its response, or run their own when it was not storable, and wait at
+// most Config.LockTimeout. A page whose response was not storable is a
+// hit-for-miss for Config.HitForMiss: its requests go straight to the
+// handler. Nothing is written for a response that is not stored, and
+// every key written expires.
 // Stale-while-revalidate (a background refresh through the app's handler)
 // and stale-if-error come from the core. Tag and the Surrogate-Key response
 // header (stripped before the response leaves) tag a page for
@@ -47,8 +61,11 @@
 // request the cache must not touch goes straight on. HEAD and requests
 // with credentials only look a page up (lookup, fibercache.go). Every
 // other request runs the miss sequence, load (render.go): it builds the
-// page key (keys.go, with the Vary values of vary.go) and makes one
-// cache.Load. A stored page (page.go) is served by serve.go; on a miss the
+// page key (keys.go, with the Vary values of vary.go), waits a bounded
+// time for a render of that key already running, or goes straight on for
+// a hit-for-miss (flights.go), and makes one cache.Load. A path with no
+// record yet renders under a provisional one; its record is written only
+// after its first storable page (render.first). A stored page (page.go) is served by serve.go; on a miss the
 // render runs the rest of the chain, analyze.go decides whether and for
 // how long the response is stored and encodes it, and a response that
 // varies on new headers has its Vary list learned (learn, render.go).
@@ -134,7 +151,20 @@ type middleware struct {
 	harmlessPrefix   []string            // those ending in '*', without it
 	userCookie       string
 	userHeader       string
-	userHeaderIsAuth bool // userHeader is Authorization: it identifies, not credentials
+	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
+	marks            marks // renders running and hit-for-miss keys (flights.go)
+	credHeaders      []string
+	credLens         uint64 // bit n: a credential header name is n bytes long
+}
+
+// isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
+func (m *middleware) isCredentialHeader(k []byte) bool {
+	for _, n := range m.credHeaders {
+		if len(n) == len(k) && utils.EqualFold(b2s(k), n) {
+			return true
+		}
+	}
+	return false
 }
 
 func newMiddleware(cfg Config, routeTTL bool) *middleware {
@@ -142,6 +172,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		panic("fibercache: " + err.Error())
 	}
 	m := &middleware{cfg: cfg, cache: cfg.Cache, routeTTL: routeTTL, harmlessExact: map[string]struct{}{}}
+	m.marks.init()
 	if m.cache == nil {
 		m.cache = cachekit.Default()
 		if err := m.cache.Err(); err != nil {
@@ -159,6 +190,13 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	m.userHeader = cfg.UserHeader
 	m.userHeaderIsAuth = utils.EqualFold(cfg.UserHeader, "Authorization")
 	m.cfg.Statuses = append([]int(nil), cfg.Statuses...)
+	for _, n := range cfg.CredentialHeaders {
+		if utils.EqualFold(n, "Authorization") || utils.EqualFold(n, "Proxy-Authorization") {
+			continue // always counted
+		}
+		m.credHeaders = append(m.credHeaders, n)
+		m.credLens |= 1 << len(n)
+	}
 	return m
 }
 
@@ -203,8 +241,10 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 		return c.Next() // another instance's refresh
 	}
 
+	// The method the app routes on: a method-override middleware in front
+	// changes c.Method, not the request line.
 	var head bool
-	switch b2s(c.Request().Header.Method()) {
+	switch c.Method() {
 	case fiber.MethodGet:
 	case fiber.MethodHead:
 		head = true
@@ -227,10 +267,12 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	switch {
 	case req.upgrade:
 		return m.pass(c, xBypass, "fwd=bypass", "upgrade")
+	case req.ambiguous != "":
+		return m.pass(c, xBypass, "fwd=bypass", req.ambiguous)
 	case req.cc.noStore:
 		return m.pass(c, xBypass, "fwd=request", "no-store")
 	}
-	revalidate := req.cc.noCache || (req.pragmaNoCache && !req.cc.any)
+	revalidate := m.cfg.HonorRequestNoCache && (req.cc.noCache || (req.pragmaNoCache && !req.cc.any))
 	if req.credentialed || head {
 		return m.lookup(c, s, rec, haveRec && !revalidate, head)
 	}
@@ -325,8 +367,13 @@ func (m *middleware) innerHandled(c *fiber.Ctx) bool {
 // key on: it is answered from the cache only by a page stored as public,
 // and its own response is stored only when it says public.
 func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) error {
-	rkey := string(s.rk)
-	rec, haveRec := m.ensureRecord(rkey)
+	// No record is made here: a credentialed response is stored only when
+	// public, under a record a storable anonymous response made.
+	rec, haveRec := m.lookupRecord(s.rk)
+	if !haveRec {
+		rec = provisional
+	}
+	f := m.readPathFence(c.Path())
 	var snap snapshot
 	snap.take(c)
 	err := c.Next()
@@ -337,16 +384,25 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 		}
 		return err
 	}
-	if haveRec && !head {
+	if !head {
 		s.req.reset()
 		s.req.scan(c, m, &rec)
 		an := m.analyze(c, &snap, &rec, &s.req)
-		if an.reason == "" && an.public && !an.varyChanged && len(an.tags) == 0 {
-			key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
-			r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return an.value, nil })
+		if an.reason == "" && an.public && len(an.tags) == 0 {
+			var stored bool
+			if an.varyChanged || !haveRec {
+				// A new Vary list, or the path's first storable
+				// response: the record is made or rewritten first.
+				stored = m.learn(c, &s.req, rec, string(s.rk), f, &an)
+			} else {
+				m.extendRecord(string(s.rk), f.key, rec, f.value, f.err, an.life())
+				key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
+				r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return an.value, nil })
+				stored = r.Stored
+			}
 			stripSurrogateKey(c)
 			an.decorate(c)
-			if r.Stored {
+			if stored {
 				setStatusHeaders(c, xMiss, "fwd=uri-miss", "", true)
 				m.downstream(c, an.flags(), an.ttl)
 			} else {

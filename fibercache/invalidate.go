@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
@@ -30,17 +31,27 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 	rkey := string(appendPathKey(nil, keyRecord, path))
 	// Keep the learned Vary list: the next render need not learn it again.
 	var vary []byte
-	if r, _ := cache.Peek(rkey); r.Status == cachekit.Hit {
-		if rec, ok := decodeRecord(r.Value); ok {
-			vary = rec.vary
-		}
+	r, _ := cache.Peek(rkey)
+	have := r.Status == cachekit.Hit
+	if rec, ok := decodeRecord(r.Value); have && ok {
+		vary = rec.vary
 	}
-	// The fence first: a render that learns a Vary list reads it after its
-	// own record write, so it sees this invalidation if it overwrote it.
-	if err := cache.Set(fenceKey(path), newRecord(nil).nonce, 0); err != nil {
+	// The fence first: a render that makes or rewrites the record reads it
+	// after its own record write, so it sees this invalidation if it
+	// overwrote it.
+	if err := cache.Set(fenceKey(path), newRecord(nil).nonce, fenceTTL); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
-	if err := cache.Set(rkey, encodeRecord(newRecord(vary)), 0); err != nil {
+	if !have {
+		return nil // no page of the path is reachable: nothing to replace
+	}
+	// The new record lives as long as the old one was to: the pages it
+	// keys are stored from now on, and extend it as they need.
+	ttl := recordTTL(0)
+	if !r.Expires.IsZero() {
+		ttl = max(time.Until(r.Expires), time.Second)
+	}
+	if err := cache.Set(rkey, encodeRecord(newRecord(vary)), ttl); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
 	return nil

@@ -62,8 +62,9 @@ func fenceKey(path string) string { return string(appendPathKey(nil, keyFence, p
 //   - the request target exactly as sent (c.OriginalURL: path and raw
 //     query, so ?a=1&b=2 and ?b=2&a=1 are two pages), and the path and
 //     query the handler sees when a middleware in front rewrote them;
-//   - the X-Forwarded-Host/-Proto/-Protocol/-Ssl and X-Url-Scheme headers
-//     fiber's c.BaseURL may read ('-' when absent);
+//   - each forwarded header present (fwdHeaders, scan.go: those fiber's
+//     c.BaseURL reads and those apps and proxies trust, such as Forwarded,
+//     X-Forwarded-Prefix, X-Original-URL), as its index and value;
 //   - the user (a digest of the cookie or header value) for per-user pages;
 //   - the value of every header in the record's Vary list, Accept-Encoding
 //     reduced to the class of codings accepted (vary.go).
@@ -87,12 +88,11 @@ func (r *request) appendPageKey(dst []byte, c *fiber.Ctx, m *middleware, rec *re
 	dst = appendLenField(dst, r.host)
 	lowerASCII(dst[hs:]) // host is case-insensitive
 	dst = appendTarget(dst, c)
-	for _, v := range r.fwd {
-		if v == nil {
-			dst = append(dst, '-')
-			continue
+	for i, v := range r.fwd {
+		if r.fwdSeen&(1<<i) != 0 {
+			dst = append(dst, byte('A'+i))
+			dst = appendLenField(dst, v)
 		}
-		dst = appendLenField(dst, v)
 	}
 	if r.hasUser {
 		dst = append(dst, 'u')

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/internal/wire"
@@ -15,6 +16,37 @@ import (
 type record struct {
 	nonce []byte // nonceLen printable bytes
 	vary  []byte // canonical header names, sorted, comma separated
+	// expires is when the stored record expires (zero: never, or not
+	// stored); not part of its stored form.
+	expires time.Time
+	// pending: a record about to be made (its path has none), not stored yet.
+	pending bool
+}
+
+// A path without a record renders under the provisional record: its page
+// key holds a nonce no record ever has (random nonces are base64url), so
+// nothing is ever found or stored under it, and concurrent first misses
+// still share one render (the core coalesces on that key). The record is
+// written only once a response is storable (rule 8: nothing is written for
+// what is not stored).
+var provisional = record{nonce: []byte("~~~~~~~~~~~~~~~~")}
+
+func (r record) provisional() bool { return string(r.nonce) == string(provisional.nonce) }
+
+// Every key fibercache writes expires (rule 8). A record lives at least
+// as long as the pages it keys: recordTTL of the longest page life stored
+// under it (commit extends it when a longer-lived page is stored). A fence
+// lives long enough for any render it guards.
+const (
+	fenceTTL      = 24 * time.Hour
+	minRecordLife = time.Minute
+)
+
+// recordTTL is the TTL a record is written with for a page that lives
+// life (TTL and stale windows): twice that, so that the pages stored in
+// its first half need no extension.
+func recordTTL(life time.Duration) time.Duration {
+	return 2*max(life, minRecordLife) + time.Minute
 }
 
 // The stored form of a record: recordMagic, then the nonce and the Vary
@@ -67,13 +99,16 @@ func (m *middleware) lookupRecord(rkey []byte) (record, bool) {
 	if r.Status != cachekit.Hit {
 		return record{}, false
 	}
-	return decodeRecord(r.Value)
+	rec, ok := decodeRecord(r.Value)
+	rec.expires = r.Expires
+	return rec, ok
 }
 
 // ensureRecord returns the path's record, making it (once for concurrent
 // callers) when there is none, and replacing one that does not decode.
+// Tests use it; requests make records only through learnVary.
 func (m *middleware) ensureRecord(rkey string) (record, bool) {
-	r, err := m.cache.Load(rkey, cachekit.Policy{}, func(*cachekit.Policy) ([]byte, error) {
+	r, err := m.cache.Load(rkey, cachekit.Policy{TTL: recordTTL(0)}, func(*cachekit.Policy) ([]byte, error) {
 		return encodeRecord(newRecord(nil)), nil
 	})
 	if err != nil {
@@ -83,32 +118,70 @@ func (m *middleware) ensureRecord(rkey string) (record, bool) {
 		return rec, true
 	}
 	rec := newRecord(nil)
-	if m.cache.Set(rkey, encodeRecord(rec), 0) != nil {
+	if m.cache.Set(rkey, encodeRecord(rec), recordTTL(0)) != nil {
 		return record{}, false
 	}
 	return rec, true
 }
 
 // learnVary replaces the path's record (under rkey, fence key fkey) with
-// one listing vary and a new nonce, unless the record moved while the page
-// rendered. An InvalidatePath that ran meanwhile is seen through the fence
-// it rewrites first (fence0 is the fence read before the render): the
-// record is then invalidated again, so this write can never undo it.
-func (m *middleware) learnVary(rkey, fkey string, rec record, vary []byte, fence0 []byte, fenceErr error) (record, bool) {
-	cur, ok := m.lookupRecord([]byte(rkey))
-	if !ok || !cur.equal(rec) || fenceErr != nil {
+// one listing vary and a new nonce, or makes it when rec is the
+// provisional one, unless the record moved while the page rendered. An
+// InvalidatePath that ran meanwhile is seen through the fence it rewrites
+// first (fence0 is the fence read before the render): the record is then
+// invalidated again, so this write can never undo it. life is how long
+// the page that made it lives: the record outlives it (recordTTL).
+func (m *middleware) learnVary(rkey, fkey string, rec record, vary []byte, fence0 []byte, fenceErr error, life time.Duration) (record, bool) {
+	nrec := newRecord(vary)
+	if !m.rewriteRecord(rkey, fkey, rec, nrec, fence0, fenceErr, life) {
 		return record{}, false
 	}
-	nrec := newRecord(vary)
-	if m.cache.Set(rkey, encodeRecord(nrec), 0) != nil {
-		return record{}, false
+	nrec.expires = time.Now().Add(recordTTL(life))
+	return nrec, true
+}
+
+// rewriteRecord writes nrec in place of rec (see learnVary), for recordTTL(life).
+func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, fence0 []byte, fenceErr error, life time.Duration) bool {
+	cur, ok := m.lookupRecord([]byte(rkey))
+	switch {
+	case fenceErr != nil:
+		return false
+	case rec.provisional() || rec.pending:
+		if ok {
+			return false // made meanwhile
+		}
+	case !ok || !cur.equal(rec):
+		return false
+	}
+	ttl := recordTTL(life)
+	if rec.provisional() || rec.pending {
+		// Made only if still absent, through a Load (which, unlike Set,
+		// does not make the hot layer revalidate everything): the record
+		// is ours if it holds our nonce.
+		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl}, func(*cachekit.Policy) ([]byte, error) {
+			return encodeRecord(nrec), nil
+		})
+		if got, ok := decodeRecord(r.Value); err != nil || !ok || !got.equal(nrec) {
+			return false
+		}
+	} else if m.cache.Set(rkey, encodeRecord(nrec), ttl) != nil {
+		return false
 	}
 	fence1, err := m.readFence(fkey)
 	if err != nil || string(fence0) != string(fence1) {
-		_ = m.cache.Set(rkey, encodeRecord(newRecord(vary)), 0)
-		return record{}, false
+		_ = m.cache.Set(rkey, encodeRecord(newRecord(nrec.vary)), ttl)
+		return false
 	}
-	return nrec, true
+	return true
+}
+
+// extendRecord makes rec live at least as long as a page of life stored
+// now under it: one write, only when it would expire first.
+func (m *middleware) extendRecord(rkey, fkey string, rec record, fence0 []byte, fenceErr error, life time.Duration) {
+	if rec.expires.IsZero() || rec.provisional() || rec.pending || !rec.expires.Before(time.Now().Add(life)) {
+		return
+	}
+	m.rewriteRecord(rkey, fkey, rec, rec, fence0, fenceErr, life)
 }
 
 // readFence returns the path's fence (nil when there is none).

@@ -32,10 +32,14 @@ const maxRounds = 3
 // the record moved meanwhile (InvalidatePath, a Vary list learned), goes
 // round again with the new record, at most maxRounds times.
 func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, revalidate bool) error {
+	if !haveRec {
+		rec = provisional // the scan in handle had no Vary list either
+	}
+	waited := false
 	for round := 0; round < maxRounds; round++ {
-		if !haveRec {
-			if rec, haveRec = m.ensureRecord(string(s.rk)); !haveRec {
-				return m.pass(c, xMiss, "fwd=uri-miss", "record")
+		if round > 0 && !haveRec {
+			if rec, haveRec = m.lookupRecord(s.rk); !haveRec {
+				rec = provisional
 			}
 			s.req.reset()
 			s.req.scan(c, m, &rec)
@@ -49,15 +53,33 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			// the load below renders (still once for all callers).
 			_ = m.cache.Delete(string(s.key))
 		}
+		switch st, mk := m.marks.check(key); st {
+		case markHitForMiss:
+			return m.pass(c, xMiss, "fwd=uri-miss", "uncacheable")
+		case markFlight:
+			// Another request renders this page: wait for it, a bounded
+			// time, rather than in the core without a bound.
+			if !mk.wait(m.cfg.LockTimeout) {
+				return m.pass(c, xMiss, "fwd=uri-miss", "lock-timeout")
+			}
+			if st, _ := m.marks.check(key); st == markHitForMiss {
+				return m.pass(c, xMiss, "fwd=uri-miss", "uncacheable")
+			}
+		}
 		rd := &s.rd
-		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, revalidate: revalidate}
+		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate}
 		r, err := m.cache.Load(key, rd.policy(s.background), s.run)
 		if rd.ran {
 			return rd.finish(r, err)
 		}
 		if errors.Is(err, errRetry) || errors.Is(r.FillErr, errRetry) {
-			haveRec = false
+			haveRec, waited = false, true
 			continue
+		}
+		if waited && r.Status == cachekit.Hit {
+			// Found after waiting for the render that made the path's
+			// record: this request was collapsed into it.
+			r.Status = cachekit.Miss
 		}
 		return m.answer(c, &s.req, &rec, &r, err)
 	}
@@ -96,6 +118,7 @@ type render struct {
 	req        *request
 	rec        record
 	rkey       []byte // the record key (aliases the request's scratch)
+	key        []byte // the page key (aliases the request's scratch)
 	revalidate bool
 
 	ran        bool // this request rendered
@@ -105,6 +128,8 @@ type render struct {
 	value      []byte
 	err        error
 	elsewhere  bool // stored under another key (the Vary list grew)
+	stored     bool // stored by first's inner load
+	fence      fence
 }
 
 // policy is the policy the page is loaded with; background makes the
@@ -130,13 +155,69 @@ func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
 	m := rd.m
 	// A caller that waited for a render it could not use runs its own:
 	// first make sure the path's record still is the one it keyed with.
-	if cur, ok := m.lookupRecord(rd.rkey); !ok || !cur.equal(rd.rec) {
+	if cur, ok := m.lookupRecord(rd.rkey); ok != !rd.rec.provisional() || ok && !cur.equal(rd.rec) {
 		return nil, errRetry
 	}
+	// Requests for this key that come now wait in marks, a bounded time
+	// (load); when the response cannot be stored, the key becomes a
+	// hit-for-miss.
+	key := string(rd.key)
+	if mk := m.marks.begin(key); mk != nil {
+		defer func() { m.marks.end(key, mk, rd.hitForMiss()) }()
+	}
+	if rd.rec.provisional() {
+		return rd.first(p)
+	}
+	return rd.render(p)
+}
+
+// hitForMiss is how long the page key is to be a hit-for-miss after this
+// render: Config.HitForMiss when its response could not be stored for a
+// reason of the page's own (not a server error, which may pass, nor this
+// request's method). Such requests answer X-Cache: MISS with
+// detail=uncacheable.
+func (rd *render) hitForMiss() time.Duration {
+	switch {
+	case !rd.ran:
+		return 0
+	case rd.handlerErr != nil:
+		if serverError(rd.handlerErr) {
+			return 0
+		}
+	case rd.an.reason == "" || rd.an.upstreamErr || rd.an.reason == "method":
+		// "method": this request's own method override, not the page's.
+		return 0
+	}
+	return rd.m.cfg.HitForMiss
+}
+
+// first is a path's first render (no record yet). Nothing is stored under
+// the provisional key. The record it will make gets its nonce now, and the
+// page renders inside a cache.Load of its key under that record, so the
+// core stores a storable page (tags and all) on this first render; commit
+// writes the record just before, and only for a storable response.
+func (rd *render) first(p *cachekit.Policy) ([]byte, error) {
+	p.NoStore = true
+	rd.rec = newRecord(nil)
+	rd.rec.pending = true
+	key := string(rd.req.appendPageKey(nil, rd.c, rd.m, &rd.rec))
+	r, err := rd.m.cache.Load(key, rd.policy(nil), func(ip *cachekit.Policy) ([]byte, error) { return rd.render(ip) })
+	// The record is written after the page: a record write inside the
+	// fill would keep the core from storing a page tagged while it
+	// rendered. Until it lands the page is unreachable; if it fails, the
+	// page expires unseen.
+	rd.stored = r.Stored && rd.m.rewriteRecord(string(rd.rkey), rd.fence.key, rd.rec, rd.rec, rd.fence.value, rd.fence.err, rd.an.life())
+	return r.Value, err
+}
+
+// render renders the page under rd.rec.
+func (rd *render) render(p *cachekit.Policy) ([]byte, error) {
+	m := rd.m
 	rd.ran = true
 	// The fence is read before the render: learn compares it with the one
 	// after its record write, to see an InvalidatePath that landed between.
 	fence := m.readPathFence(rd.c.Path())
+	rd.fence = fence
 	rd.snap.take(rd.c)
 	if err := rd.c.Next(); err != nil {
 		rd.handlerErr = err
@@ -193,7 +274,7 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 // core's own fill checks that its tags were not invalidated while it
 // rendered.
 func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis) bool {
-	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err)
+	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err, an.life())
 	if !ok || len(an.tags) > 0 {
 		return false
 	}
@@ -245,7 +326,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 	if rd.revalidate {
 		fwd = "fwd=request"
 	}
-	stored := r.Stored || rd.elsewhere
+	stored := r.Stored || rd.elsewhere || rd.stored
 	if rd.an.reason == "" {
 		rd.an.decorate(c)
 	}
@@ -254,6 +335,12 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 		return nil
 	}
 	setStatusHeaders(c, xMiss, fwd, "", true)
+	if r.Stored {
+		// After the store, not inside the fill: a record write there
+		// would keep the core from storing a page tagged while it
+		// rendered.
+		m.extendRecord(string(rd.rkey), rd.fence.key, rd.rec, rd.fence.value, rd.fence.err, rd.an.life())
+	}
 	m.downstream(c, rd.an.flags(), rd.an.ttl)
 	if rd.an.status == fiber.StatusOK && notModified(rd.req, rd.an.etag, rd.an.lastModified) {
 		c.Response().SetStatusCode(fiber.StatusNotModified)

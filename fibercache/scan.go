@@ -9,31 +9,57 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 )
 
-// Forwarded headers that change what fiber's c.Protocol, c.Hostname and
-// c.BaseURL report: their values are part of every key, so that a request
-// cannot poison the page other requests read (unkeyed-header poisoning).
-var fwdHeaders = [...]string{"X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Protocol", "X-Forwarded-Ssl", "X-Url-Scheme"}
+// Forwarded headers: those that change what fiber's c.Protocol,
+// c.Hostname and c.BaseURL report, and those apps and proxies trust to
+// build URLs (a redirect's Location, an asset URL) or to route (a rewritten
+// URL). The value of each one present is part of every key, so that a
+// request cannot poison the page other requests read (unkeyed-header
+// poisoning). All start with 'x' or 'f' (visitFixed relies on it).
+var fwdHeaders = [...]string{
+	"X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Protocol", "X-Forwarded-Ssl", "X-Url-Scheme",
+	"Forwarded", "X-Forwarded-Scheme", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server",
+	"X-Forwarded-Uri", "X-Host", "X-Original-Host", "X-Original-Url", "X-Rewrite-Url",
+}
+
+// methodOverrideHeaders are read by method-override middleware to turn a
+// GET into another method. A GET that carries one bypasses the cache: its
+// answer may be an unsafe method's, and keying on it would only store
+// what no one else asks for.
+var methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// Why a request is ambiguous: the cache cannot know which value the app
+// reads, or the request has inputs the key cannot hold. It bypasses.
+const (
+	ambDuplicate = "duplicate-header"
+	ambBody      = "body"
+	ambOverride  = "method-override"
+)
 
 // request is what one pass over the request headers found. The slices
 // alias the request; vary values are copied into scratch.
 type request struct {
-	host          []byte
-	fwd           [len(fwdHeaders)][]byte
-	cc            cacheControl
-	pragmaNoCache bool
-	upgrade       bool
-	authorization bool   // Authorization or Proxy-Authorization present
-	cookies       bool   // a Cookie header is present
-	credentialed  bool   // credentials not accounted for by per-user caching
-	user          []byte // the raw value while scanning
-	userHash      [40]byte
-	hasUser       bool
-	inm, ims      []byte
+	host           []byte
+	fwd            [len(fwdHeaders)][]byte
+	fwdSeen        uint16 // bit i: fwd[i] was sent (maybe empty)
+	cc             cacheControl
+	pragmaNoCache  bool
+	upgrade        bool
+	authorization  bool   // Authorization, Proxy-Authorization or a Config.CredentialHeaders header present
+	ambiguous      string // why the request must bypass (amb*), "" when it need not
+	cookies        bool   // a Cookie header is present
+	credentialed   bool   // credentials not accounted for by per-user caching
+	user           []byte // the raw value while scanning
+	userHash       [40]byte
+	hasUser        bool
+	userCookieSeen bool
+	userHeaderSeen bool
+	inm, ims       []byte
 
 	// Vary values: the names come from the path's record; values found
 	// are appended to scratch as (index, length, bytes).
 	varyN     int
 	vary      [maxVary][]byte
+	varySeen  uint16 // bit i: a line of vary name i was seen
 	ae        aeClass
 	aeIndex   int // index of Accept-Encoding in vary, or -1
 	cookieIdx int // index of Cookie in vary, or -1
@@ -54,7 +80,8 @@ func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 	r.m = m
 	r.credentialed, r.hasUser, r.cookies, r.authorization = false, false, false, false
 	r.cc = newCacheControl()
-	r.varyN, r.aeIndex, r.cookieIdx = 0, -1, -1
+	r.varyN, r.aeIndex, r.cookieIdx, r.varySeen = 0, -1, -1, 0
+	r.ambiguous, r.fwdSeen, r.userCookieSeen, r.userHeaderSeen = "", 0, false, false
 	if rec != nil {
 		r.setVary(rec.vary)
 	}
@@ -65,6 +92,11 @@ func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 	}
 	if r.authorization {
 		r.credentialed = !(m.userHeaderIsAuth && r.hasUser)
+	}
+	if cl := h.ContentLength(); cl > 0 || cl == -1 || len(c.Request().Body()) > 0 {
+		// A body on a GET or HEAD (Content-Length or chunked):
+		// c.FormValue and c.Body read it, the key cannot hold it.
+		r.ambiguous = ambBody
 	}
 	if r.hasUser {
 		sum := sha256.Sum256(r.user)
@@ -77,13 +109,26 @@ func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 func (r *request) visit(k, v []byte) {
 	r.visitFixed(k, v)
 	m := r.m
-	if m.userHeader != "" && len(v) > 0 && utils.EqualFold(b2s(k), m.userHeader) {
-		r.user, r.hasUser = v, true
+	if m.userHeader != "" && len(k) == len(m.userHeader) && utils.EqualFold(b2s(k), m.userHeader) {
+		if r.userHeaderSeen {
+			r.ambiguous = ambDuplicate
+		}
+		r.userHeaderSeen = true
+		if len(v) > 0 {
+			r.user, r.hasUser = v, true
+		}
+	} else if m.credLens&(1<<min(len(k), 63)) != 0 && m.isCredentialHeader(k) {
+		r.authorization = true
 	}
 	for i := 0; i < r.varyN; i++ {
 		if !utils.EqualFoldBytes(k, r.vary[i]) {
 			continue
 		}
+		if r.varySeen&(1<<i) != 0 {
+			// Two lines: fiber's c.Get reads the first, others join them.
+			r.ambiguous = ambDuplicate
+		}
+		r.varySeen |= 1 << i
 		if i == r.aeIndex {
 			r.ae.add(v)
 			continue
@@ -127,9 +172,23 @@ func (r *request) visitFixed(k, v []byte) {
 	case 19:
 		r.authorization = r.authorization || utils.EqualFold(name, "Proxy-Authorization")
 	}
+	if len(k) < 6 || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
+		return
+	}
 	for i, f := range fwdHeaders {
 		if len(f) == len(k) && utils.EqualFold(name, f) {
-			r.fwd[i] = v
+			if r.fwdSeen&(1<<i) != 0 {
+				// fiber reads the first line (Peek), a proxy may read
+				// the last: the key cannot hold "the" value.
+				r.ambiguous = ambDuplicate
+			}
+			r.fwd[i], r.fwdSeen = v, r.fwdSeen|1<<i
+			return
+		}
+	}
+	for _, f := range methodOverrideHeaders {
+		if len(f) == len(k) && utils.EqualFold(name, f) {
+			r.ambiguous = ambOverride
 		}
 	}
 }
@@ -137,6 +196,10 @@ func (r *request) visitFixed(k, v []byte) {
 func (r *request) visitCookie(k, v []byte) {
 	m := r.m
 	if m.userCookie != "" && string(k) == m.userCookie {
+		if r.userCookieSeen {
+			r.ambiguous = ambDuplicate // two cookies of that name
+		}
+		r.userCookieSeen = true
 		if len(v) > 0 && !r.hasUser {
 			r.user, r.hasUser = v, true
 		}

@@ -10,7 +10,7 @@ import (
 func TestRequestNoCacheAndNoStore(t *testing.T) {
 	cache := newCache(t)
 	app := newApp()
-	app.Use(New(Config{Cache: cache}))
+	app.Use(New(Config{Cache: cache, HonorRequestNoCache: true}))
 	h, runs := counting("page")
 	app.Get("/", h)
 	app.Get("/cold", h)
@@ -36,6 +36,30 @@ func TestRequestNoCacheAndNoStore(t *testing.T) {
 	r = get(t, app, "/cold", "Cache-Control", "max-age=0, No-Store")
 	expect(t, "no-store is not served from the cache", r.xcache(), "BYPASS")
 	expect(t, "runs", runs.Load(), int64(7))
+}
+
+// TestRequestNoCacheIgnored: by default a shared cache answers a hard
+// reload from the cache (Varnish, nginx): no client can make every request
+// render nor empty the hot layer.
+func TestRequestNoCacheIgnored(t *testing.T) {
+	cache := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: cache}))
+	h, runs := counting("page")
+	app.Get("/", h)
+	get(t, app, "/")
+	for _, hdr := range [][]string{
+		{"Cache-Control", "no-cache"},
+		{"Pragma", "no-cache"},
+		{"Cache-Control", "NO-CACHE, max-age=0"},
+		{"Cache-Control", "max-age=0"},
+		{"Cache-Control", "no-cache", "Pragma", "no-cache"},
+	} {
+		r := get(t, app, "/", hdr...)
+		expect(t, strings.Join(hdr, " ")+" X-Cache", r.xcache(), "HIT")
+		expect(t, strings.Join(hdr, " ")+" body", r.body, "page 1")
+	}
+	expect(t, "runs", runs.Load(), int64(1))
 }
 
 func TestPerUserHeader(t *testing.T) {

@@ -96,7 +96,10 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 		resp.ResetBody()
 		return
 	}
-	resp.SetBodyRaw(pg.body)
+	// A copy into the response's own (pooled) buffer: pg.body is the
+	// stored value, shared with every other hit, and a middleware outside
+	// may edit the response body in place.
+	resp.SetBody(pg.body)
 }
 
 // seenBefore reports whether one of the first i headers of the encoded list

@@ -54,9 +54,15 @@ func (r *request) setVary(list []byte) {
 }
 
 // appendVaryValues appends the request's value of every name of the Vary
-// list, each length-prefixed.
+// list, each length-prefixed, '-' for a header the request did not send.
 func (r *request) appendVaryValues(dst []byte) []byte {
 	for i := 0; i < r.varyN; i++ {
+		if i != r.aeIndex && r.varySeen&(1<<i) == 0 {
+			// Absent is not empty (Django's CVE-2011-4139 family): an
+			// empty header may select another page than none at all.
+			dst = append(dst, '-')
+			continue
+		}
 		dst = strconv.AppendInt(dst, int64(r.varyValueLen(i)), 10)
 		dst = append(dst, ':')
 		dst = r.appendVaryValue(dst, i)
