@@ -208,3 +208,19 @@ func TestHotLayerAge(t *testing.T) {
 		}
 	})
 }
+
+// Memory.Reset (fiber.Storage's Reset, the way to clear the whole store:
+// Cache has no Clear) empties the store; the hot layer must not go on
+// serving what the store no longer holds.
+func TestHotLayerAfterMemoryReset(t *testing.T) {
+	c, m := newTestCache(t)
+	c.Set("k", []byte("v1"), time.Minute)
+	c.Get("k") // kept in the hot layer
+	if err := c.Storage().Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, _ := c.Get("k"); ok {
+		t.Fatalf("served %q after the store was reset", v)
+	}
+	_ = m
+}

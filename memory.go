@@ -184,8 +184,13 @@ func (m *Memory) Delete(key string) error {
 	return nil
 }
 
-// Reset removes every entry.
-func (m *Memory) Reset() error { return m.bc.Reset() }
+// Reset removes every entry. It moves the epoch after the reset, so that no
+// Cache over the store serves a value it kept from before.
+func (m *Memory) Reset() error {
+	err := m.bc.Reset()
+	m.epoch.Add(1)
+	return err
+}
 
 // Close releases the store. It must not be used afterwards.
 func (m *Memory) Close() error { return m.bc.Close() }
