@@ -170,3 +170,21 @@ func TestDefaultDatabaseIsPerUser(t *testing.T) {
 		t.Fatalf("its directory: %v %v", info, err)
 	}
 }
+
+// A database the database/sql version of the site seeded is refused with a
+// message that says what to do, not misread.
+func TestOldDatabaseRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := OpenStore(path, 10, newTestSite(t).cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Exec(`CREATE TABLE cart_items (user_id INTEGER, product_id INTEGER, qty INTEGER)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = newSite(siteConfig{DB: path, Templates: "../templates", AdminToken: "x"})
+	if err == nil || !strings.Contains(err.Error(), "older version") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("old database: %v", err)
+	}
+}

@@ -154,7 +154,13 @@ func (s *Store) Close() error { return s.sql.Close() }
 // Queries is how many statements have reached the database so far.
 func (s *Store) Queries() int64 { return s.queries.Load() }
 
+// errOldSchema is a database seeded by the database/sql version of the site.
+var errOldSchema = errors.New("made by an older version of the sample site (before GORM): delete it, or pass another -db")
+
 func (s *Store) migrate(reviews int) error {
+	if s.db.Migrator().HasTable("cart_items") {
+		return errOldSchema
+	}
 	if err := s.db.AutoMigrate(&Category{}, &Product{}, &Review{}, &User{}, &Session{}, &CartLine{}); err != nil {
 		return err
 	}
