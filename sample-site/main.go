@@ -1,7 +1,9 @@
 // Command sample-site is Calm Goods, a small shop that runs on cachekit: the
 // loader renders its templates, {{cache}} blocks keep its expensive
 // fragments, fibercache keeps whole pages, and /_cache shows what the caches
-// do. It stores its catalogue in SQLite, seeded on first start.
+// do. It keeps its catalogue in SQLite through GORM, with the gormcache
+// plugin caching model rows, seeded on first start in the user's cache
+// directory (-db to choose the file).
 //
 //	go run ./sample-site                 # http://127.0.0.1:3000
 //	go run ./sample-site -dev            # templates reload when edited
