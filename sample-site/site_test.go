@@ -385,6 +385,9 @@ func TestQueriesPerHomePage(t *testing.T) {
 	if b := do(t, s, "GET", "/_cache", nil).body; !strings.Contains(b, `<tr class="model"><td><code>Product</code>`) {
 		t.Error("no Product row in the dashboard's models table")
 	}
+	if b := do(t, s, "GET", "/metrics", nil).body; !strings.Contains(b, `cachekit_model_lookups_total{model="Product",outcome="hit"}`) {
+		t.Error("no per-model figures in /metrics")
+	}
 }
 
 func TestErrorsRenderTheSitePageAndAreNotCached(t *testing.T) {
