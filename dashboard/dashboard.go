@@ -291,6 +291,7 @@ type pageData struct {
 	Charts    []chart
 	Routes    []row
 	Fragments []row
+	Models    []row
 	Bypasses  []reasonRow
 	NotStored []reasonRow
 	ReasonSVG template.HTML
@@ -322,6 +323,7 @@ func (d *board) page(c *fiber.Ctx, status int, done string, form formState) erro
 	data.Tiles, data.Charts = d.overview(cur, hist, ta)
 	data.Routes = rows(hist, ta, func(s sample) map[string]Counts { return s.routes })
 	data.Fragments = rows(hist, ta, func(s sample) map[string]Counts { return s.fragments })
+	data.Models = rows(hist, ta, func(s sample) map[string]Counts { return s.models })
 	data.Bypasses = reasonRows(cur.bypass)
 	data.NotStored = reasonRows(cur.unstored)
 	data.ReasonSVG = reasonChart("bypasses by reason", data.Bypasses)

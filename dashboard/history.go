@@ -14,6 +14,7 @@ type sample struct {
 	at        time.Time
 	routes    map[string]Counts
 	fragments map[string]Counts
+	models    map[string]Counts
 	bypass    map[string]uint64
 	unstored  map[string]uint64
 	core      cachekit.Stats
@@ -87,6 +88,7 @@ func (r *Recorder) current(now time.Time) sample {
 		at:        now,
 		routes:    r.Routes(),
 		fragments: r.Fragments(),
+		models:    r.Models(),
 		bypass:    r.Bypasses(),
 		unstored:  r.NotStored(),
 	}

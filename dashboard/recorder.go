@@ -44,14 +44,22 @@ type RecorderConfig struct {
 	//
 	// Optional. Default: 200
 	MaxNames int
+
+	// ModelPrefix is the gormcache Config.Prefix whose lookups Observe
+	// counts per model ("gorm:<Model>:..." keys): the "Models" table.
+	// Model names come from the app's types, bounded by MaxNames too.
+	//
+	// Optional. Default: "gorm" (gormcache's default)
+	ModelPrefix string
 }
 
 // RecorderConfigDefault is the default config.
 var RecorderConfigDefault = RecorderConfig{
-	Next:     nil,
-	Interval: 10 * time.Second,
-	History:  60,
-	MaxNames: 200,
+	Next:        nil,
+	Interval:    10 * time.Second,
+	History:     60,
+	MaxNames:    200,
+	ModelPrefix: "gorm",
 }
 
 func recorderConfigDefault(config ...RecorderConfig) RecorderConfig {
@@ -68,10 +76,13 @@ func recorderConfigDefault(config ...RecorderConfig) RecorderConfig {
 	if cfg.MaxNames <= 0 {
 		cfg.MaxNames = RecorderConfigDefault.MaxNames
 	}
+	if cfg.ModelPrefix == "" {
+		cfg.ModelPrefix = RecorderConfigDefault.ModelPrefix
+	}
 	return cfg
 }
 
-// Counts are the outcomes counted for one route or fragment.
+// Counts are the outcomes counted for one route, fragment or model.
 type Counts struct {
 	Hit    uint64 // answered from the cache, fresh
 	Stale  uint64 // answered from the cache, stale
@@ -208,11 +219,13 @@ type Recorder struct {
 	cfg       RecorderConfig
 	routes    family
 	fragments family
+	models    family       // gormcache lookups, per model
 	bypass    reasonCounts // BYPASS responses by reason
 	unstored  reasonCounts // MISS responses not stored, by reason
 
-	resolve routeResolver
-	hist    history
+	resolve     routeResolver
+	hist        history
+	modelPrefix string // "gorm:"
 
 	cache  atomic.Pointer[cachekit.Cache]
 	memory atomic.Pointer[cachekit.Memory]
@@ -234,6 +247,8 @@ func NewRecorder(config ...RecorderConfig) *Recorder {
 	}
 	r.routes.max = cfg.MaxNames
 	r.fragments.max = cfg.MaxNames
+	r.models.max = cfg.MaxNames
+	r.modelPrefix = cfg.ModelPrefix + ":"
 	r.resolve.max = 4 * cfg.MaxNames
 	r.hist.init(cfg.Interval, cfg.History)
 	return r
@@ -346,16 +361,25 @@ func reasonOf(cs []byte, bypass bool) (i int, ok bool) {
 
 // Observe counts a core lookup: pass it as cachekit.Config.Observe. Keys
 // of {{cache}} blocks ("fragment:<name>:<hash>") count under the block's
-// name; other keys are not counted here (pages count through Handler).
+// name, keys of the GORM model cache ("gorm:<Model>:...", see
+// gormcache.ModelOf) under the model's name; other keys are not counted
+// here (pages count through Handler).
 func (r *Recorder) Observe(key string, s cachekit.Status) {
-	rest, ok := strings.CutPrefix(key, "fragment:")
-	if !ok {
+	var o *outcomes
+	if rest, ok := strings.CutPrefix(key, "fragment:"); ok {
+		if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+			rest = rest[:i]
+		}
+		o = r.fragments.get(rest)
+	} else if rest, ok := strings.CutPrefix(key, r.modelPrefix); ok {
+		model, _, ok := strings.Cut(rest, ":")
+		if !ok || model == "" {
+			return
+		}
+		o = r.models.get(model)
+	} else {
 		return
 	}
-	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
-		rest = rest[:i]
-	}
-	o := r.fragments.get(rest)
 	switch s {
 	case cachekit.Hit:
 		o.add(oHit)
@@ -372,6 +396,10 @@ func (r *Recorder) Routes() map[string]Counts { return r.routes.snapshot() }
 
 // Fragments returns the counts per {{cache}} block name.
 func (r *Recorder) Fragments() map[string]Counts { return r.fragments.snapshot() }
+
+// Models returns the counts per GORM model of the gormcache plugin's
+// lookups (Hit, Stale, Miss), such as "Product".
+func (r *Recorder) Models() map[string]Counts { return r.models.snapshot() }
 
 // Bypasses returns how many responses the page cache bypassed (X-Cache:
 // BYPASS), per reason: "credentials", "method", "no-store", ...

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cachekit/cachekit"
@@ -171,6 +172,7 @@ func TestBoundedLabels(t *testing.T) {
 		}
 		res.Body.Close()
 		s.rec.Observe("fragment:block-"+strconv.Itoa(i)+":abcdef", cachekit.Miss)
+		s.rec.Observe("gorm:Model"+strconv.Itoa(i)+":models:pk:i1", cachekit.Miss)
 	}
 	routes := s.rec.Routes()
 	if len(routes) > max+1 || routes["GET /c/:slug"].Miss != 3000 || routes[dashboard.Other].Served() != 3000 {
@@ -180,11 +182,46 @@ func TestBoundedLabels(t *testing.T) {
 	if len(frags) != max+1 || frags[dashboard.Other].Miss != 3000-max {
 		t.Errorf("%d fragments, other %+v", len(frags), frags[dashboard.Other])
 	}
+	models := s.rec.Models()
+	if len(models) != max+1 || models[dashboard.Other].Miss != 3000-max {
+		t.Errorf("%d models, other %+v", len(models), models[dashboard.Other])
+	}
 	by := s.rec.Bypasses()
 	if len(by) != 1 || by[dashboard.Other] != 3000 {
 		t.Errorf("bypasses %v", by)
 	}
 	if n := len(s.get(t, "/_cache").body); n > 200_000 {
 		t.Errorf("the page grew to %d bytes", n)
+	}
+}
+
+// The GORM plugin's lookups ("gorm:<Model>:...") count per model, and the
+// dashboard draws them in a table of their own; a key of another prefix or
+// without a model is not counted.
+func TestModelsCountedFromObserve(t *testing.T) {
+	s := newShop(t, dashboard.RecorderConfig{}, dashboard.Config{})
+	s.rec.Observe("gorm:Product:products:pk:i7", cachekit.Miss)
+	s.rec.Observe("gorm:Product:products:pk:i7", cachekit.Hit)
+	s.rec.Observe("gorm:Product:products:all:rows::24", cachekit.Hit)
+	s.rec.Observe("gorm:Category:categories:u0:sRugs", cachekit.Stale)
+	s.rec.Observe("gorm:", cachekit.Hit)
+	s.rec.Observe("gormish:User:x", cachekit.Hit)
+	s.rec.Observe("fragment:card:ab", cachekit.Hit)
+	m := s.rec.Models()
+	if len(m) != 2 || m["Product"] != (dashboard.Counts{Hit: 2, Miss: 1}) || m["Category"] != (dashboard.Counts{Stale: 1}) {
+		t.Fatalf("models: %+v", m)
+	}
+	if f := s.rec.Fragments(); len(f) != 1 || f["card"].Hit != 1 {
+		t.Fatalf("fragments: %+v", f)
+	}
+	other := dashboard.NewRecorder(dashboard.RecorderConfig{ModelPrefix: "shop"})
+	other.Observe("gorm:Product:products:pk:i7", cachekit.Hit)
+	other.Observe("shop:Product:products:pk:i7", cachekit.Hit)
+	if m := other.Models(); len(m) != 1 || m["Product"].Hit != 1 {
+		t.Fatalf("models with ModelPrefix shop: %+v", m)
+	}
+	body := s.get(t, "/_cache").body
+	if !strings.Contains(body, `<table class="stats models">`) || !strings.Contains(body, `<tr class="model"><td><code>Product</code></td><td>2</td>`) {
+		t.Fatalf("no models table on the dashboard")
 	}
 }

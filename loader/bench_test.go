@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit/loader"
 	html "github.com/gofiber/template/html/v2"
@@ -137,4 +138,13 @@ func writeTree(b *testing.B, dir string, n int) {
 		files[fmt.Sprintf("pages/page%03d.html", i)] = fmt.Sprintf(`<h1>{{.Title}} page %d</h1>{{if gt .N 2}}<p>many</p>{{end}}{{template "partials/p%02d" .}}{{template "partials/p%02d" .}}`, i, 2+i%18, 3+i%17)
 	}
 	writeFiles(b, dir, files)
+	// Modified well before they are read, as a tree nobody is editing:
+	// files read within racyWindow of their modification time have their
+	// content compared at each check.
+	old := time.Now().Add(-time.Hour)
+	for name := range files {
+		if err := os.Chtimes(filepath.Join(dir, name), old, old); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

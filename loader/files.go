@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"crypto/sha256"
 	"errors"
 	"io"
 	"io/fs"
@@ -20,12 +21,67 @@ type foundFile struct {
 	name string // template name
 	mod  time.Time
 	size int64
+
+	// racy is set when the content was read less than racyWindow after
+	// mod: an edit in the same timestamp tick, with the same size, would
+	// not change the stat, so the content is compared (sum, when hashed).
+	racy   bool
+	hashed bool
+	sum    [sha256.Size]byte
 }
 
+// racyWindow is the timestamp granularity Reload mode allows for: git's
+// "racy timestamp" rule. A file whose modification time is not at least
+// this much older than the moment it was read may have been rewritten since
+// with the same size and time (file systems with coarse timestamps, copies
+// that preserve times), so until the window has passed its content is
+// compared at each check (one read and hash of that file), and once past
+// it the file is read again, which settles it. 2 s covers FAT's
+// granularity; most file systems have nanoseconds.
+const racyWindow = 2 * time.Second
+
 // sameVersion reports whether the file has the given modification time and
-// size: whether it is unchanged, as far as Reload mode looks.
+// size: whether it is unchanged, as far as a stat can tell.
 func (ff foundFile) sameVersion(mod time.Time, size int64) bool {
 	return ff.mod.Equal(mod) && ff.size == size
+}
+
+// stamp records, for a file whose content buf was read at readAt, whether
+// its timestamp is racy and then the content's hash.
+func (ff *foundFile) stamp(buf []byte, readAt time.Time) {
+	ff.racy = readAt.Sub(ff.mod) < racyWindow
+	ff.hashed = ff.racy
+	if ff.racy {
+		ff.sum = sha256.Sum256(buf)
+	}
+}
+
+// unchanged reports whether ff, now found with mod and size, is still the
+// version that was read: same modification time and size and, for a racy
+// one, the same content. A racy file past the window reads as changed
+// once, so that it is read again (and is racy no more).
+func (e *Engine) unchanged(ff foundFile, mod time.Time, size int64) bool {
+	if !ff.sameVersion(mod, size) {
+		return false
+	}
+	if !ff.racy {
+		return true
+	}
+	if !ff.hashed || time.Since(ff.mod) >= racyWindow {
+		return false
+	}
+	buf, err := e.readFile(ff.path)
+	return err == nil && sha256.Sum256(buf) == ff.sum
+}
+
+// readVersion reads a template file's content and stamps ff with it.
+func (e *Engine) readVersion(ff foundFile) ([]byte, foundFile, error) {
+	readAt := time.Now()
+	buf, err := e.readFile(ff.path)
+	if err == nil {
+		ff.stamp(buf, readAt)
+	}
+	return buf, ff, err
 }
 
 // scan lists the template files in html/v2's parse order: a lexical walk of

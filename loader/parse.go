@@ -79,7 +79,7 @@ type file struct {
 // parseFile reads and parses one file with the engine's delimiters and
 // functions, keeping its body and each of its defines as separate trees.
 func (e *Engine) parseFile(ff foundFile, cfg *config) (*file, error) {
-	buf, err := e.readFile(ff.path)
+	buf, ff, err := e.readVersion(ff)
 	if err != nil {
 		return nil, err
 	}

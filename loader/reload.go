@@ -14,7 +14,10 @@ import (
 // a render of a name that does not exist walks it at once, so a new page
 // shows at its first render.
 // Only files whose modification time or size changed are parsed again; the
-// new state shares every other parsed file and rebuilds chains lazily.
+// new state shares every other parsed file and rebuilds chains lazily. A file
+// whose modification time was within racyWindow of the moment it was read
+// (git's racy-timestamp rule) also has its content compared, so an edit that
+// keeps both size and time is seen too.
 
 // brokenFile remembers a file whose current content does not parse, so that
 // it is not parsed again until it changes.
@@ -60,7 +63,7 @@ func (e *Engine) reloadChain(st *state, page string, layouts []string) (*chain, 
 	var changed []string
 	for _, f := range c.deps {
 		mod, size, err := e.stat(f.path)
-		if err != nil || !f.sameVersion(mod, size) {
+		if err != nil || !e.unchanged(f.foundFile, mod, size) {
 			changed = append(changed, f.path)
 		}
 	}
@@ -131,11 +134,11 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 	added := false
 	for _, ff := range found {
 		f := cur.parsed.byPath[ff.path]
-		if f != nil && f.sameVersion(ff.mod, ff.size) {
+		if f != nil && e.unchanged(f.foundFile, ff.mod, ff.size) {
 			delete(e.broken, ff.path)
 			continue
 		}
-		if b, ok := e.broken[ff.path]; ok && b.sameVersion(ff.mod, ff.size) {
+		if b, ok := e.broken[ff.path]; ok && e.unchanged(b.foundFile, ff.mod, ff.size) {
 			if firstErr == nil {
 				firstErr = b.err
 			}
@@ -149,6 +152,9 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 			continue
 		}
 		if err != nil {
+			// Its content is not kept: while its timestamp is racy it is
+			// parsed again at each check (unchanged: racy, not hashed).
+			ff.racy = time.Since(ff.mod) < racyWindow
 			e.broken[ff.path] = brokenFile{foundFile: ff, err: err}
 			if firstErr == nil {
 				firstErr = err

@@ -116,6 +116,64 @@ func TestBrowserTwoUsers(t *testing.T) {
 		t.Fatalf("greeting fragment shared between users: %+v", f["greeting"])
 	}
 
+	// The admin edits a product of the home page in the browser (logging
+	// in with the admin token, through the CSRF-protected form); an
+	// anonymous visitor sees it at once on the home and product pages.
+	anon, cancelAnon := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancelAnon()
+	if err := chromedp.Do(anon, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatalf("anonymous home page: %v", err)
+	}
+	link, err := chromedp.Run(anon, chromedp.AttributeValue(chromedp.CSS(`.grid .card h3 a`), "href"))
+	if err != nil || !strings.HasPrefix(link.Value, "/p/") {
+		t.Fatalf("a product link on the home page: %q %v", link.Value, err)
+	}
+	href := link.Value
+	if err := chromedp.Do(anon, chromedp.Navigate(base+href)); err != nil { // cached before the edit
+		t.Fatalf("anonymous product page: %v", err)
+	}
+	admin, cancelAdmin := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancelAdmin()
+	err = chromedp.Do(admin,
+		chromedp.Navigate(base+"/login"),
+		chromedp.SetValue(chromedp.CSS(`select[name="user"]`), "admin"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "secret"),
+		chromedp.Submit(chromedp.CSS(`form.stack`)),
+		chromedp.WaitVisible(chromedp.CSS(`.greeting`)),
+		chromedp.Navigate(base+"/admin"+strings.Replace(href, "/p/", "/products/", 1)),
+		chromedp.SetValue(chromedp.CSS(`input[name="name"]`), "Browser Edited Lamp"),
+		chromedp.SetValue(chromedp.CSS(`input[name="price"]`), "0.001"),
+		chromedp.Submit(chromedp.CSS(`form.stack`)),
+		chromedp.WaitVisible(chromedp.CSS(`ul.error`)),
+	)
+	if err != nil {
+		t.Fatalf("the admin's edit: %v", err)
+	}
+	formErr, err := chromedp.Run(admin, chromedp.Text(chromedp.CSS(`ul.error`)))
+	if err != nil || !strings.Contains(formErr, "Price:") {
+		t.Fatalf("a price of 0.001: %q %v", formErr, err)
+	}
+	err = chromedp.Do(admin,
+		chromedp.SetValue(chromedp.CSS(`input[name="price"]`), "23.45"),
+		chromedp.Submit(chromedp.CSS(`form.stack`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.ok`)),
+	)
+	if err != nil {
+		t.Fatalf("the admin's edit: %v", err)
+	}
+	for _, path := range []string{"/", href} {
+		if err := chromedp.Do(anon, chromedp.Navigate(base+path)); err != nil {
+			t.Fatalf("anonymous %s: %v", path, err)
+		}
+		text, err := chromedp.Run(anon, chromedp.Text(chromedp.CSS(`main`)))
+		if err != nil {
+			t.Fatalf("anonymous %s: %v", path, err)
+		}
+		if !strings.Contains(text, "Browser Edited Lamp") || !strings.Contains(text, "$23.45") {
+			t.Errorf("anonymous %s does not show the edit: %q", path, text[:min(200, len(text))])
+		}
+	}
+
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/_cache"), chromedp.WaitVisible(chromedp.CSS(`table.stats`))); err != nil {
 		t.Fatalf("dashboard: %v", err)
 	}
@@ -127,7 +185,7 @@ func TestBrowserTwoUsers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dashboard screenshot: %v", err)
 	}
-	if !strings.Contains(dashboard, "sidebar") || !strings.Contains(dashboard, "GET /") {
+	if !strings.Contains(dashboard, "sidebar") || !strings.Contains(dashboard, "GET /") || !strings.Contains(dashboard, "Product") {
 		t.Fatalf("dashboard lacks its tables: %q", dashboard[:min(300, len(dashboard))])
 	}
 	if len(png) < 10_000 {

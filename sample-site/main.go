@@ -1,7 +1,9 @@
 // Command sample-site is Calm Goods, a small shop that runs on cachekit: the
 // loader renders its templates, {{cache}} blocks keep its expensive
 // fragments, fibercache keeps whole pages, and /_cache shows what the caches
-// do. It stores its catalogue in SQLite, seeded on first start.
+// do. It keeps its catalogue in SQLite through GORM, with the gormcache
+// plugin caching model rows, seeded on first start in the user's cache
+// directory (-db to choose the file).
 //
 //	go run ./sample-site                 # http://127.0.0.1:3000
 //	go run ./sample-site -dev            # templates reload when edited
@@ -30,7 +32,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("sample-site", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:3000", "address to listen on")
 	dev := fs.Bool("dev", false, "development mode: templates reload when edited")
-	db := fs.String("db", filepath.Join(os.TempDir(), "cachekit-sample-site.db"), "SQLite database file (created and seeded on first start)")
+	db := fs.String("db", "", "SQLite database file, created and seeded on first start (default: "+defaultDBHint+")")
 	templates := fs.String("templates", "templates", "template directory")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -38,10 +40,17 @@ func run(args []string) error {
 	if _, err := os.Stat(*templates); err != nil {
 		return fmt.Errorf("no template directory %q: run from the repository root (go run ./sample-site) or pass -templates", *templates)
 	}
+	if *db == "" {
+		path, err := defaultDB()
+		if err != nil {
+			return err
+		}
+		*db = path
+	}
 	token := os.Getenv("CACHEKIT_ADMIN_TOKEN")
 	if token == "" {
 		token = randomToken()
-		fmt.Printf("sample-site: admin token for /_cache actions: %s (set CACHEKIT_ADMIN_TOKEN to choose it)\n", token)
+		fmt.Printf("sample-site: admin token for /_cache actions and the admin's password: %s (set CACHEKIT_ADMIN_TOKEN to choose it)\n", token)
 	}
 	s, err := newSite(siteConfig{
 		DB:         *db,
@@ -70,4 +79,21 @@ func run(args []string) error {
 		s.app.Shutdown()
 	}()
 	return s.app.Listener(ln)
+}
+
+const defaultDBHint = "cachekit-sample-site/shop.db in the user's cache directory"
+
+// defaultDB returns the per-user database path, os.UserCacheDir()/
+// cachekit-sample-site/shop.db, creating its directory (readable by the
+// user only).
+func defaultDB() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no per-user cache directory (%v): pass -db", err)
+	}
+	dir := filepath.Join(base, "cachekit-sample-site")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating %s: %w (or pass -db)", dir, err)
+	}
+	return filepath.Join(dir, "shop.db"), nil
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/dashboard"
@@ -57,15 +56,16 @@ func newSite(cfg siteConfig) (*site, error) {
 	if cfg.Reviews == 0 {
 		cfg.Reviews = DefaultReviews
 	}
-	store, err := OpenStore(cfg.DB, cfg.Reviews)
-	if err != nil {
-		return nil, err
-	}
-	s := &site{cfg: cfg, store: store, metrics: dashboard.NewRecorder()}
+	s := &site{cfg: cfg, metrics: dashboard.NewRecorder()}
 	if err := s.openCache(); err != nil {
-		store.Close()
 		return nil, err
 	}
+	store, err := OpenStore(cfg.DB, cfg.Reviews, s.cache)
+	if err != nil {
+		s.cache.Close()
+		return nil, err
+	}
+	s.store = store
 	s.engine = loader.New(cfg.Templates, ".html").Cache(s.cache)
 	s.engine.Reload(cfg.Dev)
 	if err := s.engine.Load(); err != nil {
@@ -76,6 +76,7 @@ func newSite(cfg siteConfig) (*site, error) {
 		Views:                 s.engine,
 		ViewsLayout:           "layouts/main",
 		ErrorHandler:          s.errorPage,
+		BodyLimit:             1 << 20, // a shop's forms are small: a larger body is a 413
 		DisableStartupMessage: true,
 	})
 	s.routes()
@@ -152,6 +153,7 @@ func (s *site) routes() {
 	app.Get("/account", s.account)
 	app.Get("/cart", s.cart)
 	app.Post("/cart/:id", s.addToCart)
+	app.Use("/admin", s.requireAdmin, s.csrf())
 	app.Get("/admin/products/:id", s.editForm)
 	app.Post("/admin/products/:id", s.edit)
 	s.monitoring(app)
@@ -262,19 +264,30 @@ func (s *site) loginForm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, "pages/login", "Log in", fiber.Map{"Users": users})
+	return s.render(c, "pages/login", "Log in", fiber.Map{"Users": users, "Selected": ""})
 }
 
 func (s *site) login(c *fiber.Ctx) error {
-	token, err := s.store.Login(c.UserContext(), c.FormValue("user"))
-	if errors.Is(err, ErrNotFound) {
+	name := c.FormValue("user")
+	u, err := s.store.User(c.UserContext(), name)
+	refuse := ""
+	switch {
+	case errors.Is(err, ErrNotFound):
+		refuse = "User: there is no such customer."
+	case err != nil:
+		return err
+	case u.Admin && !s.adminPassword(c.FormValue("password")):
+		refuse = "Password: the admin logs in with the admin token as password."
+	}
+	if refuse != "" {
 		users, err := s.store.Users(c.UserContext())
 		if err != nil {
 			return err
 		}
 		c.Status(fiber.StatusUnprocessableEntity)
-		return s.render(c, "pages/login", "Log in", fiber.Map{"Users": users, "Error": "There is no such customer."})
+		return s.render(c, "pages/login", "Log in", fiber.Map{"Users": users, "Error": refuse, "Selected": name})
 	}
+	token, err := s.store.Login(c.UserContext(), u)
 	if err != nil {
 		return err
 	}
@@ -330,9 +343,6 @@ func (s *site) addToCart(c *fiber.Ctx) error {
 	return c.Redirect("/cart", fiber.StatusSeeOther)
 }
 
-// productForm is the edit form's values, as typed.
-type productForm struct{ Name, Price, Description string }
-
 func (s *site) editForm(c *fiber.Ctx) error {
 	p, err := s.productParam(c)
 	if err != nil {
@@ -340,26 +350,7 @@ func (s *site) editForm(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	form := productForm{Name: p.Name, Price: strings.TrimPrefix(p.Price(), "$"), Description: p.Description}
-	return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Saved": c.Query("saved") == "1"})
-}
-
-// parseProductForm checks the form and returns the cleaned values or what
-// is wrong with them.
-func parseProductForm(f productForm) (name, desc string, cents int, errs []string) {
-	name, desc = strings.TrimSpace(f.Name), strings.TrimSpace(f.Description)
-	if name == "" || utf8.RuneCountInString(name) > 80 {
-		errs = append(errs, "The name must have 1 to 80 characters.")
-	}
-	if utf8.RuneCountInString(desc) > 1000 {
-		errs = append(errs, "The description must have at most 1000 characters.")
-	}
-	price, err := strconv.ParseFloat(strings.TrimPrefix(strings.TrimSpace(f.Price), "$"), 64)
-	if err != nil || price <= 0 || price > 100000 {
-		errs = append(errs, "The price must be a number between 0.01 and 100000, such as 19.50.")
-	} else {
-		cents = int(price*100 + 0.5)
-	}
-	return name, desc, cents, errs
+	return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Saved": c.Query("saved") == "1", "CSRF": c.Locals(csrfKey)})
 }
 
 func (s *site) edit(c *fiber.Ctx) error {
@@ -372,7 +363,8 @@ func (s *site) edit(c *fiber.Ctx) error {
 	name, desc, cents, errs := parseProductForm(form)
 	if len(errs) > 0 {
 		c.Status(fiber.StatusUnprocessableEntity)
-		return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Errors": errs})
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Errors": errs, "CSRF": c.Locals(csrfKey)})
 	}
 	if err := s.store.UpdateProduct(c.UserContext(), id, name, desc, cents); err != nil {
 		return err
@@ -383,35 +375,6 @@ func (s *site) edit(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Redirect(fmt.Sprintf("/admin/products/%d?saved=1", id), fiber.StatusSeeOther)
-}
-
-// errorPage renders errors through the site's own page. Error statuses are
-// never stored by fibercache.
-func (s *site) errorPage(c *fiber.Ctx, err error) error {
-	code := fiber.StatusInternalServerError
-	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		code = fe.Code
-	}
-	heading, message := "Something went wrong", "The page could not be shown. Please try again in a moment."
-	switch code {
-	case fiber.StatusNotFound:
-		heading, message = "Not found", "There is no page at "+c.Path()+"."
-	case fiber.StatusForbidden:
-		heading, message = "Forbidden", "That needs the admin token."
-	}
-	if code >= 500 {
-		fmt.Printf("sample-site: %s %s: %v\n", c.Method(), c.Path(), err)
-	}
-	c.Status(code)
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	data := fiber.Map{"Status": code, "Heading": heading, "Message": message}
-	if rerr := s.render(c, "pages/error", heading, data); rerr != nil {
-		// The layout itself failed (the database is down): a bare page.
-		c.Type("html")
-		return c.Status(code).SendString(fmt.Sprintf("<!doctype html><title>%d</title><h1>%d: %s</h1><p>%s</p>", code, code, heading, message))
-	}
-	return nil
 }
 
 func randomToken() string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"html/template"
 	"io"
 	"net"
 	"net/http"
@@ -63,7 +64,11 @@ func do(t testing.TB, s *site, method, target string, form url.Values, cookies .
 
 func login(t testing.TB, s *site, name string) *http.Cookie {
 	t.Helper()
-	req := httptest.NewRequest("POST", "/login", strings.NewReader("user="+name))
+	password := ""
+	if name == "admin" {
+		password = "secret" // the test site's admin token
+	}
+	req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"user": {name}, "password": {password}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	res, err := s.app.Test(req, 10000)
 	if err != nil {
@@ -149,7 +154,7 @@ func TestEditInvalidatesEveryPageShowingTheProduct(t *testing.T) {
 		t.Fatalf("product page not cached: %s", before.header.Get("X-Cache"))
 	}
 	form := url.Values{"name": {"Renamed Mirror Deluxe"}, "price": {"42.00"}, "description": {"Shiny."}}
-	r := do(t, s, "POST", "/admin/products/5", form)
+	r := adminEdit(t, s, 5, form)
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("edit: %d %s", r.status, r.body)
 	}
@@ -163,25 +168,225 @@ func TestEditInvalidatesEveryPageShowingTheProduct(t *testing.T) {
 	}
 }
 
+// adminCSRF logs in as the admin and opens the product's edit form: the
+// cookies to send (session and CSRF) and the form's CSRF token.
+func adminCSRF(t testing.TB, s *site, id int) ([]*http.Cookie, string) {
+	t.Helper()
+	admin := login(t, s, "admin")
+	req := httptest.NewRequest("GET", fmt.Sprintf("/admin/products/%d", id), nil)
+	req.AddCookie(admin)
+	res, err := s.app.Test(req, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(b)
+	if res.StatusCode != 200 || m == nil {
+		t.Fatalf("edit form: %d, csrf field %q", res.StatusCode, m)
+	}
+	cookies := []*http.Cookie{admin}
+	for _, c := range res.Cookies() {
+		if c.Name == "csrf_" {
+			cookies = append(cookies, c)
+		}
+	}
+	if len(cookies) != 2 {
+		t.Fatal("the edit form set no CSRF cookie")
+	}
+	return cookies, string(m[1])
+}
+
+// adminEdit posts the edit form as the admin, with its CSRF token.
+func adminEdit(t testing.TB, s *site, id int, form url.Values) response {
+	t.Helper()
+	cookies, token := adminCSRF(t, s, id)
+	form.Set("csrf", token)
+	return do(t, s, "POST", fmt.Sprintf("/admin/products/%d", id), form, cookies...)
+}
+
 func TestBadFormChangesNothing(t *testing.T) {
 	s := newTestSite(t)
 	before := do(t, s, "GET", "/p/7", nil).body
-	for _, form := range []url.Values{
-		{"name": {""}, "price": {"10"}},
-		{"name": {"ok"}, "price": {"cheap"}},
-		{"name": {"ok"}, "price": {"-3"}},
-		{"name": {strings.Repeat("x", 81)}, "price": {"10"}},
+	for _, tc := range []struct {
+		form  url.Values
+		field string
+	}{
+		{url.Values{"name": {""}, "price": {"10"}}, "Name:"},
+		{url.Values{"name": {strings.Repeat("x", 81)}, "price": {"10"}}, "Name:"},
+		{url.Values{"name": {"ok"}, "price": {"10"}, "description": {strings.Repeat("d", 1001)}}, "Description:"},
+		{url.Values{"name": {"ok"}, "price": {"cheap"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {""}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"NaN"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"nan"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"Inf"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"+Inf"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"-3"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"-0.5"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"0"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"0.00"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"0.001"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"19.999"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"1e3"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"0x10"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"100000.01"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"99999999999999999999999999"}}, "Price:"},
+		{url.Values{"name": {"ok"}, "price": {"1,000"}}, "Price:"},
 	} {
-		r := do(t, s, "POST", "/admin/products/7", form)
+		r := adminEdit(t, s, 7, tc.form)
 		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `class="error"`) {
-			t.Fatalf("bad form %v: %d", form, r.status)
+			t.Fatalf("bad form %v: %d", tc.form, r.status)
+		}
+		if !strings.Contains(r.body, "<li>"+tc.field) {
+			t.Errorf("bad form %v: no error naming %s", tc.form, tc.field)
+		}
+		// What was typed is kept (as escaped HTML).
+		typed := tc.form.Get("price")
+		var attr strings.Builder
+		template.Must(template.New("").Parse(`name="price" value="{{.}}"`)).Execute(&attr, typed)
+		if !strings.Contains(r.body, attr.String()) {
+			t.Errorf("bad form %v: the price typed (%q) is not kept", tc.form, typed)
+		}
+		if tc.field != "Price:" && strings.Contains(r.body, "<li>Price:") {
+			t.Errorf("bad form %v: a good price was refused", tc.form)
 		}
 	}
 	if after := do(t, s, "GET", "/p/7", nil).body; after != before {
 		t.Fatal("a rejected form changed the product")
 	}
-	if r := do(t, s, "POST", "/login", url.Values{"user": {"mallory"}}); r.status != http.StatusUnprocessableEntity {
+	// The good forms of a price are read exactly.
+	for typed, want := range map[string]string{"19.5": "$19.50", "$7": "$7.00", " 0.01 ": "$0.01", "100000.00": "$100000.00", "42.07": "$42.07"} {
+		if r := adminEdit(t, s, 7, url.Values{"name": {"Seven"}, "price": {typed}}); r.status != http.StatusSeeOther {
+			t.Fatalf("price %q refused: %d", typed, r.status)
+		}
+		if p := do(t, s, "GET", "/p/7", nil).body; !strings.Contains(p, want) {
+			t.Errorf("price %q: the page does not show %s", typed, want)
+		}
+	}
+	if r := do(t, s, "POST", "/login", url.Values{"user": {"mallory"}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "User:") {
 		t.Fatalf("unknown user: %d", r.status)
+	}
+}
+
+// Editing needs the admin's login and the form's CSRF token: an anonymous
+// POST, a customer's, the admin's without the token or with another one,
+// and a login as admin without the password all change nothing.
+func TestEditNeedsAdminAndCSRF(t *testing.T) {
+	s := newTestSite(t)
+	before := do(t, s, "GET", "/p/9", nil).body
+	form := url.Values{"name": {"Hijacked"}, "price": {"1.00"}}
+	if r := do(t, s, "POST", "/admin/products/9", form); r.status != http.StatusForbidden {
+		t.Errorf("anonymous POST: %d", r.status)
+	}
+	if r := do(t, s, "GET", "/admin/products/9", nil); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login" {
+		t.Errorf("anonymous edit form: %d %s", r.status, r.header.Get("Location"))
+	}
+	alice := login(t, s, "alice")
+	if r := do(t, s, "POST", "/admin/products/9", form, alice); r.status != http.StatusForbidden {
+		t.Errorf("a customer's POST: %d", r.status)
+	}
+	if r := do(t, s, "GET", "/admin/products/9", nil, alice); r.status != http.StatusForbidden {
+		t.Errorf("a customer's edit form: %d", r.status)
+	}
+	cookies, token := adminCSRF(t, s, 9)
+	if r := do(t, s, "POST", "/admin/products/9", form, cookies[0]); r.status != http.StatusForbidden {
+		t.Errorf("admin POST without the CSRF cookie or field: %d", r.status)
+	}
+	if r := do(t, s, "POST", "/admin/products/9", form, cookies...); r.status != http.StatusForbidden {
+		t.Errorf("admin POST without the CSRF field: %d", r.status)
+	}
+	bad := url.Values{"name": {"Hijacked"}, "price": {"1.00"}, "csrf": {token + "x"}}
+	if r := do(t, s, "POST", "/admin/products/9", bad, cookies...); r.status != http.StatusForbidden {
+		t.Errorf("admin POST with a wrong CSRF token: %d", r.status)
+	}
+	withToken := url.Values{"name": {"Hijacked"}, "price": {"1.00"}, "csrf": {token}}
+	if r := do(t, s, "POST", "/admin/products/9", withToken, cookies[0]); r.status != http.StatusForbidden {
+		t.Errorf("admin POST with the token but not its cookie: %d", r.status)
+	}
+	for _, pw := range []string{"", "wrong"} {
+		if r := do(t, s, "POST", "/login", url.Values{"user": {"admin"}, "password": {pw}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Password:") {
+			t.Errorf("admin login with password %q: %d", pw, r.status)
+		}
+	}
+	if after := do(t, s, "GET", "/p/9", nil).body; after != before || strings.Contains(after, "Hijacked") {
+		t.Fatal("a refused POST changed the product")
+	}
+	if r := do(t, s, "POST", "/admin/products/9", withToken, cookies...); r.status != http.StatusSeeOther {
+		t.Fatalf("the admin's POST with its CSRF token: %d", r.status)
+	}
+	if !strings.Contains(do(t, s, "GET", "/p/9", nil).body, "Hijacked") {
+		t.Fatal("the admin's edit did not show")
+	}
+}
+
+// An edit by the admin shows at once, for an anonymous visitor, on the
+// home page and on the product's page, both cached before the edit.
+func TestAdminEditShowsAtOnceOnHomeAndProduct(t *testing.T) {
+	s := newTestSite(t)
+	warm(t, s, "/")
+	m := regexp.MustCompile(`<a href="/p/(\d+)">`).FindStringSubmatch(do(t, s, "GET", "/", nil).body)
+	if m == nil {
+		t.Fatal("no product on the home page")
+	}
+	var id int
+	fmt.Sscan(m[1], &id)
+	warm(t, s, "/p/"+m[1])
+	if do(t, s, "GET", "/", nil).header.Get("X-Cache") != "HIT" || do(t, s, "GET", "/p/"+m[1], nil).header.Get("X-Cache") != "HIT" {
+		t.Fatal("pages not cached before the edit")
+	}
+	if r := adminEdit(t, s, id, url.Values{"name": {"Freshly Renamed"}, "price": {"12.34"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("edit: %d", r.status)
+	}
+	for _, path := range []string{"/", "/p/" + m[1]} {
+		if b := do(t, s, "GET", path, nil).body; !strings.Contains(b, "Freshly Renamed") || !strings.Contains(b, "$12.34") {
+			t.Errorf("%s does not show the edit at once", path)
+		}
+	}
+}
+
+// The database queries a home page costs, counted at the connection pool.
+// Before the GORM plugin (database/sql) a render cost 2 queries cold and 1
+// with warm fragments (the best-rated list, an aggregate of the reviews),
+// 2 for a logged-in visitor; now the plugin answers them all once warm.
+func TestQueriesPerHomePage(t *testing.T) {
+	s := newTestSite(t)
+	count := func(target string, cookies ...*http.Cookie) int64 {
+		t.Helper()
+		before := s.store.Queries()
+		if r := do(t, s, "GET", target, nil, cookies...); r.status != 200 {
+			t.Fatalf("%s: %d", target, r.status)
+		}
+		return s.store.Queries() - before
+	}
+	if n := count("/"); n > 3 {
+		t.Errorf("cold home page: %d queries, want at most 3", n)
+	}
+	warm(t, s, "/")
+	if n := count("/"); n != 0 {
+		t.Errorf("home page from the page cache: %d queries", n)
+	}
+	// A render with warm fragments and model cache (another query string:
+	// a page-cache miss, as when the page expires).
+	const maxWarm = 0
+	for i := 0; i < 3; i++ {
+		if n := count(fmt.Sprintf("/?v=%d", i)); n > maxWarm {
+			t.Errorf("home page render, caches warm: %d queries, want at most %d", n, maxWarm)
+		}
+	}
+	alice := login(t, s, "alice")
+	count("/", alice)
+	if n := count("/", alice); n > maxWarm {
+		t.Errorf("logged-in home page, caches warm: %d queries, want at most %d", n, maxWarm)
+	}
+	// The plugin's lookups are on the dashboard, per model.
+	if m := s.metrics.Models(); m["Product"].Hit == 0 || m["Category"].Hit == 0 || m["Session"].Hit == 0 {
+		t.Errorf("model hits: %+v", m)
+	}
+	if b := do(t, s, "GET", "/_cache", nil).body; !strings.Contains(b, `<tr class="model"><td><code>Product</code>`) {
+		t.Error("no Product row in the dashboard's models table")
+	}
+	if b := do(t, s, "GET", "/metrics", nil).body; !strings.Contains(b, `cachekit_model_lookups_total{model="Product",outcome="hit"}`) {
+		t.Error("no per-model figures in /metrics")
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package prom is a Prometheus collector for a cachekit cache: the core's
 // counters, the embedded store's size and evictions, and the dashboard
-// Recorder's per-route, per-fragment and per-reason counts. Register it in
+// Recorder's per-route, per-fragment, per-model and per-reason counts. Register it in
 // one line:
 //
 //	prometheus.MustRegister(prom.New(prom.Config{Cache: cache, Recorder: rec}))
@@ -29,9 +29,10 @@ type Config struct {
 	// else nil (no memory metrics)
 	Memory *cachekit.Memory
 
-	// Recorder supplies the per-route, per-fragment and per-reason
-	// counters. Their label values are bounded by the Recorder: route
-	// patterns, fragment names, known reasons and "other".
+	// Recorder supplies the per-route, per-fragment, per-model and
+	// per-reason counters. Their label values are bounded by the Recorder:
+	// route patterns, fragment names, model names, known reasons and
+	// "other".
 	//
 	// Optional. Default: nil (no per-route, per-fragment or per-reason
 	// metrics)
@@ -81,7 +82,7 @@ type collector struct {
 	mem    []metric
 	memGet []func(cachekit.MemoryStats) float64
 
-	route, fragment, bypass, unstored *prometheus.Desc
+	route, fragment, model, bypass, unstored *prometheus.Desc
 }
 
 // New returns the collector. Collect reads the counters when Prometheus
@@ -136,6 +137,7 @@ func New(config ...Config) prometheus.Collector {
 	if cfg.Recorder != nil {
 		c.route = desc("route_responses_total", "Responses the page cache handled, per route pattern and outcome (hit, stale, miss, bypass).", "route", "outcome")
 		c.fragment = desc("fragment_lookups_total", "{{cache}} block lookups, per block name and outcome (hit, stale, miss).", "fragment", "outcome")
+		c.model = desc("model_lookups_total", "GORM model cache (gormcache) lookups, per model and outcome (hit, stale, miss).", "model", "outcome")
 		c.bypass = desc("bypass_responses_total", "Responses the page cache bypassed, per reason.", "reason")
 		c.unstored = desc("unstored_responses_total", "Responses that missed and were not stored, per reason.", "reason")
 	}
@@ -153,6 +155,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	if c.cfg.Recorder != nil {
 		ch <- c.route
 		ch <- c.fragment
+		ch <- c.model
 		ch <- c.bypass
 		ch <- c.unstored
 	}
@@ -179,6 +182,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for name, n := range r.Fragments() {
 		outcomes(ch, c.fragment, name, n, false)
+	}
+	for name, n := range r.Models() {
+		outcomes(ch, c.model, name, n, false)
 	}
 	for reason, n := range r.Bypasses() {
 		ch <- prometheus.MustNewConstMetric(c.bypass, prometheus.CounterValue, float64(n), reason)

@@ -56,6 +56,7 @@ func TestCollector(t *testing.T) {
 	get(t, app, "/c/lamps", "Cookie", "session=1")
 	rec.Observe("fragment:sidebar:ab", cachekit.Hit)
 	rec.Observe("fragment:sidebar:ab", cachekit.Miss)
+	rec.Observe("gorm:Product:products:pk:i7", cachekit.Hit)
 	cache.InvalidateTags("catalog")
 
 	c := prom.New(prom.Config{Cache: cache, Recorder: rec, ConstLabels: prometheus.Labels{"cache": "pages"}})
@@ -93,6 +94,11 @@ cachekit_route_responses_total{cache="pages",outcome="stale",route="GET /c/:slug
 cachekit_fragment_lookups_total{cache="pages",fragment="sidebar",outcome="hit"} 1
 cachekit_fragment_lookups_total{cache="pages",fragment="sidebar",outcome="miss"} 1
 cachekit_fragment_lookups_total{cache="pages",fragment="sidebar",outcome="stale"} 0
+# HELP cachekit_model_lookups_total GORM model cache (gormcache) lookups, per model and outcome (hit, stale, miss).
+# TYPE cachekit_model_lookups_total counter
+cachekit_model_lookups_total{cache="pages",model="Product",outcome="hit"} 1
+cachekit_model_lookups_total{cache="pages",model="Product",outcome="miss"} 0
+cachekit_model_lookups_total{cache="pages",model="Product",outcome="stale"} 0
 # HELP cachekit_bypass_responses_total Responses the page cache bypassed, per reason.
 # TYPE cachekit_bypass_responses_total counter
 cachekit_bypass_responses_total{cache="pages",reason="credentials"} 1
@@ -103,7 +109,7 @@ cachekit_bypass_responses_total{cache="pages",reason="credentials"} 1
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"cachekit_hits_total", "cachekit_misses_total", "cachekit_invalidations_total", "cachekit_circuit_open",
 		"cachekit_memory_max_bytes", "cachekit_memory_entries", "cachekit_route_responses_total",
-		"cachekit_fragment_lookups_total", "cachekit_bypass_responses_total"); err != nil {
+		"cachekit_fragment_lookups_total", "cachekit_model_lookups_total", "cachekit_bypass_responses_total"); err != nil {
 		t.Fatal(err)
 	}
 	// Every figure the issue names is there.
