@@ -65,12 +65,9 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 		tg := taggedGen{name: t}
 		if len(b) == generationLen {
 			copy(tg.gen[:], b)
-		} else {
-			tg.gen = newGeneration(c.wallNow().UnixNano())
-			if err := c.store.Set(tk, tg.gen[:], 0); err != nil {
-				c.storageError(err)
-				return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
-			}
+		} else if tg.gen, err = c.makeGeneration(tk, b); err != nil {
+			c.storageError(err)
+			return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
 		}
 		dst = append(dst, tg)
 	}
