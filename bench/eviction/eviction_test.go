@@ -1,4 +1,7 @@
-package cachekit
+// Package eviction measures the hit ratio of cachekit's Memory store (bigcache:
+// FIFO) beside an LRU and otter's W-TinyLFU holding the same bytes. It is a
+// module of its own so that otter stays out of cachekit's dependencies.
+package eviction
 
 import (
 	"container/list"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
 	"github.com/maypok86/otter/v2"
 )
@@ -24,7 +28,7 @@ import (
 // generation turns every entry of its tag (or of the whole key space) into a
 // miss. It takes a while, so it runs only when asked:
 //
-//	CACHEKIT_EVICTION=1 go test -run TestEvictionHitRatio -v .
+//	cd bench/eviction && CACHEKIT_EVICTION=1 go test -run TestEvictionHitRatio -v .
 func TestEvictionHitRatio(t *testing.T) {
 	if os.Getenv("CACHEKIT_EVICTION") == "" {
 		t.Skip("set CACHEKIT_EVICTION=1 to measure")
@@ -45,7 +49,7 @@ func TestEvictionHitRatio(t *testing.T) {
 		name string
 		open func(t *testing.T, maxBytes int64) fiber.Storage
 	}{
-		{"Memory (FIFO)", func(t *testing.T, n int64) fiber.Storage { return newTestMemory(t, MemoryConfig{MaxBytes: n}) }},
+		{"Memory (FIFO)", func(t *testing.T, n int64) fiber.Storage { return newMemory(t, n) }},
 		{"LRU", func(t *testing.T, n int64) fiber.Storage { return newLRUStore(n) }},
 		{"W-TinyLFU (otter)", func(t *testing.T, n int64) fiber.Storage { return newOtterStore(t, n) }},
 	}
@@ -66,7 +70,7 @@ func TestEvictionHitRatio(t *testing.T) {
 						get = func(i int) bool { b, _ := store.Get(keys[i]); return b != nil }
 						set = func(i int) { _ = store.Set(keys[i], value, 0) }
 					} else {
-						c := New(Config{Storage: store, HotBytes: -1, Timeout: -1})
+						c := cachekit.New(cachekit.Config{Storage: store, HotBytes: -1, Timeout: -1})
 						get = func(i int) bool { _, ok, _ := c.Get(keys[i]); return ok }
 						set = func(i int) { _ = c.Set(keys[i], value, 0, tags[i]) }
 					}
@@ -112,10 +116,20 @@ func (z *zipf) sample(r *rand.Rand) int {
 	return min(sort.SearchFloat64s(z.cdf, r.Float64()), len(z.cdf)-1)
 }
 
-// weight is what an entry takes of a Memory's bytes: bigcache's header, the
+func newMemory(t *testing.T, maxBytes int64) *cachekit.Memory {
+	m, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// weight is what an entry takes of a Memory's bytes: bigcache's header (its
+// timestamp, hash, key length and queue length prefix: about 24 bytes), the
 // key, and Memory's deadline in front of the value.
 func weight(key string, val []byte) uint32 {
-	return uint32(bigcacheOverhead + len(key) + 8 + len(val))
+	return uint32(24 + len(key) + 8 + len(val))
 }
 
 // otterStore is a fiber.Storage on otter's W-TinyLFU bounded by bytes as
