@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"time"
 )
@@ -45,11 +46,32 @@ var clearTags = []string{clearTag}
 // entryGenerations returns the generations an entry is written under: the
 // key space's (Clear) and each tag's.
 func (c *Cache) entryGenerations(tags []string) ([]taggedGen, error) {
-	gens, err := c.generations(clearTags, make([]taggedGen, 0, 1+len(tags)))
-	if err != nil {
-		return nil, err
+	gens := make([]taggedGen, 0, 1+len(tags))
+	if c.memory != nil {
+		tg := taggedGen{name: clearTag}
+		copy(tg.gen[:], c.memory.spaceGen(c.keys.head))
+		gens = append(gens, tg)
+	} else {
+		var err error
+		if gens, err = c.generations(clearTags, gens); err != nil {
+			return nil, err
+		}
 	}
 	return c.generations(tags, gens)
+}
+
+// spaceGen returns the generation of the key space that starts with head.
+// Memory keeps it beside bigcache, not in it: a FIFO store would evict the
+// one key every read depends on at each turn of its shard's ring, and so
+// empty the whole cache. Every Cache over a Memory runs in this process, so
+// this is as exact as a stored generation.
+func (m *Memory) spaceGen(head string) []byte {
+	if g, ok := m.spaces.Load(head); ok {
+		return g.(*[generationLen]byte)[:]
+	}
+	g := newGeneration(time.Now().UnixNano())
+	actual, _ := m.spaces.LoadOrStore(head, &g)
+	return actual.(*[generationLen]byte)[:]
 }
 
 // Clear makes every entry of this Cache's prefix and version read as a
@@ -64,9 +86,13 @@ func (c *Cache) Clear() error {
 		return c.err
 	}
 	g := newGeneration(c.wallNow().UnixNano())
-	tk := c.keys.storageKey(kindTag, clearTag)
 	c.moveEpoch() // before and after, as InvalidateTags
-	err := c.store.Set(tk, g[:], 0)
+	var err error
+	if c.memory != nil {
+		c.memory.spaces.Store(c.keys.head, &g)
+	} else {
+		err = c.store.Set(c.keys.storageKey(kindTag, clearTag), g[:], 0)
+	}
 	c.changed(msgTag, clearTag)
 	if err != nil {
 		c.storageError(err)
@@ -268,7 +294,8 @@ func (c *Cache) Add(key string, value []byte, ttl time.Duration, tags ...string)
 	buf, exp := c.newEntry(value, &p, gens)
 	skey := c.keys.storageKey(kindEntry, key)
 	a, _ := c.atomics()
-	for range maxSwaps {
+	for i := range maxSwaps {
+		backoff(i)
 		ok, err := a.SetIfAbsent(skey, buf, exp)
 		if err != nil {
 			return false, c.atomicError("add", key, err)
@@ -309,7 +336,8 @@ func (c *Cache) Incr(key string, delta int64) (int64, error) {
 	}
 	skey := c.keys.storageKey(kindEntry, key)
 	a, _ := c.atomics()
-	for range maxSwaps {
+	for i := range maxSwaps {
+		backoff(i)
 		old, err := c.readRaw(a, skey)
 		if err != nil {
 			return 0, c.atomicError("incr", key, err)
@@ -354,7 +382,8 @@ func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
 	}
 	skey := c.keys.storageKey(kindEntry, key)
 	a, _ := c.atomics()
-	for range maxSwaps {
+	for i := range maxSwaps {
+		backoff(i)
 		old, err := c.readRaw(a, skey)
 		if err != nil {
 			return false, c.atomicError("touch", key, err)
@@ -444,6 +473,15 @@ func (c *Cache) remaining(e *entry) time.Duration {
 		return 0
 	}
 	return max(time.Duration(max(e.swr, e.sie)-c.wallNow().UnixNano()), time.Millisecond)
+}
+
+// backoff waits before the attempt-th retry of a read-modify-write that
+// lost a race: a random while, growing to a millisecond, so that many
+// writers of one key do not all retry at once.
+func backoff(attempt int) {
+	if attempt > 0 {
+		time.Sleep(rand.N(time.Duration(min(attempt, 20)) * 50 * time.Microsecond))
+	}
 }
 
 // atomicError counts and wraps a storage error of a read-modify-write.

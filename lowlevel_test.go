@@ -63,3 +63,27 @@ func TestAtomicFallbackIsPerProcess(t *testing.T) {
 
 // plainStore hides everything but fiber.Storage.
 type plainStore struct{ fiber.Storage }
+
+// On Memory the key space's generation is not in bigcache: a full store
+// turning its ring evicts old entries, never the generation every entry
+// depends on.
+func TestKeySpaceGenerationSurvivesEviction(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})
+	c := New(Config{Storage: m, HotBytes: -1})
+	val := make([]byte, 1000)
+	for i := range 5000 {
+		c.Set("k"+strconv.Itoa(i), val, time.Minute)
+	}
+	if m.Stats().Evictions == 0 {
+		t.Fatal("the store did not fill")
+	}
+	for i := 4900; i < 5000; i++ {
+		if _, ok, _ := c.Get("k" + strconv.Itoa(i)); !ok {
+			t.Fatalf("recent entry k%d lost after the store turned over", i)
+		}
+	}
+	c.Clear()
+	if _, ok, _ := c.Get("k4999"); ok {
+		t.Fatal("served after Clear")
+	}
+}

@@ -50,7 +50,10 @@ type Memory struct {
 	// make a served value wrong; every Cache over the store shares it.
 	epoch atomic.Uint64
 	bufs  sync.Pool
-	locks [memoryStripes]sync.Mutex // see atomic.go: Set, Delete and the Atomic calls take their key's
+
+	// Set, Delete and the Atomic calls (atomic.go) take their key's lock.
+	locks  [memoryStripes]sync.Mutex
+	spaces sync.Map // key space generations (Memory.spaceGen), by keyspace head
 }
 
 var _ fiber.Storage = (*Memory)(nil)

@@ -108,6 +108,9 @@ func (c *Cache) getTag(name []byte) ([]byte, error) {
 		return g, err
 	}
 	if c.memory != nil {
+		if len(name) == 0 { // clearTag
+			return c.memory.spaceGen(c.keys.head), nil
+		}
 		return memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))), nil
 	}
 	return c.store.Get(c.keys.storageKey(kindTag, string(name)))

@@ -60,7 +60,7 @@ func TestEvictionHitRatio(t *testing.T) {
 		zipf := newZipf(keySpace, s)
 		for _, pct := range []int64{1, 5, 20} {
 			maxBytes := keySpace * 1024 * pct / 100
-			for _, through := range []string{"store", "Cache, 32 tags"} {
+			for _, through := range []string{"store", "Cache, untagged", "Cache, 32 tags"} {
 				row := fmt.Sprintf("| %.1f | %d%% (%d MiB) | %s |", s, pct, maxBytes>>20, through)
 				for _, p := range policies {
 					store := p.open(t, maxBytes)
@@ -72,7 +72,7 @@ func TestEvictionHitRatio(t *testing.T) {
 					} else {
 						c := cachekit.New(cachekit.Config{Storage: store, HotBytes: -1, Timeout: -1})
 						get = func(i int) bool { _, ok, _ := c.Get(keys[i]); return ok }
-						set = func(i int) { _ = c.Set(keys[i], value, 0, tags[i]) }
+						set = func(i int) { _ = c.Set(keys[i], value, 0, tagsOf(through, tags[i])...) }
 					}
 					rng := rand.New(rand.NewPCG(3, uint64(pct)))
 					hits := 0
@@ -212,5 +212,20 @@ func (s *lruStore) Delete(key string) error {
 	s.remove(key)
 	return nil
 }
-func (s *lruStore) Reset() error { s.mu.Lock(); defer s.mu.Unlock(); s.order.Init(); clear(s.items); s.bytes = 0; return nil }
+func (s *lruStore) Reset() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.order.Init()
+	clear(s.items)
+	s.bytes = 0
+	return nil
+}
 func (s *lruStore) Close() error { return nil }
+
+// tagsOf is the tag an entry is set under in the row named through.
+func tagsOf(through, tag string) []string {
+	if through == "Cache, untagged" {
+		return nil
+	}
+	return []string{tag}
+}

@@ -20,9 +20,9 @@ import (
 func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cache)) {
 	t.Run("GetMany", func(t *testing.T) {
 		c := newCache()
-		c.Set("a", []byte("1"), time.Minute, "x")
-		c.Set("b", []byte("2"), time.Minute)
-		c.Set("gone", []byte("3"), time.Minute, "x")
+		set(t, c, "a", []byte("1"), time.Minute, "x")
+		set(t, c, "b", []byte("2"), time.Minute)
+		set(t, c, "gone", []byte("3"), time.Minute, "x")
 		c.Delete("gone")
 		got, err := c.GetMany("a", "b", "gone", "never")
 		if err != nil || len(got) != 2 || string(got["a"]) != "1" || string(got["b"]) != "2" {
@@ -101,14 +101,14 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 		if _, err := c.Incr("missing", 1); !errors.Is(err, cachekit.ErrNotFound) {
 			t.Fatalf("Incr of a missing key: %v", err)
 		}
-		c.Set("word", []byte("ten"), time.Minute)
+		set(t, c, "word", []byte("ten"), time.Minute)
 		if _, err := c.Incr("word", 1); !errors.Is(err, cachekit.ErrNotNumber) {
 			t.Fatalf("Incr of a word: %v", err)
 		}
 		if v, _, _ := c.Get("word"); string(v) != "ten" {
 			t.Fatalf("Incr of a word changed it: %q", v)
 		}
-		c.Set("n", []byte("10"), time.Minute, "t")
+		set(t, c, "n", []byte("10"), time.Minute, "t")
 		if n, err := c.Incr("n", 5); n != 15 || err != nil {
 			t.Fatalf("Incr +5: %d %v", n, err)
 		}
@@ -118,7 +118,7 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 		if v, _, _ := c.Get("n"); string(v) != "-5" {
 			t.Fatalf("after Incr: %q", v)
 		}
-		c.Set("max", []byte("9223372036854775807"), time.Minute)
+		set(t, c, "max", []byte("9223372036854775807"), time.Minute)
 		if _, err := c.Incr("max", 1); !errors.Is(err, cachekit.ErrNotNumber) {
 			t.Fatalf("Incr past MaxInt64: %v", err)
 		}
@@ -129,7 +129,7 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 	})
 	t.Run("Incr500", func(t *testing.T) {
 		c := newCache()
-		c.Set("n", []byte("0"), time.Minute)
+		set(t, c, "n", []byte("0"), time.Minute)
 		var wg sync.WaitGroup
 		for range 500 {
 			wg.Add(1)
@@ -150,7 +150,7 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 		if ok, err := c.Touch("missing", time.Minute); ok || err != nil {
 			t.Fatalf("Touch of a missing key: %v %v", ok, err)
 		}
-		c.Set("k", []byte("v"), time.Second, "t")
+		set(t, c, "k", []byte("v"), time.Second, "t")
 		if ok, err := c.Touch("k", time.Hour); !ok || err != nil {
 			t.Fatalf("Touch: %v %v", ok, err)
 		}
@@ -158,7 +158,7 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 		if r.Status != cachekit.Hit || time.Until(r.Expires) < 50*time.Minute {
 			t.Fatalf("after Touch: %v, expires in %v", r.Status, time.Until(r.Expires))
 		}
-		c.Set("short", []byte("v"), time.Hour)
+		set(t, c, "short", []byte("v"), time.Hour)
 		c.Touch("short", time.Second)
 		time.Sleep(1100 * time.Millisecond)
 		if _, ok, _ := c.Get("short"); ok {
@@ -178,10 +178,10 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 	t.Run("Clear", func(t *testing.T) {
 		c := newCache()
 		other := newCache()
-		other.Set("k", []byte("other"), time.Minute)
+		set(t, other, "k", []byte("other"), time.Minute)
 		c.SetMany(map[string][]byte{"a": []byte("1"), "b": []byte("2")}, time.Minute)
 		c.Add("c", []byte("3"), time.Minute)
-		c.Set("n", []byte("1"), time.Minute, "t")
+		set(t, c, "n", []byte("1"), time.Minute, "t")
 		if err := c.Clear(); err != nil {
 			t.Fatal(err)
 		}
@@ -205,14 +205,14 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 		if lose != nil {
 			lose(c)
 		}
-		c.Set("fresh", []byte("v"), time.Minute)
+		set(t, c, "fresh", []byte("v"), time.Minute)
 		if _, ok, _ := c.Get("a"); ok {
 			t.Fatal("cleared entry revived by a lost generation")
 		}
 	})
 	t.Run("BadInput", func(t *testing.T) {
 		c := newCache()
-		c.Set("a", []byte("1"), time.Minute)
+		set(t, c, "a", []byte("1"), time.Minute)
 		calls := map[string]error{}
 		_, calls["GetMany"] = c.GetMany("a", "")
 		calls["SetMany"] = c.SetMany(map[string][]byte{"b": []byte("2"), "": []byte("x")}, time.Minute)
@@ -232,4 +232,12 @@ func Run(t *testing.T, newCache func() *cachekit.Cache, lose func(*cachekit.Cach
 			t.Fatalf("a call that failed changed something: %q", got)
 		}
 	})
+}
+
+// set is Cache.Set, failing the test on an error.
+func set(t *testing.T, c *cachekit.Cache, key string, value []byte, ttl time.Duration, tags ...string) {
+	t.Helper()
+	if err := c.Set(key, value, ttl, tags...); err != nil {
+		t.Fatalf("Set %q: %v", key, err)
+	}
 }
