@@ -98,7 +98,7 @@ func (s *site) openCache() error {
 			return fmt.Errorf("CACHEKIT_REDIS_URL: %w", err)
 		}
 		s.redis = goredis.NewClient(opts)
-		cfg.Storage = redisstore.NewFromConnection(s.redis)
+		cfg.Storage = redisbus.Atomic(redisstore.NewFromConnection(s.redis)) // Add and Incr atomic across instances
 		cfg.Local = mem
 		cfg.Bus = redisbus.New(s.redis, "cachekit:calmgoods")
 	}
@@ -266,8 +266,12 @@ func (s *site) loginForm(c *fiber.Ctx) error {
 }
 
 func (s *site) login(c *fiber.Ctx) error {
+	if s.loginBlocked(c) {
+		return fiber.NewError(fiber.StatusTooManyRequests, "Too many failed logins from your address; try again in a quarter of an hour.")
+	}
 	token, err := s.store.Login(c.UserContext(), c.FormValue("user"))
 	if errors.Is(err, ErrNotFound) {
+		s.loginFailed(c)
 		users, err := s.store.Users(c.UserContext())
 		if err != nil {
 			return err
