@@ -160,3 +160,34 @@ func BenchmarkIncr(b *testing.B) {
 		})
 	})
 }
+
+// Clear on one instance of a two-level site with a Bus reaches the other's
+// Local and hot copies: with LocalTTL a minute, only the bus can do it.
+func TestClearReachesOtherInstancesHotCopies(t *testing.T) {
+	client := redisClient(t)
+	prefix := "clr" + strconv.FormatUint(rand.Uint64(), 36)
+	a, b := instance(t, client, prefix, true), instance(t, client, prefix, true)
+	a.Set("page", []byte("v1"), time.Hour)
+	for range 3 { // the later reads are B's hot copy
+		if v, ok, _ := b.Get("page"); !ok || string(v) != "v1" {
+			t.Fatalf("B does not see A's entry: %q %v", v, ok)
+		}
+	}
+	start := time.Now()
+	if err := a.Clear(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Get("page"); ok {
+		t.Fatal("A serves what it cleared")
+	}
+	for {
+		if _, ok, _ := b.Get("page"); !ok {
+			break
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("B still serves the entry 2 s after A's Clear (LocalTTL is a minute)")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("B saw the Clear after %v", time.Since(start))
+}
