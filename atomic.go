@@ -89,7 +89,20 @@ var processLocks [memoryStripes]sync.Mutex
 // lockedStore does Atomic's calls over a plain fiber.Storage with a get and
 // a set under a lock of this process: atomic between its own callers, not
 // against plain Sets nor against other processes.
-type lockedStore struct{ s fiber.Storage }
+type lockedStore struct {
+	s    fiber.Storage
+	held bool // the caller holds the key's lock for its whole read-modify-write
+}
+
+// lock takes key's lock unless the caller holds it.
+func (l lockedStore) lock(key string) func() {
+	if l.held {
+		return func() {}
+	}
+	mu := &processLocks[stripeOf(key)]
+	mu.Lock()
+	return mu.Unlock
+}
 
 func (l lockedStore) GetMany(keys []string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
@@ -104,9 +117,7 @@ func (l lockedStore) GetMany(keys []string) ([][]byte, error) {
 }
 
 func (l lockedStore) SetIfAbsent(key string, val []byte, exp time.Duration) (bool, error) {
-	mu := &processLocks[stripeOf(key)]
-	mu.Lock()
-	defer mu.Unlock()
+	defer l.lock(key)()
 	b, err := l.s.Get(key)
 	if err != nil || b != nil {
 		return false, err
@@ -118,9 +129,7 @@ func (l lockedStore) SetIfAbsent(key string, val []byte, exp time.Duration) (boo
 }
 
 func (l lockedStore) CompareAndSwap(key string, old, val []byte, exp time.Duration) (bool, error) {
-	mu := &processLocks[stripeOf(key)]
-	mu.Lock()
-	defer mu.Unlock()
+	defer l.lock(key)()
 	b, err := l.s.Get(key)
 	if err != nil || b == nil || !bytes.Equal(b, old) {
 		return false, err
@@ -176,7 +185,27 @@ func (c *Cache) atomics() (Atomic, bool) {
 		}
 		return a, true
 	}
-	return lockedStore{c.store}, false
+	return lockedStore{s: c.store}, false
+}
+
+// rmw returns the Atomic calls for a read-modify-write of skey, and the
+// function that ends it. On an external store the whole read-modify-write
+// holds this process's lock for the key, so this process's callers queue
+// instead of racing and retrying over the network: only other processes
+// can make its compare-and-swap fail (over a store that is not Atomic, none
+// can).
+func (c *Cache) rmw(skey string) (Atomic, func()) {
+	a, _ := c.atomics()
+	if c.memory != nil {
+		return a, func() {}
+	}
+	mu := &processLocks[stripeOf(skey)]
+	mu.Lock()
+	if l, ok := a.(lockedStore); ok {
+		l.held = true
+		a = l
+	}
+	return a, mu.Unlock
 }
 
 // makeGeneration makes the generation under tk that a read found missing (or

@@ -3,6 +3,7 @@ package cachekit
 import (
 	"testing"
 
+	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -19,7 +20,9 @@ func SuiteStores() []SuiteStore {
 	for _, sc := range storeCases {
 		out = append(out, SuiteStore{sc.name, sc.open})
 	}
-	return out
+	return append(out, SuiteStore{"Memcached/Atomic", func(t testing.TB) fiber.Storage {
+		return atomicMemcachedStore{newMemcachedStore(testserver.Addr(t, "CACHEKIT_MEMCACHED_ADDR"))}
+	}})
 }
 
 // LoseClearGeneration deletes c's key-space generation from its store.

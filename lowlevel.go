@@ -293,7 +293,8 @@ func (c *Cache) Add(key string, value []byte, ttl time.Duration, tags ...string)
 	}
 	buf, exp := c.newEntry(value, &p, gens)
 	skey := c.keys.storageKey(kindEntry, key)
-	a, _ := c.atomics()
+	a, done := c.rmw(skey)
+	defer done()
 	for i := range maxSwaps {
 		backoff(i)
 		ok, err := a.SetIfAbsent(skey, buf, exp)
@@ -335,7 +336,8 @@ func (c *Cache) Incr(key string, delta int64) (int64, error) {
 		return 0, err
 	}
 	skey := c.keys.storageKey(kindEntry, key)
-	a, _ := c.atomics()
+	a, done := c.rmw(skey)
+	defer done()
 	for i := range maxSwaps {
 		backoff(i)
 		old, err := c.readRaw(a, skey)
@@ -381,7 +383,8 @@ func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
 		return false, err
 	}
 	skey := c.keys.storageKey(kindEntry, key)
-	a, _ := c.atomics()
+	a, done := c.rmw(skey)
+	defer done()
 	for i := range maxSwaps {
 		backoff(i)
 		old, err := c.readRaw(a, skey)
