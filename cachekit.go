@@ -163,7 +163,7 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string)
 	if err := p.check(); err != nil {
 		return err
 	}
-	gens, err := c.generations(p.Tags, nil)
+	gens, err := c.entryGenerations(p.Tags)
 	if err != nil {
 		return err
 	}

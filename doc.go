@@ -29,6 +29,10 @@
 //   - tags.go: InvalidateTags writes a new generation per tag and moves the
 //     epoch; bus.go carries that, and every Set and Delete, to the other
 //     instances.
+//   - lowlevel.go: Django's calls (GetMany, SetMany, DeleteMany, Add, Incr,
+//     Touch, Clear); the read-modify-write ones go through atomic.go's
+//     Atomic, the store's own when it has one. Clear moves the key space's
+//     generation, an implicit tag of every entry.
 //   - stats.go counts all of it; memory.go is the embedded store; dummy.go
 //     the store that keeps nothing.
 package cachekit

@@ -137,7 +137,7 @@ type fillResult struct {
 // runFill runs fill under the policy and stores the value.
 func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
 	upfront := p.Tags
-	gens, genErr := c.generations(upfront, nil)
+	gens, genErr := c.entryGenerations(upfront)
 	started := c.wallNow()
 	epoch := c.epochNow()
 	fp := p
@@ -216,16 +216,7 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 // writeEntry encodes value as an entry with the policy's windows and the
 // tag generations, and writes it under the storage key.
 func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGen) error {
-	now := c.wallNow()
-	e := entry{stored: now.UnixNano()}
-	var exp time.Duration
-	if p.TTL > 0 {
-		e.fresh = now.Add(p.TTL).UnixNano()
-		e.swr = now.Add(p.TTL + p.StaleWhileRevalidate).UnixNano()
-		e.sie = now.Add(p.TTL + p.StaleIfError).UnixNano()
-		exp = p.TTL + max(p.StaleWhileRevalidate, p.StaleIfError)
-	}
-	buf := encodeEntry(make([]byte, 0, entryFixed+entryCRC+len(value)+16+len(gens)*48), &e, gens, value)
+	buf, exp := c.newEntry(value, p, gens)
 	if c.local != nil {
 		localExp := c.localTTL
 		if exp > 0 && exp < localExp {
@@ -239,4 +230,19 @@ func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGe
 	}
 	c.stats.stores.Add(1)
 	return nil
+}
+
+// newEntry encodes value as an entry with the policy's windows and the tag
+// generations, and returns it with the storage expiry it needs.
+func (c *Cache) newEntry(value []byte, p *Policy, gens []taggedGen) ([]byte, time.Duration) {
+	now := c.wallNow()
+	e := entry{stored: now.UnixNano()}
+	var exp time.Duration
+	if p.TTL > 0 {
+		e.fresh = now.Add(p.TTL).UnixNano()
+		e.swr = now.Add(p.TTL + p.StaleWhileRevalidate).UnixNano()
+		e.sie = now.Add(p.TTL + p.StaleIfError).UnixNano()
+		exp = p.TTL + max(p.StaleWhileRevalidate, p.StaleIfError)
+	}
+	return encodeEntry(make([]byte, 0, entryFixed+entryCRC+len(value)+16+len(gens)*48), &e, gens, value), exp
 }

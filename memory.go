@@ -50,6 +50,10 @@ type Memory struct {
 	// make a served value wrong; every Cache over the store shares it.
 	epoch atomic.Uint64
 	bufs  sync.Pool
+
+	// Set, Delete and the Atomic calls (atomic.go) take their key's lock.
+	locks  [memoryStripes]sync.Mutex
+	spaces sync.Map // key space generations (Memory.spaceGen), by keyspace head
 }
 
 var _ fiber.Storage = (*Memory)(nil)
@@ -146,6 +150,14 @@ func (m *Memory) Get(key string) ([]byte, error) {
 // ignored, as fiber.Storage says. It fails only for an entry larger than one
 // shard, or a negative exp.
 func (m *Memory) Set(key string, val []byte, exp time.Duration) error {
+	mu := m.stripe(key)
+	mu.Lock()
+	defer mu.Unlock()
+	return m.set(key, val, exp)
+}
+
+// set is Set with key's stripe lock held.
+func (m *Memory) set(key string, val []byte, exp time.Duration) error {
 	if exp < 0 {
 		return fmt.Errorf("cachekit: memory set %q: negative expiry %v", key, exp)
 	}
@@ -178,17 +190,20 @@ func (m *Memory) Delete(key string) error {
 	if key == "" {
 		return nil
 	}
+	mu := m.stripe(key)
+	mu.Lock()
+	defer mu.Unlock()
 	if err := m.bc.Delete(key); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
 		return fmt.Errorf("cachekit: memory delete %q: %w", key, err)
 	}
 	return nil
 }
 
-// Reset removes every entry. It moves the epoch after the reset, so that no
-// Cache over the store serves a value it kept from before.
+// Reset removes every entry, and makes every Cache over the store drop the
+// values its hot layer keeps.
 func (m *Memory) Reset() error {
 	err := m.bc.Reset()
-	m.epoch.Add(1)
+	m.epoch.Add(1) // after: a reader that sees the new epoch finds the store empty
 	return err
 }
 

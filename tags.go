@@ -65,12 +65,9 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 		tg := taggedGen{name: t}
 		if len(b) == generationLen {
 			copy(tg.gen[:], b)
-		} else {
-			tg.gen = newGeneration(c.wallNow().UnixNano())
-			if err := c.store.Set(tk, tg.gen[:], 0); err != nil {
-				c.storageError(err)
-				return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
-			}
+		} else if tg.gen, err = c.makeGeneration(tk, b); err != nil {
+			c.storageError(err)
+			return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
 		}
 		dst = append(dst, tg)
 	}
@@ -111,6 +108,9 @@ func (c *Cache) getTag(name []byte) ([]byte, error) {
 		return g, err
 	}
 	if c.memory != nil {
+		if len(name) == 0 { // clearTag
+			return c.memory.spaceGen(c.keys.head), nil
+		}
 		return memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))), nil
 	}
 	return c.store.Get(c.keys.storageKey(kindTag, string(name)))

@@ -99,7 +99,7 @@ func (s *site) openCache() error {
 			return fmt.Errorf("CACHEKIT_REDIS_URL: %w", err)
 		}
 		s.redis = goredis.NewClient(opts)
-		cfg.Storage = redisstore.NewFromConnection(s.redis)
+		cfg.Storage = redisbus.Atomic(redisstore.NewFromConnection(s.redis)) // Add and Incr atomic across instances
 		cfg.Local = mem
 		cfg.Bus = redisbus.New(s.redis, "cachekit:calmgoods")
 	}
@@ -268,6 +268,9 @@ func (s *site) loginForm(c *fiber.Ctx) error {
 }
 
 func (s *site) login(c *fiber.Ctx) error {
+	if s.loginBlocked(c) {
+		return fiber.NewError(fiber.StatusTooManyRequests, "Too many failed logins from your address; try again in a quarter of an hour.")
+	}
 	name := c.FormValue("user")
 	u, err := s.store.User(c.UserContext(), name)
 	refuse := ""
@@ -280,6 +283,7 @@ func (s *site) login(c *fiber.Ctx) error {
 		refuse = "Password: the admin logs in with the admin token as password."
 	}
 	if refuse != "" {
+		s.loginFailed(c)
 		users, err := s.store.Users(c.UserContext())
 		if err != nil {
 			return err

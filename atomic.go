@@ -1,0 +1,236 @@
+package cachekit
+
+import (
+	"bytes"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Atomic is an optional interface of a fiber.Storage: the read-modify-write
+// primitives Add, Incr and Touch are built on, done by the store itself, so
+// they hold across every process that shares it. GetMany also uses it to read
+// many keys in one round trip.
+//
+// Memory implements it with a striped lock; package redisbus wraps
+// gofiber/storage/redis (redisbus.Atomic) with a pipeline, SET NX and a
+// server-side compare-and-swap script. Over a store without it, the Cache
+// does the same with a lock of its own: atomic between the callers of one
+// process, not across processes (see Cache.Add).
+type Atomic interface {
+	// GetMany returns the value under each key in the order of keys, nil
+	// for an absent one.
+	GetMany(keys []string) ([][]byte, error)
+	// SetIfAbsent stores val under key for exp (0: no expiry) only if key
+	// holds no value, and reports whether it did.
+	SetIfAbsent(key string, val []byte, exp time.Duration) (bool, error)
+	// CompareAndSwap stores val under key for exp (0: no expiry) only if key
+	// holds exactly old, and reports whether it did.
+	CompareAndSwap(key string, old, val []byte, exp time.Duration) (bool, error)
+}
+
+var _ Atomic = (*Memory)(nil)
+
+// memoryStripes is the number of locks a Memory's writes are spread over:
+// Set and Delete take their key's, so a compare-and-swap, which holds it
+// across its read and its write, is atomic against every other write.
+const memoryStripes = 256
+
+var stripeSeed = maphash.MakeSeed()
+
+func stripeOf(key string) uint64 { return maphash.String(stripeSeed, key) % memoryStripes }
+
+func (m *Memory) stripe(key string) *sync.Mutex { return &m.locks[stripeOf(key)] }
+
+// GetMany returns the value under each key, nil for an absent or expired one.
+func (m *Memory) GetMany(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i], _ = m.Get(k)
+	}
+	return out, nil
+}
+
+// SetIfAbsent stores val under key for exp only if key holds no live value.
+func (m *Memory) SetIfAbsent(key string, val []byte, exp time.Duration) (bool, error) {
+	mu := m.stripe(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if b, _ := m.Get(key); b != nil {
+		return false, nil
+	}
+	if err := m.set(key, val, exp); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// CompareAndSwap stores val under key for exp only if key holds old.
+func (m *Memory) CompareAndSwap(key string, old, val []byte, exp time.Duration) (bool, error) {
+	mu := m.stripe(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if b, _ := m.Get(key); b == nil || !bytes.Equal(b, old) {
+		return false, nil
+	}
+	if err := m.set(key, val, exp); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// processLocks serialise the read-modify-write calls of every Cache of this
+// process over a store that is not Atomic.
+var processLocks [memoryStripes]sync.Mutex
+
+// lockedStore does Atomic's calls over a plain fiber.Storage with a get and
+// a set under a lock of this process: atomic between its own callers, not
+// against plain Sets nor against other processes.
+type lockedStore struct {
+	s    fiber.Storage
+	held bool // the caller holds the key's lock for its whole read-modify-write
+}
+
+// lock takes key's lock unless the caller holds it.
+func (l lockedStore) lock(key string) func() {
+	if l.held {
+		return func() {}
+	}
+	mu := &processLocks[stripeOf(key)]
+	mu.Lock()
+	return mu.Unlock
+}
+
+func (l lockedStore) GetMany(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		b, err := l.s.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (l lockedStore) SetIfAbsent(key string, val []byte, exp time.Duration) (bool, error) {
+	defer l.lock(key)()
+	b, err := l.s.Get(key)
+	if err != nil || b != nil {
+		return false, err
+	}
+	if err := l.s.Set(key, val, exp); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (l lockedStore) CompareAndSwap(key string, old, val []byte, exp time.Duration) (bool, error) {
+	defer l.lock(key)()
+	b, err := l.s.Get(key)
+	if err != nil || b == nil || !bytes.Equal(b, old) {
+		return false, err
+	}
+	if err := l.s.Set(key, val, exp); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// guardedAtomic makes an external store's Atomic calls skip the store while
+// its circuit is open and count their failures toward opening it. The calls
+// are not bounded by Config.Timeout: an abandoned compare-and-swap may still
+// land, so the store's own client bounds them (redisbus.Atomic does).
+type guardedAtomic struct {
+	a Atomic
+	g *guard
+}
+
+func (ga guardedAtomic) run(op, key string, f func() error) error {
+	if !ga.g.allow() {
+		return fmt.Errorf("%s %q: %w", op, key, ErrCircuitOpen)
+	}
+	err := f()
+	ga.g.done(err)
+	return err
+}
+
+func (ga guardedAtomic) GetMany(keys []string) (out [][]byte, err error) {
+	err = ga.run("get many", fmt.Sprint(len(keys), " keys"), func() (err error) { out, err = ga.a.GetMany(keys); return err })
+	return out, err
+}
+
+func (ga guardedAtomic) SetIfAbsent(key string, val []byte, exp time.Duration) (ok bool, err error) {
+	err = ga.run("add", key, func() (err error) { ok, err = ga.a.SetIfAbsent(key, val, exp); return err })
+	return ok, err
+}
+
+func (ga guardedAtomic) CompareAndSwap(key string, old, val []byte, exp time.Duration) (ok bool, err error) {
+	err = ga.run("compare and swap", key, func() (err error) { ok, err = ga.a.CompareAndSwap(key, old, val, exp); return err })
+	return ok, err
+}
+
+// atomics returns the store's Atomic calls and whether they hold across
+// processes (false: only between this process's callers).
+func (c *Cache) atomics() (Atomic, bool) {
+	if c.memory != nil {
+		return c.memory, true
+	}
+	if a, ok := c.user.(Atomic); ok {
+		if c.guard != nil {
+			return guardedAtomic{a, c.guard}, true
+		}
+		return a, true
+	}
+	return lockedStore{s: c.store}, false
+}
+
+// rmw returns the Atomic calls for a read-modify-write of skey, and the
+// function that ends it. On an external store the whole read-modify-write
+// holds this process's lock for the key, so this process's callers queue
+// instead of racing and retrying over the network: only other processes
+// can make its compare-and-swap fail (over a store that is not Atomic, none
+// can).
+func (c *Cache) rmw(skey string) (Atomic, func()) {
+	a, _ := c.atomics()
+	if c.memory != nil {
+		return a, func() {}
+	}
+	mu := &processLocks[stripeOf(skey)]
+	mu.Lock()
+	if l, ok := a.(lockedStore); ok {
+		l.held = true
+		a = l
+	}
+	return a, mu.Unlock
+}
+
+// makeGeneration makes the generation under tk that a read found missing (or
+// malformed: old), with a set-if-absent, so that concurrent writers of a new
+// tag all write under the one generation stored, as far as atomics holds.
+func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, err error) {
+	a, _ := c.atomics()
+	for range maxSwaps {
+		g = newGeneration(c.wallNow().UnixNano())
+		var ok bool
+		if old == nil {
+			ok, err = a.SetIfAbsent(tk, g[:], 0)
+		} else {
+			ok, err = a.CompareAndSwap(tk, old, g[:], 0)
+		}
+		if err != nil || ok {
+			return g, err
+		}
+		if old, err = c.readRaw(a, tk); err != nil {
+			return g, err
+		}
+		if len(old) == generationLen {
+			copy(g[:], old)
+			return g, nil
+		}
+	}
+	return g, errContended
+}

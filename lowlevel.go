@@ -1,0 +1,494 @@
+package cachekit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// Django's low-level calls: GetMany, SetMany, DeleteMany, Add, Incr, Touch
+// and Clear.
+//
+// Add, Incr and Touch read the entry, decide, and write it back with a
+// compare-and-swap (or, for Add on an absent key, a set-if-absent), retried
+// when another writer got there first. How far that holds depends on the
+// store (Atomic): on Memory, and on Redis through redisbus.Atomic, across
+// every caller of every process sharing the store; on any other store, a
+// get then a set under a lock of this process: between this process's
+// callers only, so two processes may both Add one key, and an Incr in one
+// process may overwrite another's.
+
+// ErrNotFound is returned, wrapped, by Incr for a key that holds no fresh
+// value.
+var ErrNotFound = errors.New("cachekit: no such key")
+
+// ErrNotNumber is returned, wrapped, by Incr for a value that is not a
+// base-10 int64, or that the delta would take out of int64's range.
+var ErrNotNumber = errors.New("cachekit: value is not an integer")
+
+// errContended ends a read-modify-write that lost too many races in a row.
+var errContended = errors.New("cachekit: too many concurrent writers")
+
+// maxSwaps bounds the retries of one read-modify-write.
+const maxSwaps = 1000
+
+// clearTag is the implicit tag of every entry: its generation is the whole
+// key space's, which Clear moves. No user tag is empty, so it names nothing
+// else.
+const clearTag = ""
+
+var clearTags = []string{clearTag}
+
+// entryGenerations returns the generations an entry is written under: the
+// key space's (Clear) and each tag's.
+func (c *Cache) entryGenerations(tags []string) ([]taggedGen, error) {
+	gens := make([]taggedGen, 0, 1+len(tags))
+	if c.memory != nil {
+		tg := taggedGen{name: clearTag}
+		copy(tg.gen[:], c.memory.spaceGen(c.keys.head))
+		gens = append(gens, tg)
+	} else {
+		var err error
+		if gens, err = c.generations(clearTags, gens); err != nil {
+			return nil, err
+		}
+	}
+	return c.generations(tags, gens)
+}
+
+// spaceGen returns the generation of the key space that starts with head.
+// Memory keeps it beside bigcache, not in it: a FIFO store would evict the
+// one key every read depends on at each turn of its shard's ring, and so
+// empty the whole cache. Every Cache over a Memory runs in this process, so
+// this is as exact as a stored generation.
+func (m *Memory) spaceGen(head string) []byte {
+	if g, ok := m.spaces.Load(head); ok {
+		return g.(*[generationLen]byte)[:]
+	}
+	g := newGeneration(time.Now().UnixNano())
+	actual, _ := m.spaces.LoadOrStore(head, &g)
+	return actual.(*[generationLen]byte)[:]
+}
+
+// Clear makes every entry of this Cache's prefix and version read as a
+// miss, on every instance and in every hot layer, at the cost of one storage
+// write, whatever the number of entries: it moves the generation of the
+// whole key space, which every entry is written under, as InvalidateTags
+// moves a tag's. Unlike the store's Reset, it works on Redis Cluster and
+// Memcached, and leaves other prefixes and versions alone. The old entries
+// stay in the store until they expire or are evicted.
+func (c *Cache) Clear() error {
+	if c.err != nil {
+		return c.err
+	}
+	g := newGeneration(c.wallNow().UnixNano())
+	c.moveEpoch() // before and after, as InvalidateTags
+	var err error
+	if c.memory != nil {
+		c.memory.spaces.Store(c.keys.head, &g)
+	} else {
+		err = c.store.Set(c.keys.storageKey(kindTag, clearTag), g[:], 0)
+	}
+	c.changed(msgTag, clearTag)
+	if err != nil {
+		c.storageError(err)
+		return fmt.Errorf("cachekit: clear: %w", err)
+	}
+	c.stats.invalidations.Add(1)
+	return nil
+}
+
+// checkKeys is check for a list of keys: any empty key fails the whole call
+// before anything is read or written.
+func (c *Cache) checkKeys(keys []string) error {
+	if c.err != nil {
+		return c.err
+	}
+	for i, k := range keys {
+		if k == "" {
+			return fmt.Errorf("%w (key %d of %d)", ErrEmptyKey, i+1, len(keys))
+		}
+	}
+	return nil
+}
+
+// GetMany returns the fresh value of each of keys that has one; absent,
+// expired and invalidated keys are not in the map. On an external store that
+// implements Atomic (redisbus.Atomic), without Local or a hot layer, it
+// costs two round trips whatever the number of keys: one for the entries,
+// one for the generations of all their tags. Otherwise it is a Get per key.
+// On a storage error it returns what it found and the error.
+func (c *Cache) GetMany(keys ...string) (map[string][]byte, error) {
+	if err := c.checkKeys(keys); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(keys))
+	if a, ok := c.user.(Atomic); ok && c.memory == nil && c.hot == nil && c.local == nil && len(keys) > 1 {
+		if c.guard != nil {
+			a = guardedAtomic{a, c.guard}
+		}
+		return out, c.getMany(a, keys, out)
+	}
+	var first error
+	for _, k := range keys {
+		r, err := c.lookup(k)
+		c.count(k, r.Status)
+		if r.Status == Hit {
+			out[k] = r.Value
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return out, first
+}
+
+// getMany is GetMany in two multi-gets.
+func (c *Cache) getMany(a Atomic, keys []string, out map[string][]byte) error {
+	skeys := make([]string, len(keys))
+	for i, k := range keys {
+		skeys[i] = c.keys.storageKey(kindEntry, k)
+	}
+	raws, err := a.GetMany(skeys)
+	if err != nil {
+		c.storageError(err)
+		for _, k := range keys {
+			c.count(k, Miss)
+		}
+		return fmt.Errorf("cachekit: get many: %w", err)
+	}
+	entries := make([]entry, len(keys))
+	present := make([]bool, len(keys))
+	gens := map[string][]byte{}
+	var tagKeys, tagNames []string
+	for i, b := range raws {
+		if b == nil {
+			continue
+		}
+		e, err := decodeEntry(b)
+		if err != nil {
+			c.stats.corrupt.Add(1)
+			continue
+		}
+		entries[i], present[i] = e, true
+		for rest := e.tags; len(rest) > 0; {
+			var name []byte
+			name, _, rest = nextTag(rest)
+			if _, seen := gens[string(name)]; !seen {
+				gens[string(name)] = nil
+				tagNames = append(tagNames, string(name))
+				tagKeys = append(tagKeys, c.keys.storageKey(kindTag, string(name)))
+			}
+		}
+	}
+	if len(tagKeys) > 0 {
+		cur, err := a.GetMany(tagKeys)
+		if err != nil {
+			c.storageError(err)
+			for _, k := range keys {
+				c.count(k, Miss)
+			}
+			return fmt.Errorf("cachekit: get many: read tags: %w", err)
+		}
+		for i, name := range tagNames {
+			gens[name] = cur[i]
+		}
+	}
+	now := c.wallNow().UnixNano()
+next:
+	for i, k := range keys {
+		if !present[i] {
+			c.count(k, Miss)
+			continue
+		}
+		e := &entries[i]
+		for rest := e.tags; len(rest) > 0; {
+			var name, gen []byte
+			name, gen, rest = nextTag(rest)
+			if !bytes.Equal(gens[string(name)], gen) {
+				c.count(k, Miss)
+				continue next
+			}
+		}
+		switch {
+		case e.fresh == 0 || now < e.fresh:
+			out[k] = e.value
+			c.count(k, Hit)
+		case now < e.swr:
+			c.count(k, Stale)
+		default:
+			c.count(k, Miss)
+		}
+	}
+	return nil
+}
+
+// SetMany stores each value under its key for ttl, tagged with tags, as Set
+// does; the tags' generations are read once for all of them. A bad key, ttl
+// or tag fails the call before anything is written; storage errors are
+// joined, and the other keys are still written.
+func (c *Cache) SetMany(values map[string][]byte, ttl time.Duration, tags ...string) error {
+	for k := range values {
+		if err := c.check(k); err != nil {
+			return err
+		}
+	}
+	if c.err != nil {
+		return c.err
+	}
+	p := Policy{TTL: ttl, Tags: tags}
+	if err := p.check(); err != nil {
+		return err
+	}
+	gens, err := c.entryGenerations(p.Tags)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for k, v := range values {
+		if err := c.writeEntry(c.keys.storageKey(kindEntry, k), v, &p, gens); err != nil {
+			errs = append(errs, fmt.Errorf("%q: %w", k, err))
+		}
+		c.changed(msgKey, k)
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteMany removes the entry under each key. An empty key fails the call
+// before anything is deleted; storage errors are joined, and the other keys
+// are still deleted.
+func (c *Cache) DeleteMany(keys ...string) error {
+	if err := c.checkKeys(keys); err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := c.Delete(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Add stores value under key for ttl, tagged with tags, only if key holds no
+// fresh value (an expired, stale or invalidated entry counts as absent), and
+// reports whether it did. Of concurrent Adds of one key exactly one wins:
+// across processes on Memory and on an Atomic store (redisbus.Atomic), in
+// this process only on any other store, where Add is a get then a set.
+func (c *Cache) Add(key string, value []byte, ttl time.Duration, tags ...string) (bool, error) {
+	if err := c.check(key); err != nil {
+		return false, err
+	}
+	p := Policy{TTL: ttl, Tags: tags}
+	if err := p.check(); err != nil {
+		return false, err
+	}
+	gens, err := c.entryGenerations(p.Tags)
+	if err != nil {
+		return false, err
+	}
+	buf, exp := c.newEntry(value, &p, gens)
+	skey := c.keys.storageKey(kindEntry, key)
+	a, done := c.rmw(skey)
+	defer done()
+	for i := range maxSwaps {
+		backoff(i)
+		ok, err := a.SetIfAbsent(skey, buf, exp)
+		if err != nil {
+			return false, c.atomicError("add", key, err)
+		}
+		if !ok {
+			old, err := c.readRaw(a, skey)
+			if err != nil {
+				return false, c.atomicError("add", key, err)
+			}
+			if old == nil {
+				continue // gone since: try again
+			}
+			if _, live, err := c.liveEntry(old); err != nil || live {
+				return false, err
+			}
+			if ok, err = a.CompareAndSwap(skey, old, buf, exp); err != nil {
+				return false, c.atomicError("add", key, err)
+			}
+		}
+		if ok {
+			c.stats.stores.Add(1)
+			c.changed(msgKey, key)
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("cachekit: add %q: %w", key, errContended)
+}
+
+// Incr adds delta (negative: subtracts) to the base-10 integer stored under
+// key and returns the new value; the entry keeps its TTL, windows and tags.
+// A key with no fresh value is ErrNotFound, a value that is not an int64 (or
+// would overflow) ErrNotNumber: then nothing is changed. No increment is lost
+// to concurrent ones: across processes on Memory and on an Atomic store, in
+// this process only on any other store.
+func (c *Cache) Incr(key string, delta int64) (int64, error) {
+	if err := c.check(key); err != nil {
+		return 0, err
+	}
+	skey := c.keys.storageKey(kindEntry, key)
+	a, done := c.rmw(skey)
+	defer done()
+	for i := range maxSwaps {
+		backoff(i)
+		old, err := c.readRaw(a, skey)
+		if err != nil {
+			return 0, c.atomicError("incr", key, err)
+		}
+		e, live, err := c.liveEntry(old)
+		if err != nil {
+			return 0, err
+		}
+		if !live {
+			return 0, fmt.Errorf("cachekit: incr %q: %w", key, ErrNotFound)
+		}
+		n, err := strconv.ParseInt(string(e.value), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cachekit: incr %q: %w: %.40q", key, ErrNotNumber, e.value)
+		}
+		if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {
+			return 0, fmt.Errorf("cachekit: incr %q: %w: %d%+d overflows int64", key, ErrNotNumber, n, delta)
+		}
+		n += delta
+		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), strconv.AppendInt(nil, n, 10))
+		ok, err := a.CompareAndSwap(skey, old, buf, c.remaining(&e))
+		if err != nil {
+			return 0, c.atomicError("incr", key, err)
+		}
+		if ok {
+			c.changed(msgKey, key)
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("cachekit: incr %q: %w", key, errContended)
+}
+
+// Touch gives the fresh entry under key a new ttl from now (0: no expiry),
+// keeping its value, tags and stale windows, and reports whether there was
+// one. It is atomic against other writers as Incr is.
+func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
+	if err := c.check(key); err != nil {
+		return false, err
+	}
+	if err := checkTTL("TTL", ttl); err != nil {
+		return false, err
+	}
+	skey := c.keys.storageKey(kindEntry, key)
+	a, done := c.rmw(skey)
+	defer done()
+	for i := range maxSwaps {
+		backoff(i)
+		old, err := c.readRaw(a, skey)
+		if err != nil {
+			return false, c.atomicError("touch", key, err)
+		}
+		e, live, err := c.liveEntry(old)
+		if err != nil || !live {
+			return false, err
+		}
+		var swr, sie time.Duration // the stale windows
+		if e.fresh != 0 {
+			swr, sie = time.Duration(e.swr-e.fresh), time.Duration(e.sie-e.fresh)
+		}
+		e.fresh, e.swr, e.sie = 0, 0, 0
+		var exp time.Duration
+		if ttl > 0 {
+			now := c.wallNow()
+			e.fresh = now.Add(ttl).UnixNano()
+			e.swr, e.sie = e.fresh+int64(swr), e.fresh+int64(sie)
+			exp = ttl + max(swr, sie)
+		}
+		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), e.value)
+		ok, err := a.CompareAndSwap(skey, old, buf, exp)
+		if err != nil {
+			return false, c.atomicError("touch", key, err)
+		}
+		if ok {
+			c.changed(msgKey, key)
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("cachekit: touch %q: %w", key, errContended)
+}
+
+// readRaw reads the stored bytes under a storage key from the store itself,
+// never from Local: a read-modify-write must see what the others see.
+func (c *Cache) readRaw(a Atomic, skey string) ([]byte, error) {
+	if c.memory != nil {
+		return c.memory.Get(skey)
+	}
+	if _, ok := a.(lockedStore); ok {
+		return c.store.Get(skey)
+	}
+	bs, err := a.GetMany([]string{skey})
+	if err != nil {
+		return nil, err
+	}
+	return bs[0], nil
+}
+
+// liveEntry decodes b and reports whether it is fresh and valid, as Get
+// would find it. A corrupt entry is not live.
+func (c *Cache) liveEntry(b []byte) (entry, bool, error) {
+	if b == nil {
+		return entry{}, false, nil
+	}
+	e, err := decodeEntry(b)
+	if err != nil {
+		return entry{}, false, nil
+	}
+	valid, err := c.validTags(&e)
+	if err != nil {
+		return entry{}, false, fmt.Errorf("cachekit: %w", err)
+	}
+	if !valid || (e.fresh != 0 && c.wallNow().UnixNano() >= e.fresh) {
+		return entry{}, false, nil
+	}
+	return e, true, nil
+}
+
+// entryGens lists the tag generations of a decoded entry, to write it anew.
+func entryGens(e *entry) []taggedGen {
+	var gens []taggedGen
+	for rest := e.tags; len(rest) > 0; {
+		var name, gen []byte
+		name, gen, rest = nextTag(rest)
+		tg := taggedGen{name: string(name)}
+		copy(tg.gen[:], gen)
+		gens = append(gens, tg)
+	}
+	return gens
+}
+
+// remaining is the storage expiry that keeps a live entry as long as its
+// windows last (0: no expiry).
+func (c *Cache) remaining(e *entry) time.Duration {
+	if e.fresh == 0 {
+		return 0
+	}
+	return max(time.Duration(max(e.swr, e.sie)-c.wallNow().UnixNano()), time.Millisecond)
+}
+
+// backoff waits before the attempt-th retry of a read-modify-write that
+// lost a race: a random while, growing to a millisecond, so that many
+// writers of one key do not all retry at once.
+func backoff(attempt int) {
+	if attempt > 0 {
+		time.Sleep(rand.N(time.Duration(min(attempt, 20)) * 50 * time.Microsecond))
+	}
+}
+
+// atomicError counts and wraps a storage error of a read-modify-write.
+func (c *Cache) atomicError(op, key string, err error) error {
+	c.storageError(err)
+	return fmt.Errorf("cachekit: %s %q: %w", op, key, err)
+}
