@@ -142,7 +142,7 @@ func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
 	epoch := c.epochNow()
 	fp := p
 	fp.Tags = append([]string(nil), p.Tags...)
-	v, err := fill(&fp)
+	v, err := c.callFill(skey, fill, &fp)
 	if err != nil {
 		return fillResult{}, err
 	}
@@ -206,6 +206,7 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 	}
 	go func() {
 		defer c.refreshing.Delete(skey)
+		defer c.recoverBackground(skey) // callFill recovers the fill's own panics
 		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(skey, p, fill) })
 		if err != nil {
 			c.stats.refreshErrors.Add(1)

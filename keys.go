@@ -42,3 +42,12 @@ func (ks keyspace) storageKey(kind byte, key string) string {
 	var buf [MaxKeyLen + 8]byte
 	return string(ks.appendKey(buf[:0], kind, key))
 }
+
+// userKey returns the key part of an entry's storage key (the digest for a
+// long or unsafe key), for messages.
+func (ks keyspace) userKey(skey string) string {
+	if len(skey) >= len(ks.head)+2 && skey[:len(ks.head)] == ks.head {
+		return skey[len(ks.head)+2:]
+	}
+	return skey
+}

@@ -20,6 +20,7 @@ type Stats struct {
 	RefreshErrors uint64 // background refreshes whose fill failed
 	RaceSkips     uint64 // values not stored because a tag moved while they were computed
 	LocalHits     uint64 // two-level mode: entries read from the Local store
+	Panics        uint64 // fills that panicked (the caller got a *PanicError)
 
 	// An external store's guard.
 	Timeouts     uint64 // calls abandoned after Config.Timeout
@@ -40,6 +41,7 @@ func (s Stats) HitRatio() float64 {
 type counters struct {
 	hits, misses, stale, staleErrors, coalesced, stores                 atomic.Uint64
 	invalidations, errors, corrupt, refreshErrors, raceSkips, localHits atomic.Uint64
+	panics                                                              atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -68,6 +70,7 @@ func (c *Cache) Stats() Stats {
 		Corrupt:       s.corrupt.Load(),
 		RefreshErrors: s.refreshErrors.Load(),
 		RaceSkips:     s.raceSkips.Load(),
+		Panics:        s.panics.Load(),
 	}
 }
 
