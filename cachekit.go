@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -35,6 +36,8 @@ type Cache struct {
 	group      singleflight.Group // coalesces concurrent fills of one storage key
 	refreshing sync.Map           // storage keys with a background refresh running; LoadOrStore claims one
 	stats      counters           // atomic
+	pending    pendingTags        // invalidations the store has not taken yet
+	closed     atomic.Bool        // Close was called
 	errlog     errorLog           // errorLog.mu protects its state
 }
 
@@ -72,13 +75,17 @@ func (c *Cache) wire(cfg *Config) error {
 	c.store = c.user
 	c.memory, _ = c.store.(*Memory)
 	if c.memory == nil && cfg.Timeout >= 0 {
-		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold)
+		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold, cfg.MaxAbandoned)
 		c.store = c.guard
 	}
 	if cfg.Local != nil {
 		c.local, c.localTTL = cfg.Local, cfg.LocalTTL
 		if cfg.Bus != nil {
-			c.subscribe(cfg.Bus)
+			// A served value passes through at most two layers kept for
+			// localTTL each (a copy in Local, then the hot layer): half of
+			// LocalTTL each keeps a lost message's cost within LocalTTL.
+			c.localTTL = max(cfg.LocalTTL/2, time.Millisecond)
+			c.subscribe(cfg.Bus, cfg.Timeout)
 		}
 	}
 	switch {
@@ -178,7 +185,7 @@ func (c *Cache) Delete(key string) error {
 		return err
 	}
 	skey := c.keys.storageKey(kindEntry, key)
-	err := c.store.Delete(skey)
+	err := c.storeDelete(context.Background(), skey)
 	c.changed(msgKey, key)
 	if err != nil {
 		c.storageError(err)
