@@ -2,10 +2,10 @@ package cachekit
 
 import (
 	"context"
-	"sync/atomic"
-	"time"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // A Bus carries invalidations between the instances that share one Storage.

@@ -1,10 +1,10 @@
 package cachekit
 
 import (
-	"context"
-	"errors"
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"unsafe"
