@@ -15,7 +15,7 @@ import (
 const (
 	DefaultErrorLogInterval = 10 * time.Second
 	DefaultTimeout          = 100 * time.Millisecond
-	DefaultCircuitThreshold = 5
+	DefaultCircuitThreshold = 2
 	DefaultCircuitCooldown  = 5 * time.Second
 	DefaultLocalTTL         = time.Second
 	DefaultHotBytes         = 16 << 20
@@ -79,16 +79,19 @@ type Config struct {
 	MaxAbandoned int
 
 	// CircuitThreshold is how many slow failures (timeouts) of an external
-	// Storage in a row, with no call answered between, open the circuit
-	// for the whole store: the Cache stops calling it for CircuitCooldown,
-	// then lets one call through to probe it, and resumes when it answers.
+	// Storage in a row, with no other call answered while they waited (a
+	// store that hangs for every key, not one hung node), open the circuit
+	// for the whole store: the Cache stops calling it, lets one call through
+	// to probe it after a fifth of CircuitCooldown (at least Timeout; the
+	// store may have one hung node only), and resumes when it answers. With
+	// 2, a store that hangs costs a request at most two Timeouts.
 	// A slow failure also opens the circuit of the key's group (one of 1024,
 	// by a hash of the key) at once, so a store node that hangs shuts out
 	// its own keys only. Fast failures (connection refused) open no
 	// circuit: they cost no time, and the keys of the nodes that answer
 	// stay cached. Negative is an error.
 	//
-	// Optional. Default: DefaultCircuitThreshold (5).
+	// Optional. Default: DefaultCircuitThreshold (2).
 	CircuitThreshold int
 
 	// CircuitCooldown is how long an open circuit stays open. Negative is

@@ -46,10 +46,11 @@ const breakerGroups = 1024
 // running are bounded by maxAbandoned; past it, calls fail at once.
 //
 // Slow failures (a timeout, or an error after half the timeout) open
-// circuits: the key's group at once, and the whole store after threshold
-// slow failures with no success between (a store that hangs for every
-// key). An open circuit skips its calls for the cooldown, then lets one
-// call probe. Fast failures (connection refused) open nothing: they cost
+// circuits: the key's group at once, for the cooldown, and the whole store
+// after threshold slow failures in a row during which no other call was
+// answered (a store that hangs for every key, or so it seems: the whole
+// store's circuit probes again after a fifth of the cooldown). An open circuit skips its calls,
+// then lets one call probe. Fast failures (connection refused) open nothing: they cost
 // the caller no time, and one dead shard must not shut out the others. A
 // closed circuit costs two atomic loads.
 type guard struct {
@@ -64,7 +65,8 @@ type guard struct {
 	all    breaker // the whole store
 	groups [breakerGroups]breaker
 
-	abandoned atomic.Int64 // calls given up on and still running
+	abandoned  atomic.Int64 // calls given up on and still running
+	lastAnswer atomic.Int64 // unix nanoseconds of the last call answered (to within a millisecond)
 
 	timeouts  atomic.Uint64 // counters, for Stats
 	skipped   atomic.Uint64
@@ -158,17 +160,26 @@ func (g *guard) allow(key string) (*breaker, bool) {
 	return b, true
 }
 
-func (g *guard) done(b *breaker, err error, slow bool) {
+// done records a call's outcome. A slow failure counts against the whole
+// store only when no other call was answered while it waited: with one
+// hung node, the others answer meanwhile.
+func (g *guard) done(b *breaker, start time.Time, err error, slow bool) {
 	if err == nil || !slow {
 		b.success()
 		g.all.success()
+		if now := time.Now().UnixNano(); now-g.lastAnswer.Load() > int64(time.Millisecond) {
+			g.lastAnswer.Store(now)
+		}
 		return
 	}
 	g.slowFails.Add(1)
 	if b.failure(1, g.cooldown) {
 		g.opened.Add(1)
 	}
-	if g.all.failure(g.threshold, g.cooldown) {
+	if g.lastAnswer.Load() >= start.UnixNano() {
+		return
+	}
+	if g.all.failure(g.threshold, max(g.cooldown/5, g.timeout)) {
 		g.opened.Add(1)
 	}
 }
@@ -229,7 +240,7 @@ func (g *guard) call(ctx context.Context, op, key string, fn func(context.Contex
 		slow = true // an error that took this long is a slow store too
 	}
 	if !errors.Is(err, errCallerGone) {
-		g.done(b, err, slow)
+		g.done(b, start, err, slow)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", op, key, err)

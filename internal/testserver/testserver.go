@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -92,9 +93,10 @@ func (p *Process) Restart() {
 	p.t.Fatalf("%s did not start on %s", p.bin, p.Addr)
 }
 
-// Kill stops the process at once, as a crash would.
+// Kill stops the process at once, as a crash would (a frozen one too).
 func (p *Process) Kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGCONT)
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 		p.cmd = nil
@@ -106,4 +108,21 @@ func Redis(t testing.TB) *Process {
 	return Start(t, "CACHEKIT_REDIS_SERVER", func(port int) []string {
 		return []string{"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no"}
 	})
+}
+
+// Stop freezes the process (SIGSTOP), as a hung server or a dropped network
+// looks to its clients: connections stay open and nothing answers.
+func (p *Process) Stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Cont resumes a process frozen by Stop (SIGCONT).
+func (p *Process) Cont() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		p.t.Fatal(err)
+	}
 }
