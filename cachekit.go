@@ -51,7 +51,7 @@ func New(cfg Config) *Cache {
 		codec:   cfg.Codec,
 		observe: cfg.Observe,
 		errlog:  errorLog{logger: cfg.Logger, every: cfg.ErrorLogInterval},
-		keys:    newKeyspace(cfg.Prefix, cfg.Version),
+		keys:    keyspace{head: newKeyspace(cfg.Prefix, cfg.Version).head, max: cfg.MaxKeyLen},
 		start:   time.Now(),
 	}
 	if err := cfg.validate(); err != nil {

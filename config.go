@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/cachekit/cachekit/internal/keys"
@@ -42,6 +43,14 @@ type Config struct {
 	//
 	// Optional. Default: 0.
 	Version int
+
+	// MaxKeyLen is the longest key the Storage takes: a longer key (prefix,
+	// version and kind included) is stored under its digest. gofiber's
+	// postgres driver takes 64 (its k column is VARCHAR(64)). At most
+	// cachekit.MaxKeyLen; it must leave room for the prefix and a digest.
+	//
+	// Optional. Default: MaxKeyLen (200).
+	MaxKeyLen int
 
 	// Codec encodes the values Fetch stores.
 	//
@@ -170,6 +179,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.CircuitThreshold < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.CircuitThreshold is negative (%d)", cfg.CircuitThreshold))
+	}
+	if min := len(cfg.Prefix) + len(strconv.Itoa(cfg.Version)) + 4 + keys.DigestLen; cfg.MaxKeyLen != 0 && (cfg.MaxKeyLen < min || cfg.MaxKeyLen > MaxKeyLen) {
+		errs = append(errs, fmt.Errorf("cachekit: Config.MaxKeyLen is %d; with this Prefix and Version it must be between %d and %d", cfg.MaxKeyLen, min, MaxKeyLen))
 	}
 	if cfg.MaxAbandoned < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.MaxAbandoned is negative (%d)", cfg.MaxAbandoned))

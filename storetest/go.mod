@@ -1,0 +1,5 @@
+module github.com/cachekit/cachekit/storetest
+
+go 1.26.0
+
+replace github.com/cachekit/cachekit => ../
