@@ -1,11 +1,13 @@
 package storetest
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +54,7 @@ func redisKeys(t testing.TB, c goredis.UniversalClient) map[string]time.Duration
 	t.Helper()
 	ctx := t.Context()
 	out := map[string]time.Duration{}
+	var mu sync.Mutex // ForEachMaster runs on every master at once
 	scan := func(c *goredis.Client) {
 		iter := c.Scan(ctx, 0, "*", 1000).Iterator()
 		for iter.Next(ctx) {
@@ -60,7 +63,9 @@ func redisKeys(t testing.TB, c goredis.UniversalClient) map[string]time.Duration
 			if err != nil {
 				t.Fatal(err)
 			}
+			mu.Lock()
 			out[k] = ttl
+			mu.Unlock()
 		}
 		if err := iter.Err(); err != nil {
 			t.Fatal(err)
@@ -96,8 +101,9 @@ var drivers = []driver{
 		return memcache.New(memcache.Config{Servers: testserver.Addr(t, "CACHEKIT_MEMCACHED_ADDRS")})
 	}},
 	{name: "PostgreSQL", open: func(t testing.TB) fiber.Storage {
-		s := postgres.New(postgres.Config{ConnectionURI: dsnURI(testserver.Addr(t, "CACHEKIT_POSTGRES_DSN")),
-			Table: "cachekit_" + strconv.FormatInt(time.Now().UnixNano(), 36), GCInterval: time.Hour})
+		table := "cachekit_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		s := &pgStore{postgres.New(postgres.Config{ConnectionURI: dsnURI(testserver.Addr(t, "CACHEKIT_POSTGRES_DSN")),
+			Table: table, GCInterval: time.Hour}), table}
 		t.Cleanup(func() { s.Close() })
 		return s
 	}, keys: func(t testing.TB, s fiber.Storage) map[string]time.Duration {
