@@ -65,7 +65,7 @@ func TestDrivers(t *testing.T) {
 			t.Run("TTL", func(t *testing.T) {
 				c := newCache(t, store, prefix())
 				c.Set("short", []byte("v"), 300*time.Millisecond) // sub-second: the core rounds what the store gets
-				c.Set("year", []byte("v"), 365*24*time.Hour)       // past Memcached's 30 days
+				c.Set("year", []byte("v"), 365*24*time.Hour)      // past Memcached's 30 days
 				for _, k := range []string{"short", "year"} {
 					if _, ok, _ := c.Get(k); !ok {
 						t.Fatalf("fresh entry %q missing", k)
