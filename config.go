@@ -16,7 +16,7 @@ import (
 const (
 	DefaultErrorLogInterval = 10 * time.Second
 	DefaultTimeout          = 100 * time.Millisecond
-	DefaultCircuitThreshold = 2
+	DefaultCircuitThreshold = 3
 	DefaultCircuitCooldown  = 5 * time.Second
 	DefaultLocalTTL         = time.Second
 	DefaultHotBytes         = 16 << 20
@@ -93,14 +93,16 @@ type Config struct {
 	// for the whole store: the Cache stops calling it, lets one call through
 	// to probe it after a fifth of CircuitCooldown (at least Timeout; the
 	// store may have one hung node only), and resumes when it answers. With
-	// 2, a store that hangs costs a request at most two Timeouts.
+	// After a slow failure, until a call is answered, calls get half of
+	// Timeout: with 3, a store that hangs costs a request at most two
+	// Timeouts (one, then two halves) before the circuit opens.
 	// A slow failure also opens the circuit of the key's group (one of 1024,
 	// by a hash of the key) at once, so a store node that hangs shuts out
 	// its own keys only. Fast failures (connection refused) open no
 	// circuit: they cost no time, and the keys of the nodes that answer
 	// stay cached. Negative is an error.
 	//
-	// Optional. Default: DefaultCircuitThreshold (2).
+	// Optional. Default: DefaultCircuitThreshold (3).
 	CircuitThreshold int
 
 	// CircuitCooldown is how long an open circuit stays open. Negative is

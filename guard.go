@@ -49,7 +49,10 @@ const breakerGroups = 1024
 // circuits: the key's group at once, for the cooldown, and the whole store
 // after threshold slow failures in a row during which no other call was
 // answered (a store that hangs for every key, or so it seems: the whole
-// store's circuit probes again after a fifth of the cooldown). An open circuit skips its calls,
+// store's circuit probes again after a fifth of the cooldown). After a
+// slow failure, until a call is answered, calls get half the Timeout: a
+// store that hangs costs a request one Timeout and two halves, not one
+// Timeout per call. An open circuit skips its calls,
 // then lets one call probe. Fast failures (connection refused) open nothing: they cost
 // the caller no time, and one dead shard must not shut out the others. A
 // closed circuit costs two atomic loads.
@@ -235,8 +238,9 @@ func (g *guard) call(ctx context.Context, op, key string, fn func(context.Contex
 		return nil, fmt.Errorf("%s %q: %w", op, key, ErrCircuitOpen)
 	}
 	start := time.Now()
+	limit := g.deadline()
 	v, err, slow := g.bounded(ctx, func(ctx context.Context) ([]byte, error) { return fn(ctx) })
-	if err != nil && !slow && g.timeout > 0 && time.Since(start) >= g.timeout/2 {
+	if err != nil && !slow && time.Since(start) >= limit/2 {
 		slow = true // an error that took this long is a slow store too
 	}
 	if !errors.Is(err, errCallerGone) {
@@ -275,7 +279,7 @@ func (g *guard) bounded(parent context.Context, fn func(context.Context) ([]byte
 		g.overload.Add(1)
 		return nil, fmt.Errorf("%w (%d)", ErrOverloaded, n), true
 	}
-	ctx, cancel := context.WithTimeout(parent, g.timeout)
+	ctx, cancel := context.WithTimeout(parent, g.deadline())
 	var state atomic.Int32
 	ch := make(chan callResult, 1)
 	go func() {
@@ -313,6 +317,17 @@ func (g *guard) bounded(parent context.Context, fn func(context.Context) ([]byte
 	}
 	g.timeouts.Add(1)
 	return nil, fmt.Errorf("%w after %v", ErrTimeout, g.timeout), true
+}
+
+// deadline is how long a call may take: the Timeout, or half of it while
+// the store is suspect (a slow failure with no answer since). A store that
+// hangs then costs a request one Timeout and two halves before its circuit
+// opens; a node that answers does so well within half.
+func (g *guard) deadline() time.Duration {
+	if g.all.failures.Load() > 0 {
+		return g.timeout / 2
+	}
+	return g.timeout
 }
 
 func (g *guard) result(parent context.Context, v []byte, err error) ([]byte, error, bool) {

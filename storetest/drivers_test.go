@@ -47,7 +47,7 @@ func redisOptions(addr string) *goredis.Options {
 func clusterOptions(addrs []string) *goredis.ClusterOptions {
 	return &goredis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true,
 		DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
-		PoolTimeout: 500 * time.Millisecond, MaxRedirects: 2}
+		PoolTimeout: 500 * time.Millisecond, MaxRedirects: 1, MinRetryBackoff: -1}
 }
 
 func redisKeys(t testing.TB, c goredis.UniversalClient) map[string]time.Duration {
