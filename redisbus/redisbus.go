@@ -9,6 +9,7 @@
 //		DialTimeout:           time.Second,
 //		ReadTimeout:           500 * time.Millisecond,
 //		WriteTimeout:          500 * time.Millisecond,
+//		DialerRetries:         1, // a dead Redis fails at once
 //	})
 //	cache := cachekit.New(cachekit.Config{
 //		Storage: redis.NewFromConnection(client), // github.com/gofiber/storage/redis/v3

@@ -107,6 +107,7 @@ func (s *site) openCache() error {
 		opts.ReadTimeout = 500 * time.Millisecond
 		opts.WriteTimeout = 500 * time.Millisecond
 		opts.PoolTimeout = 500 * time.Millisecond
+		opts.DialerRetries, opts.DialerRetryTimeout = 1, time.Millisecond // a dead Redis fails at once
 		s.redis = goredis.NewClient(opts)
 		cfg.Storage = redisstore.NewFromConnection(s.redis)
 		cfg.Local = mem

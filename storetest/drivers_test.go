@@ -41,13 +41,16 @@ type driver struct {
 func redisOptions(addr string) *goredis.Options {
 	return &goredis.Options{Addr: addr, ContextTimeoutEnabled: true,
 		DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
-		PoolTimeout: 500 * time.Millisecond}
+		PoolTimeout: 500 * time.Millisecond, DialerRetries: 1, DialerRetryTimeout: time.Millisecond}
 }
 
 func clusterOptions(addrs []string) *goredis.ClusterOptions {
 	return &goredis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true,
 		DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
-		PoolTimeout: 500 * time.Millisecond, MaxRedirects: 1, MinRetryBackoff: -1}
+		PoolTimeout: 500 * time.Millisecond, MaxRedirects: 1, MinRetryBackoff: -1,
+		// go-redis retries a refused dial 5 times, 100 ms apart: a dead
+		// node would cost every call on its slots a second.
+		DialerRetries: 1, DialerRetryTimeout: time.Millisecond}
 }
 
 func redisKeys(t testing.TB, c goredis.UniversalClient) map[string]time.Duration {
