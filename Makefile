@@ -6,7 +6,7 @@ GO ?= go
 
 # The modules of the workspace (go.work): the root module is the library;
 # the others have heavy dependencies of their own.
-MODULES := . bench/eviction dashboard gormcache redisbus sample-site
+MODULES := . bench/eviction dashboard gormcache redisbus sample-site storetest
 PKGS := ./... $(patsubst %,./%/...,$(filter-out .,$(MODULES)))
 
 # staticcheck, pinned, installed into .bin when missing.

@@ -82,16 +82,13 @@ func (m *Memory) CompareAndSwap(key string, old, val []byte, exp time.Duration) 
 	return true, nil
 }
 
-// processLocks serialise the read-modify-write calls of every Cache of this
-// process over a store that is not Atomic.
-var processLocks [memoryStripes]sync.Mutex
-
 // lockedStore does Atomic's calls over a plain fiber.Storage with a get and
 // a set under a lock of this process: atomic between its own callers, not
 // against plain Sets nor against other processes.
 type lockedStore struct {
-	s    fiber.Storage
-	held bool // the caller holds the key's lock for its whole read-modify-write
+	s     fiber.Storage
+	locks *[memoryStripes]sync.Mutex // the Cache's read-modify-write locks
+	held  bool                       // the caller holds the key's lock for its whole read-modify-write
 }
 
 // lock takes key's lock unless the caller holds it.
@@ -99,7 +96,7 @@ func (l lockedStore) lock(key string) func() {
 	if l.held {
 		return func() {}
 	}
-	mu := &processLocks[stripeOf(key)]
+	mu := &l.locks[stripeOf(key)]
 	mu.Lock()
 	return mu.Unlock
 }
@@ -122,7 +119,7 @@ func (l lockedStore) SetIfAbsent(key string, val []byte, exp time.Duration) (boo
 	if err != nil || b != nil {
 		return false, err
 	}
-	if err := l.s.Set(key, val, exp); err != nil {
+	if err := l.s.Set(key, val, storeExpiry(exp)); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -134,7 +131,7 @@ func (l lockedStore) CompareAndSwap(key string, old, val []byte, exp time.Durati
 	if err != nil || b == nil || !bytes.Equal(b, old) {
 		return false, err
 	}
-	if err := l.s.Set(key, val, exp); err != nil {
+	if err := l.s.Set(key, val, storeExpiry(exp)); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -150,11 +147,15 @@ type guardedAtomic struct {
 }
 
 func (ga guardedAtomic) run(op, key string, f func() error) error {
-	if !ga.g.allow() {
+	b, ok := ga.g.allow(key)
+	if !ok {
 		return fmt.Errorf("%s %q: %w", op, key, ErrCircuitOpen)
 	}
+	start := time.Now()
 	err := f()
-	ga.g.done(err)
+	// As the guard's own calls: an error that took half the time limit is
+	// a slow store, which counts toward opening the circuits.
+	ga.g.done(b, start, err, err != nil && time.Since(start) >= ga.g.deadline()/2)
 	return err
 }
 
@@ -164,12 +165,12 @@ func (ga guardedAtomic) GetMany(keys []string) (out [][]byte, err error) {
 }
 
 func (ga guardedAtomic) SetIfAbsent(key string, val []byte, exp time.Duration) (ok bool, err error) {
-	err = ga.run("add", key, func() (err error) { ok, err = ga.a.SetIfAbsent(key, val, exp); return err })
+	err = ga.run("add", key, func() (err error) { ok, err = ga.a.SetIfAbsent(key, val, storeExpiry(exp)); return err })
 	return ok, err
 }
 
 func (ga guardedAtomic) CompareAndSwap(key string, old, val []byte, exp time.Duration) (ok bool, err error) {
-	err = ga.run("compare and swap", key, func() (err error) { ok, err = ga.a.CompareAndSwap(key, old, val, exp); return err })
+	err = ga.run("compare and swap", key, func() (err error) { ok, err = ga.a.CompareAndSwap(key, old, val, storeExpiry(exp)); return err })
 	return ok, err
 }
 
@@ -185,7 +186,7 @@ func (c *Cache) atomics() (Atomic, bool) {
 		}
 		return a, true
 	}
-	return lockedStore{s: c.store}, false
+	return lockedStore{s: c.store, locks: &c.rmwLocks}, false
 }
 
 // rmw returns the Atomic calls for a read-modify-write of skey, and the
@@ -199,7 +200,7 @@ func (c *Cache) rmw(skey string) (Atomic, func()) {
 	if c.memory != nil {
 		return a, func() {}
 	}
-	mu := &processLocks[stripeOf(skey)]
+	mu := &c.rmwLocks[stripeOf(skey)]
 	mu.Lock()
 	if l, ok := a.(lockedStore); ok {
 		l.held = true
@@ -217,9 +218,9 @@ func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, er
 		g = newGeneration(c.wallNow().UnixNano())
 		var ok bool
 		if old == nil {
-			ok, err = a.SetIfAbsent(tk, g[:], 0)
+			ok, err = a.SetIfAbsent(tk, g[:], generationTTL)
 		} else {
-			ok, err = a.CompareAndSwap(tk, old, g[:], 0)
+			ok, err = a.CompareAndSwap(tk, old, g[:], generationTTL)
 		}
 		if err != nil || ok {
 			return g, err

@@ -1,8 +1,11 @@
 package cachekit
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // A Bus carries invalidations between the instances that share one Storage.
@@ -22,6 +25,16 @@ type Bus interface {
 	Subscribe(fn func(msg string)) (stop func(), err error)
 }
 
+// A ContextBus is a Bus whose calls take a context. The Cache passes one
+// that ends at its Timeout (Publish) or at Close (Subscribe's wait for the
+// confirmation), so a Bus on a server that hangs does not hold the caller.
+// Every Bus call is bounded by the Timeout anyway: the Cache stops waiting
+// for a Publish that outlasts it, and New does not wait for Subscribe.
+type ContextBus interface {
+	Bus
+	PublishContext(ctx context.Context, msg string) error
+}
+
 // Bus messages: a kind byte, then a tag or a key.
 const (
 	msgTag = 't'
@@ -32,11 +45,29 @@ const (
 // this instance.s copy in Local, moves the epoch, and tells the other
 // instances, which do the same.
 func (c *Cache) changed(kind byte, name string) {
+	c.changedContext(context.Background(), kind, name)
+}
+
+// changedContext is changed with the caller's context for the Publish.
+func (c *Cache) changedContext(ctx context.Context, kind byte, name string) {
 	c.drop(kind, name)
 	if c.bus == nil {
 		return
 	}
-	if err := c.bus.bus.Publish(string(kind) + name); err != nil {
+	msg := string(kind) + name
+	publish := func(ctx context.Context) error {
+		if cb, ok := c.bus.bus.(ContextBus); ok {
+			return cb.PublishContext(ctx, msg)
+		}
+		return c.bus.bus.Publish(msg)
+	}
+	var err error
+	if c.guard != nil {
+		err = c.guard.run(ctx, publish)
+	} else {
+		err = publish(ctx)
+	}
+	if err != nil {
 		// The others see it within LocalTTL.
 		c.storageError(fmt.Errorf("bus publish: %w", err))
 	}
@@ -95,23 +126,60 @@ func (c *Cache) copyToLocal(skey string, b []byte, epoch uint64) {
 // subscribe starts a two-level Cache's Bus subscription. Without it,
 // generations are read from the shared store on every read: slower, still
 // exact.
-func (c *Cache) subscribe(bus Bus) {
-	c.bus = &busState{bus: bus} // before Subscribe: a message may come at once
-	stop, err := bus.Subscribe(c.onMessage)
-	if err != nil {
-		c.errlog.log(fmt.Errorf("cachekit: bus subscribe: %w", err))
-		c.bus = nil
-		return
+//
+// New does not wait for the subscription longer than Config.Timeout: until
+// it is confirmed, the Cache reads every generation from the shared store
+// and keeps no hot values, as without a Bus; a subscription that fails is
+// tried again every second until Close.
+func (c *Cache) subscribe(bus Bus, timeout time.Duration) {
+	c.bus = &busState{bus: bus, closing: make(chan struct{})} // before Subscribe: a message may come at once
+	confirmed := make(chan struct{})
+	go func() {
+		defer c.recoverBackground("bus subscribe")
+		for {
+			stop, err := bus.Subscribe(c.onMessage)
+			if err == nil {
+				c.bus.mu.Lock()
+				c.bus.stop = stop
+				c.bus.mu.Unlock()
+				c.drop(0, "") // anything kept before now may have missed a message
+				c.bus.live.Store(true)
+				close(confirmed)
+				select {
+				case <-c.bus.closing:
+					stop()
+				default:
+				}
+				return
+			}
+			c.storageError(fmt.Errorf("cachekit: bus subscribe: %w", err))
+			select {
+			case <-c.bus.closing:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	if timeout < 0 {
+		timeout = time.Second
 	}
-	c.bus.stop = stop
+	select {
+	case <-confirmed:
+	case <-time.After(timeout):
+	}
 }
 
 // busState is a two-level Cache's view of its Bus.
 type busState struct {
-	bus  Bus
-	stop func()
-	mu   sync.RWMutex // drop excludes copyToLocal
+	bus     Bus
+	live    atomic.Bool   // the subscription is confirmed: Local may keep generations, the hot layer values
+	closing chan struct{} // closed by Close
+	mu      sync.RWMutex  // drop excludes copyToLocal; protects stop
+	stop    func()
 }
+
+// busLive reports whether this instance hears every Bus message now.
+func (c *Cache) busLive() bool { return c.bus != nil && c.bus.live.Load() }
 
 // onMessage handles another instance's change (or, for "", messages that
 // may have been missed).
@@ -126,8 +194,18 @@ func (c *Cache) onMessage(msg string) {
 // Close stops the Cache's Bus subscription, if any. The storage is the
 // caller's to close.
 func (c *Cache) Close() error {
-	if c.bus != nil && c.bus.stop != nil {
-		c.bus.stop()
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if c.bus != nil {
+		close(c.bus.closing)
+		c.bus.mu.Lock()
+		stop := c.bus.stop
+		c.bus.stop = nil
+		c.bus.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
 	}
 	return nil
 }

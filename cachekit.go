@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,10 +33,13 @@ type Cache struct {
 	start    time.Time        // when New ran: monoNow counts from it
 	err      error            // why the Cache cannot work (a bad Config)
 
-	group      singleflight.Group // coalesces concurrent fills of one storage key
-	refreshing sync.Map           // storage keys with a background refresh running; LoadOrStore claims one
-	stats      counters           // atomic
-	errlog     errorLog           // errorLog.mu protects its state
+	group      singleflight.Group        // coalesces concurrent fills of one storage key
+	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
+	stats      counters                  // atomic
+	pending    pendingTags               // invalidations the store has not taken yet
+	rmwLocks   [memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic
+	closed     atomic.Bool               // Close was called
+	errlog     errorLog                  // errorLog.mu protects its state
 }
 
 // New returns a Cache over cfg.Storage. It never panics: a config that
@@ -48,7 +52,7 @@ func New(cfg Config) *Cache {
 		codec:   cfg.Codec,
 		observe: cfg.Observe,
 		errlog:  errorLog{logger: cfg.Logger, every: cfg.ErrorLogInterval},
-		keys:    newKeyspace(cfg.Prefix, cfg.Version),
+		keys:    keyspace{head: newKeyspace(cfg.Prefix, cfg.Version).head, max: cfg.MaxKeyLen},
 		start:   time.Now(),
 	}
 	if err := cfg.validate(); err != nil {
@@ -72,13 +76,17 @@ func (c *Cache) wire(cfg *Config) error {
 	c.store = c.user
 	c.memory, _ = c.store.(*Memory)
 	if c.memory == nil && cfg.Timeout >= 0 {
-		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold)
+		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold, cfg.MaxAbandoned)
 		c.store = c.guard
 	}
 	if cfg.Local != nil {
 		c.local, c.localTTL = cfg.Local, cfg.LocalTTL
 		if cfg.Bus != nil {
-			c.subscribe(cfg.Bus)
+			// A served value passes through at most two layers kept for
+			// localTTL each (a copy in Local, then the hot layer): half of
+			// LocalTTL each keeps a lost message's cost within LocalTTL.
+			c.localTTL = max(cfg.LocalTTL/2, time.Millisecond)
+			c.subscribe(cfg.Bus, cfg.Timeout)
 		}
 	}
 	switch {
@@ -178,7 +186,7 @@ func (c *Cache) Delete(key string) error {
 		return err
 	}
 	skey := c.keys.storageKey(kindEntry, key)
-	err := c.store.Delete(skey)
+	err := c.storeDelete(context.Background(), skey)
 	c.changed(msgKey, key)
 	if err != nil {
 		c.storageError(err)

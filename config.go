@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/cachekit/cachekit/internal/keys"
@@ -15,10 +16,11 @@ import (
 const (
 	DefaultErrorLogInterval = 10 * time.Second
 	DefaultTimeout          = 100 * time.Millisecond
-	DefaultCircuitThreshold = 5
+	DefaultCircuitThreshold = 3
 	DefaultCircuitCooldown  = 5 * time.Second
 	DefaultLocalTTL         = time.Second
 	DefaultHotBytes         = 16 << 20
+	DefaultMaxAbandoned     = 256
 )
 
 // Config configures a Cache. The zero value is usable: a private Memory
@@ -42,6 +44,14 @@ type Config struct {
 	// Optional. Default: 0.
 	Version int
 
+	// MaxKeyLen is the longest key the Storage takes: a longer key (prefix,
+	// version and kind included) is stored under its digest. gofiber's
+	// postgres driver takes 64 (its k column is VARCHAR(64)). At most
+	// cachekit.MaxKeyLen; it must leave room for the prefix and a digest.
+	//
+	// Optional. Default: MaxKeyLen (200).
+	MaxKeyLen int
+
 	// Codec encodes the values Fetch stores.
 	//
 	// Optional. Default: JSON{}.
@@ -59,19 +69,40 @@ type Config struct {
 	// Optional. Default: DefaultErrorLogInterval (10 s).
 	ErrorLogInterval time.Duration
 
-	// Timeout bounds each call to an external Storage (not to Memory): a
-	// slower call is abandoned and the request goes on uncached. Negative
+	// Timeout bounds each call to an external Storage (not to Memory) and
+	// to the Bus, whatever the store's client does with a context: the call
+	// runs under this deadline and the Cache stops waiting when it passes;
+	// the request goes on uncached. One Load waits for at most one such
+	// call: after a storage failure it fills without the store. Negative
 	// means no bound and no circuit breaker.
 	//
 	// Optional. Default: DefaultTimeout (100 ms).
 	Timeout time.Duration
 
-	// CircuitThreshold is how many consecutive failed calls to an external
-	// Storage open the circuit: the Cache stops calling the store for
-	// CircuitCooldown, then lets one call through to probe it, and resumes
-	// when it answers. Negative is an error.
+	// MaxAbandoned bounds the calls the Cache stopped waiting for that are
+	// still running (a client that ignores its context goes on until its
+	// own read timeout). Past it, calls fail at once without reaching the
+	// store (Stats.Overloaded). Negative is an error.
 	//
-	// Optional. Default: DefaultCircuitThreshold (5).
+	// Optional. Default: DefaultMaxAbandoned (256).
+	MaxAbandoned int
+
+	// CircuitThreshold is how many slow failures (timeouts) of an external
+	// Storage in a row, with no other call answered while they waited (a
+	// store that hangs for every key, not one hung node), open the circuit
+	// for the whole store: the Cache stops calling it, lets one call through
+	// to probe it after a fifth of CircuitCooldown (at least Timeout; the
+	// store may have one hung node only), and resumes when it answers. With
+	// After a slow failure, until a call is answered, calls get half of
+	// Timeout: with 3, a store that hangs costs a request at most two
+	// Timeouts (one, then two halves) before the circuit opens.
+	// A slow failure also opens the circuit of the key's group (one of 1024,
+	// by a hash of the key) at once, so a store node that hangs shuts out
+	// its own keys only. Fast failures (connection refused) open no
+	// circuit: they cost no time, and the keys of the nodes that answer
+	// stay cached. Negative is an error.
+	//
+	// Optional. Default: DefaultCircuitThreshold (3).
 	CircuitThreshold int
 
 	// CircuitCooldown is how long an open circuit stays open. Negative is
@@ -136,6 +167,7 @@ func configDefault(cfg Config) Config {
 		cfg.ErrorLogInterval = DefaultErrorLogInterval
 	}
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	cfg.MaxAbandoned = cmp.Or(cfg.MaxAbandoned, DefaultMaxAbandoned)
 	cfg.CircuitThreshold = cmp.Or(cfg.CircuitThreshold, DefaultCircuitThreshold)
 	cfg.CircuitCooldown = cmp.Or(cfg.CircuitCooldown, DefaultCircuitCooldown)
 	cfg.LocalTTL = cmp.Or(cfg.LocalTTL, DefaultLocalTTL)
@@ -151,6 +183,12 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.CircuitThreshold < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.CircuitThreshold is negative (%d)", cfg.CircuitThreshold))
+	}
+	if min := len(cfg.Prefix) + len(strconv.Itoa(cfg.Version)) + 4 + keys.DigestLen; cfg.MaxKeyLen != 0 && (cfg.MaxKeyLen < min || cfg.MaxKeyLen > MaxKeyLen) {
+		errs = append(errs, fmt.Errorf("cachekit: Config.MaxKeyLen is %d; with this Prefix and Version it must be between %d and %d", cfg.MaxKeyLen, min, MaxKeyLen))
+	}
+	if cfg.MaxAbandoned < 0 {
+		errs = append(errs, fmt.Errorf("cachekit: Config.MaxAbandoned is negative (%d)", cfg.MaxAbandoned))
 	}
 	if cfg.CircuitCooldown < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.CircuitCooldown is negative (%v)", cfg.CircuitCooldown))

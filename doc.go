@@ -17,8 +17,11 @@
 //     (config.go), then wired the layers.
 //   - load.go: lookup tries the hot layer (hot.go), values kept in process
 //     and exact through the invalidation epoch; then reads the storage:
-//     Local first in the two-level mode, then the store itself, through the
-//     timeout and circuit breaker of guard.go when it is external.
+//     Local first in the two-level mode, then the store itself. Every call
+//     to the store goes through storecalls.go (a context, the expiry every
+//     write gets) and, when the store is external, guard.go: a deadline
+//     whatever the client does, abandoned calls bounded, circuits per key
+//     group and for the whole store.
 //   - keys.go builds each storage key ("<prefix>:<version>:<kind>:<key>",
 //     by the rule of internal/keys); entry.go decodes what was read (a
 //     corrupt entry is a miss); tags.go compares the generation of each of
@@ -27,8 +30,10 @@
 //     (singleflight), or serves the stale copy while one refresh runs, and
 //     writes the new entry under the tags' generations.
 //   - tags.go: InvalidateTags writes a new generation per tag and moves the
-//     epoch; bus.go carries that, and every Set and Delete, to the other
-//     instances.
+//     epoch (pending.go retries a write the store did not take); bus.go
+//     carries that, and every Set and Delete, to the other instances.
+//   - panics.go: a Fill that panics is an error for its callers, counted
+//     and logged with its stack, also in a background refresh.
 //   - lowlevel.go: Django's calls (GetMany, SetMany, DeleteMany, Add, Incr,
 //     Touch, Clear); the read-modify-write ones go through atomic.go's
 //     Atomic, the store's own when it has one. Clear moves the key space's

@@ -41,7 +41,18 @@ func Fetch[T any](c *Cache, key string, ttl time.Duration, load func() (T, error
 		}
 		return b, nil
 	}
-	r, err := c.Load(key, Policy{TTL: ttl, Tags: tags}, fill)
+	// A stale-while-revalidate refresh runs on its own goroutine, after
+	// Fetch returned: it must not write fresh, which Fetch reads.
+	background := func() Fill {
+		return func(*Policy) ([]byte, error) {
+			v, err := load()
+			if err != nil {
+				return nil, err
+			}
+			return c.codec.Marshal(v)
+		}
+	}
+	r, err := c.Load(key, Policy{TTL: ttl, Tags: tags, Background: background}, fill)
 	if err != nil {
 		return zero, err
 	}
@@ -52,7 +63,7 @@ func Fetch[T any](c *Cache, key string, ttl time.Duration, load func() (T, error
 	if err := c.codec.Unmarshal(r.Value, &v); err != nil {
 		c.stats.corrupt.Add(1)
 		_ = c.Delete(key)
-		r, err = c.Load(key, Policy{TTL: ttl, Tags: tags}, fill)
+		r, err = c.Load(key, Policy{TTL: ttl, Tags: tags, Background: background}, fill)
 		if err != nil {
 			return zero, err
 		}

@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -27,6 +28,11 @@ type Policy struct {
 	// request state the refresh needs. nil: the refresh runs the fill given
 	// to Load.
 	Background func() Fill
+
+	// storeDown, set by Load when its lookup failed on the store (a
+	// timeout, an open circuit): the fill runs without the store, so one
+	// Load waits for at most one failing call.
+	storeDown bool
 }
 
 func (p *Policy) check() error {
@@ -78,8 +84,9 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	if err := p.check(); err != nil {
 		return Result{}, err
 	}
-	r, _ := c.lookup(key)
+	r, lerr := c.lookup(key)
 	c.count(key, r.Status)
+	p.storeDown = lerr != nil && storeDown(lerr)
 	switch r.Status {
 	case Hit:
 		return r, nil
@@ -96,6 +103,9 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 		// A caller that missed just as the previous flight ended would
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
+		if p.storeDown {
+			return c.runFill(skey, p, fill)
+		}
 		if r, _ := c.lookup(key); r.Status == Hit {
 			return fillResult{value: r.Value, epoch: epoch}, nil
 		}
@@ -136,13 +146,17 @@ type fillResult struct {
 
 // runFill runs fill under the policy and stores the value.
 func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
+	if p.storeDown {
+		v, err := c.callFill(skey, fill, &p)
+		return fillResult{value: v, epoch: c.epochNow()}, err
+	}
 	upfront := p.Tags
 	gens, genErr := c.entryGenerations(upfront)
 	started := c.wallNow()
 	epoch := c.epochNow()
 	fp := p
 	fp.Tags = append([]string(nil), p.Tags...)
-	v, err := fill(&fp)
+	v, err := c.callFill(skey, fill, &fp)
 	if err != nil {
 		return fillResult{}, err
 	}
@@ -206,6 +220,7 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 	}
 	go func() {
 		defer c.refreshing.Delete(skey)
+		defer c.recoverBackground(skey) // callFill recovers the fill's own panics
 		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(skey, p, fill) })
 		if err != nil {
 			c.stats.refreshErrors.Add(1)
@@ -216,7 +231,10 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 // writeEntry encodes value as an entry with the policy's windows and the
 // tag generations, and writes it under the storage key.
 func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGen) error {
-	buf, exp := c.newEntry(value, p, gens)
+	buf, exp, err := c.newEntry(value, p, gens)
+	if err != nil {
+		return err
+	}
 	if c.local != nil {
 		localExp := c.localTTL
 		if exp > 0 && exp < localExp {
@@ -224,7 +242,7 @@ func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGe
 		}
 		_ = c.local.Set(skey, buf, localExp)
 	}
-	if err := c.store.Set(skey, buf, exp); err != nil {
+	if err := c.storeSet(context.Background(), skey, buf, exp); err != nil {
 		c.storageError(err)
 		return fmt.Errorf("cachekit: set: %w", err)
 	}
@@ -234,15 +252,25 @@ func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGe
 
 // newEntry encodes value as an entry with the policy's windows and the tag
 // generations, and returns it with the storage expiry it needs.
-func (c *Cache) newEntry(value []byte, p *Policy, gens []taggedGen) ([]byte, time.Duration) {
+func (c *Cache) newEntry(value []byte, p *Policy, gens []taggedGen) ([]byte, time.Duration, error) {
 	now := c.wallNow()
 	e := entry{stored: now.UnixNano()}
-	var exp time.Duration
+	var exp time.Duration // 0: as long as the store may keep it
 	if p.TTL > 0 {
 		e.fresh = now.Add(p.TTL).UnixNano()
 		e.swr = now.Add(p.TTL + p.StaleWhileRevalidate).UnixNano()
 		e.sie = now.Add(p.TTL + p.StaleIfError).UnixNano()
 		exp = p.TTL + max(p.StaleWhileRevalidate, p.StaleIfError)
 	}
-	return encodeEntry(make([]byte, 0, entryFixed+entryCRC+len(value)+16+len(gens)*48), &e, gens, value), exp
+	// A Memory keeps its key space's generation in process, where it never
+	// expires; every other generation bounds the entry's life in the store.
+	stored := gens
+	if c.memory != nil && len(gens) > 0 && gens[0].name == clearTag {
+		stored = gens[1:]
+	}
+	exp, ok := entryExpiry(exp, stored, now.UnixNano())
+	if !ok {
+		return nil, 0, errors.New("cachekit: set: a tag generation ran out just now") // the entry would read as a miss
+	}
+	return encodeEntry(make([]byte, 0, entryFixed+entryCRC+len(value)+16+len(gens)*48), &e, gens, value), exp, nil
 }

@@ -21,10 +21,19 @@ const (
 // keyspace builds storage keys: "<prefix>:<version>:<kind>:<key>".
 type keyspace struct {
 	head string // "<prefix>:<version>:"
+	max  int    // the longest storage key; 0: MaxKeyLen
 }
 
 func newKeyspace(prefix string, version int) keyspace {
 	return keyspace{head: prefix + ":" + strconv.Itoa(version) + ":"}
+}
+
+// limit returns the longest storage key.
+func (ks keyspace) limit() int {
+	if ks.max > 0 {
+		return ks.max
+	}
+	return MaxKeyLen
 }
 
 // appendKey appends the storage key for key of the given kind to dst: the
@@ -32,13 +41,23 @@ func newKeyspace(prefix string, version int) keyspace {
 // and 40 hex digits; a plain key never starts with '#', so the two never
 // collide).
 func (ks keyspace) appendKey(dst []byte, kind byte, key string) []byte {
+	start := len(dst)
 	dst = append(dst, ks.head...)
 	dst = append(dst, kind, ':')
-	return keys.Append(dst, key, MaxKeyLen)
+	return keys.Append(dst, key, start+ks.limit())
 }
 
 // storageKey is appendKey as a string.
 func (ks keyspace) storageKey(kind byte, key string) string {
 	var buf [MaxKeyLen + 8]byte
 	return string(ks.appendKey(buf[:0], kind, key))
+}
+
+// userKey returns the key part of an entry's storage key (the digest for a
+// long or unsafe key), for messages.
+func (ks keyspace) userKey(skey string) string {
+	if len(skey) >= len(ks.head)+2 && skey[:len(ks.head)] == ks.head {
+		return skey[len(ks.head)+2:]
+	}
+	return skey
 }

@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -108,7 +109,7 @@ func (c *Cache) lookup(key string) (r Result, err error) {
 
 // hotHit sets r from the hot layer, if it holds a fresh value for key.
 func (c *Cache) hotHit(key string, r *Result) bool {
-	if c.hot == nil {
+	if c.hot == nil || (c.bus != nil && !c.bus.live.Load()) {
 		return false
 	}
 	now := c.monoNow()
@@ -132,14 +133,14 @@ func (c *Cache) lookupMiss(key string) (Result, error) {
 	now := c.monoNow()
 	epoch := c.epoch.Load() // before the read: see hotLayer.put
 	r, err := c.lookupStored(key)
-	if r.Status == Hit {
+	if r.Status == Hit && (c.bus == nil || c.bus.live.Load()) {
 		v := &hotValue{value: r.Value, epoch: epoch, kept: now, age: int64(r.Age)}
 		if !r.Expires.IsZero() {
 			v.expires = r.Expires.UnixNano()
 			v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
 		}
 		if c.bus != nil {
-			v.until = now + int64(c.localTTL) // a lost message costs at most LocalTTL
+			v.until = now + int64(c.localTTL) // half of LocalTTL: a lost message costs at most LocalTTL
 		}
 		c.hot.put(key, v)
 	}
@@ -158,6 +159,7 @@ func (c *Cache) lookupStored(key string) (Result, error) {
 	e, err := decodeEntry(b)
 	if err != nil {
 		c.stats.corrupt.Add(1)
+		c.errlog.log(fmt.Errorf("cachekit: the entry under %q does not decode (%w); read as a miss", key, err))
 		return Result{}, nil
 	}
 	valid, err := c.validTags(&e)
@@ -207,7 +209,7 @@ func (c *Cache) read(key string) ([]byte, error) {
 	if c.memory != nil {
 		b, err = memoryGet(c.memory, &c.keys, kindEntry, key), nil
 	} else {
-		b, err = c.store.Get(c.keys.storageKey(kindEntry, key))
+		b, err = c.storeGet(context.Background(), c.keys.storageKey(kindEntry, key))
 	}
 	if err != nil {
 		c.storageError(err)

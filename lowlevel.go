@@ -2,6 +2,7 @@ package cachekit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -91,7 +92,7 @@ func (c *Cache) Clear() error {
 	if c.memory != nil {
 		c.memory.spaces.Store(c.keys.head, &g)
 	} else {
-		err = c.store.Set(c.keys.storageKey(kindTag, clearTag), g[:], 0)
+		err = c.storeSet(context.Background(), c.keys.storageKey(kindTag, clearTag), g[:], generationTTL)
 	}
 	c.changed(msgTag, clearTag)
 	if err != nil {
@@ -291,7 +292,10 @@ func (c *Cache) Add(key string, value []byte, ttl time.Duration, tags ...string)
 	if err != nil {
 		return false, err
 	}
-	buf, exp := c.newEntry(value, &p, gens)
+	buf, exp, err := c.newEntry(value, &p, gens)
+	if err != nil {
+		return false, err
+	}
 	skey := c.keys.storageKey(kindEntry, key)
 	a, done := c.rmw(skey)
 	defer done()

@@ -20,12 +20,17 @@ type Stats struct {
 	RefreshErrors uint64 // background refreshes whose fill failed
 	RaceSkips     uint64 // values not stored because a tag moved while they were computed
 	LocalHits     uint64 // two-level mode: entries read from the Local store
+	Panics        uint64 // fills that panicked (the caller got a *PanicError)
 
 	// An external store's guard.
-	Timeouts     uint64 // calls abandoned after Config.Timeout
-	Skipped      uint64 // calls not made while the circuit was open
-	CircuitOpens uint64 // times the circuit opened
-	CircuitOpen  bool   // whether it is open now
+	Timeouts     uint64 // calls that ran out of Config.Timeout
+	Abandoned    uint64 // calls the Cache stopped waiting for (a client that ignored the deadline)
+	Running      int64  // abandoned calls still running now (at most Config.MaxAbandoned)
+	Overloaded   uint64 // calls not made because Running was at Config.MaxAbandoned
+	StorePanics  uint64 // store calls that panicked (read as errors)
+	Skipped      uint64 // calls not made while a circuit was open
+	CircuitOpens uint64 // times a circuit opened (the whole store's or a key group's)
+	CircuitOpen  bool   // whether the whole store's circuit is open now
 }
 
 // HitRatio is (Hits+Stale) / (Hits+Stale+Misses), or 0 before any lookup.
@@ -40,6 +45,7 @@ func (s Stats) HitRatio() float64 {
 type counters struct {
 	hits, misses, stale, staleErrors, coalesced, stores                 atomic.Uint64
 	invalidations, errors, corrupt, refreshErrors, raceSkips, localHits atomic.Uint64
+	panics                                                              atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -50,9 +56,17 @@ func (c *Cache) Stats() Stats {
 		g.Timeouts = c.guard.timeouts.Load()
 		g.Skipped = c.guard.skipped.Load()
 		g.CircuitOpens = c.guard.opened.Load()
-		g.CircuitOpen = c.guard.openUntil.Load() != 0
+		g.CircuitOpen = c.guard.all.openUntil.Load() != 0
+		g.Abandoned = c.guard.abandons.Load()
+		g.Running = c.guard.abandoned.Load()
+		g.Overloaded = c.guard.overload.Load()
+		g.StorePanics = c.guard.panics.Load()
 	}
 	return Stats{
+		Abandoned:     g.Abandoned,
+		Running:       g.Running,
+		Overloaded:    g.Overloaded,
+		StorePanics:   g.StorePanics,
 		Timeouts:      g.Timeouts,
 		Skipped:       g.Skipped,
 		CircuitOpens:  g.CircuitOpens,
@@ -68,6 +82,7 @@ func (c *Cache) Stats() Stats {
 		Corrupt:       s.corrupt.Load(),
 		RefreshErrors: s.refreshErrors.Load(),
 		RaceSkips:     s.raceSkips.Load(),
+		Panics:        s.panics.Load(),
 	}
 }
 

@@ -2,7 +2,9 @@ package cachekit
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"unsafe"
@@ -27,7 +29,12 @@ func newGeneration(nowNano int64) [generationLen]byte {
 func genTime(g [generationLen]byte) int64 { return int64(binary.BigEndian.Uint64(g[8:])) }
 
 // InvalidateTags makes every entry stored under any of tags read as a miss.
-// It costs one storage write per tag, whatever the number of entries.
+// It costs one storage write per tag, whatever the number of entries. It
+// returns within Config.Timeout whatever the store does, all tags together.
+// A write the store did not take is an error, and is not lost for this
+// instance: its copies are dropped at once, this instance reads the tag's
+// entries as misses, and the write is retried in the background until the
+// store takes it (then the Bus tells the others).
 func (c *Cache) InvalidateTags(tags ...string) error {
 	if c.err != nil {
 		return c.err
@@ -36,20 +43,42 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 		if t == "" {
 			return fmt.Errorf("cachekit: invalidate: empty tag")
 		}
-		g := newGeneration(c.wallNow().UnixNano())
-		tk := c.keys.storageKey(kindTag, t)
-		// Before the write as well as after: a fill that reads the new
-		// generation must see the epoch moved (the late-tag rule in fill).
-		c.moveEpoch()
-		err := c.store.Set(tk, g[:], 0)
-		c.changed(msgTag, t)
-		if err != nil {
-			c.storageError(err)
-			return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
-		}
-		c.stats.invalidations.Add(1)
 	}
+	ctx, cancel := c.opContext(context.Background())
+	defer cancel()
+	var errs []error
+	for _, t := range tags {
+		if err := c.invalidateTag(ctx, t); err != nil {
+			c.storageError(err)
+			c.pending.add(c, t)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// invalidateTag writes a new generation for t and tells the other instances.
+func (c *Cache) invalidateTag(ctx context.Context, t string) error {
+	g := newGeneration(c.wallNow().UnixNano())
+	tk := c.keys.storageKey(kindTag, t)
+	// Before the write as well as after: a fill that reads the new
+	// generation must see the epoch moved (the late-tag rule in fill).
+	c.moveEpoch()
+	err := c.storeSet(ctx, tk, g[:], generationTTL)
+	c.changedContext(ctx, msgTag, t)
+	if err != nil {
+		return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
+	}
+	c.stats.invalidations.Add(1)
 	return nil
+}
+
+// opContext bounds one operation of several storage calls by one Timeout.
+func (c *Cache) opContext(parent context.Context) (context.Context, context.CancelFunc) {
+	if c.guard == nil {
+		return parent, func() {}
+	}
+	return context.WithTimeout(parent, c.guard.timeout)
 }
 
 // generations returns the current generation of each tag, making the ones
@@ -57,7 +86,7 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error) {
 	for _, t := range tags {
 		tk := c.keys.storageKey(kindTag, t)
-		b, err := c.store.Get(tk)
+		b, err := c.storeGet(context.Background(), tk)
 		if err != nil {
 			c.storageError(err)
 			return nil, fmt.Errorf("cachekit: read tag %q: %w", t, err)
@@ -80,6 +109,9 @@ func (c *Cache) validTags(e *entry) (bool, error) {
 	for rest := e.tags; len(rest) > 0; {
 		var name, gen []byte
 		name, gen, rest = nextTag(rest)
+		if c.pending.n.Load() != 0 && c.pending.has(name) {
+			return false, nil // invalidated here; the store has not taken it yet
+		}
 		cur, err := c.getTag(name)
 		if err != nil {
 			c.storageError(err)
@@ -94,14 +126,14 @@ func (c *Cache) validTags(e *entry) (bool, error) {
 
 // getTag reads a tag's generation; name aliases an entry's buffer.
 func (c *Cache) getTag(name []byte) ([]byte, error) {
-	if c.bus != nil {
+	if c.busLive() {
 		tag := unsafe.String(unsafe.SliceData(name), len(name))
 		if g := memoryGet(c.local, &c.keys, kindTag, tag); g != nil {
 			return g, nil
 		}
 		epoch := c.epochNow()
 		tk := c.keys.storageKey(kindTag, tag)
-		g, err := c.store.Get(tk)
+		g, err := c.storeGet(context.Background(), tk)
 		if err == nil && len(g) == generationLen {
 			c.copyToLocal(tk, g, epoch)
 		}
@@ -113,5 +145,5 @@ func (c *Cache) getTag(name []byte) ([]byte, error) {
 		}
 		return memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))), nil
 	}
-	return c.store.Get(c.keys.storageKey(kindTag, string(name)))
+	return c.storeGet(context.Background(), c.keys.storageKey(kindTag, string(name)))
 }

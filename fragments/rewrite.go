@@ -74,6 +74,9 @@ func rewrite(set *template.Template, c *cachekit.Cache) (err error) {
 	if c == nil {
 		return errors.New("fragments: Rewrite with a nil *cachekit.Cache")
 	}
+	if err := c.Err(); err != nil {
+		return fmt.Errorf("fragments: Rewrite: the Cache cannot work: %w", err)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("fragments: Rewrite: internal error: %v", r)

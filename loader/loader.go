@@ -316,6 +316,10 @@ func (e *Engine) configLocked() (*config, error) {
 	if cfg.cache == nil {
 		cfg.cache = cachekit.Default()
 	}
+	if err := cfg.cache.Err(); err != nil {
+		// A bad Config would otherwise render every block uncached, silently.
+		return nil, fmt.Errorf("loader: the Engine's Cache cannot work: %w", err)
+	}
 	for name, fn := range fragmentFuncs() {
 		cfg.funcs[name] = fn
 	}

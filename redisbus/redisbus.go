@@ -3,7 +3,14 @@
 // shared Redis) serves hits without a round trip and still sees another
 // instance's invalidation at once.
 //
-//	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
+//	client := goredis.NewClient(&goredis.Options{
+//		Addr:                  "127.0.0.1:6379",
+//		ContextTimeoutEnabled: true, // go-redis ignores deadlines without it
+//		DialTimeout:           time.Second,
+//		ReadTimeout:           500 * time.Millisecond,
+//		WriteTimeout:          500 * time.Millisecond,
+//		DialerRetries:         1, // a dead Redis fails at once
+//	})
 //	cache := cachekit.New(cachekit.Config{
 //		Storage: redis.NewFromConnection(client), // github.com/gofiber/storage/redis/v3
 //		Local:   local,                           // a *cachekit.Memory
@@ -28,7 +35,7 @@ type Bus struct {
 	timeout time.Duration
 }
 
-var _ cachekit.Bus = (*Bus)(nil)
+var _ cachekit.ContextBus = (*Bus)(nil)
 
 // New returns a Bus publishing on channel through client. Instances that
 // share a store must use the same channel; sites that share a Redis server
@@ -37,10 +44,18 @@ func New(client redis.UniversalClient, channel string) *Bus {
 	return &Bus{client: client, channel: channel, timeout: time.Second}
 }
 
-// Publish sends tag to every subscriber.
+// Publish sends tag to every subscriber, waiting at most a second.
 func (b *Bus) Publish(tag string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
+	return b.PublishContext(ctx, tag)
+}
+
+// PublishContext sends tag to every subscriber. A cachekit.Cache calls it
+// with a context that ends at its Timeout; the client must have
+// ContextTimeoutEnabled for go-redis to honour it (the Cache stops waiting
+// either way).
+func (b *Bus) PublishContext(ctx context.Context, tag string) error {
 	if err := b.client.Publish(ctx, b.channel, tag).Err(); err != nil {
 		return fmt.Errorf("redisbus: publish on %q: %w", b.channel, err)
 	}

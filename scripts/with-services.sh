@@ -2,7 +2,9 @@
 # with-services.sh CMD...: runs CMD with a private redis-server, memcached and
 # PostgreSQL on free loopback ports, installing them from Debian's packages
 # when they are missing, and stops them afterwards. CMD sees their addresses
-# in CACHEKIT_REDIS_ADDR, CACHEKIT_MEMCACHED_ADDR and CACHEKIT_POSTGRES_DSN.
+# in CACHEKIT_REDIS_ADDR, CACHEKIT_MEMCACHED_ADDR and CACHEKIT_POSTGRES_DSN;
+# three more memcached (a sharded pool) in CACHEKIT_MEMCACHED_ADDRS and a
+# three-master Redis Cluster in CACHEKIT_REDIS_CLUSTER_ADDRS (comma-separated).
 # Under CI=true a service that cannot be installed or started is an error;
 # elsewhere its tests skip.
 set -euo pipefail
@@ -25,15 +27,20 @@ need() { # need BINARY PACKAGE
 }
 
 # Ports come from below the kernel's ephemeral range, where outgoing
-# connections (the tests make many) cannot already hold them.
+# connections (the tests make many) cannot already hold them; a cluster
+# node's bus port (port+10000) too.
 read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
-[ "$eph_lo" -gt 12000 ] || eph_lo=32768
-free_port() { # a TCP port nobody listens on, on 127.0.0.1
+[ "$eph_lo" -gt 22000 ] || eph_lo=32768
+used_ports=" "
+free_port() { # sets PORT to a TCP port nobody listens on, on 127.0.0.1, not handed out before
 	local p
 	for _ in $(seq 1 200); do
-		p=$((10000 + RANDOM % (eph_lo - 10000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
+		p=$((10000 + RANDOM % (eph_lo - 20000)))
+		# A cluster node also listens on port+10000 (its bus).
+		case "$used_ports" in *" $p "* | *" $((p + 10000)) "* | *" $((p - 10000)) "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null; then
+			used_ports="$used_ports$p "
+			PORT=$p
 			return 0
 		fi
 	done
@@ -73,7 +80,7 @@ fail_or_skip() {
 
 if [ -z "${CACHEKIT_REDIS_ADDR:-}" ]; then
 	if need redis-server redis-server; then
-		port=$(free_port)
+		free_port && port=$PORT
 		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
 			--dir "$dir" --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
 		pids+=($!)
@@ -92,7 +99,7 @@ fi
 
 if [ -z "${CACHEKIT_MEMCACHED_ADDR:-}" ]; then
 	if need memcached memcached; then
-		port=$(free_port)
+		free_port && port=$PORT
 		memcached -l 127.0.0.1 -p "$port" -U 0 -m 64 -u "$(id -un)" >"$dir/memcached.log" 2>&1 &
 		pids+=($!)
 		if wait_port "$port"; then
@@ -105,6 +112,68 @@ if [ -z "${CACHEKIT_MEMCACHED_ADDR:-}" ]; then
 		fi
 	else
 		fail_or_skip "memcached is missing and could not be installed"
+	fi
+fi
+
+# Three memcached: a sharded pool, as Django's MEMCACHED LOCATION list.
+if [ -z "${CACHEKIT_MEMCACHED_ADDRS:-}" ] && command -v memcached >/dev/null 2>&1; then
+	addrs=""
+	for i in 1 2 3; do
+		free_port && port=$PORT
+		memcached -l 127.0.0.1 -p "$port" -U 0 -m 32 -u "$(id -un)" >"$dir/memcached$i.log" 2>&1 &
+		pids+=($!)
+		if wait_port "$port"; then
+			addrs="${addrs:+$addrs,}127.0.0.1:$port"
+		else
+			cat "$dir/memcached$i.log" >&2
+			addrs=""
+			break
+		fi
+	done
+	if [ -n "$addrs" ]; then
+		export CACHEKIT_MEMCACHED_ADDRS="$addrs"
+		log "memcached pool on $CACHEKIT_MEMCACHED_ADDRS"
+	else
+		fail_or_skip "the memcached pool did not start"
+	fi
+fi
+
+# A Redis Cluster of three masters on loopback, no replicas.
+# cluster-require-full-coverage no: with a master down, the others keep
+# answering for their own slots (the default stops the whole cluster).
+if [ -z "${CACHEKIT_REDIS_CLUSTER_ADDRS:-}" ] && command -v redis-server >/dev/null 2>&1; then
+	if need redis-cli redis-tools; then
+		addrs=""
+		nodes=()
+		for i in 1 2 3; do
+			free_port && port=$PORT
+			mkdir -p "$dir/cluster$i"
+			redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+				--cluster-enabled yes --cluster-config-file "$dir/cluster$i/nodes.conf" \
+				--cluster-node-timeout 2000 --cluster-require-full-coverage no \
+				--dir "$dir/cluster$i" --daemonize no --loglevel warning >"$dir/cluster$i.log" 2>&1 &
+			pids+=($!)
+			wait_port "$port" || break
+			nodes+=("127.0.0.1:$port")
+		done
+		if [ "${#nodes[@]}" -eq 3 ] &&
+			redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/cluster-create.log" 2>&1; then
+			for _ in $(seq 1 100); do # until every node agrees the cluster is ok
+				ok=0
+				for n in "${nodes[@]}"; do
+					redis-cli -h 127.0.0.1 -p "${n##*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && ok=$((ok + 1))
+				done
+				[ "$ok" -eq 3 ] && break
+				sleep 0.1
+			done
+			export CACHEKIT_REDIS_CLUSTER_ADDRS="$(IFS=,; echo "${nodes[*]}")"
+			log "redis cluster on $CACHEKIT_REDIS_CLUSTER_ADDRS"
+		else
+			cat "$dir"/cluster*.log "$dir/cluster-create.log" >&2 2>/dev/null || true
+			fail_or_skip "the Redis Cluster did not start"
+		fi
+	else
+		fail_or_skip "redis-cli is missing and could not be installed"
 	fi
 fi
 
@@ -127,7 +196,7 @@ if [ -z "${CACHEKIT_POSTGRES_DSN:-}" ]; then
 			chown postgres "$pgdir"
 			as_pg=(runuser -u postgres --)
 		fi
-		port=$(free_port)
+		free_port && port=$PORT
 		if "${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >"$pgdir/initdb.log" 2>&1 &&
 			"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 30 \
 				-o "-h 127.0.0.1 -p $port -k $pgdir -F -c fsync=off -c full_page_writes=off" start >/dev/null 2>&1; then

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,6 +70,12 @@ func Start(t testing.TB, binEnv string, args func(port int) []string) *Process {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
+	return startOn(t, binEnv, port, args)
+}
+
+func startOn(t testing.TB, binEnv string, port int, args func(port int) []string) *Process {
+	t.Helper()
+	bin := os.Getenv(binEnv)
 	p := &Process{Addr: fmt.Sprint("127.0.0.1:", port), t: t, bin: bin, args: args(port)}
 	p.Restart()
 	t.Cleanup(p.Kill)
@@ -92,9 +100,10 @@ func (p *Process) Restart() {
 	p.t.Fatalf("%s did not start on %s", p.bin, p.Addr)
 }
 
-// Kill stops the process at once, as a crash would.
+// Kill stops the process at once, as a crash would (a frozen one too).
 func (p *Process) Kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGCONT)
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 		p.cmd = nil
@@ -105,5 +114,111 @@ func (p *Process) Kill() {
 func Redis(t testing.TB) *Process {
 	return Start(t, "CACHEKIT_REDIS_SERVER", func(port int) []string {
 		return []string{"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no"}
+	})
+}
+
+// Stop freezes the process (SIGSTOP), as a hung server or a dropped network
+// looks to its clients: connections stay open and nothing answers.
+func (p *Process) Stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Cont resumes a process frozen by Stop (SIGCONT).
+func (p *Process) Cont() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Cluster is a private Redis Cluster of three masters and no replicas on
+// loopback, for tests that kill a master. It does not require full
+// coverage: with a master down, the others answer for their own slots.
+type Cluster struct {
+	Nodes []*Process
+}
+
+// Addrs returns the masters' addresses.
+func (c *Cluster) Addrs() []string {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.Addr
+	}
+	return addrs
+}
+
+// RedisCluster starts a private three-master Redis Cluster and waits until
+// every node reports it ok.
+func RedisCluster(t testing.TB) *Cluster {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		missing(t, "redis-cli (apt-get install redis-tools)")
+	}
+	c := &Cluster{}
+	for i := 0; i < 3; i++ {
+		dir := t.TempDir()
+		c.Nodes = append(c.Nodes, startFree(t, "CACHEKIT_REDIS_SERVER", func(port int) []string {
+			return []string{"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no",
+				"--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf", "--cluster-node-timeout", "2000",
+				"--cluster-require-full-coverage", "no"}
+		}))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for i := 0; i < 200; i++ {
+		ok := 0
+		for _, n := range c.Nodes {
+			_, port, _ := net.SplitHostPort(n.Addr)
+			out, _ := exec.Command(cli, "-p", port, "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				ok++
+			}
+		}
+		if ok == len(c.Nodes) {
+			return c
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the Redis Cluster did not reach cluster_state:ok")
+	return nil
+}
+
+// startFree is Start on a port whose cluster bus port (+10000) is free too.
+func startFree(t testing.TB, binEnv string, args func(port int) []string) *Process {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if port+10000 > 65535 {
+			continue
+		}
+		if bus, err := net.Listen("tcp", fmt.Sprint("127.0.0.1:", port+10000)); err == nil {
+			bus.Close()
+			return startOn(t, binEnv, port, args)
+		}
+	}
+	t.Fatal("no free port pair for a cluster node")
+	return nil
+}
+
+// Memcached starts a private memcached (make test exports its binary).
+func Memcached(t testing.TB) *Process {
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "root"
+	}
+	return Start(t, "CACHEKIT_MEMCACHED_SERVER", func(port int) []string {
+		return []string{"-l", "127.0.0.1", "-p", fmt.Sprint(port), "-U", "0", "-m", "32", "-u", user}
 	})
 }

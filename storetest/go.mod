@@ -1,0 +1,45 @@
+module github.com/cachekit/cachekit/storetest
+
+go 1.26.0
+
+replace github.com/cachekit/cachekit => ../
+
+require (
+	github.com/cachekit/cachekit v0.0.0-00010101000000-000000000000
+	github.com/gofiber/fiber/v2 v2.52.15
+	github.com/gofiber/storage/bbolt/v2 v2.0.0
+	github.com/gofiber/storage/memcache v1.3.7
+	github.com/gofiber/storage/postgres/v3 v3.0.0
+	github.com/gofiber/storage/redis/v3 v3.4.3
+	github.com/gofiber/storage/sqlite3/v2 v2.0.0
+	github.com/redis/go-redis/v9 v9.17.3
+)
+
+require (
+	github.com/allegro/bigcache/v3 v3.1.0 // indirect
+	github.com/andybalholm/brotli v1.1.0 // indirect
+	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
+	github.com/gofiber/utils v1.1.0 // indirect
+	github.com/gofiber/utils/v2 v2.0.0-beta.3 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20221227161230-091c0ba34f0a // indirect
+	github.com/jackc/pgx/v5 v5.5.5 // indirect
+	github.com/jackc/puddle/v2 v2.2.1 // indirect
+	github.com/klauspost/compress v1.18.3 // indirect
+	github.com/mattn/go-colorable v0.1.13 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/mattn/go-runewidth v0.0.16 // indirect
+	github.com/mattn/go-sqlite3 v1.14.17 // indirect
+	github.com/rivo/uniseg v0.2.0 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	github.com/valyala/fasthttp v1.51.0 // indirect
+	github.com/valyala/tcplisten v1.0.0 // indirect
+	go.etcd.io/bbolt v1.3.9 // indirect
+	golang.org/x/crypto v0.47.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.33.0 // indirect
+)
