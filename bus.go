@@ -91,6 +91,9 @@ func (c *Cache) drop(kind byte, name string) {
 			_ = c.local.Reset()
 		}
 	}
+	if (kind == msgTag && name == clearTag) || kind == 0 {
+		c.space.Store(nil)
+	}
 	c.moveEpoch()
 }
 

@@ -37,6 +37,7 @@ type Cache struct {
 	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
 	stats      counters                  // atomic
 	pending    pendingTags               // invalidations the store has not taken yet
+	space      atomic.Pointer[spaceCopy] // the key space's generation read from a shared store (lowlevel.go)
 	rmwLocks   [memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic
 	closed     atomic.Bool               // Close was called
 	errlog     errorLog                  // errorLog.mu protects its state

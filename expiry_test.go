@@ -43,6 +43,22 @@ func (e *expiries) Set(k string, v []byte, exp time.Duration) error {
 	return e.Memory.Set(k, v, exp)
 }
 
+// SetIfAbsent and CompareAndSwap record too: the embedded Memory makes
+// expiries an Atomic store, which new generations are written through.
+func (e *expiries) SetIfAbsent(k string, v []byte, exp time.Duration) (bool, error) {
+	e.mu.Lock()
+	e.exp[k] = exp
+	e.mu.Unlock()
+	return e.Memory.SetIfAbsent(k, v, exp)
+}
+
+func (e *expiries) CompareAndSwap(k string, old, v []byte, exp time.Duration) (bool, error) {
+	e.mu.Lock()
+	e.exp[k] = exp
+	e.mu.Unlock()
+	return e.Memory.CompareAndSwap(k, old, v, exp)
+}
+
 var _ fiber.Storage = (*expiries)(nil)
 
 // Every key the Cache writes gets an expiry in whole seconds, at most

@@ -52,6 +52,12 @@ func (c *Cache) entryGenerations(tags []string) ([]taggedGen, error) {
 		tg := taggedGen{name: clearTag}
 		copy(tg.gen[:], c.memory.spaceGen(c.keys.head))
 		gens = append(gens, tg)
+	} else if !c.busLive() {
+		sc, err := c.sharedSpace()
+		if err != nil {
+			return nil, err
+		}
+		gens = append(gens, taggedGen{name: clearTag, gen: sc.gen})
 	} else {
 		var err error
 		if gens, err = c.generations(clearTags, gens); err != nil {
@@ -81,7 +87,9 @@ func (m *Memory) spaceGen(head string) []byte {
 // whole key space, which every entry is written under, as InvalidateTags
 // moves a tag's. Unlike the store's Reset, it works on Redis Cluster and
 // Memcached, and leaves other prefixes and versions alone. The old entries
-// stay in the store until they expire or are evicted.
+// stay in the store until they expire or are evicted. This instance sees
+// its Clear at once, the others at once with a Bus and within a second
+// (spaceCopyTTL) without one.
 func (c *Cache) Clear() error {
 	if c.err != nil {
 		return c.err
@@ -93,6 +101,9 @@ func (c *Cache) Clear() error {
 		c.memory.spaces.Store(c.keys.head, &g)
 	} else {
 		err = c.storeSet(context.Background(), c.keys.storageKey(kindTag, clearTag), g[:], generationTTL)
+		if err == nil {
+			c.space.Store(&spaceCopy{gen: g, at: c.monoNow()})
+		}
 	}
 	c.changed(msgTag, clearTag)
 	if err != nil {
@@ -495,4 +506,40 @@ func backoff(attempt int) {
 func (c *Cache) atomicError(op, key string, err error) error {
 	c.storageError(err)
 	return fmt.Errorf("cachekit: %s %q: %w", op, key, err)
+}
+
+// spaceCopy is this process's copy of the key space's generation on a
+// shared store without a live Bus, so that a read does not make a round
+// trip for it, nor fail when the one node that holds it is down. It is
+// never modified once stored in Cache.space.
+type spaceCopy struct {
+	gen [generationLen]byte
+	at  int64 // monoNow when read
+}
+
+// spaceCopyTTL is how long a spaceCopy is used before the store is read
+// again: without a Bus, another instance's Clear is seen within it.
+const spaceCopyTTL = DefaultLocalTTL
+
+// sharedSpace returns the key space's generation on a shared store without
+// a live Bus: this process's copy while it is younger than spaceCopyTTL,
+// else the store's (made when missing). When the store does not answer,
+// the last copy read stands in: no Clear can land on a store that does not
+// answer, and the copy is read again as soon as it does.
+func (c *Cache) sharedSpace() (*spaceCopy, error) {
+	now := c.monoNow()
+	sc := c.space.Load()
+	if sc != nil && now-sc.at < int64(spaceCopyTTL) {
+		return sc, nil
+	}
+	gens, err := c.generations(clearTags, nil)
+	if err != nil {
+		if sc != nil {
+			return sc, nil
+		}
+		return nil, err
+	}
+	fresh := &spaceCopy{gen: gens[0].gen, at: now}
+	c.space.Store(fresh)
+	return fresh, nil
 }

@@ -145,5 +145,12 @@ func (c *Cache) getTag(name []byte) ([]byte, error) {
 		}
 		return memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))), nil
 	}
+	if len(name) == 0 { // clearTag
+		sc, err := c.sharedSpace()
+		if err != nil {
+			return nil, err
+		}
+		return sc.gen[:], nil
+	}
 	return c.storeGet(context.Background(), c.keys.storageKey(kindTag, string(name)))
 }

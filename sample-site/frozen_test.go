@@ -38,13 +38,14 @@ func TestRedisFrozen(t *testing.T) {
 	do(t, s, "GET", "/p/7?nocache=1", nil)
 	render := time.Since(start)
 
+	cookies, csrf := adminCSRF(t, s, 5) // the admin's session and form, before the freeze
 	server.Stop()
 	defer server.Cont()
 	var slowest time.Duration
 	var slowestWhat string
-	timed := func(method, target string, form url.Values) response {
+	timed := func(method, target string, form url.Values, cookies ...*http.Cookie) response {
 		start := time.Now()
-		r := do(t, s, method, target, form)
+		r := do(t, s, method, target, form, cookies...)
 		if d := time.Since(start); d > slowest {
 			slowest, slowestWhat = d, method+" "+target
 		}
@@ -59,8 +60,8 @@ func TestRedisFrozen(t *testing.T) {
 		}
 		timed("GET", "/p/8", nil) // never cached
 	}
-	form := url.Values{"name": {"Frozen Mirror"}, "price": {"12.00"}, "description": {"Edited while Redis hung."}}
-	if r := timed("POST", "/admin/products/5", form); r.status != http.StatusSeeOther {
+	form := url.Values{"name": {"Frozen Mirror"}, "price": {"12.00"}, "description": {"Edited while Redis hung."}, "csrf": {csrf}}
+	if r := timed("POST", "/admin/products/5", form, cookies...); r.status != http.StatusSeeOther {
 		t.Fatalf("edit with Redis frozen: %d %s", r.status, r.body)
 	}
 	if r := timed("GET", "/p/5", nil); !strings.Contains(r.body, "Frozen Mirror") {
