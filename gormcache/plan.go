@@ -56,37 +56,15 @@ func (p *Plugin) plan(db *gorm.DB) *plan {
 	return pl
 }
 
+// plan1 plans a query of a cached model: nil when its shape is not one the
+// plugin serves.
 func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 	stmt := db.Statement
-	sch := mi.sch
-	if stmt.Unscoped || stmt.Distinct || len(stmt.Selects) > 0 || len(stmt.Omits) > 0 || len(stmt.Joins) > 0 ||
-		stmt.TableExpr != nil || stmt.Table != sch.Table || inTransaction(stmt.ConnPool) || stmt.Dest == nil {
+	if !plainQuery(stmt, mi.sch) {
 		return nil
 	}
-	for name := range stmt.Clauses {
-		if !allowedClauses[name] {
-			return nil
-		}
-	}
-	// The destination must be the model itself, one or a slice of them:
-	// a smaller struct, a map or a scalar is another query.
-	rv := stmt.ReflectValue
-	single := false
-	switch rv.Kind() {
-	case reflect.Struct:
-		if rv.Type() != sch.ModelType {
-			return nil
-		}
-		single = true
-	case reflect.Slice:
-		et := rv.Type().Elem()
-		if et.Kind() == reflect.Pointer {
-			et = et.Elem()
-		}
-		if et != sch.ModelType {
-			return nil
-		}
-	default:
+	single, ok := modelDest(stmt.ReflectValue, mi.sch)
+	if !ok {
 		return nil
 	}
 	limit, ok := limitOf(stmt)
@@ -97,25 +75,65 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 	if !ok {
 		return nil
 	}
+	conds, ok := queryConds(stmt, mi, single)
+	if !ok {
+		return nil
+	}
+	if len(conds) == 0 {
+		return planAll(mi, single, order, limit)
+	}
+	return p.planConds(mi, conds, single, order, limit)
+}
 
+// plainQuery reports whether stmt is a plain SELECT of the model's own
+// table, outside a transaction, with only the allowed clauses.
+func plainQuery(stmt *gorm.Statement, sch *schema.Schema) bool {
+	if stmt.Unscoped || stmt.Distinct || len(stmt.Selects) > 0 || len(stmt.Omits) > 0 || len(stmt.Joins) > 0 ||
+		stmt.TableExpr != nil || stmt.Table != sch.Table || inTransaction(stmt.ConnPool) || stmt.Dest == nil {
+		return false
+	}
+	for name := range stmt.Clauses {
+		if !allowedClauses[name] {
+			return false
+		}
+	}
+	return true
+}
+
+// modelDest reports whether the destination rv is the model itself, one
+// (single) or a slice of them: a smaller struct, a map or a scalar is
+// another query (ok false).
+func modelDest(rv reflect.Value, sch *schema.Schema) (single, ok bool) {
+	switch rv.Kind() {
+	case reflect.Struct:
+		return true, rv.Type() == sch.ModelType
+	case reflect.Slice:
+		et := rv.Type().Elem()
+		if et.Kind() == reflect.Pointer {
+			et = et.Elem()
+		}
+		return false, et == sch.ModelType
+	}
+	return false, false
+}
+
+// queryConds returns the equalities the query asks for, from its WHERE
+// clause and, for a single destination, its non-zero primary key, folded
+// one per column; ok is false when any is not an equality the plugin reads.
+func queryConds(stmt *gorm.Statement, mi *modelInfo, single bool) ([]cond, bool) {
 	conds := make([]cond, 0, 4)
 	if c, ok := stmt.Clauses["WHERE"]; ok {
 		w, ok := c.Expression.(clause.Where)
 		if !ok || !collect(stmt, mi, w.Exprs, &conds) {
-			return nil
+			return nil, false
 		}
 	}
 	// gorm adds the destination's non-zero primary key to the conditions
 	// when it builds the query: so does the plan.
 	if single {
-		for _, f := range sch.PrimaryFields {
-			if v, zero := f.ValueOf(stmt.Context, rv); !zero {
-				sv, ok := scalar(v)
-				if !ok {
-					return nil
-				}
-				conds = append(conds, cond{col: f.DBName, vals: []any{sv}})
-			}
+		var ok bool
+		if conds, ok = appendDestPK(stmt, mi.sch, conds); !ok {
+			return nil, false
 		}
 	}
 	for i := range conds {
@@ -123,24 +141,41 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 			conds[i].in = false // IN (v) is = v
 		}
 	}
-	conds, ok = merge(conds)
-	if !ok {
-		return nil
-	}
+	return merge(conds)
+}
 
-	if len(conds) == 0 {
-		// all(): the whole table, in the order asked, up to the limit.
-		pl := &plan{mi: mi, shape: shapeAll, tags: mi.allTags}
-		// A struct takes the first row only: a key of its own.
-		dest := "rows"
-		if single {
-			dest = "first"
+// appendDestPK appends an equality for each non-zero primary key field of
+// the destination struct; ok is false when one is not a plain value.
+func appendDestPK(stmt *gorm.Statement, sch *schema.Schema, conds []cond) ([]cond, bool) {
+	for _, f := range sch.PrimaryFields {
+		if v, zero := f.ValueOf(stmt.Context, stmt.ReflectValue); !zero {
+			sv, ok := scalar(v)
+			if !ok {
+				return nil, false
+			}
+			conds = append(conds, cond{col: f.DBName, vals: []any{sv}})
 		}
-		pl.key = mi.keyHead + "all:" + dest + ":" + order + ":" + strconv.Itoa(limit)
-		return pl
 	}
-	// One row by its primary key, a list of them, or one row by a unique
-	// index.
+	return conds, true
+}
+
+// planAll plans all(): the whole table, in the order asked, up to the
+// limit.
+func planAll(mi *modelInfo, single bool, order string, limit int) *plan {
+	pl := &plan{mi: mi, shape: shapeAll, tags: mi.allTags}
+	// A struct takes the first row only: a key of its own.
+	dest := "rows"
+	if single {
+		dest = "first"
+	}
+	pl.key = mi.keyHead + "all:" + dest + ":" + order + ":" + strconv.Itoa(limit)
+	return pl
+}
+
+// planConds plans a query with conditions: one row by its primary key, a
+// list of them, the children of parents by a foreign key, or one row by a
+// unique index; nil for anything else.
+func (p *Plugin) planConds(mi *modelInfo, conds []cond, single bool, order string, limit int) *plan {
 	if len(mi.pk) == 1 && len(conds) == 1 && conds[0].col == mi.pk[0].DBName && len(conds[0].vals) > 1 {
 		if single {
 			return nil // the first row of an unordered list: the database's choice
@@ -152,6 +187,12 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 		// entry per parent, dropped by any write to the children's table.
 		return p.planMulti(mi, mi.sch.FieldsByDBName[conds[0].col], true, conds[0].vals, order, limit)
 	}
+	return p.planUnique(mi, conds)
+}
+
+// planUnique plans one row by equalities on exactly the primary key or
+// exactly one unique index; nil when the conditions name anything else.
+func (p *Plugin) planUnique(mi *modelInfo, conds []cond) *plan {
 	for _, c := range conds {
 		if c.in && len(c.vals) != 1 {
 			return nil
@@ -168,6 +209,8 @@ func (p *Plugin) plan1(db *gorm.DB, mi *modelInfo) *plan {
 	return nil
 }
 
+// planRow plans one row by equalities on cols (the primary key, or unique
+// index kind): its key spells each value in the order of cols.
 func (p *Plugin) planRow(mi *modelInfo, kind string, cols []*schema.Field, conds []cond) *plan {
 	var b strings.Builder
 	b.WriteString(mi.keyHead)
