@@ -300,87 +300,111 @@ func parseWrite(sql string) (tables []string, known, write bool) {
 	case "select", "savepoint", "release", "rollback", "begin", "commit", "start", "end", "set", "show":
 		return nil, true, false
 	case "insert":
-		w := lex.lower()
-		if w == "or" { // SQLite: INSERT OR REPLACE / IGNORE ...
-			lex.word()
-			w = lex.lower()
-		}
-		for w == "ignore" || w == "low_priority" || w == "high_priority" || w == "delayed" {
-			w = lex.lower()
-		}
-		if w != "into" {
-			return nil, false, true
-		}
-		return tableOnly(lex.word())
+		return parseInsert(lex)
 	case "replace":
 		if lex.lower() != "into" {
 			return nil, false, true
 		}
 		return tableOnly(lex.word())
 	case "update":
-		w := lex.word()
-		if strings.EqualFold(w, "or") {
-			lex.word()
-			w = lex.word()
-		}
-		for strings.EqualFold(w, "only") || strings.EqualFold(w, "low_priority") || strings.EqualFold(w, "ignore") {
-			w = lex.word()
-		}
-		t, ok := tableName(w)
-		if !ok {
-			return nil, false, true
-		}
-		// table [[AS] alias] SET: anything else (a MySQL join) writes more.
-		next := lex.lower()
-		if next == "as" {
-			lex.word()
-			next = lex.lower()
-		} else if next != "set" && next != "" {
-			next = lex.lower()
-		}
-		if next != "set" {
-			return nil, false, true
-		}
-		return t, true, true
+		return parseUpdate(lex)
 	case "delete":
-		w := lex.lower()
-		for w == "low_priority" || w == "quick" || w == "ignore" {
-			w = lex.lower()
-		}
-		if w != "from" {
-			return nil, false, true // MySQL's multi-table DELETE t1, t2 FROM ...
-		}
-		w = lex.word()
-		if strings.EqualFold(w, "only") {
-			w = lex.word()
-		}
-		if strings.HasSuffix(w, ",") {
-			return nil, false, true
-		}
-		t, ok := tableName(w)
-		if !ok {
-			return nil, false, true
-		}
-		if rest := strings.TrimSpace(lex.s); strings.HasPrefix(rest, ",") {
-			return nil, false, true
-		}
-		return t, true, true
+		return parseDelete(lex)
 	case "truncate":
-		w := lex.word()
-		if strings.EqualFold(w, "table") {
-			w = lex.word()
-		}
-		if strings.EqualFold(w, "only") {
-			w = lex.word()
-		}
-		if rest := strings.TrimSpace(lex.s); rest != "" && !strings.HasPrefix(rest, ";") {
-			return nil, false, true
-		}
-		return tableOnly(w)
+		return parseTruncate(lex)
 	}
 	return nil, false, true
 }
 
+// parseInsert reads the table of an INSERT, after its first word.
+func parseInsert(lex *lexer) ([]string, bool, bool) {
+	w := lex.lower()
+	if w == "or" { // SQLite: INSERT OR REPLACE / IGNORE ...
+		lex.word()
+		w = lex.lower()
+	}
+	for w == "ignore" || w == "low_priority" || w == "high_priority" || w == "delayed" {
+		w = lex.lower()
+	}
+	if w != "into" {
+		return nil, false, true
+	}
+	return tableOnly(lex.word())
+}
+
+// parseUpdate reads the table of an UPDATE of one table, after its first
+// word.
+func parseUpdate(lex *lexer) ([]string, bool, bool) {
+	w := lex.word()
+	if strings.EqualFold(w, "or") {
+		lex.word()
+		w = lex.word()
+	}
+	for strings.EqualFold(w, "only") || strings.EqualFold(w, "low_priority") || strings.EqualFold(w, "ignore") {
+		w = lex.word()
+	}
+	t, ok := tableName(w)
+	if !ok {
+		return nil, false, true
+	}
+	// table [[AS] alias] SET: anything else (a MySQL join) writes more.
+	next := lex.lower()
+	if next == "as" {
+		lex.word()
+		next = lex.lower()
+	} else if next != "set" && next != "" {
+		next = lex.lower()
+	}
+	if next != "set" {
+		return nil, false, true
+	}
+	return t, true, true
+}
+
+// parseDelete reads the table of a DELETE from one table, after its first
+// word.
+func parseDelete(lex *lexer) ([]string, bool, bool) {
+	w := lex.lower()
+	for w == "low_priority" || w == "quick" || w == "ignore" {
+		w = lex.lower()
+	}
+	if w != "from" {
+		return nil, false, true // MySQL's multi-table DELETE t1, t2 FROM ...
+	}
+	w = lex.word()
+	if strings.EqualFold(w, "only") {
+		w = lex.word()
+	}
+	if strings.HasSuffix(w, ",") {
+		return nil, false, true
+	}
+	t, ok := tableName(w)
+	if !ok {
+		return nil, false, true
+	}
+	if rest := strings.TrimSpace(lex.s); strings.HasPrefix(rest, ",") {
+		return nil, false, true
+	}
+	return t, true, true
+}
+
+// parseTruncate reads the table of a TRUNCATE of one table, after its
+// first word.
+func parseTruncate(lex *lexer) ([]string, bool, bool) {
+	w := lex.word()
+	if strings.EqualFold(w, "table") {
+		w = lex.word()
+	}
+	if strings.EqualFold(w, "only") {
+		w = lex.word()
+	}
+	if rest := strings.TrimSpace(lex.s); rest != "" && !strings.HasPrefix(rest, ";") {
+		return nil, false, true
+	}
+	return tableOnly(w)
+}
+
+// tableOnly returns the one table w names as parseWrite reports it.
 func tableOnly(w string) ([]string, bool, bool) {
 	t, ok := tableName(w)
 	if !ok {
