@@ -110,10 +110,38 @@ func decodeRows(b []byte, known []string) (decoded, error) {
 	if len(b) == 0 || b[0] != entryVersion {
 		return d, errEntry
 	}
-	b = b[1:]
+	cols, b, ok := decodeCols(b[1:], known)
+	if !ok {
+		return d, errEntry
+	}
+	d.cols = cols
+	nr, b, ok := uvarint(b)
+	if !ok || nr > uint64(len(b)) {
+		return d, errEntry
+	}
+	d.rows = make([][]any, nr)
+	vals := make([]any, int(nr)*len(cols))
+	for r := range d.rows {
+		row := vals[r*len(cols) : (r+1)*len(cols) : (r+1)*len(cols)]
+		for i := range row {
+			if row[i], b, ok = decodeValue(b); !ok {
+				return d, errEntry
+			}
+		}
+		d.rows[r] = row
+	}
+	if len(b) != 0 {
+		return d, errEntry
+	}
+	return d, nil
+}
+
+// decodeCols reads an entry's column list, returning known itself when the
+// list equals it, and the bytes after the list.
+func decodeCols(b []byte, known []string) ([]string, []byte, bool) {
 	n, b, ok := uvarint(b)
 	if !ok || n > 4096 {
-		return d, errEntry
+		return nil, b, false
 	}
 	reuse := len(known) == int(n)
 	cols := known
@@ -124,7 +152,7 @@ func decodeRows(b []byte, known []string) (decoded, error) {
 		var l uint64
 		l, b, ok = uvarint(b)
 		if !ok || uint64(len(b)) < l {
-			return d, errEntry
+			return nil, b, false
 		}
 		if reuse && cols[i] == string(b[:l]) {
 			b = b[l:]
@@ -138,72 +166,65 @@ func decodeRows(b []byte, known []string) (decoded, error) {
 		cols[i] = string(b[:l])
 		b = b[l:]
 	}
-	d.cols = cols
-	nr, b, ok := uvarint(b)
-	if !ok || nr > uint64(len(b)) {
-		return d, errEntry
+	return cols, b, true
+}
+
+// decodeValue reads one value of a row (its kind byte, then its bytes), and
+// returns the bytes after it.
+func decodeValue(b []byte) (any, []byte, bool) {
+	if len(b) == 0 {
+		return nil, b, false
 	}
-	d.rows = make([][]any, nr)
-	vals := make([]any, int(nr)*len(cols))
-	for r := range d.rows {
-		row := vals[r*len(cols) : (r+1)*len(cols) : (r+1)*len(cols)]
-		for i := range row {
-			if len(b) == 0 {
-				return d, errEntry
-			}
-			k := b[0]
-			b = b[1:]
-			switch k {
-			case kNil:
-			case kInt:
-				x, m := binary.Varint(b)
-				if m <= 0 {
-					return d, errEntry
-				}
-				row[i], b = x, b[m:]
-			case kFloat:
-				if len(b) < 8 {
-					return d, errEntry
-				}
-				row[i], b = math.Float64frombits(binary.BigEndian.Uint64(b)), b[8:]
-			case kBool:
-				if len(b) < 1 {
-					return d, errEntry
-				}
-				row[i], b = b[0] == 1, b[1:]
-			case kBytes, kString, kTime:
-				var l uint64
-				l, b, ok = uvarint(b)
-				if !ok || uint64(len(b)) < l {
-					return d, errEntry
-				}
-				p := b[:l]
-				b = b[l:]
-				switch k {
-				case kBytes:
-					row[i] = bytes.Clone(p)
-					if row[i].([]byte) == nil {
-						row[i] = []byte{}
-					}
-				case kString:
-					row[i] = string(p)
-				default:
-					var t time.Time
-					if err := t.UnmarshalBinary(p); err != nil {
-						return d, errEntry
-					}
-					row[i] = t
-				}
-			default:
-				return d, errEntry
-			}
+	k := b[0]
+	b = b[1:]
+	switch k {
+	case kNil:
+		return nil, b, true
+	case kInt:
+		x, m := binary.Varint(b)
+		if m <= 0 {
+			return nil, b, false
 		}
-		d.rows[r] = row
+		return x, b[m:], true
+	case kFloat:
+		if len(b) < 8 {
+			return nil, b, false
+		}
+		return math.Float64frombits(binary.BigEndian.Uint64(b)), b[8:], true
+	case kBool:
+		if len(b) < 1 {
+			return nil, b, false
+		}
+		return b[0] == 1, b[1:], true
+	case kBytes, kString, kTime:
+		l, b, ok := uvarint(b)
+		if !ok || uint64(len(b)) < l {
+			return nil, b, false
+		}
+		v, ok := decodeText(k, b[:l])
+		return v, b[l:], ok
 	}
-	if len(b) != 0 {
-		return d, errEntry
+	return nil, b, false
+}
+
+// decodeText returns a copy of the bytes p of a value of kind k (kBytes,
+// kString or kTime).
+func decodeText(k byte, p []byte) (any, bool) {
+	switch k {
+	case kBytes:
+		c := bytes.Clone(p)
+		if c == nil {
+			c = []byte{}
+		}
+		return c, true
+	case kString:
+		return string(p), true
 	}
-	return d, nil
+	var t time.Time
+	if err := t.UnmarshalBinary(p); err != nil {
+		return nil, false
+	}
+	return t, true
 }
 
 func uvarint(b []byte) (uint64, []byte, bool) {
