@@ -219,48 +219,76 @@ func (mi *modelInfo) destTypes(cols []string) []reflect.Type {
 	return types
 }
 
+// info returns what the plugin knows of a model, worked out on its first
+// query and kept.
 func (p *Plugin) info(sch *schema.Schema) *modelInfo {
 	if v, ok := p.plans.Load(sch); ok {
 		return v.(*modelInfo)
 	}
 	mi := &modelInfo{sch: sch, pk: sch.PrimaryFields, table: strings.ToLower(sch.Table)}
+	mi.keyHead = p.keyHead(sch)
+	mi.counters = p.counters(sch.Name)
+	mi.rowTags = p.tableTags(mi.table, false)
+	mi.allTags = p.tableTags(mi.table, true)
+	mi.cached = len(sch.PrimaryFields) > 0 && sch.Table != "" && !p.exclude[sch.ModelType] &&
+		(p.only == nil || p.only[sch.ModelType]) && plainQueryClauses(sch)
+	mi.uniques = uniqueSets(sch)
+	p.learnFKs(sch)
+	v, _ := p.plans.LoadOrStore(sch, mi)
+	return v.(*modelInfo)
+}
+
+// keyHead returns the start of every key of the model,
+// "<prefix>:<Model>:<table>:<digest>:".
+func (p *Plugin) keyHead(sch *schema.Schema) string {
 	// The key holds a digest of the model's fields, so a deploy that
 	// changes the struct never reads rows stored by the old one.
 	h := fnv.New32a()
 	for _, f := range sch.Fields {
 		fmt.Fprintf(h, "%s %s %s;", f.Name, f.DBName, f.FieldType)
 	}
-	mi.keyHead = fmt.Sprintf("%s:%s:%s:%08x:", p.prefix, sch.Name, sch.Table, h.Sum32())
-	mi.counters = p.counters(sch.Name)
-	mi.rowTags = p.tableTags(mi.table, false)
-	mi.allTags = p.tableTags(mi.table, true)
-	mi.cached = len(sch.PrimaryFields) > 0 && sch.Table != "" && !p.exclude[sch.ModelType] &&
-		(p.only == nil || p.only[sch.ModelType]) && plainQueryClauses(sch)
+	return fmt.Sprintf("%s:%s:%s:%08x:", p.prefix, sch.Name, sch.Table, h.Sum32())
+}
+
+// uniqueSets returns the column sets that name at most one row: each unique
+// column but the primary key, then each unique index over plain columns.
+func uniqueSets(sch *schema.Schema) [][]*schema.Field {
+	var sets [][]*schema.Field
 	for _, f := range sch.Fields {
 		if f.Unique && f.DBName != "" && !f.PrimaryKey {
-			mi.uniques = append(mi.uniques, []*schema.Field{f})
+			sets = append(sets, []*schema.Field{f})
 		}
 	}
 	for _, idx := range sch.ParseIndexes() {
-		if !strings.EqualFold(idx.Class, "UNIQUE") {
-			continue
-		}
-		if idx.Where != "" || len(idx.Fields) == 0 {
-			continue // a partial index is unique only among some rows
-		}
-		set := make([]*schema.Field, 0, len(idx.Fields))
-		ok := true
-		for _, o := range idx.Fields {
-			if o.Expression != "" || o.Field == nil || o.DBName == "" {
-				ok = false
-				break
-			}
-			set = append(set, o.Field)
-		}
-		if ok {
-			mi.uniques = append(mi.uniques, set)
+		if set, ok := uniqueIndexFields(idx); ok {
+			sets = append(sets, set)
 		}
 	}
+	return sets
+}
+
+// uniqueIndexFields returns the columns of a unique index; ok is false for
+// another index, a partial one, or one over an expression.
+func uniqueIndexFields(idx *schema.Index) ([]*schema.Field, bool) {
+	if !strings.EqualFold(idx.Class, "UNIQUE") {
+		return nil, false
+	}
+	if idx.Where != "" || len(idx.Fields) == 0 {
+		return nil, false // a partial index is unique only among some rows
+	}
+	set := make([]*schema.Field, 0, len(idx.Fields))
+	for _, o := range idx.Fields {
+		if o.Expression != "" || o.Field == nil || o.DBName == "" {
+			return nil, false
+		}
+		set = append(set, o.Field)
+	}
+	return set, true
+}
+
+// learnFKs records the foreign key of each has-one and has-many relation of
+// the model, for isFK.
+func (p *Plugin) learnFKs(sch *schema.Schema) {
 	for _, rel := range sch.Relationships.Relations {
 		if (rel.Type != schema.HasOne && rel.Type != schema.HasMany) || rel.FieldSchema == nil || len(rel.References) != 1 {
 			continue
@@ -269,8 +297,6 @@ func (p *Plugin) info(sch *schema.Schema) *modelInfo {
 			p.fks.Store(strings.ToLower(rel.FieldSchema.Table)+"\x00"+ref.ForeignKey.DBName, true)
 		}
 	}
-	v, _ := p.plans.LoadOrStore(sch, mi)
-	return v.(*modelInfo)
 }
 
 // isFK reports whether col of mi's table is the foreign key of a has-one or
