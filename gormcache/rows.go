@@ -414,9 +414,31 @@ func assign(dest any, src any) error {
 	return assignBasic(dv, src)
 }
 
+// assignBasic stores src into dv, a string, []byte, number, bool or
+// time.Time, converting as database/sql's convertAssign does.
 func assignBasic(dv reflect.Value, src any) error {
 	switch dv.Kind() {
-	case reflect.String:
+	case reflect.String, reflect.Slice:
+		return assignText(dv, src)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return assignNumber(dv, src)
+	case reflect.Bool:
+		return assignBool(dv, src)
+	case reflect.Struct:
+		if t, ok := src.(time.Time); ok && dv.Type() == timeType {
+			dv.Set(reflect.ValueOf(t))
+			return nil
+		}
+	}
+	return errReplay
+}
+
+// assignText stores a string or []byte src into dv, a string or a []byte
+// (a copy).
+func assignText(dv reflect.Value, src any) error {
+	if dv.Kind() == reflect.String {
 		switch s := src.(type) {
 		case string:
 			dv.SetString(s)
@@ -425,75 +447,72 @@ func assignBasic(dv reflect.Value, src any) error {
 			dv.SetString(string(s))
 			return nil
 		}
-	case reflect.Slice:
-		if dv.Type().Elem().Kind() == reflect.Uint8 {
-			switch s := src.(type) {
-			case string:
-				dv.SetBytes([]byte(s))
-				return nil
-			case []byte:
-				dv.SetBytes(bytes.Clone(s))
-				return nil
-			}
+		return errReplay
+	}
+	if dv.Type().Elem().Kind() == reflect.Uint8 {
+		switch s := src.(type) {
+		case string:
+			dv.SetBytes([]byte(s))
+			return nil
+		case []byte:
+			dv.SetBytes(bytes.Clone(s))
+			return nil
 		}
+	}
+	return errReplay
+}
+
+// assignNumber stores src, parsed from its text, into dv, an integer or a
+// float of any size.
+func assignNumber(dv reflect.Value, src any) error {
+	s, ok := asString(src)
+	if !ok {
+		return errReplay
+	}
+	switch dv.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		s, ok := asString(src)
-		if !ok {
-			break
-		}
 		n, err := strconv.ParseInt(s, 10, dv.Type().Bits())
 		if err != nil {
 			return err
 		}
 		dv.SetInt(n)
-		return nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		s, ok := asString(src)
-		if !ok {
-			break
-		}
 		n, err := strconv.ParseUint(s, 10, dv.Type().Bits())
 		if err != nil {
 			return err
 		}
 		dv.SetUint(n)
-		return nil
-	case reflect.Float32, reflect.Float64:
-		s, ok := asString(src)
-		if !ok {
-			break
-		}
+	default:
 		f, err := strconv.ParseFloat(s, dv.Type().Bits())
 		if err != nil {
 			return err
 		}
 		dv.SetFloat(f)
+	}
+	return nil
+}
+
+// assignBool stores src into dv, a bool: a bool, 0 or 1, or text
+// strconv.ParseBool reads.
+func assignBool(dv reflect.Value, src any) error {
+	switch s := src.(type) {
+	case bool:
+		dv.SetBool(s)
 		return nil
-	case reflect.Bool:
-		switch s := src.(type) {
-		case bool:
-			dv.SetBool(s)
-			return nil
-		case int64:
-			if s == 0 || s == 1 {
-				dv.SetBool(s == 1)
-				return nil
-			}
-			return errReplay
-		case string, []byte:
-			str, _ := asString(s)
-			b, err := strconv.ParseBool(str)
-			if err != nil {
-				return err
-			}
-			dv.SetBool(b)
+	case int64:
+		if s == 0 || s == 1 {
+			dv.SetBool(s == 1)
 			return nil
 		}
-	case reflect.Struct:
-		if t, ok := src.(time.Time); ok && dv.Type() == timeType {
-			dv.Set(reflect.ValueOf(t))
-			return nil
+		return errReplay
+	case string, []byte:
+		str, _ := asString(s)
+		b, err := strconv.ParseBool(str)
+		if err != nil {
+			return err
 		}
+		dv.SetBool(b)
+		return nil
 	}
 	return errReplay
 }
