@@ -193,6 +193,9 @@ func RedisCluster(t testing.TB) *Cluster {
 // startFree is Start on a port whose cluster bus port (+10000) is free too.
 func startFree(t testing.TB, binEnv string, args func(port int) []string) *Process {
 	t.Helper()
+	if os.Getenv(binEnv) == "" {
+		missing(t, binEnv)
+	}
 	for i := 0; i < 50; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
