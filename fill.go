@@ -1,7 +1,7 @@
 package cachekit
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"time"
 )
@@ -27,6 +27,21 @@ type Policy struct {
 	// request state the refresh needs. nil: the refresh runs the fill given
 	// to Load.
 	Background func() Fill
+
+	deps *deps // the collector of the fill this Policy was given to
+}
+
+// Context returns the context of the fill this Policy was given to: pass it
+// to every cached read the fill makes (LoadContext, GetOrSetContext,
+// FetchContext, GetContext, and AddTags), so that the entry the fill writes
+// carries their tags. It carries the values, deadline and cancellation of
+// the context given to LoadContext (none for Load, or for a background
+// refresh). Outside a fill it is context.Background().
+func (p *Policy) Context() context.Context {
+	if p.deps == nil {
+		return context.Background()
+	}
+	return p.deps.context()
 }
 
 func (p *Policy) check() error {
@@ -41,7 +56,7 @@ func (p *Policy) check() error {
 	}
 	for _, t := range p.Tags {
 		if t == "" {
-			return errors.New("cachekit: empty tag")
+			return errEmptyTag
 		}
 	}
 	return nil
@@ -72,20 +87,40 @@ type Fill func(p *Policy) ([]byte, error)
 // value is returned uncached. Load returns an error only for bad arguments
 // or when fill fails with nothing stale to serve.
 func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
+	return c.load(nil, key, p, fill)
+}
+
+// load is Load and LoadContext; ctx is nil for Load.
+func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Result, error) {
 	if err := c.check(key); err != nil {
 		return Result{}, err
 	}
 	if err := p.check(); err != nil {
 		return Result{}, err
 	}
+	var d *deps
+	if ctx != nil {
+		d = depsFrom(ctx)
+	}
 	r, _ := c.lookup(key)
 	c.count(key, r.Status)
 	switch r.Status {
 	case Hit:
+		if d != nil {
+			d.addList(c, r.tags)
+		}
 		return r, nil
 	case Stale:
+		if d != nil {
+			d.addList(c, r.tags)
+		}
 		c.refresh(key, p, fill)
 		return r, nil
+	}
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
 	}
 	fallback := r.fallback
 	skey := c.keys.storageKey(kindEntry, key)
@@ -97,9 +132,9 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
 		if r, _ := c.lookup(key); r.Status == Hit {
-			return fillResult{value: r.Value, epoch: epoch}, nil
+			return fillResult{value: r.Value, epoch: epoch, list: r.tags}, nil
 		}
-		return c.runFill(skey, p, fill)
+		return c.runFill(ctx, skey, p, fill)
 	})
 	shared := !leader
 	if shared {
@@ -112,16 +147,22 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	if err == nil && shared && (f.noStore || f.epoch != joined) {
 		// The value was meant for the caller that computed it only, or the
 		// flight began before an invalidation this caller came after.
-		f, err = c.runFill(skey, p, fill)
+		f, err = c.runFill(ctx, skey, p, fill)
 	}
 	if err != nil {
 		if fallback != nil {
 			c.stats.staleErrors.Add(1)
 			fb := *fallback
 			fb.FillErr = err
+			if d != nil {
+				d.addList(c, fb.tags)
+			}
 			return fb, nil
 		}
 		return Result{}, err
+	}
+	if d != nil {
+		f.report(c, d)
 	}
 	return Result{Value: f.value, Status: Miss, Coalesced: shared, Stored: f.stored}, nil
 }
@@ -132,34 +173,68 @@ type fillResult struct {
 	stored  bool
 	noStore bool
 	epoch   uint64 // when the fill began
+
+	// What the value depends on, for the fills around it: the generations
+	// it was (or would have been) written under, or the tag list of the
+	// entry a flight found; unsafe when they are not all known, so nothing
+	// built from the value may be stored.
+	gens   []taggedGen
+	list   []byte
+	unsafe bool
 }
 
-// runFill runs fill under the policy and stores the value.
-func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
+// report records what f depends on in the collector of the caller's fill.
+func (f *fillResult) report(c *Cache, d *deps) {
+	d.add(c, f.list, f.gens)
+	if f.unsafe {
+		d.mu.Lock()
+		d.unstorable = true
+		d.mu.Unlock()
+	}
+}
+
+// runFill runs fill under the policy and stores the value. The fill's
+// context (Policy.Context) is parent with the fill's own collector.
+func (c *Cache) runFill(parent context.Context, skey string, p Policy, fill Fill) (fillResult, error) {
 	upfront := p.Tags
 	gens, genErr := c.generations(upfront, nil)
 	started := c.wallNow()
 	epoch := c.epochNow()
 	fp := p
 	fp.Tags = append([]string(nil), p.Tags...)
+	d := &deps{c: c, parent: parent}
+	fp.deps = d
 	v, err := fill(&fp)
 	if err != nil {
 		return fillResult{}, err
 	}
-	f := fillResult{value: v, noStore: fp.NoStore, epoch: epoch}
-	if fp.NoStore || genErr != nil {
+	all, depsOK := d.merge(gens)
+	f := fillResult{value: v, noStore: fp.NoStore, epoch: epoch, gens: all, unsafe: genErr != nil || !depsOK}
+	if !depsOK {
+		c.stats.raceSkips.Add(1)
+	}
+	if fp.NoStore || f.unsafe {
 		return f, nil
 	}
 	if err := fp.check(); err != nil {
 		c.storageError(fmt.Errorf("fill for %q returned a bad policy: %w", skey, err))
+		f.unsafe = true
 		return f, nil
 	}
-	if late := lateTags(upfront, fp.Tags); len(late) > 0 {
+	late := lateTags(upfront, fp.Tags)
+	for i := 0; i < len(late); i++ {
+		if d.known(late[i]) { // attached by AddTags: its generation predates the data
+			late = append(late[:i], late[i+1:]...)
+			i--
+		}
+	}
+	if len(late) > 0 {
 		// Tags known only after the fill: a generation that moved (or
 		// appeared) while the fill ran may belong to an invalidation the
 		// value predates, so such a value is not stored.
 		lateGens, err := c.generations(late, nil)
 		if err != nil {
+			f.unsafe = true
 			return f, nil
 		}
 		// On an embedded store this process sees every invalidation, and
@@ -171,12 +246,14 @@ func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
 		for _, g := range lateGens {
 			if genTime(g.gen) >= started.UnixNano() && !quiet {
 				c.stats.raceSkips.Add(1)
+				f.unsafe = true
 				return f, nil
 			}
 		}
-		gens = append(gens, lateGens...)
+		all = append(all, lateGens...)
+		f.gens = all
 	}
-	f.stored = c.writeEntry(skey, v, &fp, gens) == nil
+	f.stored = c.writeEntry(skey, v, &fp, all) == nil
 	return f, nil
 }
 
@@ -206,7 +283,7 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 	}
 	go func() {
 		defer c.refreshing.Delete(skey)
-		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(skey, p, fill) })
+		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(nil, skey, p, fill) })
 		if err != nil {
 			c.stats.refreshErrors.Add(1)
 		}
