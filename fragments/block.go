@@ -2,6 +2,7 @@ package fragments
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -53,6 +54,11 @@ type block struct {
 type frame struct {
 	dot, root reflect.Value
 	vars      []reflect.Value
+	// ctx is the context the body renders under: the fill's own
+	// (cachekit.Policy.Context), so the blocks nested in the body record
+	// their tags in the fill's entry; or, when the body renders uncached,
+	// the one the block found around it.
+	ctx context.Context
 }
 
 var errNoFrame = errors.New("fragments: this template is the body of a {{cache}} block and cannot be executed directly")
@@ -72,6 +78,51 @@ func frameRoot(f *frame) (reflect.Value, error) {
 		return reflect.Value{}, errNoFrame
 	}
 	return f.root, nil
+}
+
+// frameLink gives the blocks nested in a body their link: the frame.
+func frameLink(f *frame) (*frame, error) {
+	if f == nil {
+		return nil, errNoFrame
+	}
+	return f, nil
+}
+
+var (
+	frameType    = reflect.TypeFor[*frame]()
+	stringType   = reflect.TypeFor[string]()
+	bindKeyValue = reflect.ValueOf(cachekit.BindKey)
+)
+
+// linkContext returns the context a block's link argument carries: the
+// enclosing body's, when the block sits in another block's body; else, when
+// $ is a map with string keys (fiber.Map: c.Render's data, which fiber's
+// c.Bind values join), the context.Context under cachekit.BindKey, which
+// fibercache binds while a page renders. nil when there is none.
+func linkContext(v reflect.Value) context.Context {
+	for v.IsValid() && v.Kind() == reflect.Interface && !v.IsNil() {
+		v = v.Elem()
+	}
+	if !v.IsValid() {
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.Type() == frameType && !v.IsNil() {
+			return v.Interface().(*frame).ctx
+		}
+	case reflect.Map:
+		if v.Type().Key() != stringType || v.IsNil() {
+			return nil
+		}
+		x := v.MapIndex(bindKeyValue)
+		if !x.IsValid() || !x.CanInterface() {
+			return nil
+		}
+		ctx, _ := x.Interface().(context.Context)
+		return ctx
+	}
+	return nil
 }
 
 func frameVar(f *frame, i int) (reflect.Value, error) {
@@ -100,7 +151,7 @@ var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // setArgs counts the arguments the block's host action passes.
 func (b *block) setArgs() {
-	b.nargs = b.nvars + b.ntags + b.nvary
+	b.nargs = 1 + b.nvars + b.ntags + b.nvary // the link first
 	for _, p := range []bool{b.passDot, b.passRoot, b.dynTTL} {
 		if p {
 			b.nargs++
@@ -110,7 +161,7 @@ func (b *block) setArgs() {
 
 // fn returns the function the block's host action calls:
 //
-//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}
+//	{{__cachekit_N LINK [.] [$] <outer vars> [ttl] <tags> <vary>}}
 //
 // Small arities get a func of their own: text/template calls a variadic
 // func through a slice it allocates.
@@ -124,6 +175,12 @@ func (b *block) fn() any {
 		return func(x, y reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y}) }
 	case 3:
 		return func(x, y, z reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y, z}) }
+	case 4:
+		return func(x, y, z, w reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y, z, w}) }
+	case 5:
+		return func(x, y, z, w, v reflect.Value) (template.HTML, error) {
+			return b.call([]reflect.Value{x, y, z, w, v})
+		}
 	}
 	return func(args ...reflect.Value) (template.HTML, error) { return b.call(args) }
 }
@@ -138,7 +195,9 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 	if len(args) != b.nargs {
 		return "", b.fail(fmt.Errorf("internal error: %d arguments, want %d", len(args), b.nargs))
 	}
-	f := &frame{}
+	ctx := linkContext(args[0])
+	args = args[1:]
+	f := &frame{ctx: ctx}
 	if b.passDot {
 		f.dot, args = args[0], args[1:]
 	}
@@ -177,8 +236,11 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 	}
 	p := cachekit.Policy{TTL: ttl, Tags: tags}
 	ran := false
-	fill := func(*cachekit.Policy) ([]byte, error) {
+	fill := func(p *cachekit.Policy) ([]byte, error) {
 		ran = true
+		// The body renders under the fill's context: the blocks nested in
+		// it record their tags in this fragment's entry.
+		f.ctx = p.Context()
 		v, err := b.render(f)
 		if err != nil {
 			return nil, &renderError{err}
@@ -186,7 +248,12 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 		return v, nil
 	}
 	for attempt := 0; ; attempt++ {
-		r, err := b.cache.Load(key, p, fill)
+		var r cachekit.Result
+		if ctx != nil {
+			r, err = b.cache.LoadContext(ctx, key, p, fill)
+		} else {
+			r, err = b.cache.Load(key, p, fill)
+		}
 		if err != nil {
 			if re, ok := errors.AsType[*renderError](err); ok && ran {
 				return "", b.fail(re.err)
@@ -206,6 +273,7 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 		}
 		_ = b.cache.Delete(key)
 	}
+	f.ctx = ctx
 	v, err := b.render(f)
 	if err != nil {
 		return "", b.fail(err)

@@ -47,10 +47,11 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 
 // hostArgs are the arguments of a block's host action (see block.fn).
 type hostArgs struct {
-	dot, root parse.Node   // passed when the body uses them
-	vars      []parse.Node // the outer variables the body uses
-	ttl       parse.Node   // when it is computed at render: nil for a literal
-	tags      []parse.Node // the (tags ...) arguments, calling __cachekit_tags
+	link      *parse.VariableNode // always passed first: see block.link
+	dot, root parse.Node          // passed when the body uses them
+	vars      []parse.Node        // the outer variables the body uses
+	ttl       parse.Node          // when it is computed at render: nil for a literal
+	tags      []parse.Node        // the (tags ...) arguments, calling __cachekit_tags
 	vary      []parse.Node
 }
 
@@ -138,6 +139,15 @@ func (rw *rewriter) placeArgs(start *parse.ActionNode, ha *hostArgs) error {
 		root.Ident[0] = "$"
 	}
 	ha.root = root
+	// The link: $ where the block stands in a template (a render's map data
+	// may carry a page's context under cachekit.BindKey), the enclosing
+	// body's frame inside another block.
+	if ha.link, err = rw.varNode(linkVar); err != nil {
+		return err
+	}
+	if len(rw.open) == 0 {
+		ha.link.Ident[0] = "$"
+	}
 	return nil
 }
 
@@ -186,7 +196,7 @@ func (rw *rewriter) body(b *block, start *parse.ActionNode, nodes []parse.Node, 
 }
 
 // hostAction makes the action that replaces a block:
-// {{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}. Its function
+// {{__cachekit_N LINK [.] [$] <outer vars> [ttl] <tags> <vary>}}. Its function
 // name keeps the position of the block's "cache".
 func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (*parse.ActionNode, error) {
 	host, err := snippet("{{" + b.funcName + "}}")
@@ -196,7 +206,7 @@ func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (*pars
 	action := host.Root.Nodes[0].(*parse.ActionNode)
 	id := cacheIdent.Copy().(*parse.IdentifierNode)
 	id.Ident = b.funcName
-	args := []parse.Node{id}
+	args := []parse.Node{id, ha.link}
 	if b.passDot {
 		args = append(args, ha.dot)
 	}

@@ -19,12 +19,16 @@ import (
 //
 // becomes one action in the host template,
 //
-//	{{__cachekit_N . $ $v1 $v2 [ttl] (__cachekit_tags ...) vary...}}
+//	{{__cachekit_N LINK . $ $v1 $v2 [ttl] (__cachekit_tags ...) vary...}}
 //
+// where LINK carries what the fragment's dependencies are recorded in (see
+// block.go): $ in a template, $__cachekit_link (the enclosing body's frame)
+// in a block's body,
 // where $v1, $v2 are the variables declared outside the block that BODY
 // uses (. and $ are passed only when BODY uses them), and BODY moves into a
 // template of its own:
 //
+//	{{$__cachekit_link := __cachekit_link .}}
 //	{{$__cachekit_dot := __cachekit_dot .}}{{$__cachekit_root := __cachekit_root .}}
 //	{{$v1 := __cachekit_var . 0}}{{$v2 := __cachekit_var . 1}}BODY'
 //
@@ -46,9 +50,11 @@ const (
 	tagsName   = "__cachekit_tags"
 	dotName    = "__cachekit_dot"
 	rootName   = "__cachekit_root"
+	linkName   = "__cachekit_link"
 	varName    = "__cachekit_var"
 	dotVar     = "$__cachekit_dot"
 	rootVar    = "$__cachekit_root"
+	linkVar    = "$__cachekit_link"
 )
 
 // Rewrite turns every {{cache}}…{{endcache}} block in every template of the
@@ -173,6 +179,7 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		tagsName: tagsFunc,
 		dotName:  frameDot,
 		rootName: frameRoot,
+		linkName: frameLink,
 		varName:  frameVar,
 	}
 	for _, b := range rw.blocks {
