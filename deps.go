@@ -211,3 +211,26 @@ func AddTags(ctx context.Context, tags ...string) error {
 	d.addGens(d.c, gens)
 	return nil
 }
+
+// Inherit makes the fill running under ctx depend on everything the fill
+// running under from has depended on so far: for a value built by one fill
+// and stored by another (fibercache stores a page whose Vary list it just
+// learned under its new key). It does nothing when either carries no fill.
+func Inherit(ctx, from context.Context) {
+	d, s := depsFrom(ctx), depsFrom(from)
+	if d == nil || s == nil || d == s {
+		return
+	}
+	s.mu.Lock()
+	lists, gens, unstorable := append([][]byte(nil), s.lists...), append([]taggedGen(nil), s.gens...), s.unstorable
+	c := s.c
+	s.mu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if unstorable || !d.sameSpace(c) {
+		d.unstorable = true
+		return
+	}
+	d.lists = append(d.lists, lists...)
+	d.gens = append(d.gens, gens...)
+}

@@ -94,6 +94,21 @@ func Page(ttl time.Duration, config ...Config) fiber.Handler {
 // Tag tags the page being rendered: when any of its tags is invalidated
 // (cachekit.Cache.InvalidateTags), the page is rendered afresh. Call it from
 // the handler, before it returns. Empty tags are ignored.
+//
+// Call it before the handler reads the data the tags guard: Tag reads (or
+// makes) each tag's generation when it is called, and the page is stored
+// under those generations, so an invalidation that lands after the call
+// always reaches the page, and a tagged page is stored on its first render,
+// on every store. (Tags read from data already fetched, or sent in a
+// Surrogate-Key header, are taken once the handler returned, and a page
+// whose such tag moved during the render is not stored.)
+//
+// Most pages need no Tag: the tags of the {{cache}} blocks the page renders
+// through the loader, and of the cachekit reads the handler makes with
+// c.UserContext() (cachekit.FetchContext, GetOrSetContext, LoadContext,
+// GetContext), reach the page by themselves. Tag is for what no cached read
+// of the render shows: data the handler reads elsewhere, or blocks rendered
+// by another template engine.
 func Tag(c *fiber.Ctx, tags ...string) {
 	ts, _ := c.Context().UserValue(tagsKey{}).(*[]string)
 	if ts == nil {
@@ -103,7 +118,11 @@ func Tag(c *fiber.Ctx, tags ...string) {
 	for _, t := range tags {
 		if t != "" {
 			// The string may alias a request buffer (c.Params).
-			*ts = append(*ts, strings.Clone(t))
+			t = strings.Clone(t)
+			*ts = append(*ts, t)
+			if ctx := fillContext(c); ctx != nil {
+				_ = cachekit.AddTags(ctx, t) // an error makes the page unstorable
+			}
 		}
 	}
 }
@@ -114,6 +133,7 @@ type (
 	handledKey struct{} // *middleware: the innermost instance that ran
 	depthKey   struct{} // int: how many instances the request went through
 	refreshKey struct{} // *refreshState: a background refresh request
+	fillKey    struct{} // context.Context: the fill the page renders in
 )
 
 var (

@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -51,7 +52,7 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		}
 		rd := &s.rd
 		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, revalidate: revalidate}
-		r, err := m.cache.Load(key, rd.policy(s.background), s.run)
+		r, err := m.loadPage(c, key, rd.policy(s.background), s.run)
 		if rd.ran {
 			return rd.finish(r, err)
 		}
@@ -138,7 +139,10 @@ func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
 	// after its record write, to see an InvalidatePath that landed between.
 	fence := m.readPathFence(rd.c.Path())
 	rd.snap.take(rd.c)
-	if err := rd.c.Next(); err != nil {
+	leave := enterFill(rd.c, p)
+	err := rd.c.Next()
+	leave()
+	if err != nil {
 		rd.handlerErr = err
 		p.NoStore = true
 		if serverError(err) {
@@ -179,7 +183,7 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 		return nil, nil, false
 	case an.varyChanged:
 		p.NoStore = true
-		return an.value, nil, m.learn(c, req, rec, rkey, f, an)
+		return an.value, nil, m.learn(c, req, rec, rkey, f, an, p.Context())
 	}
 	an.apply(p)
 	return an.value, nil, false
@@ -192,7 +196,7 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 // it when they go round again. A tagged page is not stored here: only the
 // core's own fill checks that its tags were not invalidated while it
 // rendered.
-func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis) bool {
+func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis, render context.Context) bool {
 	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err)
 	if !ok || len(an.tags) > 0 {
 		return false
@@ -201,7 +205,10 @@ func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, 
 	nreq.scan(c, m, &nrec)
 	key := string(nreq.appendPageKey(nil, c, m, &nrec))
 	value := an.value
-	r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return value, nil })
+	r, _ := m.cache.Load(key, an.policy(), func(p *cachekit.Policy) ([]byte, error) {
+		cachekit.Inherit(p.Context(), render) // what the render read
+		return value, nil
+	})
 	return r.Stored
 }
 
@@ -310,7 +317,10 @@ func (m *middleware) refresh(c *fiber.Ctx, rs *refreshState, depth int) error {
 	fence := m.readPathFence(c.Path())
 	var snap snapshot
 	snap.take(c)
-	if err := c.Next(); err != nil {
+	leave := enterFill(c, rs.p)
+	err := c.Next()
+	leave()
+	if err != nil {
 		rs.p.NoStore = true
 		if serverError(err) {
 			rs.err = err

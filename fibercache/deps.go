@@ -1,0 +1,65 @@
+package fibercache
+
+import (
+	"context"
+
+	"github.com/cachekit/cachekit"
+	"github.com/gofiber/fiber/v2"
+)
+
+// A page depends on what it was built from: the render runs under the
+// fill's context (cachekit.Policy.Context), which the handler gets as
+// c.UserContext() and the template engine as the cachekit.BindKey value of
+// c.Render's map (fiber's c.Bind), so the tags of every {{cache}} block
+// rendered and every cachekit read made with it join the page's entry.
+
+// pageContext is the context a page renders under: the fill's collector,
+// with the deadline, cancellation and values of the user context the
+// request had.
+type pageContext struct {
+	context.Context                 // the request's user context
+	fill            context.Context // the fill's: cachekit's collector
+}
+
+func (p *pageContext) Value(key any) any {
+	if v := p.fill.Value(key); v != nil {
+		return v
+	}
+	return p.Context.Value(key)
+}
+
+// enterFill makes the page render of c run under the fill p belongs to, and
+// returns what puts c back as it was.
+func enterFill(c *fiber.Ctx, p *cachekit.Policy) (leave func()) {
+	user := c.UserContext()
+	ctx := &pageContext{Context: user, fill: p.Context()}
+	prevFill := c.Context().UserValue(fillKey{})
+	c.SetUserContext(ctx)
+	c.Context().SetUserValue(fillKey{}, ctx)
+	_ = c.Bind(fiber.Map{cachekit.BindKey: ctx})
+	return func() {
+		c.SetUserContext(user)
+		c.Context().SetUserValue(fillKey{}, prevFill)
+		if prev, _ := prevFill.(context.Context); prev != nil {
+			_ = c.Bind(fiber.Map{cachekit.BindKey: prev})
+		} else {
+			_ = c.Bind(fiber.Map{cachekit.BindKey: nil})
+		}
+	}
+}
+
+// fillContext returns the context of the page render c is in, or nil.
+func fillContext(c *fiber.Ctx) context.Context {
+	ctx, _ := c.Context().UserValue(fillKey{}).(context.Context)
+	return ctx
+}
+
+// loadPage is cache.Load of a page; inside another instance's render (a
+// Page inside a site-wide New) it is LoadContext, so that the outer page
+// depends on the inner one, hit or not.
+func (m *middleware) loadPage(c *fiber.Ctx, key string, p cachekit.Policy, fill cachekit.Fill) (cachekit.Result, error) {
+	if ctx := fillContext(c); ctx != nil {
+		return m.cache.LoadContext(ctx, key, p, fill)
+	}
+	return m.cache.Load(key, p, fill)
+}
