@@ -57,9 +57,13 @@ func fillContext(c *fiber.Ctx) context.Context {
 // loadPage is cache.Load of a page; inside another instance's render (a
 // Page inside a site-wide New) it is LoadContext, so that the outer page
 // depends on the inner one, hit or not.
-func (m *middleware) loadPage(c *fiber.Ctx, key string, p cachekit.Policy, fill cachekit.Fill) (cachekit.Result, error) {
-	if ctx := fillContext(c); ctx != nil {
-		return m.cache.LoadContext(ctx, key, p, fill)
+// depth is how many instances the request went through before this one:
+// only then can a render be around, and the hit path reads nothing more.
+func (m *middleware) loadPage(c *fiber.Ctx, depth int, key string, p cachekit.Policy, fill cachekit.Fill) (cachekit.Result, error) {
+	if depth > 0 {
+		if ctx := fillContext(c); ctx != nil {
+			return m.cache.LoadContext(ctx, key, p, fill)
+		}
 	}
 	return m.cache.Load(key, p, fill)
 }

@@ -52,7 +52,7 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		}
 		rd := &s.rd
 		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, revalidate: revalidate}
-		r, err := m.loadPage(c, key, rd.policy(s.background), s.run)
+		r, err := m.loadPage(c, s.req.depth, key, rd.policy(s.background), s.run)
 		if rd.ran {
 			return rd.finish(r, err)
 		}
