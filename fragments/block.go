@@ -29,6 +29,7 @@ type block struct {
 	tmpl     string // template holding the {{cache}} action
 	loc      string // its "name:line:col"
 	digest   [digestLen]byte
+	unlinked bool // its body calls templates with blocks it cannot link to: never stored (link.go)
 
 	ttl      time.Duration // when the ttl is a literal
 	dynTTL   bool          // the ttl is an argument
@@ -213,7 +214,7 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 		}
 		rest = rest[1:]
 	}
-	if ttl == 0 {
+	if ttl == 0 || b.unlinked {
 		v, err := b.render(f)
 		if err != nil {
 			return "", b.fail(err)

@@ -75,6 +75,26 @@ func TestNestedBlocksPropagateTags(t *testing.T) {
 	}
 }
 
+// A block whose body calls a template holding blocks cannot record their
+// tags (their $ is the call's data): it renders every time, never stale,
+// and the inner blocks still cache.
+func TestBlockAroundATemplateWithBlocks(t *testing.T) {
+	c := newCache(t)
+	n := newCounters()
+	tm := load(t, c, n.funcs(), "deps.html")
+	data := shelf{Products: []product{{1, "lamp"}, {2, "desk"}}}
+	render(t, tm, "viacall", data)
+	render(t, tm, "viacall", data)
+	if n.get("callee-1") != 1 || n.get("callee-2") != 1 {
+		t.Fatalf("inner blocks rendered %d and %d times, want once", n.get("callee-1"), n.get("callee-2"))
+	}
+	data.Products[0].Name = "LAMP"
+	c.InvalidateTags("p:1")
+	if got := render(t, tm, "viacall", data); !strings.Contains(got, "LAMP") {
+		t.Fatalf("after InvalidateTags(p:1): %s", got)
+	}
+}
+
 // The inner block's fresh content shows in the outer one at once.
 func TestRussianDollShowsTheNewCard(t *testing.T) {
 	c := newCache(t)

@@ -22,6 +22,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 		return nil, err
 	}
 	b.digest = rw.digest(start, bodyNodes)
+	b.unlinked = rw.reachesBlocks(bodyNodes)
 	if err := rw.placeArgs(start, ha); err != nil {
 		return nil, err
 	}
