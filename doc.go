@@ -29,6 +29,11 @@
 //   - tags.go: InvalidateTags writes a new generation per tag and moves the
 //     epoch; bus.go carries that, and every Set and Delete, to the other
 //     instances.
+//   - deps.go: every fill runs with a collector of the tags of what it
+//     reads, carried by its context (Policy.Context); context.go holds the
+//     calls that take a context (LoadContext, GetOrSetContext,
+//     FetchContext, GetContext), so a hit's tags and a nested fill's
+//     generations join the entry of the fill around them.
 //   - stats.go counts all of it; memory.go is the embedded store; dummy.go
 //     the store that keeps nothing.
 package cachekit

@@ -52,6 +52,9 @@
 // render runs the rest of the chain, analyze.go decides whether and for
 // how long the response is stored and encodes it, and a response that
 // varies on new headers has its Vary list learned (learn, render.go).
+// The render runs under the fill's context (deps.go): the handler's
+// c.UserContext() and the cachekit.BindKey binding of c.Render, so what the
+// page reads through the cache joins its entry.
 // InvalidatePath and Purge are in invalidate.go, Config and PurgeConfig in
 // config.go, the Cache-Control parser in cachecontrol.go.
 package fibercache

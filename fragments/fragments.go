@@ -84,7 +84,8 @@
 // hostaction.go turns one block into its host action and body template
 // (nodes.go makes the new nodes, digest.go hashes the block's source). At
 // render, block.go looks the fragment up in the cache or renders the body,
-// under a key made by hash.go from the vary values.
+// under a key made by hash.go from the vary values, and records its tags in
+// the fill it renders in, found through its link argument (link.go).
 package fragments
 
 import (
