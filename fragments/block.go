@@ -81,49 +81,39 @@ func frameRoot(f *frame) (reflect.Value, error) {
 	return f.root, nil
 }
 
-// frameLink gives the blocks nested in a body their link: the frame.
-func frameLink(f *frame) (*frame, error) {
+// frameLink is the link of the blocks nested in a body: the context the
+// body renders under.
+func frameLink(f *frame) (context.Context, error) {
 	if f == nil {
 		return nil, errNoFrame
 	}
-	return f, nil
+	return f.ctx, nil
 }
 
 var (
-	frameType    = reflect.TypeFor[*frame]()
 	stringType   = reflect.TypeFor[string]()
 	bindKeyValue = reflect.ValueOf(cachekit.BindKey)
 )
 
-// linkContext returns the context a block's link argument carries: the
-// enclosing body's, when the block sits in another block's body; else, when
-// $ is a map with string keys (fiber.Map: c.Render's data, which fiber's
-// c.Bind values join), the context.Context under cachekit.BindKey, which
-// fibercache binds while a page renders. nil when there is none.
-func linkContext(v reflect.Value) context.Context {
-	for v.IsValid() && v.Kind() == reflect.Interface && !v.IsNil() {
-		v = v.Elem()
+// topLink is the link of the blocks of a template, read once per execution
+// from its $: when $ is a map with string keys (fiber.Map: c.Render's data,
+// which fiber's c.Bind values join), the context.Context under
+// cachekit.BindKey, which fibercache binds while a page renders; else nil.
+// The blocks take it as a context.Context, which text/template passes on
+// without an allocation.
+func topLink(root reflect.Value) context.Context {
+	for root.IsValid() && root.Kind() == reflect.Interface && !root.IsNil() {
+		root = root.Elem()
 	}
-	if !v.IsValid() {
+	if !root.IsValid() || root.Kind() != reflect.Map || root.Type().Key() != stringType || root.IsNil() {
 		return nil
 	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		if v.Type() == frameType && !v.IsNil() {
-			return v.Interface().(*frame).ctx
-		}
-	case reflect.Map:
-		if v.Type().Key() != stringType || v.IsNil() {
-			return nil
-		}
-		x := v.MapIndex(bindKeyValue)
-		if !x.IsValid() || !x.CanInterface() {
-			return nil
-		}
-		ctx, _ := x.Interface().(context.Context)
-		return ctx
+	x := root.MapIndex(bindKeyValue)
+	if !x.IsValid() || !x.CanInterface() {
+		return nil
 	}
-	return nil
+	ctx, _ := x.Interface().(context.Context)
+	return ctx
 }
 
 func frameVar(f *frame, i int) (reflect.Value, error) {
@@ -152,7 +142,7 @@ var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // setArgs counts the arguments the block's host action passes.
 func (b *block) setArgs() {
-	b.nargs = 1 + b.nvars + b.ntags + b.nvary // the link first
+	b.nargs = b.nvars + b.ntags + b.nvary
 	for _, p := range []bool{b.passDot, b.passRoot, b.dynTTL} {
 		if p {
 			b.nargs++
@@ -162,32 +152,34 @@ func (b *block) setArgs() {
 
 // fn returns the function the block's host action calls:
 //
-//	{{__cachekit_N LINK [.] [$] <outer vars> [ttl] <tags> <vary>}}
+//	{{__cachekit_N $__cachekit_link [.] [$] <outer vars> [ttl] <tags> <vary>}}
 //
 // Small arities get a func of their own: text/template calls a variadic
 // func through a slice it allocates.
 func (b *block) fn() any {
 	switch b.nargs {
 	case 0:
-		return func() (template.HTML, error) { return b.call(nil) }
+		return func(ctx context.Context) (template.HTML, error) { return b.call(ctx, nil) }
 	case 1:
-		return func(x reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x}) }
+		return func(ctx context.Context, x reflect.Value) (template.HTML, error) {
+			return b.call(ctx, []reflect.Value{x})
+		}
 	case 2:
-		return func(x, y reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y}) }
+		return func(ctx context.Context, x, y reflect.Value) (template.HTML, error) {
+			return b.call(ctx, []reflect.Value{x, y})
+		}
 	case 3:
-		return func(x, y, z reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y, z}) }
-	case 4:
-		return func(x, y, z, w reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y, z, w}) }
-	case 5:
-		return func(x, y, z, w, v reflect.Value) (template.HTML, error) {
-			return b.call([]reflect.Value{x, y, z, w, v})
+		return func(ctx context.Context, x, y, z reflect.Value) (template.HTML, error) {
+			return b.call(ctx, []reflect.Value{x, y, z})
 		}
 	}
-	return func(args ...reflect.Value) (template.HTML, error) { return b.call(args) }
+	return func(ctx context.Context, args ...reflect.Value) (template.HTML, error) { return b.call(ctx, args) }
 }
 
 // call returns the fragment, from the cache or rendered.
-func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
+// ctx is the block's link: the context of the fill (a page, an enclosing
+// block's) that records what the fragment depends on, or nil.
+func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HTML, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", b.fail(fmt.Errorf("panic: %v", r))
@@ -196,8 +188,6 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 	if len(args) != b.nargs {
 		return "", b.fail(fmt.Errorf("internal error: %d arguments, want %d", len(args), b.nargs))
 	}
-	ctx := linkContext(args[0])
-	args = args[1:]
 	f := &frame{ctx: ctx}
 	if b.passDot {
 		f.dot, args = args[0], args[1:]

@@ -140,14 +140,14 @@ func (rw *rewriter) placeArgs(start *parse.ActionNode, ha *hostArgs) error {
 		root.Ident[0] = "$"
 	}
 	ha.root = root
-	// The link: $ where the block stands in a template (a render's map data
-	// may carry a page's context under cachekit.BindKey), the enclosing
-	// body's frame inside another block.
+	// The link: $__cachekit_link, declared at the top of the template
+	// (from $: a render's map data may carry a page's context under
+	// cachekit.BindKey), or in the prologue of the enclosing block's body.
 	if ha.link, err = rw.varNode(linkVar); err != nil {
 		return err
 	}
 	if len(rw.open) == 0 {
-		ha.link.Ident[0] = "$"
+		rw.topBlocks = true // the template declares it at its top
 	}
 	return nil
 }
@@ -197,7 +197,7 @@ func (rw *rewriter) body(b *block, start *parse.ActionNode, nodes []parse.Node, 
 }
 
 // hostAction makes the action that replaces a block:
-// {{__cachekit_N LINK [.] [$] <outer vars> [ttl] <tags> <vary>}}. Its function
+// {{__cachekit_N $__cachekit_link [.] [$] <outer vars> [ttl] <tags> <vary>}}. Its function
 // name keeps the position of the block's "cache".
 func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (*parse.ActionNode, error) {
 	host, err := snippet("{{" + b.funcName + "}}")
