@@ -231,7 +231,7 @@ func TestContextCancelled(t *testing.T) {
 	if err := AddTags(context.Background(), "x"); err != nil {
 		t.Fatalf("AddTags outside a fill: %v", err)
 	}
-	c.LoadContext(nil, "empty-tag", Policy{TTL: time.Minute}, func(p *Policy) ([]byte, error) {
+	c.LoadContext(context.TODO(), "empty-tag", Policy{TTL: time.Minute}, func(p *Policy) ([]byte, error) {
 		if err := AddTags(p.Context(), ""); err == nil || !strings.Contains(err.Error(), "empty tag") {
 			t.Errorf("AddTags of an empty tag: %v", err)
 		}

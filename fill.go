@@ -87,10 +87,10 @@ type Fill func(p *Policy) ([]byte, error)
 // value is returned uncached. Load returns an error only for bad arguments
 // or when fill fails with nothing stale to serve.
 func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
-	return c.load(nil, key, p, fill)
+	return c.load(context.Background(), key, p, fill)
 }
 
-// load is Load and LoadContext; ctx is nil for Load.
+// load is Load and LoadContext.
 func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Result, error) {
 	if err := c.check(key); err != nil {
 		return Result{}, err
@@ -98,10 +98,7 @@ func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Resu
 	if err := p.check(); err != nil {
 		return Result{}, err
 	}
-	var d *deps
-	if ctx != nil {
-		d = depsFrom(ctx)
-	}
+	d := depsFrom(ctx)
 	r, _ := c.lookup(key)
 	c.count(key, r.Status)
 	switch r.Status {
@@ -117,10 +114,8 @@ func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Resu
 		c.refresh(key, p, fill)
 		return r, nil
 	}
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return Result{}, err
-		}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
 	}
 	fallback := r.fallback
 	skey := c.keys.storageKey(kindEntry, key)
@@ -283,7 +278,7 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 	}
 	go func() {
 		defer c.refreshing.Delete(skey)
-		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(nil, skey, p, fill) })
+		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(context.Background(), skey, p, fill) })
 		if err != nil {
 			c.stats.refreshErrors.Add(1)
 		}
