@@ -234,3 +234,14 @@ func Inherit(ctx, from context.Context) {
 	d.lists = append(d.lists, lists...)
 	d.gens = append(d.gens, gens...)
 }
+
+// Collect returns a context derived from parent that collects what is read
+// under it, as a fill's context does, for a value built before it is known
+// whether, or under which key, it will be stored: pass the collected tags
+// on to the fill that stores it with Inherit.
+func (c *Cache) Collect(parent context.Context) context.Context {
+	if parent == nil {
+		parent = context.Background()
+	}
+	return (&deps{c: c, parent: parent}).context()
+}

@@ -28,11 +28,12 @@ func (p *pageContext) Value(key any) any {
 	return p.Context.Value(key)
 }
 
-// enterFill makes the page render of c run under the fill p belongs to, and
-// returns what puts c back as it was.
-func enterFill(c *fiber.Ctx, p *cachekit.Policy) (leave func()) {
+// enterFill makes the page render of c run under fill, the context of the
+// fill the page is built in (or a cache.Collect context), and returns what
+// puts c back as it was.
+func enterFill(c *fiber.Ctx, fill context.Context) (leave func()) {
 	user := c.UserContext()
-	ctx := &pageContext{Context: user, fill: p.Context()}
+	ctx := &pageContext{Context: user, fill: fill}
 	prevFill := c.Context().UserValue(fillKey{})
 	c.SetUserContext(ctx)
 	c.Context().SetUserValue(fillKey{}, ctx)

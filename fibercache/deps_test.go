@@ -180,3 +180,33 @@ func TestNestedInstancesDependencies(t *testing.T) {
 		t.Fatalf("after the inner page's tag moved: %q %s", r.body, r.xcache())
 	}
 }
+
+// A public page rendered for a request with credentials is stored with what
+// it was built from, like any other.
+func TestCredentialedPublicPageDependencies(t *testing.T) {
+	cache := newCache(t)
+	name := "lamp"
+	app := newApp()
+	app.Get("/pub", Page(time.Minute, Config{Cache: cache}), func(c *fiber.Ctx) error {
+		b, err := cache.GetOrSetContext(c.UserContext(), "pub-data", time.Minute, func(context.Context) ([]byte, error) {
+			return []byte(name), nil
+		}, "p:1")
+		if err != nil {
+			return err
+		}
+		c.Set("Cache-Control", "public")
+		return c.Send(b)
+	})
+	if r := get(t, app, "/pub", "Authorization", "Bearer x"); !strings.Contains(r.cacheStatus(), "stored") {
+		t.Fatalf("credentialed public page: %s %q", r.xcache(), r.cacheStatus())
+	}
+	if r := get(t, app, "/pub"); r.xcache() != "HIT" || r.body != "lamp" {
+		t.Fatalf("anonymous: %s %q", r.xcache(), r.body)
+	}
+	name = "LAMP"
+	cache.Delete("pub-data")
+	cache.InvalidateTags("p:1")
+	if r := get(t, app, "/pub"); r.body != "LAMP" {
+		t.Fatalf("after InvalidateTags(p:1): %s %q", r.xcache(), r.body)
+	}
+}

@@ -352,7 +352,10 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	rec, haveRec := m.ensureRecord(rkey)
 	var snap snapshot
 	snap.take(c)
+	deps := m.cache.Collect(c.UserContext()) // what the page is built from, should it be stored
+	leave := enterFill(c, deps)
 	err := c.Next()
+	leave()
 	if err != nil || m.innerHandled(c) {
 		if err != nil {
 			stripSurrogateKey(c)
@@ -366,7 +369,10 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 		an := m.analyze(c, &snap, &rec, &s.req)
 		if an.reason == "" && an.public && !an.varyChanged && len(an.tags) == 0 {
 			key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
-			r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return an.value, nil })
+			r, _ := m.cache.Load(key, an.policy(), func(p *cachekit.Policy) ([]byte, error) {
+				cachekit.Inherit(p.Context(), deps)
+				return an.value, nil
+			})
 			stripSurrogateKey(c)
 			an.decorate(c)
 			if r.Stored {

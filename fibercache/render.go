@@ -139,7 +139,7 @@ func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
 	// after its record write, to see an InvalidatePath that landed between.
 	fence := m.readPathFence(rd.c.Path())
 	rd.snap.take(rd.c)
-	leave := enterFill(rd.c, p)
+	leave := enterFill(rd.c, p.Context())
 	err := rd.c.Next()
 	leave()
 	if err != nil {
@@ -317,7 +317,7 @@ func (m *middleware) refresh(c *fiber.Ctx, rs *refreshState, depth int) error {
 	fence := m.readPathFence(c.Path())
 	var snap snapshot
 	snap.take(c)
-	leave := enterFill(c, rs.p)
+	leave := enterFill(c, rs.p.Context())
 	err := c.Next()
 	leave()
 	if err != nil {
