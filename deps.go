@@ -36,7 +36,7 @@ type depsKey struct{}
 type deps struct {
 	c          *Cache
 	parent     context.Context
-	ctx        context.Context // made on first use
+	ctx        context.Context // made on first use, under mu
 	mu         sync.Mutex
 	lists      [][]byte    // encoded tag lists of entries read (they alias those entries)
 	gens       []taggedGen // generations of nested fills and AddTags
@@ -54,6 +54,8 @@ func depsFrom(ctx context.Context) *deps {
 
 // context returns the fill's context: its parent with the collector.
 func (d *deps) context() context.Context {
+	d.mu.Lock() // a fill may hand its context to goroutines of its own
+	defer d.mu.Unlock()
 	if d.ctx == nil {
 		parent := d.parent
 		if parent == nil {
