@@ -87,10 +87,25 @@ type Fill func(p *Policy) ([]byte, error)
 // value is returned uncached. Load returns an error only for bad arguments
 // or when fill fails with nothing stale to serve.
 func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
-	return c.load(context.Background(), key, p, fill)
+	if err := c.check(key); err != nil {
+		return Result{}, err
+	}
+	if err := p.check(); err != nil {
+		return Result{}, err
+	}
+	r, _ := c.lookup(key)
+	c.count(key, r.Status)
+	if r.Status == Hit {
+		return r, nil
+	}
+	return c.loadMiss(noContext, nil, key, p, fill, &r)
 }
 
-// load is Load and LoadContext.
+// noContext is the context of Load: none.
+var noContext context.Context
+
+// load is LoadContext: Load recording what it read in the collector of the
+// fill ctx carries, if any.
 func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Result, error) {
 	if err := c.check(key); err != nil {
 		return Result{}, err
@@ -101,21 +116,29 @@ func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Resu
 	d := depsFrom(ctx)
 	r, _ := c.lookup(key)
 	c.count(key, r.Status)
-	switch r.Status {
-	case Hit:
+	if r.Status == Hit {
 		if d != nil {
 			d.addList(c, r.tags)
 		}
 		return r, nil
-	case Stale:
+	}
+	return c.loadMiss(ctx, d, key, p, fill, &r)
+}
+
+// loadMiss is Load past a fresh hit: a stale value with its refresh, or a
+// fill. ctx is noContext for Load, and d the collector ctx carries.
+func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fill Fill, r *Result) (Result, error) {
+	if r.Status == Stale {
 		if d != nil {
 			d.addList(c, r.tags)
 		}
 		c.refresh(key, p, fill)
-		return r, nil
+		return *r, nil
 	}
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
 	}
 	fallback := r.fallback
 	skey := c.keys.storageKey(kindEntry, key)

@@ -55,16 +55,14 @@ func fillContext(c *fiber.Ctx) context.Context {
 	return ctx
 }
 
-// loadPage is cache.Load of a page; inside another instance's render (a
-// Page inside a site-wide New) it is LoadContext, so that the outer page
-// depends on the inner one, hit or not.
-// depth is how many instances the request went through before this one:
-// only then can a render be around, and the hit path reads nothing more.
-func (m *middleware) loadPage(c *fiber.Ctx, depth int, key string, p cachekit.Policy, fill cachekit.Fill) (cachekit.Result, error) {
-	if depth > 0 {
-		if ctx := fillContext(c); ctx != nil {
-			return m.cache.LoadContext(ctx, key, p, fill)
-		}
+// outerFill returns the context of the render of another instance (a site-
+// wide New around a Page) that the request is in, so that the outer page
+// depends on this one, hit or not; nil when there is none. depth is how
+// many instances the request went through before this one: only then can
+// there be one, and the hit path reads nothing more.
+func (m *middleware) outerFill(c *fiber.Ctx, depth int) context.Context {
+	if depth == 0 {
+		return nil
 	}
-	return m.cache.Load(key, p, fill)
+	return fillContext(c)
 }

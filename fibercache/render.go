@@ -52,7 +52,14 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		}
 		rd := &s.rd
 		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, revalidate: revalidate}
-		r, err := m.loadPage(c, s.req.depth, key, rd.policy(s.background), s.run)
+		var r cachekit.Result
+		var err error
+		if ctx := m.outerFill(c, s.req.depth); ctx != nil {
+			// Inside another instance's render: the outer page depends on this one.
+			r, err = m.cache.LoadContext(ctx, key, rd.policy(s.background), s.run)
+		} else {
+			r, err = m.cache.Load(key, rd.policy(s.background), s.run)
+		}
 		if rd.ran {
 			return rd.finish(r, err)
 		}
