@@ -152,11 +152,29 @@ func (b *block) setArgs() {
 
 // fn returns the function the block's host action calls:
 //
-//	{{__cachekit_N $__cachekit_link [.] [$] <outer vars> [ttl] <tags> <vary>}}
+//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}, or __cachekit_N_l with the link first (hostAction)
 //
 // Small arities get a func of their own: text/template calls a variadic
 // func through a slice it allocates.
 func (b *block) fn() any {
+	switch b.nargs {
+	case 0:
+		return func() (template.HTML, error) { return b.call(noLink, nil) }
+	case 1:
+		return func(x reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x}) }
+	case 2:
+		return func(x, y reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x, y}) }
+	case 3:
+		return func(x, y, z reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x, y, z}) }
+	}
+	return func(args ...reflect.Value) (template.HTML, error) { return b.call(noLink, args) }
+}
+
+// noLink is the link of a block with no fill around it: none.
+var noLink context.Context
+
+// fnLinked is fn for a block with a fill around it: its link comes first.
+func (b *block) fnLinked() any {
 	switch b.nargs {
 	case 0:
 		return func(ctx context.Context) (template.HTML, error) { return b.call(ctx, nil) }
@@ -167,10 +185,6 @@ func (b *block) fn() any {
 	case 2:
 		return func(ctx context.Context, x, y reflect.Value) (template.HTML, error) {
 			return b.call(ctx, []reflect.Value{x, y})
-		}
-	case 3:
-		return func(ctx context.Context, x, y, z reflect.Value) (template.HTML, error) {
-			return b.call(ctx, []reflect.Value{x, y, z})
 		}
 	}
 	return func(ctx context.Context, args ...reflect.Value) (template.HTML, error) { return b.call(ctx, args) }

