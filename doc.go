@@ -38,6 +38,11 @@
 //     Touch, Clear); the read-modify-write ones go through atomic.go's
 //     Atomic, the store's own when it has one. Clear moves the key space's
 //     generation, an implicit tag of every entry.
+//   - deps.go: every fill runs with a collector of the tags of what it
+//     reads, carried by its context (Policy.Context); context.go holds the
+//     calls that take a context (LoadContext, GetOrSetContext,
+//     FetchContext, GetContext), so a hit's tags and a nested fill's
+//     generations join the entry of the fill around them.
 //   - stats.go counts all of it; memory.go is the embedded store; dummy.go
 //     the store that keeps nothing.
 package cachekit

@@ -1,8 +1,8 @@
 package cachekit
 
 import (
+	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -27,52 +27,5 @@ func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v)
 // load once. A stored value that no longer decodes (a struct changed shape in
 // a deploy) is a miss and is overwritten.
 func Fetch[T any](c *Cache, key string, ttl time.Duration, load func() (T, error), tags ...string) (T, error) {
-	var zero T
-	var fresh *T // set when this call ran load: no need to decode
-	fill := func(*Policy) ([]byte, error) {
-		v, err := load()
-		if err != nil {
-			return nil, err
-		}
-		fresh = &v
-		b, err := c.codec.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("cachekit: fetch %q: encoding %T: %w", key, v, err)
-		}
-		return b, nil
-	}
-	// A stale-while-revalidate refresh runs on its own goroutine, after
-	// Fetch returned: it must not write fresh, which Fetch reads.
-	background := func() Fill {
-		return func(*Policy) ([]byte, error) {
-			v, err := load()
-			if err != nil {
-				return nil, err
-			}
-			return c.codec.Marshal(v)
-		}
-	}
-	r, err := c.Load(key, Policy{TTL: ttl, Tags: tags, Background: background}, fill)
-	if err != nil {
-		return zero, err
-	}
-	if fresh != nil {
-		return *fresh, nil
-	}
-	var v T
-	if err := c.codec.Unmarshal(r.Value, &v); err != nil {
-		c.stats.corrupt.Add(1)
-		_ = c.Delete(key)
-		r, err = c.Load(key, Policy{TTL: ttl, Tags: tags, Background: background}, fill)
-		if err != nil {
-			return zero, err
-		}
-		if fresh != nil {
-			return *fresh, nil
-		}
-		if err := c.codec.Unmarshal(r.Value, &v); err != nil {
-			return zero, fmt.Errorf("cachekit: fetch %q: decoding %T: %w", key, v, err)
-		}
-	}
-	return v, nil
+	return FetchContext(context.Background(), c, key, ttl, func(context.Context) (T, error) { return load() }, tags...)
 }

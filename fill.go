@@ -33,6 +33,21 @@ type Policy struct {
 	// timeout, an open circuit): the fill runs without the store, so one
 	// Load waits for at most one failing call.
 	storeDown bool
+
+	deps *deps // the collector of the fill this Policy was given to
+}
+
+// Context returns the context of the fill this Policy was given to: pass it
+// to every cached read the fill makes (LoadContext, GetOrSetContext,
+// FetchContext, GetContext, and AddTags), so that the entry the fill writes
+// carries their tags. It carries the values, deadline and cancellation of
+// the context given to LoadContext (none for Load, or for a background
+// refresh). Outside a fill it is context.Background().
+func (p *Policy) Context() context.Context {
+	if p.deps == nil {
+		return context.Background()
+	}
+	return p.deps.context()
 }
 
 func (p *Policy) check() error {
@@ -47,7 +62,7 @@ func (p *Policy) check() error {
 	}
 	for _, t := range p.Tags {
 		if t == "" {
-			return errors.New("cachekit: empty tag")
+			return errEmptyTag
 		}
 	}
 	return nil
@@ -87,12 +102,51 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	r, lerr := c.lookup(key)
 	c.count(key, r.Status)
 	p.storeDown = lerr != nil && storeDown(lerr)
-	switch r.Status {
-	case Hit:
+	if r.Status == Hit {
 		return r, nil
-	case Stale:
+	}
+	return c.loadMiss(noContext, nil, key, p, fill, &r)
+}
+
+// noContext is the context of Load: none.
+var noContext context.Context
+
+// load is LoadContext: Load recording what it read in the collector of the
+// fill ctx carries, if any.
+func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Result, error) {
+	if err := c.check(key); err != nil {
+		return Result{}, err
+	}
+	if err := p.check(); err != nil {
+		return Result{}, err
+	}
+	d := depsFrom(ctx)
+	r, lerr := c.lookup(key)
+	c.count(key, r.Status)
+	p.storeDown = lerr != nil && storeDown(lerr)
+	if r.Status == Hit {
+		if d != nil {
+			d.addList(c, r.tags)
+		}
+		return r, nil
+	}
+	return c.loadMiss(ctx, d, key, p, fill, &r)
+}
+
+// loadMiss is Load past a fresh hit: a stale value with its refresh, or a
+// fill. ctx is noContext for Load, and d the collector ctx carries.
+func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fill Fill, r *Result) (Result, error) {
+	if r.Status == Stale {
+		if d != nil {
+			d.addList(c, r.tags)
+		}
 		c.refresh(key, p, fill)
-		return r, nil
+		return *r, nil
+	}
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
 	}
 	fallback := r.fallback
 	skey := c.keys.storageKey(kindEntry, key)
@@ -104,12 +158,12 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
 		if p.storeDown {
-			return c.runFill(skey, p, fill)
+			return c.runFill(ctx, skey, p, fill)
 		}
 		if r, _ := c.lookup(key); r.Status == Hit {
-			return fillResult{value: r.Value, epoch: epoch}, nil
+			return fillResult{value: r.Value, epoch: epoch, list: r.tags}, nil
 		}
-		return c.runFill(skey, p, fill)
+		return c.runFill(ctx, skey, p, fill)
 	})
 	shared := !leader
 	if shared {
@@ -122,16 +176,22 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	if err == nil && shared && (f.noStore || f.epoch != joined) {
 		// The value was meant for the caller that computed it only, or the
 		// flight began before an invalidation this caller came after.
-		f, err = c.runFill(skey, p, fill)
+		f, err = c.runFill(ctx, skey, p, fill)
 	}
 	if err != nil {
 		if fallback != nil {
 			c.stats.staleErrors.Add(1)
 			fb := *fallback
 			fb.FillErr = err
+			if d != nil {
+				d.addList(c, fb.tags)
+			}
 			return fb, nil
 		}
 		return Result{}, err
+	}
+	if d != nil {
+		f.report(c, d)
 	}
 	return Result{Value: f.value, Status: Miss, Coalesced: shared, Stored: f.stored}, nil
 }
@@ -142,13 +202,35 @@ type fillResult struct {
 	stored  bool
 	noStore bool
 	epoch   uint64 // when the fill began
+
+	// What the value depends on, for the fills around it: the generations
+	// it was (or would have been) written under, or the tag list of the
+	// entry a flight found; unsafe when they are not all known, so nothing
+	// built from the value may be stored.
+	gens   []taggedGen
+	list   []byte
+	unsafe bool
 }
 
-// runFill runs fill under the policy and stores the value.
-func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
+// report records what f depends on in the collector of the caller's fill.
+func (f *fillResult) report(c *Cache, d *deps) {
+	d.add(c, f.list, f.gens)
+	if f.unsafe {
+		d.mu.Lock()
+		d.unstorable = true
+		d.mu.Unlock()
+	}
+}
+
+// runFill runs fill under the policy and stores the value. The fill's
+// context (Policy.Context) is parent with the fill's own collector.
+func (c *Cache) runFill(parent context.Context, skey string, p Policy, fill Fill) (fillResult, error) {
 	if p.storeDown {
+		// Without the store nothing is stored, and what the value was
+		// built from is unknown: nothing built from it may be stored.
+		p.deps = &deps{c: c, parent: parent}
 		v, err := c.callFill(skey, fill, &p)
-		return fillResult{value: v, epoch: c.epochNow()}, err
+		return fillResult{value: v, epoch: c.epochNow(), unsafe: true}, err
 	}
 	upfront := p.Tags
 	gens, genErr := c.entryGenerations(upfront)
@@ -156,24 +238,39 @@ func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
 	epoch := c.epochNow()
 	fp := p
 	fp.Tags = append([]string(nil), p.Tags...)
+	d := &deps{c: c, parent: parent}
+	fp.deps = d
 	v, err := c.callFill(skey, fill, &fp)
 	if err != nil {
 		return fillResult{}, err
 	}
-	f := fillResult{value: v, noStore: fp.NoStore, epoch: epoch}
-	if fp.NoStore || genErr != nil {
+	all, depsOK := d.merge(gens)
+	f := fillResult{value: v, noStore: fp.NoStore, epoch: epoch, gens: all, unsafe: genErr != nil || !depsOK}
+	if !depsOK {
+		c.stats.raceSkips.Add(1)
+	}
+	if fp.NoStore || f.unsafe {
 		return f, nil
 	}
 	if err := fp.check(); err != nil {
 		c.storageError(fmt.Errorf("fill for %q returned a bad policy: %w", skey, err))
+		f.unsafe = true
 		return f, nil
 	}
-	if late := lateTags(upfront, fp.Tags); len(late) > 0 {
+	late := lateTags(upfront, fp.Tags)
+	for i := 0; i < len(late); i++ {
+		if d.known(late[i]) { // attached by AddTags: its generation predates the data
+			late = append(late[:i], late[i+1:]...)
+			i--
+		}
+	}
+	if len(late) > 0 {
 		// Tags known only after the fill: a generation that moved (or
 		// appeared) while the fill ran may belong to an invalidation the
 		// value predates, so such a value is not stored.
 		lateGens, err := c.generations(late, nil)
 		if err != nil {
+			f.unsafe = true
 			return f, nil
 		}
 		// On an embedded store this process sees every invalidation, and
@@ -185,12 +282,14 @@ func (c *Cache) runFill(skey string, p Policy, fill Fill) (fillResult, error) {
 		for _, g := range lateGens {
 			if genTime(g.gen) >= started.UnixNano() && !quiet {
 				c.stats.raceSkips.Add(1)
+				f.unsafe = true
 				return f, nil
 			}
 		}
-		gens = append(gens, lateGens...)
+		all = append(all, lateGens...)
+		f.gens = all
 	}
-	f.stored = c.writeEntry(skey, v, &fp, gens) == nil
+	f.stored = c.writeEntry(skey, v, &fp, all) == nil
 	return f, nil
 }
 
@@ -221,7 +320,7 @@ func (c *Cache) refresh(key string, p Policy, fill Fill) {
 	go func() {
 		defer c.refreshing.Delete(skey)
 		defer c.recoverBackground(skey) // callFill recovers the fill's own panics
-		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(skey, p, fill) })
+		_, err, _ := c.group.Do(skey, func() (any, error) { return c.runFill(context.Background(), skey, p, fill) })
 		if err != nil {
 			c.stats.refreshErrors.Add(1)
 		}

@@ -39,6 +39,7 @@ const (
 type hotValue struct {
 	key     string
 	value   []byte // len == cap, shared by every hit, never modified
+	tags    []byte // the entry's encoded tag list (same buffer as value)
 	size    int64  // len(key) + len(value): what it takes of the budget
 	epoch   uint64 // the invalidation epoch it was validated at
 	kept    int64  // when it was validated

@@ -52,6 +52,9 @@ type Result struct {
 	FillErr error
 	// fallback holds a value usable only if a fill fails (stale-if-error).
 	fallback *Result
+	// tags is the encoded tag list of the entry the value came from (it
+	// aliases the entry's buffer): what a fill that reads it depends on.
+	tags []byte
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxKeyLen+8); return &b }}
@@ -117,7 +120,7 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 	if !ok {
 		return false
 	}
-	r.Value, r.Status, r.Age = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0))
+	r.Value, r.Status, r.Age, r.tags = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0)), v.tags
 	if v.expires != 0 {
 		r.Expires = time.Unix(0, v.expires)
 	}
@@ -134,7 +137,7 @@ func (c *Cache) lookupMiss(key string) (Result, error) {
 	epoch := c.epoch.Load() // before the read: see hotLayer.put
 	r, err := c.lookupStored(key)
 	if r.Status == Hit && (c.bus == nil || c.bus.live.Load()) {
-		v := &hotValue{value: r.Value, epoch: epoch, kept: now, age: int64(r.Age)}
+		v := &hotValue{value: r.Value, tags: r.tags, epoch: epoch, kept: now, age: int64(r.Age)}
 		if !r.Expires.IsZero() {
 			v.expires = r.Expires.UnixNano()
 			v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
@@ -170,7 +173,7 @@ func (c *Cache) lookupStored(key string) (Result, error) {
 		return Result{}, nil
 	}
 	now := c.wallNow().UnixNano()
-	r := Result{Value: e.value, Age: time.Duration(now - e.stored)}
+	r := Result{Value: e.value, Age: time.Duration(now - e.stored), tags: e.tags}
 	if r.Age < 0 {
 		r.Age = 0
 	}

@@ -69,6 +69,9 @@
 // render runs the rest of the chain, analyze.go decides whether and for
 // how long the response is stored and encodes it, and a response that
 // varies on new headers has its Vary list learned (learn, render.go).
+// The render runs under the fill's context (deps.go): the handler's
+// c.UserContext() and the cachekit.BindKey binding of c.Render, so what the
+// page reads through the cache joins its entry.
 // InvalidatePath and Purge are in invalidate.go, Config and PurgeConfig in
 // config.go, the Cache-Control parser in cachecontrol.go.
 package fibercache
@@ -111,6 +114,21 @@ func Page(ttl time.Duration, config ...Config) fiber.Handler {
 // Tag tags the page being rendered: when any of its tags is invalidated
 // (cachekit.Cache.InvalidateTags), the page is rendered afresh. Call it from
 // the handler, before it returns. Empty tags are ignored.
+//
+// Call it before the handler reads the data the tags guard: Tag reads (or
+// makes) each tag's generation when it is called, and the page is stored
+// under those generations, so an invalidation that lands after the call
+// always reaches the page, and a tagged page is stored on its first render,
+// on every store. (Tags read from data already fetched, or sent in a
+// Surrogate-Key header, are taken once the handler returned, and a page
+// whose such tag moved during the render is not stored.)
+//
+// Most pages need no Tag: the tags of the {{cache}} blocks the page renders
+// through the loader, and of the cachekit reads the handler makes with
+// c.UserContext() (cachekit.FetchContext, GetOrSetContext, LoadContext,
+// GetContext), reach the page by themselves. Tag is for what no cached read
+// of the render shows: data the handler reads elsewhere, or blocks rendered
+// by another template engine.
 func Tag(c *fiber.Ctx, tags ...string) {
 	ts, _ := c.Context().UserValue(tagsKey{}).(*[]string)
 	if ts == nil {
@@ -120,7 +138,11 @@ func Tag(c *fiber.Ctx, tags ...string) {
 	for _, t := range tags {
 		if t != "" {
 			// The string may alias a request buffer (c.Params).
-			*ts = append(*ts, strings.Clone(t))
+			t = strings.Clone(t)
+			*ts = append(*ts, t)
+			if ctx := fillContext(c); ctx != nil {
+				_ = cachekit.AddTags(ctx, t) // an error makes the page unstorable
+			}
 		}
 	}
 }
@@ -131,6 +153,7 @@ type (
 	handledKey struct{} // *middleware: the innermost instance that ran
 	depthKey   struct{} // int: how many instances the request went through
 	refreshKey struct{} // *refreshState: a background refresh request
+	fillKey    struct{} // context.Context: the fill the page renders in
 )
 
 var (
@@ -376,7 +399,10 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	f := m.readPathFence(c.Path())
 	var snap snapshot
 	snap.take(c)
+	deps := m.cache.Collect(c.UserContext()) // what the page is built from, should it be stored
+	leave := enterFill(c, deps)
 	err := c.Next()
+	leave()
 	if err != nil || m.innerHandled(c) {
 		if err != nil {
 			stripSurrogateKey(c)
@@ -393,11 +419,14 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 			if an.varyChanged || !haveRec {
 				// A new Vary list, or the path's first storable
 				// response: the record is made or rewritten first.
-				stored = m.learn(c, &s.req, rec, string(s.rk), f, &an)
+				stored = m.learn(c, &s.req, rec, string(s.rk), f, &an, deps)
 			} else {
 				m.extendRecord(string(s.rk), f.key, rec, f.value, f.err, an.life())
 				key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
-				r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return an.value, nil })
+				r, _ := m.cache.Load(key, an.policy(), func(p *cachekit.Policy) ([]byte, error) {
+					cachekit.Inherit(p.Context(), deps) // what the page was built from
+					return an.value, nil
+				})
 				stored = r.Stored
 			}
 			stripSurrogateKey(c)

@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -68,7 +69,14 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		}
 		rd := &s.rd
 		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate}
-		r, err := m.cache.Load(key, rd.policy(s.background), s.run)
+		var r cachekit.Result
+		var err error
+		if ctx := m.outerFill(c, s.req.depth); ctx != nil {
+			// Inside another instance's render: the outer page depends on this one.
+			r, err = m.cache.LoadContext(ctx, key, rd.policy(s.background), s.run)
+		} else {
+			r, err = m.cache.Load(key, rd.policy(s.background), s.run)
+		}
 		if rd.ran {
 			return rd.finish(r, err)
 		}
@@ -219,7 +227,10 @@ func (rd *render) render(p *cachekit.Policy) ([]byte, error) {
 	fence := m.readPathFence(rd.c.Path())
 	rd.fence = fence
 	rd.snap.take(rd.c)
-	if err := rd.c.Next(); err != nil {
+	leave := enterFill(rd.c, p.Context())
+	err := rd.c.Next()
+	leave()
+	if err != nil {
 		rd.handlerErr = err
 		p.NoStore = true
 		if serverError(err) {
@@ -260,7 +271,7 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 		return nil, nil, false
 	case an.varyChanged:
 		p.NoStore = true
-		return an.value, nil, m.learn(c, req, rec, rkey, f, an)
+		return an.value, nil, m.learn(c, req, rec, rkey, f, an, p.Context())
 	}
 	an.apply(p)
 	return an.value, nil, false
@@ -273,7 +284,7 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 // it when they go round again. A tagged page is not stored here: only the
 // core's own fill checks that its tags were not invalidated while it
 // rendered.
-func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis) bool {
+func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis, render context.Context) bool {
 	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err, an.life())
 	if !ok || len(an.tags) > 0 {
 		return false
@@ -282,7 +293,10 @@ func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, 
 	nreq.scan(c, m, &nrec)
 	key := string(nreq.appendPageKey(nil, c, m, &nrec))
 	value := an.value
-	r, _ := m.cache.Load(key, an.policy(), func(*cachekit.Policy) ([]byte, error) { return value, nil })
+	r, _ := m.cache.Load(key, an.policy(), func(p *cachekit.Policy) ([]byte, error) {
+		cachekit.Inherit(p.Context(), render) // what the render read
+		return value, nil
+	})
 	return r.Stored
 }
 
@@ -397,7 +411,10 @@ func (m *middleware) refresh(c *fiber.Ctx, rs *refreshState, depth int) error {
 	fence := m.readPathFence(c.Path())
 	var snap snapshot
 	snap.take(c)
-	if err := c.Next(); err != nil {
+	leave := enterFill(c, rs.p.Context())
+	err := c.Next()
+	leave()
+	if err != nil {
 		rs.p.NoStore = true
 		if serverError(err) {
 			rs.err = err

@@ -2,6 +2,7 @@ package fragments
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -28,6 +29,7 @@ type block struct {
 	tmpl     string // template holding the {{cache}} action
 	loc      string // its "name:line:col"
 	digest   [digestLen]byte
+	unlinked bool // its body calls templates with blocks it cannot link to: never stored (link.go)
 
 	ttl      time.Duration // when the ttl is a literal
 	dynTTL   bool          // the ttl is an argument
@@ -53,6 +55,11 @@ type block struct {
 type frame struct {
 	dot, root reflect.Value
 	vars      []reflect.Value
+	// ctx is the context the body renders under: the fill's own
+	// (cachekit.Policy.Context), so the blocks nested in the body record
+	// their tags in the fill's entry; or, when the body renders uncached,
+	// the one the block found around it.
+	ctx context.Context
 }
 
 var errNoFrame = errors.New("fragments: this template is the body of a {{cache}} block and cannot be executed directly")
@@ -72,6 +79,41 @@ func frameRoot(f *frame) (reflect.Value, error) {
 		return reflect.Value{}, errNoFrame
 	}
 	return f.root, nil
+}
+
+// frameLink is the link of the blocks nested in a body: the context the
+// body renders under.
+func frameLink(f *frame) (context.Context, error) {
+	if f == nil {
+		return nil, errNoFrame
+	}
+	return f.ctx, nil
+}
+
+var (
+	stringType   = reflect.TypeFor[string]()
+	bindKeyValue = reflect.ValueOf(cachekit.BindKey)
+)
+
+// topLink is the link of the blocks of a template, read once per execution
+// from its $: when $ is a map with string keys (fiber.Map: c.Render's data,
+// which fiber's c.Bind values join), the context.Context under
+// cachekit.BindKey, which fibercache binds while a page renders; else nil.
+// The blocks take it as a context.Context, which text/template passes on
+// without an allocation.
+func topLink(root reflect.Value) context.Context {
+	for root.IsValid() && root.Kind() == reflect.Interface && !root.IsNil() {
+		root = root.Elem()
+	}
+	if !root.IsValid() || root.Kind() != reflect.Map || root.Type().Key() != stringType || root.IsNil() {
+		return nil
+	}
+	x := root.MapIndex(bindKeyValue)
+	if !x.IsValid() || !x.CanInterface() {
+		return nil
+	}
+	ctx, _ := x.Interface().(context.Context)
+	return ctx
 }
 
 func frameVar(f *frame, i int) (reflect.Value, error) {
@@ -110,26 +152,48 @@ func (b *block) setArgs() {
 
 // fn returns the function the block's host action calls:
 //
-//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}
+//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}, or __cachekit_N_l with the link first (hostAction)
 //
 // Small arities get a func of their own: text/template calls a variadic
 // func through a slice it allocates.
 func (b *block) fn() any {
 	switch b.nargs {
 	case 0:
-		return func() (template.HTML, error) { return b.call(nil) }
+		return func() (template.HTML, error) { return b.call(noLink, nil) }
 	case 1:
-		return func(x reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x}) }
+		return func(x reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x}) }
 	case 2:
-		return func(x, y reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y}) }
+		return func(x, y reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x, y}) }
 	case 3:
-		return func(x, y, z reflect.Value) (template.HTML, error) { return b.call([]reflect.Value{x, y, z}) }
+		return func(x, y, z reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x, y, z}) }
 	}
-	return func(args ...reflect.Value) (template.HTML, error) { return b.call(args) }
+	return func(args ...reflect.Value) (template.HTML, error) { return b.call(noLink, args) }
+}
+
+// noLink is the link of a block with no fill around it: none.
+var noLink context.Context
+
+// fnLinked is fn for a block with a fill around it: its link comes first.
+func (b *block) fnLinked() any {
+	switch b.nargs {
+	case 0:
+		return func(ctx context.Context) (template.HTML, error) { return b.call(ctx, nil) }
+	case 1:
+		return func(ctx context.Context, x reflect.Value) (template.HTML, error) {
+			return b.call(ctx, []reflect.Value{x})
+		}
+	case 2:
+		return func(ctx context.Context, x, y reflect.Value) (template.HTML, error) {
+			return b.call(ctx, []reflect.Value{x, y})
+		}
+	}
+	return func(ctx context.Context, args ...reflect.Value) (template.HTML, error) { return b.call(ctx, args) }
 }
 
 // call returns the fragment, from the cache or rendered.
-func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
+// ctx is the block's link: the context of the fill (a page, an enclosing
+// block's) that records what the fragment depends on, or nil.
+func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HTML, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", b.fail(fmt.Errorf("panic: %v", r))
@@ -138,7 +202,7 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 	if len(args) != b.nargs {
 		return "", b.fail(fmt.Errorf("internal error: %d arguments, want %d", len(args), b.nargs))
 	}
-	f := &frame{}
+	f := &frame{ctx: ctx}
 	if b.passDot {
 		f.dot, args = args[0], args[1:]
 	}
@@ -154,7 +218,7 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 		}
 		rest = rest[1:]
 	}
-	if ttl == 0 {
+	if ttl == 0 || b.unlinked {
 		v, err := b.render(f)
 		if err != nil {
 			return "", b.fail(err)
@@ -177,8 +241,11 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 	}
 	p := cachekit.Policy{TTL: ttl, Tags: tags}
 	ran := false
-	fill := func(*cachekit.Policy) ([]byte, error) {
+	fill := func(p *cachekit.Policy) ([]byte, error) {
 		ran = true
+		// The body renders under the fill's context: the blocks nested in
+		// it record their tags in this fragment's entry.
+		f.ctx = p.Context()
 		v, err := b.render(f)
 		if err != nil {
 			return nil, &renderError{err}
@@ -186,7 +253,12 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 		return v, nil
 	}
 	for attempt := 0; ; attempt++ {
-		r, err := b.cache.Load(key, p, fill)
+		var r cachekit.Result
+		if ctx != nil {
+			r, err = b.cache.LoadContext(ctx, key, p, fill)
+		} else {
+			r, err = b.cache.Load(key, p, fill)
+		}
 		if err != nil {
 			if re, ok := errors.AsType[*renderError](err); ok && ran {
 				return "", b.fail(re.err)
@@ -206,6 +278,7 @@ func (b *block) call(args []reflect.Value) (out template.HTML, err error) {
 		}
 		_ = b.cache.Delete(key)
 	}
+	f.ctx = ctx
 	v, err := b.render(f)
 	if err != nil {
 		return "", b.fail(err)

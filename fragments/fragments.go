@@ -12,7 +12,13 @@
 // so any length and any value works, except funcs and channels). A
 // (tags "a" "b") argument attaches invalidation tags, dropped with
 // cachekit.Cache.InvalidateTags. Blocks nest (Russian-doll caching): an
-// outer hit skips the inner blocks.
+// outer hit skips the inner blocks, and an outer block carries the tags of
+// every block rendered in its body, hits included, so invalidating an inner
+// block's tag renders the outer one afresh. A block executed with a map as
+// $ holding a context under cachekit.BindKey (fibercache binds one while a
+// page renders) records its tags in the page the same way. A block whose
+// body reaches blocks only through {{template}} calls cannot see their
+// tags: it renders every time, storing nothing (the inner blocks cache).
 //
 // Inside a block, dot, $ and every variable declared before the block mean
 // what they mean outside it. On a hit the stored HTML is written; on a miss
@@ -78,7 +84,8 @@
 // hostaction.go turns one block into its host action and body template
 // (nodes.go makes the new nodes, digest.go hashes the block's source). At
 // render, block.go looks the fragment up in the cache or renders the body,
-// under a key made by hash.go from the vary values.
+// under a key made by hash.go from the vary values, and records its tags in
+// the fill it renders in, found through its link argument (link.go).
 package fragments
 
 import (

@@ -22,6 +22,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 		return nil, err
 	}
 	b.digest = rw.digest(start, bodyNodes)
+	b.unlinked = rw.reachesBlocks(bodyNodes)
 	if err := rw.placeArgs(start, ha); err != nil {
 		return nil, err
 	}
@@ -47,10 +48,11 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 
 // hostArgs are the arguments of a block's host action (see block.fn).
 type hostArgs struct {
-	dot, root parse.Node   // passed when the body uses them
-	vars      []parse.Node // the outer variables the body uses
-	ttl       parse.Node   // when it is computed at render: nil for a literal
-	tags      []parse.Node // the (tags ...) arguments, calling __cachekit_tags
+	link      *parse.VariableNode // always passed first: see block.link
+	dot, root parse.Node          // passed when the body uses them
+	vars      []parse.Node        // the outer variables the body uses
+	ttl       parse.Node          // when it is computed at render: nil for a literal
+	tags      []parse.Node        // the (tags ...) arguments, calling __cachekit_tags
 	vary      []parse.Node
 }
 
@@ -138,6 +140,15 @@ func (rw *rewriter) placeArgs(start *parse.ActionNode, ha *hostArgs) error {
 		root.Ident[0] = "$"
 	}
 	ha.root = root
+	// The link: $__cachekit_link, declared at the top of the template
+	// (from $: a render's map data may carry a page's context under
+	// cachekit.BindKey), or in the prologue of the enclosing block's body.
+	if ha.link, err = rw.varNode(linkVar); err != nil {
+		return err
+	}
+	if len(rw.open) == 0 {
+		rw.topBlocks = true // the template declares it at its top
+	}
 	return nil
 }
 
@@ -185,33 +196,54 @@ func (rw *rewriter) body(b *block, start *parse.ActionNode, nodes []parse.Node, 
 	return body, ob.used, nil
 }
 
-// hostAction makes the action that replaces a block:
-// {{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}. Its function
-// name keeps the position of the block's "cache".
-func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (*parse.ActionNode, error) {
-	host, err := snippet("{{" + b.funcName + "}}")
+// hostAction makes what replaces a block:
+//
+//	{{if $__cachekit_link}}{{__cachekit_N_l $__cachekit_link ARGS}}{{else}}{{__cachekit_N ARGS}}{{end}}
+//
+// with ARGS [.] [$] <outer vars> [ttl] <tags> <vary>: a block with no fill
+// around it (no link) calls its func exactly as it would without links.
+// Each function name keeps the position of the block's "cache".
+func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse.Node, error) {
+	host, err := snippet("{{" + linkVar + " := 0}}{{if " + linkVar + "}}{{" + b.funcName + "}}{{else}}{{" + b.funcName + "}}{{end}}")
 	if err != nil {
 		return nil, err
 	}
-	action := host.Root.Nodes[0].(*parse.ActionNode)
-	id := cacheIdent.Copy().(*parse.IdentifierNode)
-	id.Ident = b.funcName
-	args := []parse.Node{id}
+	ifNode := host.Root.Nodes[1].(*parse.IfNode)
+	ifNode.Pipe.Cmds[0].Args[0] = ha.link
+	var rest []parse.Node
 	if b.passDot {
-		args = append(args, ha.dot)
+		rest = append(rest, ha.dot)
 	}
 	if b.passRoot {
-		args = append(args, ha.root)
+		rest = append(rest, ha.root)
 	}
-	args = append(args, ha.vars...)
+	rest = append(rest, ha.vars...)
 	if ha.ttl != nil {
-		args = append(args, ha.ttl)
+		rest = append(rest, ha.ttl)
 	}
-	args = append(args, ha.tags...)
-	args = append(args, ha.vary...)
-	action.Pipe.Cmds[0].Args = args
-	return action, nil
+	rest = append(rest, ha.tags...)
+	rest = append(rest, ha.vary...)
+	for i, l := range []*parse.ListNode{ifNode.List, ifNode.ElseList} {
+		action := l.Nodes[0].(*parse.ActionNode)
+		id := cacheIdent.Copy().(*parse.IdentifierNode)
+		args := []parse.Node{id}
+		if i == 0 {
+			id.Ident = b.funcName + linkedSuffix
+			args = append(args, ha.link.Copy())
+			for _, a := range rest {
+				args = append(args, a.Copy())
+			}
+		} else {
+			id.Ident = b.funcName
+			args = append(args, rest...)
+		}
+		action.Pipe.Cmds[0].Args = args
+	}
+	return ifNode, nil
 }
+
+// linkedSuffix ends the name of a block's func that takes a link.
+const linkedSuffix = "_l"
 
 func isTags(n parse.Node) bool {
 	p, ok := n.(*parse.PipeNode)

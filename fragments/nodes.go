@@ -76,14 +76,12 @@ func (rw *rewriter) dotVarNode(orig parse.Node, fields []string) (parse.Node, er
 // bodyTree builds the template a block's body moves to.
 func (rw *rewriter) bodyTree(b *block, vars []string, body *parse.ListNode) (*parse.Tree, error) {
 	var src strings.Builder
+	fmt.Fprintf(&src, "{{%s := %s .}}", linkVar, linkName)
 	if b.passDot {
 		fmt.Fprintf(&src, "{{%s := %s .}}", dotVar, dotName)
 	}
 	if b.passRoot {
 		fmt.Fprintf(&src, "{{%s := %s .}}", rootVar, rootName)
-	}
-	if src.Len() == 0 && len(vars) == 0 {
-		src.WriteString("{{/* cachekit */}}") // an empty root would not replace a template
 	}
 	for i, v := range vars {
 		fmt.Fprintf(&src, "{{%s := %s . %d}}", v, varName, i)

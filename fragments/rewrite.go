@@ -19,12 +19,17 @@ import (
 //
 // becomes one action in the host template,
 //
-//	{{__cachekit_N . $ $v1 $v2 [ttl] (__cachekit_tags ...) vary...}}
+//	{{__cachekit_N LINK . $ $v1 $v2 [ttl] (__cachekit_tags ...) vary...}}
 //
+// where LINK is $__cachekit_link, the context the fragment's dependencies
+// are recorded in (see block.go), declared once at the top of a template
+// with blocks, {{$__cachekit_link := __cachekit_top $}}, and in the
+// prologue of a block's body,
 // where $v1, $v2 are the variables declared outside the block that BODY
 // uses (. and $ are passed only when BODY uses them), and BODY moves into a
 // template of its own:
 //
+//	{{$__cachekit_link := __cachekit_link .}}
 //	{{$__cachekit_dot := __cachekit_dot .}}{{$__cachekit_root := __cachekit_root .}}
 //	{{$v1 := __cachekit_var . 0}}{{$v2 := __cachekit_var . 1}}BODY'
 //
@@ -46,9 +51,12 @@ const (
 	tagsName   = "__cachekit_tags"
 	dotName    = "__cachekit_dot"
 	rootName   = "__cachekit_root"
+	linkName   = "__cachekit_link"
+	topName    = "__cachekit_top"
 	varName    = "__cachekit_var"
 	dotVar     = "$__cachekit_dot"
 	rootVar    = "$__cachekit_root"
+	linkVar    = "$__cachekit_link"
 )
 
 // Rewrite turns every {{cache}}…{{endcache}} block in every template of the
@@ -140,8 +148,17 @@ func (rw *rewriter) rewriteTrees(todo []*template.Template) (map[*parse.Tree]*pa
 		rw.tmpl, rw.tree = t.Name(), t.Tree
 		rw.vars, rw.open, rw.dotDepth, rw.rangeDepth = []scopedVar{{name: "$"}}, nil, 0, 0
 		root := t.Tree.Root.CopyList()
+		rw.topBlocks = false
 		if err := rw.list(root); err != nil {
 			return nil, err
+		}
+		if rw.topBlocks {
+			// The template's blocks read their link once per execution.
+			pre, err := snippet("{{" + linkVar + " := " + topName + " $}}")
+			if err != nil {
+				return nil, err
+			}
+			root.Nodes = append(pre.Root.Nodes, root.Nodes...)
 		}
 		roots[t.Tree] = root
 	}
@@ -176,10 +193,13 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		tagsName: tagsFunc,
 		dotName:  frameDot,
 		rootName: frameRoot,
+		linkName: frameLink,
+		topName:  topLink,
 		varName:  frameVar,
 	}
 	for _, b := range rw.blocks {
 		funcs[b.funcName] = b.fn()
+		funcs[b.funcName+linkedSuffix] = b.fnLinked()
 	}
 	rw.set.Funcs(funcs)
 	for tree, root := range roots {
@@ -217,6 +237,7 @@ type rewriter struct {
 	open       []*openBlock
 	dotDepth   int // with/range bodies entered: dot is rebound
 	rangeDepth int
+	topBlocks  bool // a block stands in the template itself, not in a body
 }
 
 func (rw *rewriter) errorf(n parse.Node, block, format string, args ...any) error {

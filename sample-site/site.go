@@ -218,12 +218,17 @@ func (s *site) render(c *fiber.Ctx, name, title string, data fiber.Map) error {
 	return c.Render(name, data)
 }
 
+// The pages tag nothing by hand: a page depends on what it was built from.
+// The tags of its {{cache}} blocks (a card's product:<id>, the sidebar's
+// categories) and of the cached reads its handler makes with
+// c.UserContext() (the product page's product:<id>) reach the page by
+// themselves, so an InvalidateTags of any of them renders it afresh.
+
 func (s *site) home(c *fiber.Ctx) error {
 	products, err := s.store.Products(c.UserContext(), "", 24)
 	if err != nil {
 		return err
 	}
-	fibercache.Tag(c, "catalog")
 	return s.render(c, "pages/home", "Shop", fiber.Map{"Heading": "Best rated", "Products": products})
 }
 
@@ -236,7 +241,6 @@ func (s *site) category(c *fiber.Ctx) error {
 	if len(products) == 0 {
 		return fiber.ErrNotFound
 	}
-	fibercache.Tag(c, "catalog")
 	return s.render(c, "pages/home", products[0].Category, fiber.Map{"Heading": products[0].Category, "Products": products})
 }
 
@@ -255,16 +259,24 @@ func (s *site) productParam(c *fiber.Ctx) (Product, error) {
 }
 
 func (s *site) product(c *fiber.Ctx) error {
-	p, err := s.productParam(c)
+	id, err := strconv.Atoi(c.Params("id"))
+	if err != nil || id <= 0 {
+		return fiber.ErrNotFound
+	}
+	// Cached under the product's tag: the page depends on it.
+	p, err := cachekit.FetchContext(c.UserContext(), s.cache, productTag(id), 5*time.Minute, func(ctx context.Context) (Product, error) {
+		return s.store.Product(ctx, id)
+	}, productTag(id))
+	if errors.Is(err, ErrNotFound) {
+		return fiber.ErrNotFound
+	}
 	if err != nil {
 		return err
 	}
-	id := p.ID
 	reviews, err := s.store.RecentReviews(c.UserContext(), id, 5)
 	if err != nil {
 		return err
 	}
-	fibercache.Tag(c, productTag(id))
 	return s.render(c, "pages/product", p.Name, fiber.Map{"Product": p, "Reviews": reviews})
 }
 
@@ -383,8 +395,9 @@ func (s *site) edit(c *fiber.Ctx) error {
 		return err
 	}
 	// Every page and fragment that shows the product goes at once: its
-	// card and page carry product:<id>, the lists carry catalog.
-	s.invalidate(productTag(id), "catalog")
+	// card, the cached product, and every page built from either carry
+	// product:<id>.
+	s.invalidate(productTag(id))
 	return c.Redirect(fmt.Sprintf("/admin/products/%d?saved=1", id), fiber.StatusSeeOther)
 }
 

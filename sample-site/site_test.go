@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,12 +84,16 @@ func login(t testing.TB, s *site, name string) *http.Cookie {
 	return nil
 }
 
-// warm asks twice: the first answer may not be stored when it makes a new tag.
+// warm renders a page, checks it was stored on that first render, and
+// asks again: a hit.
 func warm(t testing.TB, s *site, target string) {
-	for i := 0; i < 3; i++ {
-		if do(t, s, "GET", target, nil).header.Get("X-Cache") == "HIT" {
-			return
-		}
+	t.Helper()
+	r := do(t, s, "GET", target, nil)
+	if r.header.Get("X-Cache") == "MISS" && !strings.Contains(r.header.Get("Cache-Status"), "stored") {
+		t.Fatalf("%s: not stored on its first render: %s", target, r.header.Get("Cache-Status"))
+	}
+	if r := do(t, s, "GET", target, nil); r.header.Get("X-Cache") != "HIT" {
+		t.Fatalf("%s: the second request is a %s", target, r.header.Get("X-Cache"))
 	}
 }
 
@@ -203,6 +208,50 @@ func adminEdit(t testing.TB, s *site, id int, form url.Values) response {
 	cookies, token := adminCSRF(t, s, id)
 	form.Set("csrf", token)
 	return do(t, s, "POST", fmt.Sprintf("/admin/products/%d", id), form, cookies...)
+}
+
+// An edit made behind the site's back (the store, then the cache's
+// InvalidateTags of the product's tag alone) shows at once on every page
+// that shows the product, for an anonymous visitor: the pages carry the
+// tags of their cards and of the product they read, with no hand-written
+// fibercache.Tag.
+func TestInvalidatingAProductTagReachesEveryPage(t *testing.T) {
+	s := newTestSite(t)
+	m := regexp.MustCompile(`href="/p/(\d+)"`).FindStringSubmatch(do(t, s, "GET", "/", nil).body)
+	if m == nil {
+		t.Fatal("the home page shows no product")
+	}
+	id, _ := strconv.Atoi(m[1])
+	product := "/p/" + m[1]
+	pages := []string{"/", product}
+	for _, p := range pages {
+		warm(t, s, p)
+		if r := do(t, s, "GET", p, nil); r.header.Get("X-Cache") != "HIT" {
+			t.Fatalf("%s not cached: %s", p, r.header.Get("X-Cache"))
+		}
+	}
+	if err := s.store.UpdateProduct(t.Context(), id, "Quietly Renamed Rug", "Soft.", 1234); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cache.InvalidateTags(productTag(id)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		r := do(t, s, "GET", p, nil)
+		if !strings.Contains(r.body, "Quietly Renamed Rug") || !strings.Contains(r.body, "$12.34") {
+			t.Fatalf("%s still old after InvalidateTags(product:5) (%s)", p, r.header.Get("X-Cache"))
+		}
+		if r.header.Get("X-Cache") != "MISS" || !strings.Contains(r.header.Get("Cache-Status"), "stored") {
+			t.Fatalf("%s: re-rendered but not stored: %s", p, r.header.Get("Cache-Status"))
+		}
+	}
+	// Another product's tag leaves the product page alone.
+	if err := s.cache.InvalidateTags(productTag(id + 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, s, "GET", product, nil); r.header.Get("X-Cache") != "HIT" {
+		t.Fatalf("%s after another product's tag was invalidated: %s", product, r.header.Get("X-Cache"))
+	}
 }
 
 func TestBadFormChangesNothing(t *testing.T) {

@@ -1,0 +1,181 @@
+package fragments_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/fragments"
+	"github.com/gofiber/fiber/v2"
+)
+
+type shelf struct {
+	Name     string
+	Products []product
+}
+
+// Russian doll: a block built from other blocks carries their tags, hits
+// included, at any depth, through range, with and outer variables, and
+// through a block that renders every time (ttl 0).
+func TestNestedBlocksPropagateTags(t *testing.T) {
+	data := shelf{Name: "s", Products: []product{{1, "lamp"}, {2, "desk"}}}
+	cases := []struct {
+		name     string
+		tmpl     string
+		outer    string                  // the outer block's work counter
+		prepare  func(c *cachekit.Cache) // after the first render
+		tags     []string
+		rerender bool // the outer block renders again
+	}{
+		{name: "inner miss: its tag reaches the outer", tmpl: "doll", outer: "list", tags: []string{"p:1"}, rerender: true},
+		{name: "inner hit: its tag reaches the outer", tmpl: "doll", outer: "list",
+			prepare: func(c *cachekit.Cache) {
+				// The list renders again from card hits.
+				if err := fragments.Invalidate(c, "list"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			tags: []string{"p:2"}, rerender: true},
+		{name: "the inner's implicit tag reaches the outer", tmpl: "doll", outer: "list", tags: []string{fragments.BlockTag("card")}, rerender: true},
+		{name: "an unrelated tag leaves the outer alone", tmpl: "doll", outer: "list", tags: []string{"p:9"}, rerender: false},
+		{name: "three levels", tmpl: "deep", outer: "shelf", tags: []string{"leaf"}, rerender: true},
+		{name: "three levels, middle a hit", tmpl: "deep", outer: "shelf",
+			prepare: func(c *cachekit.Cache) { fragments.Invalidate(c, "shelf") },
+			tags:    []string{"leaf"}, rerender: true},
+		{name: "inside with and range, with an outer variable", tmpl: "vars", outer: "withvars", tags: []string{"p:2"}, rerender: true},
+		{name: "through a ttl-0 block", tmpl: "zero", outer: "outer0", tags: []string{"z"}, rerender: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			n := newCounters()
+			tm := load(t, c, n.funcs(), "deps.html")
+			first := render(t, tm, tc.tmpl, data)
+			if tc.prepare != nil {
+				tc.prepare(c)
+				render(t, tm, tc.tmpl, data)
+			}
+			before := n.get(tc.outer)
+			if got := render(t, tm, tc.tmpl, data); got != first && tc.prepare == nil {
+				t.Fatalf("warm render differs:\n%s\n%s", first, got)
+			}
+			if n.get(tc.outer) != before {
+				t.Fatalf("%s rendered on a warm render", tc.outer)
+			}
+			if err := c.InvalidateTags(tc.tags...); err != nil {
+				t.Fatal(err)
+			}
+			render(t, tm, tc.tmpl, data)
+			if got := n.get(tc.outer) != before; got != tc.rerender {
+				t.Fatalf("after InvalidateTags(%v): %s rendered again %v, want %v", tc.tags, tc.outer, got, tc.rerender)
+			}
+		})
+	}
+}
+
+// A block whose body calls a template holding blocks cannot record their
+// tags (their $ is the call's data): it renders every time, never stale,
+// and the inner blocks still cache.
+func TestBlockAroundATemplateWithBlocks(t *testing.T) {
+	c := newCache(t)
+	n := newCounters()
+	tm := load(t, c, n.funcs(), "deps.html")
+	data := shelf{Products: []product{{1, "lamp"}, {2, "desk"}}}
+	render(t, tm, "viacall", data)
+	render(t, tm, "viacall", data)
+	if n.get("callee-1") != 1 || n.get("callee-2") != 1 {
+		t.Fatalf("inner blocks rendered %d and %d times, want once", n.get("callee-1"), n.get("callee-2"))
+	}
+	data.Products[0].Name = "LAMP"
+	c.InvalidateTags("p:1")
+	if got := render(t, tm, "viacall", data); !strings.Contains(got, "LAMP") {
+		t.Fatalf("after InvalidateTags(p:1): %s", got)
+	}
+}
+
+// The inner block's fresh content shows in the outer one at once.
+func TestRussianDollShowsTheNewCard(t *testing.T) {
+	c := newCache(t)
+	n := newCounters()
+	tm := load(t, c, n.funcs(), "deps.html")
+	data := shelf{Products: []product{{1, "lamp"}, {2, "desk"}}}
+	render(t, tm, "doll", data)
+	data.Products[0].Name = "LAMP"
+	if got := render(t, tm, "doll", data); strings.Contains(got, "LAMP") {
+		t.Fatal("a warm render showed data that was not invalidated")
+	}
+	c.InvalidateTags("p:1")
+	if got := render(t, tm, "doll", data); !strings.Contains(got, "LAMP") || !strings.Contains(got, "desk card 1") {
+		t.Fatalf("after InvalidateTags(p:1): %s", got)
+	}
+}
+
+// A block executed with a map as $ holding a context under
+// cachekit.BindKey (what fibercache binds while a page renders) records its
+// tags in the fill running under that context: the page.
+func TestBlockInAPageRender(t *testing.T) {
+	for _, kind := range []string{"map", "fiber.Map", "no context"} {
+		for _, warm := range []bool{false, true} {
+			t.Run(kind+map[bool]string{false: "/miss", true: "/hit"}[warm], func(t *testing.T) {
+				c := newCache(t)
+				n := newCounters()
+				tm := load(t, c, n.funcs(), "deps.html")
+				if warm {
+					render(t, tm, "page", nil)
+				}
+				r, err := c.LoadContext(context.Background(), "the-page", cachekit.Policy{TTL: time.Minute}, func(p *cachekit.Policy) ([]byte, error) {
+					var data any
+					switch kind {
+					case "map":
+						data = map[string]any{cachekit.BindKey: p.Context()}
+					case "fiber.Map":
+						data = fiber.Map{cachekit.BindKey: p.Context()}
+					default:
+						data = map[string]any{}
+					}
+					var sb strings.Builder
+					err := tm.ExecuteTemplate(&sb, "page", data)
+					return []byte(sb.String()), err
+				})
+				if err != nil || !r.Stored {
+					t.Fatalf("page: %v stored %v", err, r.Stored)
+				}
+				c.InvalidateTags("p:1")
+				_, ok, _ := c.Get("the-page")
+				if want := kind == "no context"; ok != want {
+					t.Fatalf("page served after its card's tag was invalidated: %v, want %v", ok, want)
+				}
+			})
+		}
+	}
+}
+
+// A fragment hit records the entry's own encoded tag list: no copy of it.
+func TestFragmentHitUnderAContextAllocates(t *testing.T) {
+	c := newCache(t)
+	n := newCounters()
+	tm := load(t, c, n.funcs(), "deps.html")
+	render(t, tm, "page", nil)
+	run := func(data any) float64 {
+		return testing.AllocsPerRun(200, func() { tm.ExecuteTemplate(discard{}, "page", data) })
+	}
+	plain := run(map[string]any{})
+	var linked float64
+	c.LoadContext(context.Background(), "the-page", cachekit.Policy{TTL: time.Minute}, func(p *cachekit.Policy) ([]byte, error) {
+		linked = run(map[string]any{cachekit.BindKey: p.Context()})
+		return []byte("x"), nil
+	})
+	// Without a fill around it a block is called as it always was. Under one
+	// (a page being rendered, a miss path), its call takes the link, and the
+	// collector's list of tag lists grows by appending (amortised): the tag
+	// list itself is the entry's, never copied.
+	if linked > plain+2 {
+		t.Fatalf("a hit under a page's context allocates %.1f, without %.1f", linked, plain)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
