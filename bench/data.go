@@ -12,7 +12,7 @@ type category struct {
 	ID       int
 	Name     string
 	Slug     string
-	Products int
+	Count    int
 }
 
 type product struct {
