@@ -18,30 +18,10 @@ func (rw *rewriter) digest(start *parse.ActionNode, body []parse.Node) [digestLe
 	h := sha256.New()
 	io.WriteString(h, "cachekit-fragment/1\x00")
 	io.WriteString(h, start.String())
-	var calls []string
 	for _, n := range body {
 		io.WriteString(h, n.String())
-		calls = append(calls, parsetree.Calls(n)...)
 	}
-	// The closure of called templates, sorted: independent of the order
-	// anything is visited in.
-	seen := map[string]bool{}
-	for len(calls) > 0 {
-		name := calls[len(calls)-1]
-		calls = calls[:len(calls)-1]
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		if t := rw.byName[name]; t != nil {
-			calls = append(calls, parsetree.Calls(t.Root)...)
-		}
-	}
-	names := make([]string, 0, len(seen))
-	for n := range seen {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := rw.reached(body)
 	for _, n := range names {
 		io.WriteString(h, "\x00template\x00")
 		io.WriteString(h, strconv.Quote(n))
@@ -51,6 +31,33 @@ func (rw *rewriter) digest(start *parse.ActionNode, body []parse.Node) [digestLe
 	var d [digestLen]byte
 	copy(d[:], h.Sum(nil))
 	return d
+}
+
+// reached returns the names of the templates body calls, transitively,
+// sorted: independent of the order anything is visited in.
+func (rw *rewriter) reached(body []parse.Node) []string {
+	var calls []string
+	for _, n := range body {
+		calls = append(calls, parsetree.Calls(n)...)
+	}
+	seen := map[string]bool{}
+	for len(calls) > 0 {
+		name := calls[len(calls)-1]
+		calls = calls[:len(calls)-1]
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if t := rw.byName[name]; t != nil && t.Root != nil {
+			calls = append(calls, parsetree.Calls(t.Root)...)
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // source returns a template's source as parsed (before any rewrite).

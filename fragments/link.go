@@ -2,8 +2,6 @@ package fragments
 
 import (
 	"text/template/parse"
-
-	"github.com/cachekit/cachekit/internal/parsetree"
 )
 
 // A block records its tags in the fill around it through its link (see
@@ -17,23 +15,9 @@ import (
 // reachesBlocks reports whether body calls, through {{template}} and
 // transitively, a template that holds a {{cache}} block.
 func (rw *rewriter) reachesBlocks(body []parse.Node) bool {
-	var calls []string
-	for _, n := range body {
-		calls = append(calls, parsetree.Calls(n)...)
-	}
-	seen := map[string]bool{}
-	for len(calls) > 0 {
-		name := calls[len(calls)-1]
-		calls = calls[:len(calls)-1]
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		if t := rw.byName[name]; t != nil && t.Root != nil {
-			if usesBlocks(t.Root) {
-				return true
-			}
-			calls = append(calls, parsetree.Calls(t.Root)...)
+	for _, name := range rw.reached(body) {
+		if t := rw.byName[name]; t != nil && t.Root != nil && usesBlocks(t.Root) {
+			return true
 		}
 	}
 	return false
