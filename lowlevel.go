@@ -165,13 +165,17 @@ func (c *Cache) getMany(a Atomic, keys []string, out map[string][]byte) error {
 	for i, k := range keys {
 		skeys[i] = c.keys.storageKey(kindEntry, k)
 	}
-	raws, err := a.GetMany(skeys)
-	if err != nil {
+	// failed counts every key as a miss: a storage error serves nothing.
+	failed := func(what string, err error) error {
 		c.storageError(err)
 		for _, k := range keys {
 			c.count(k, Miss)
 		}
-		return fmt.Errorf("cachekit: get many: %w", err)
+		return fmt.Errorf("cachekit: get many: %s%w", what, err)
+	}
+	raws, err := a.GetMany(skeys)
+	if err != nil {
+		return failed("", err)
 	}
 	entries := make([]entry, len(keys))
 	present := make([]bool, len(keys))
@@ -200,11 +204,7 @@ func (c *Cache) getMany(a Atomic, keys []string, out map[string][]byte) error {
 	if len(tagKeys) > 0 {
 		cur, err := a.GetMany(tagKeys)
 		if err != nil {
-			c.storageError(err)
-			for _, k := range keys {
-				c.count(k, Miss)
-			}
-			return fmt.Errorf("cachekit: get many: read tags: %w", err)
+			return failed("read tags: ", err)
 		}
 		for i, name := range tagNames {
 			gens[name] = cur[i]

@@ -9,10 +9,10 @@ import (
 // template engines, not the database.
 
 type category struct {
-	ID       int
-	Name     string
-	Slug     string
-	Count    int
+	ID    int
+	Name  string
+	Slug  string
+	Count int
 }
 
 type product struct {
