@@ -228,9 +228,10 @@ func (c *Cache) runFill(parent context.Context, skey string, p Policy, fill Fill
 	if p.storeDown {
 		// Without the store nothing is stored, and what the value was
 		// built from is unknown: nothing built from it may be stored.
+		epoch := c.epochNow() // before the fill, as below: a waiter after an invalidation refills
 		p.deps = &deps{c: c, parent: parent}
 		v, err := c.callFill(skey, fill, &p)
-		return fillResult{value: v, epoch: c.epochNow(), unsafe: true}, err
+		return fillResult{value: v, noStore: p.NoStore, epoch: epoch, unsafe: true}, err
 	}
 	upfront := p.Tags
 	gens, genErr := c.entryGenerations(upfront)

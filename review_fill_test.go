@@ -50,32 +50,3 @@ func TestReviewStoreDownNoStoreNotShared(t *testing.T) {
 		t.Fatalf("a NoStore value reached another caller: alice got %q, bob got %q (coalesced %d)", got[0], got[1], c.Stats().Coalesced)
 	}
 }
-
-// With the store down, a caller that came after an invalidation does not
-// take the value of a flight that began before it.
-func TestReviewStoreDownFlightBeforeInvalidation(t *testing.T) {
-	s := &slowGet{Memory: newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20})}
-	c := New(Config{Storage: s, Timeout: 10 * time.Millisecond, Logger: quiet()})
-	s.slow.Store(true)
-	var n atomic.Int32
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.Load("k", Policy{TTL: time.Minute, Tags: []string{"t"}}, func(p *Policy) ([]byte, error) {
-			n.Add(1)
-			time.Sleep(300 * time.Millisecond)
-			return []byte("old"), nil
-		})
-	}()
-	time.Sleep(60 * time.Millisecond)
-	c.InvalidateTags("t") // the data "old" was read from changes now
-	r, err := c.Load("k", Policy{TTL: time.Minute, Tags: []string{"t"}}, func(p *Policy) ([]byte, error) {
-		n.Add(1)
-		return []byte("new"), nil
-	})
-	wg.Wait()
-	if err != nil || string(r.Value) != "new" {
-		t.Fatalf("a caller after the invalidation got %q %v (fills %d)", r.Value, err, n.Load())
-	}
-}
