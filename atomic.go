@@ -223,6 +223,12 @@ func (c *Cache) rmw(skey string) (Atomic, func()) {
 // tag all write under the one generation stored, as far as atomics holds.
 func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, err error) {
 	a, _ := c.atomics()
+	if l, ok := a.(lockedStore); ok {
+		// Not the read-modify-write locks: a read-modify-write whose read
+		// must remake a generation holds its key's, which may be tk's.
+		l.locks = &c.genLocks
+		a = l
+	}
 	for range maxSwaps {
 		g = newGeneration(c.wallNow().UnixNano())
 		var ok bool
