@@ -223,7 +223,8 @@ next:
 		for rest := e.tags; len(rest) > 0; {
 			var name, gen []byte
 			name, gen, rest = nextTag(rest)
-			if !bytes.Equal(gens[string(name)], gen) {
+			if !bytes.Equal(gens[string(name)], gen) ||
+				c.pending.n.Load() != 0 && c.pending.has(name) { // invalidated here; the store has not taken it yet
 				c.count(k, Miss)
 				continue next
 			}
