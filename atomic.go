@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -152,7 +153,15 @@ func (ga guardedAtomic) run(op, key string, f func() error) error {
 		return fmt.Errorf("%s %q: %w", op, key, ErrCircuitOpen)
 	}
 	start := time.Now()
-	err := f()
+	err := func() (err error) {
+		defer func() { // as the guard's own calls: a driver's panic is an error
+			if p := recover(); p != nil {
+				ga.g.panics.Add(1)
+				err = fmt.Errorf("cachekit: the store panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
+		return f()
+	}()
 	// As the guard's own calls: an error that took half the time limit is
 	// a slow store, which counts toward opening the circuits.
 	ga.g.done(b, start, err, err != nil && time.Since(start) >= ga.g.deadline()/2)
@@ -214,6 +223,12 @@ func (c *Cache) rmw(skey string) (Atomic, func()) {
 // tag all write under the one generation stored, as far as atomics holds.
 func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, err error) {
 	a, _ := c.atomics()
+	if l, ok := a.(lockedStore); ok {
+		// Not the read-modify-write locks: a read-modify-write whose read
+		// must remake a generation holds its key's, which may be tk's.
+		l.locks = &c.genLocks
+		a = l
+	}
 	for range maxSwaps {
 		g = newGeneration(c.wallNow().UnixNano())
 		var ok bool

@@ -157,13 +157,14 @@ func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fil
 		// A caller that missed just as the previous flight ended would
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
-		if p.storeDown {
-			return c.runFill(ctx, skey, p, fill)
+		if !p.storeDown {
+			if r, _ := c.lookup(key); r.Status == Hit {
+				return fillResult{value: r.Value, epoch: epoch, list: r.tags}, nil
+			}
 		}
-		if r, _ := c.lookup(key); r.Status == Hit {
-			return fillResult{value: r.Value, epoch: epoch, list: r.tags}, nil
-		}
-		return c.runFill(ctx, skey, p, fill)
+		f, err := c.runFill(ctx, skey, p, fill)
+		f.ctxGone = err != nil && ctx != nil && ctx.Err() != nil
+		return f, err
 	})
 	shared := !leader
 	if shared {
@@ -173,7 +174,11 @@ func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fil
 	if v != nil {
 		f = v.(fillResult)
 	}
-	if err == nil && shared && (f.noStore || f.epoch != joined) {
+	if shared && err != nil && f.ctxGone && (ctx == nil || ctx.Err() == nil) {
+		// The fill failed because the caller that ran it went away, not
+		// this one: run it for this caller.
+		f, err = c.runFill(ctx, skey, p, fill)
+	} else if err == nil && shared && (f.noStore || f.epoch != joined) {
 		// The value was meant for the caller that computed it only, or the
 		// flight began before an invalidation this caller came after.
 		f, err = c.runFill(ctx, skey, p, fill)
@@ -210,6 +215,8 @@ type fillResult struct {
 	gens   []taggedGen
 	list   []byte
 	unsafe bool
+
+	ctxGone bool // the fill failed with its caller's context done
 }
 
 // report records what f depends on in the collector of the caller's fill.
@@ -228,9 +235,10 @@ func (c *Cache) runFill(parent context.Context, skey string, p Policy, fill Fill
 	if p.storeDown {
 		// Without the store nothing is stored, and what the value was
 		// built from is unknown: nothing built from it may be stored.
+		epoch := c.epochNow() // before the fill, as below: a waiter after an invalidation refills
 		p.deps = &deps{c: c, parent: parent}
 		v, err := c.callFill(skey, fill, &p)
-		return fillResult{value: v, epoch: c.epochNow(), unsafe: true}, err
+		return fillResult{value: v, noStore: p.NoStore, epoch: epoch, unsafe: true}, err
 	}
 	upfront := p.Tags
 	gens, genErr := c.entryGenerations(upfront)

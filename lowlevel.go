@@ -101,13 +101,15 @@ func (c *Cache) Clear() error {
 		c.memory.spaces.Store(c.keys.head, &g)
 	} else {
 		err = c.storeSet(context.Background(), c.keys.storageKey(kindTag, clearTag), g[:], generationTTL)
-		if err == nil {
-			c.space.Store(&spaceCopy{gen: g, at: c.monoNow()})
-		}
 	}
-	c.changed(msgTag, clearTag)
+	c.changed(msgTag, clearTag) // drops the copy of the key space's generation
+	if c.memory == nil && err == nil {
+		// After the drop: this instance's copy is the new generation.
+		c.space.Store(&spaceCopy{gen: g, at: c.monoNow()})
+	}
 	if err != nil {
 		c.storageError(err)
+		c.pending.add(c, clearTag) // as InvalidateTags: never lost here, retried
 		return fmt.Errorf("cachekit: clear: %w", err)
 	}
 	c.stats.invalidations.Add(1)
@@ -221,7 +223,8 @@ next:
 		for rest := e.tags; len(rest) > 0; {
 			var name, gen []byte
 			name, gen, rest = nextTag(rest)
-			if !bytes.Equal(gens[string(name)], gen) {
+			if !bytes.Equal(gens[string(name)], gen) ||
+				c.pending.n.Load() != 0 && c.pending.has(name) { // invalidated here; the store has not taken it yet
 				c.count(k, Miss)
 				continue next
 			}
@@ -540,6 +543,8 @@ func (c *Cache) sharedSpace() (*spaceCopy, error) {
 		return nil, err
 	}
 	fresh := &spaceCopy{gen: gens[0].gen, at: now}
-	c.space.Store(fresh)
+	// Not over a copy a Clear (or a drop) put there while the read ran:
+	// the generation read may be the one that Clear replaced.
+	c.space.CompareAndSwap(sc, fresh)
 	return fresh, nil
 }
