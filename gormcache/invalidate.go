@@ -19,14 +19,25 @@ import (
 //
 // Inside a transaction the tags wait for the commit (see tx.go).
 
-func (p *Plugin) afterCreate(db *gorm.DB) {
+// writtenTable returns the statement of a write and its table, lower
+// case. ok is false for a dry run, and for a table it cannot tell, which
+// it then invalidates as the whole database.
+func (p *Plugin) writtenTable(db *gorm.DB) (stmt *gorm.Statement, table string, ok bool) {
 	if db.DryRun {
-		return
+		return nil, "", false
 	}
-	stmt := db.Statement
-	table := strings.ToLower(stmt.Table)
+	stmt = db.Statement
+	table = strings.ToLower(stmt.Table)
 	if table == "" {
 		p.invalidate(db, p.dbTag())
+		return nil, "", false
+	}
+	return stmt, table, true
+}
+
+func (p *Plugin) afterCreate(db *gorm.DB) {
+	stmt, table, ok := p.writtenTable(db)
+	if !ok {
 		return
 	}
 	tags := []string{p.tableTag(table)}
@@ -117,13 +128,8 @@ func (p *Plugin) afterUpdate(db *gorm.DB) { p.afterWrite(db, false) }
 func (p *Plugin) afterDelete(db *gorm.DB) { p.afterWrite(db, true) }
 
 func (p *Plugin) afterWrite(db *gorm.DB, del bool) {
-	if db.DryRun {
-		return
-	}
-	stmt := db.Statement
-	table := strings.ToLower(stmt.Table)
-	if table == "" {
-		p.invalidate(db, p.dbTag())
+	stmt, table, ok := p.writtenTable(db)
+	if !ok {
 		return
 	}
 	tags := []string{p.tableTag(table)}
