@@ -84,7 +84,7 @@ func BenchmarkInvalidateTags(b *testing.B) {
 			c := New(Config{Storage: m})
 			v := []byte("v")
 			for i := 0; i < n; i++ {
-				if err := c.Set("k"+strconv.Itoa(i), v, 0, "big"); err != nil {
+				if err := c.Set("k"+strconv.Itoa(i), v, NoExpiry, "big"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -17,21 +17,22 @@ import (
 // New sets every field above group and nothing writes them afterwards; the
 // fields from group on guard themselves.
 type Cache struct {
-	store    fiber.Storage // the storage, guarded when external
-	user     fiber.Storage // the storage as given
-	guard    *guard        // store, when guarded
-	memory   *Memory       // store, when it is the embedded one
-	local    *Memory       // Config.Local: the two-level mode's near store
-	localTTL time.Duration
-	bus      *busState      // two-level mode with a Bus
-	hot      *hotLayer      // nil when off
-	epoch    *atomic.Uint64 // the store's invalidation epoch, when this process sees every invalidation
-	observe  func(key string, s Status)
-	keys     keyspace
-	codec    Codec
-	now      func() time.Time // nil: the real clock; tests set their own before use
-	start    time.Time        // when New ran: monoNow counts from it
-	err      error            // why the Cache cannot work (a bad Config)
+	store      fiber.Storage // the storage, guarded when external
+	user       fiber.Storage // the storage as given
+	guard      *guard        // store, when guarded
+	memory     *Memory       // store, when it is the embedded one
+	local      *Memory       // Config.Local: the two-level mode's near store
+	localTTL   time.Duration
+	defaultTTL time.Duration  // Config.DefaultTTL: what DefaultTTL stands for
+	bus        *busState      // two-level mode with a Bus
+	hot        *hotLayer      // nil when off
+	epoch      *atomic.Uint64 // the store's invalidation epoch, when this process sees every invalidation
+	observe    func(key string, s Status)
+	keys       keyspace
+	codec      Codec
+	now        func() time.Time // nil: the real clock; tests set their own before use
+	start      time.Time        // when New ran: monoNow counts from it
+	err        error            // why the Cache cannot work (a bad Config)
 
 	group      singleflight.Group        // coalesces concurrent fills of one storage key
 	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
@@ -50,12 +51,13 @@ type Cache struct {
 func New(cfg Config) *Cache {
 	cfg = configDefault(cfg)
 	c := &Cache{
-		user:    cfg.Storage,
-		codec:   cfg.Codec,
-		observe: cfg.Observe,
-		errlog:  errorLog{logger: cfg.Logger, every: cfg.ErrorLogInterval},
-		keys:    keyspace{head: newKeyspace(cfg.Prefix, cfg.Version).head, max: cfg.MaxKeyLen},
-		start:   time.Now(),
+		user:       cfg.Storage,
+		codec:      cfg.Codec,
+		defaultTTL: cfg.DefaultTTL,
+		observe:    cfg.Observe,
+		errlog:     errorLog{logger: cfg.Logger, every: cfg.ErrorLogInterval},
+		keys:       keyspace{head: newKeyspace(cfg.Prefix, cfg.Version).head, max: cfg.MaxKeyLen},
+		start:      time.Now(),
 	}
 	if err := cfg.validate(); err != nil {
 		c.err = err
@@ -163,8 +165,10 @@ func (c *Cache) Get(key string) (value []byte, ok bool, err error) {
 	return r.Value, true, err
 }
 
-// Set stores value under key for ttl (0: no expiry), tagged with tags: when
-// any of them is invalidated, the entry reads as a miss.
+// Set stores value under key for ttl, tagged with tags: when any of them is
+// invalidated, the entry reads as a miss. As Django's set: NoExpiry never
+// expires, DefaultTTL is Config.DefaultTTL, and a ttl of 0 or less stores
+// nothing and deletes the key (see NoExpiry).
 func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string) error {
 	if err := c.check(key); err != nil {
 		return err
@@ -172,6 +176,9 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string)
 	p := Policy{TTL: ttl, Tags: tags}
 	if err := p.check(); err != nil {
 		return err
+	}
+	if _, ok := c.resolveTTL(ttl); !ok {
+		return c.Delete(key)
 	}
 	gens, err := c.entryGenerations(p.Tags)
 	if err != nil {
@@ -198,7 +205,8 @@ func (c *Cache) Delete(key string) error {
 }
 
 // GetOrSet returns the value under key, or runs load, stores its result for
-// ttl under tags, and returns it. Concurrent misses on one key in this
+// ttl under tags, and returns it. A ttl of 0 or less stores nothing (load
+// runs on every miss), as Django's get_or_set; see NoExpiry. Concurrent misses on one key in this
 // process run load once and all get its result. A storage error never fails
 // the call: load's value is returned uncached.
 func (c *Cache) GetOrSet(key string, ttl time.Duration, load func() ([]byte, error), tags ...string) ([]byte, error) {

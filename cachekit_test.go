@@ -27,7 +27,7 @@ func TestGetSetDelete(t *testing.T) {
 		t.Fatalf("Get = %q %v %v", v, ok, err)
 	}
 	// An empty value is a value.
-	c.Set("empty", []byte{}, 0)
+	c.Set("empty", []byte{}, NoExpiry)
 	if v, ok, _ := c.Get("empty"); !ok || len(v) != 0 {
 		t.Fatalf("empty value: %q %v", v, ok)
 	}
@@ -39,22 +39,19 @@ func TestGetSetDelete(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	c, _ := newTestCache(t)
-	if err := c.Set("", []byte("v"), 0); !errors.Is(err, ErrEmptyKey) {
+	if err := c.Set("", []byte("v"), NoExpiry); !errors.Is(err, ErrEmptyKey) {
 		t.Errorf("Set empty key: %v", err)
 	}
 	if _, _, err := c.Get(""); !errors.Is(err, ErrEmptyKey) {
 		t.Errorf("Get empty key: %v", err)
 	}
-	if _, err := c.GetOrSet("", 0, func() ([]byte, error) { return nil, nil }); !errors.Is(err, ErrEmptyKey) {
+	if _, err := c.GetOrSet("", NoExpiry, func() ([]byte, error) { return nil, nil }); !errors.Is(err, ErrEmptyKey) {
 		t.Errorf("GetOrSet empty key: %v", err)
-	}
-	if err := c.Set("k", []byte("v"), -time.Second); err == nil || !strings.Contains(err.Error(), "negative TTL") {
-		t.Errorf("negative TTL: %v", err)
 	}
 	if _, err := c.Load("k", Policy{StaleIfError: -1}, nil); err == nil {
 		t.Error("negative StaleIfError: no error")
 	}
-	if err := c.Set("k", []byte("v"), 0, ""); err == nil {
+	if err := c.Set("k", []byte("v"), NoExpiry, ""); err == nil {
 		t.Error("empty tag: no error")
 	}
 	if err := c.InvalidateTags(""); err == nil {
@@ -94,7 +91,7 @@ func TestPrefixAndVersionSeparate(t *testing.T) {
 	a := New(Config{Storage: m, Prefix: "a"})
 	b := New(Config{Storage: m, Prefix: "b"})
 	a2 := New(Config{Storage: m, Prefix: "a", Version: 2})
-	a.Set("k", []byte("a"), 0)
+	a.Set("k", []byte("a"), NoExpiry)
 	if _, ok, _ := b.Get("k"); ok {
 		t.Error("prefix b sees prefix a's entry")
 	}

@@ -44,6 +44,14 @@ type Config struct {
 	// Optional. Default: 0.
 	Version int
 
+	// DefaultTTL is the TTL of a call given cachekit.DefaultTTL (Django's
+	// TIMEOUT): how long an entry lives when the caller leaves it to the
+	// site's settings. NoExpiry makes such entries never expire. Negative is
+	// an error (a zero here means the default; to store nothing, use Dummy).
+	//
+	// Optional. Default: DefaultEntryTTL (300 s, as Django).
+	DefaultTTL time.Duration
+
 	// MaxKeyLen is the longest key the Storage takes: a longer key (prefix,
 	// version and kind included) is stored under its digest. gofiber's
 	// postgres driver takes 64 (its k column is VARCHAR(64)). At most
@@ -166,6 +174,7 @@ func configDefault(cfg Config) Config {
 	if cfg.ErrorLogInterval <= 0 {
 		cfg.ErrorLogInterval = DefaultErrorLogInterval
 	}
+	cfg.DefaultTTL = cmp.Or(cfg.DefaultTTL, DefaultEntryTTL)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	cfg.MaxAbandoned = cmp.Or(cfg.MaxAbandoned, DefaultMaxAbandoned)
 	cfg.CircuitThreshold = cmp.Or(cfg.CircuitThreshold, DefaultCircuitThreshold)
@@ -186,6 +195,9 @@ func (cfg *Config) validate() error {
 	}
 	if min := len(cfg.Prefix) + len(strconv.Itoa(cfg.Version)) + 4 + keys.DigestLen; cfg.MaxKeyLen != 0 && (cfg.MaxKeyLen < min || cfg.MaxKeyLen > MaxKeyLen) {
 		errs = append(errs, fmt.Errorf("cachekit: Config.MaxKeyLen is %d; with this Prefix and Version it must be between %d and %d", cfg.MaxKeyLen, min, MaxKeyLen))
+	}
+	if cfg.DefaultTTL < 0 {
+		errs = append(errs, fmt.Errorf("cachekit: Config.DefaultTTL is negative (%v); give a positive TTL or NoExpiry", cfg.DefaultTTL))
 	}
 	if cfg.MaxAbandoned < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.MaxAbandoned is negative (%d)", cfg.MaxAbandoned))

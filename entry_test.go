@@ -11,7 +11,7 @@ func TestCorruptEntryIsAMissAndOverwritten(t *testing.T) {
 	// The test writes into the store behind the Cache's back, which the hot
 	// layer (rightly) does not see.
 	c := New(Config{Storage: m, Prefix: "test", HotBytes: -1})
-	c.Set("k", []byte("value"), 0, "t")
+	c.Set("k", []byte("value"), NoExpiry, "t")
 	sk := c.keys.storageKey(kindEntry, "k")
 	good, _ := m.Get(sk)
 	cases := map[string][]byte{
@@ -29,7 +29,7 @@ func TestCorruptEntryIsAMissAndOverwritten(t *testing.T) {
 		if c.Stats().Corrupt <= before {
 			t.Errorf("%s: corrupt entry not counted", name)
 		}
-		v, err := c.GetOrSet("k", 0, func() ([]byte, error) { return []byte("fresh"), nil })
+		v, err := c.GetOrSet("k", NoExpiry, func() ([]byte, error) { return []byte("fresh"), nil })
 		if err != nil || string(v) != "fresh" {
 			t.Errorf("%s: GetOrSet = %q %v", name, v, err)
 		}

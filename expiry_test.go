@@ -67,7 +67,7 @@ var _ fiber.Storage = (*expiries)(nil)
 func TestEveryWriteExpires(t *testing.T) {
 	e := &expiries{Memory: newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20}), exp: map[string]time.Duration{}}
 	c := New(Config{Storage: e, Logger: quiet()})
-	c.Set("forever", []byte("v"), 0, "a")
+	c.Set("forever", []byte("v"), NoExpiry, "a")
 	c.Set("tiny", []byte("v"), 10*time.Millisecond, "b")
 	c.Set("year", []byte("v"), 365*24*time.Hour)
 	c.GetOrSet("filled", time.Minute, func() ([]byte, error) { return []byte("v"), nil }, "c")

@@ -34,7 +34,7 @@ func TestFetch(t *testing.T) {
 		t.Fatalf("after invalidation loaded %d times", loads)
 	}
 	// A stored value that no longer decodes is reloaded.
-	c.Set("products", []byte("{not json"), 0, "products")
+	c.Set("products", []byte("{not json"), NoExpiry, "products")
 	ps, err := Fetch(c, "products", time.Minute, load, "products")
 	if err != nil || len(ps) != 2 || loads != 3 {
 		t.Fatalf("undecodable value: %+v %v loads=%d", ps, err, loads)

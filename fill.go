@@ -9,7 +9,9 @@ import (
 
 // Policy says how long an entry lives and what invalidates it.
 type Policy struct {
-	// TTL is how long the entry is fresh. 0 means no expiry.
+	// TTL is how long the entry is fresh: NoExpiry for ever, DefaultTTL for
+	// the Cache's Config.DefaultTTL; with 0 or less the value is not
+	// stored (see NoExpiry). A Fill may change it.
 	TTL time.Duration
 	// StaleWhileRevalidate is how long after TTL the entry may still be
 	// served while one refresh runs in the background.
@@ -51,9 +53,6 @@ func (p *Policy) Context() context.Context {
 }
 
 func (p *Policy) check() error {
-	if err := checkTTL("TTL", p.TTL); err != nil {
-		return err
-	}
 	if err := checkTTL("StaleWhileRevalidate", p.StaleWhileRevalidate); err != nil {
 		return err
 	}
@@ -257,8 +256,8 @@ func (c *Cache) runFill(parent context.Context, skey string, p Policy, fill Fill
 	if !depsOK {
 		c.stats.raceSkips.Add(1)
 	}
-	if fp.NoStore || f.unsafe {
-		return f, nil
+	if _, store := c.resolveTTL(fp.TTL); fp.NoStore || f.unsafe || !store {
+		return f, nil // a TTL of 0 or less: shared with the waiters, not stored
 	}
 	if err := fp.check(); err != nil {
 		c.storageError(fmt.Errorf("fill for %q returned a bad policy: %w", skey, err))
@@ -363,11 +362,18 @@ func (c *Cache) newEntry(value []byte, p *Policy, gens []taggedGen) ([]byte, tim
 	now := c.wallNow()
 	e := entry{stored: now.UnixNano()}
 	var exp time.Duration // 0: as long as the store may keep it
-	if p.TTL > 0 {
-		e.fresh = now.Add(p.TTL).UnixNano()
-		e.swr = now.Add(p.TTL + p.StaleWhileRevalidate).UnixNano()
-		e.sie = now.Add(p.TTL + p.StaleIfError).UnixNano()
-		exp = p.TTL + max(p.StaleWhileRevalidate, p.StaleIfError)
+	ttl, ok := c.resolveTTL(p.TTL)
+	if !ok {
+		return nil, 0, fmt.Errorf("cachekit: set: TTL %v stores nothing", p.TTL) // callers delete or skip first
+	}
+	if expires(ttl) {
+		e.fresh = now.Add(ttl).UnixNano()
+		e.swr = now.Add(ttl + min(p.StaleWhileRevalidate, neverTTL)).UnixNano()
+		e.sie = now.Add(ttl + min(p.StaleIfError, neverTTL)).UnixNano()
+		exp = ttl + max(p.StaleWhileRevalidate, p.StaleIfError)
+		if exp < 0 { // overflowed: the store's bound applies
+			exp = 0
+		}
 	}
 	// A Memory keeps its key space's generation in process, where it never
 	// expires; every other generation bounds the entry's life in the store.
@@ -375,7 +381,7 @@ func (c *Cache) newEntry(value []byte, p *Policy, gens []taggedGen) ([]byte, tim
 	if c.memory != nil && len(gens) > 0 && gens[0].name == clearTag {
 		stored = gens[1:]
 	}
-	exp, ok := entryExpiry(exp, stored, now.UnixNano())
+	exp, ok = entryExpiry(exp, stored, now.UnixNano())
 	if !ok {
 		return nil, 0, errors.New("cachekit: set: a tag generation ran out just now") // the entry would read as a miss
 	}

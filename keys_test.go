@@ -14,7 +14,7 @@ func TestAnyStringIsAKey(t *testing.T) {
 		strings.Repeat("long", 200), "with space", "ctrl\x00\x01\n", "ünïcødé", "#hash", "a:b:c",
 	}
 	for i, k := range names {
-		c.Set(k, []byte(fmt.Sprint(i)), 0)
+		c.Set(k, []byte(fmt.Sprint(i)), NoExpiry)
 	}
 	for i, k := range names {
 		v, ok, _ := c.Get(k)

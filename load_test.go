@@ -16,8 +16,8 @@ func TestObserve(t *testing.T) {
 		mu.Unlock()
 	}})
 	load := func() ([]byte, error) { return []byte("v"), nil }
-	c.GetOrSet("a", 0, load)
-	c.GetOrSet("a", 0, load)
+	c.GetOrSet("a", NoExpiry, load)
+	c.GetOrSet("a", NoExpiry, load)
 	c.Lookup("b")
 	if fmt.Sprint(seen["a"]) != "[MISS HIT]" || fmt.Sprint(seen["b"]) != "[MISS]" {
 		t.Fatalf("observed %v", seen)

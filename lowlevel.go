@@ -243,7 +243,7 @@ next:
 }
 
 // SetMany stores each value under its key for ttl, tagged with tags, as Set
-// does; the tags' generations are read once for all of them. A bad key, ttl
+// does (a ttl of 0 or less deletes them); the tags' generations are read once for all of them. A bad key, ttl
 // or tag fails the call before anything is written; storage errors are
 // joined, and the other keys are still written.
 func (c *Cache) SetMany(values map[string][]byte, ttl time.Duration, tags ...string) error {
@@ -258,6 +258,15 @@ func (c *Cache) SetMany(values map[string][]byte, ttl time.Duration, tags ...str
 	p := Policy{TTL: ttl, Tags: tags}
 	if err := p.check(); err != nil {
 		return err
+	}
+	if _, ok := c.resolveTTL(ttl); !ok { // as Set: nothing stored, the keys deleted
+		var errs []error
+		for k := range values {
+			if err := c.Delete(k); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
 	}
 	gens, err := c.entryGenerations(p.Tags)
 	if err != nil {
@@ -293,7 +302,8 @@ func (c *Cache) DeleteMany(keys ...string) error {
 // fresh value (an expired, stale or invalidated entry counts as absent), and
 // reports whether it did. Of concurrent Adds of one key exactly one wins:
 // across processes on Memory and on an Atomic store (redisbus.Atomic), in
-// this process only on any other store, where Add is a get then a set.
+// this process only on any other store, where Add is a get then a set. With
+// a ttl of 0 or less it stores nothing and reports whether key was absent.
 func (c *Cache) Add(key string, value []byte, ttl time.Duration, tags ...string) (bool, error) {
 	if err := c.check(key); err != nil {
 		return false, err
@@ -301,6 +311,12 @@ func (c *Cache) Add(key string, value []byte, ttl time.Duration, tags ...string)
 	p := Policy{TTL: ttl, Tags: tags}
 	if err := p.check(); err != nil {
 		return false, err
+	}
+	if _, ok := c.resolveTTL(ttl); !ok {
+		// As Django's add with timeout 0: report whether it would have
+		// won, store nothing.
+		r, err := c.lookup(key)
+		return r.Status != Hit && err == nil, err
 	}
 	gens, err := c.entryGenerations(p.Tags)
 	if err != nil {
@@ -390,16 +406,16 @@ func (c *Cache) Incr(key string, delta int64) (int64, error) {
 	return 0, fmt.Errorf("cachekit: incr %q: %w", key, errContended)
 }
 
-// Touch gives the fresh entry under key a new ttl from now (0: no expiry),
-// keeping its value, tags and stale windows, and reports whether there was
-// one. It is atomic against other writers as Incr is.
+// Touch gives the fresh entry under key a new ttl from now (NoExpiry: none,
+// DefaultTTL: Config.DefaultTTL), keeping its value, tags and stale windows,
+// and reports whether there was one. It is atomic against other writers as
+// Incr is. A ttl of 0 or less expires the entry at once (Django's touch with
+// timeout 0): it is deleted.
 func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
 	if err := c.check(key); err != nil {
 		return false, err
 	}
-	if err := checkTTL("TTL", ttl); err != nil {
-		return false, err
-	}
+	ttl, store := c.resolveTTL(ttl)
 	skey := c.keys.storageKey(kindEntry, key)
 	a, done := c.rmw(skey)
 	defer done()
@@ -413,13 +429,16 @@ func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
 		if err != nil || !live {
 			return false, err
 		}
+		if !store {
+			return true, c.Delete(key)
+		}
 		var swr, sie time.Duration // the stale windows
 		if e.fresh != 0 {
 			swr, sie = time.Duration(e.swr-e.fresh), time.Duration(e.sie-e.fresh)
 		}
 		e.fresh, e.swr, e.sie = 0, 0, 0
 		var exp time.Duration
-		if ttl > 0 {
+		if expires(ttl) {
 			now := c.wallNow()
 			e.fresh = now.Add(ttl).UnixNano()
 			e.swr, e.sie = e.fresh+int64(swr), e.fresh+int64(sie)

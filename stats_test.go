@@ -39,9 +39,9 @@ func TestStorageErrorsNeverFailLoad(t *testing.T) {
 
 func TestStatsHitRatio(t *testing.T) {
 	c, _ := newTestCache(t)
-	c.GetOrSet("k", 0, func() ([]byte, error) { return []byte("v"), nil })
-	c.GetOrSet("k", 0, func() ([]byte, error) { return []byte("v"), nil })
-	c.GetOrSet("k", 0, func() ([]byte, error) { return []byte("v"), nil })
+	c.GetOrSet("k", NoExpiry, func() ([]byte, error) { return []byte("v"), nil })
+	c.GetOrSet("k", NoExpiry, func() ([]byte, error) { return []byte("v"), nil })
+	c.GetOrSet("k", NoExpiry, func() ([]byte, error) { return []byte("v"), nil })
 	s := c.Stats()
 	if s.Hits != 2 || s.Misses != 1 || s.Stores != 1 {
 		t.Fatalf("stats: %+v", s)

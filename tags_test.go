@@ -4,9 +4,9 @@ import "testing"
 
 func TestTagsInvalidate(t *testing.T) {
 	c, _ := newTestCache(t)
-	c.Set("p1", []byte("1"), 0, "product:1", "list")
-	c.Set("p2", []byte("2"), 0, "product:2", "list")
-	c.Set("other", []byte("o"), 0)
+	c.Set("p1", []byte("1"), NoExpiry, "product:1", "list")
+	c.Set("p2", []byte("2"), NoExpiry, "product:2", "list")
+	c.Set("other", []byte("o"), NoExpiry)
 	if err := c.InvalidateTags("product:1"); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestTagsInvalidate(t *testing.T) {
 		t.Error("untagged entry lost")
 	}
 	// Written after the invalidation: served again.
-	c.Set("p1", []byte("1b"), 0, "product:1", "list")
+	c.Set("p1", []byte("1b"), NoExpiry, "product:1", "list")
 	if v, ok, _ := c.Get("p1"); !ok || string(v) != "1b" {
 		t.Errorf("rewritten entry: %q %v", v, ok)
 	}
@@ -37,7 +37,7 @@ func TestTagsInvalidate(t *testing.T) {
 // invalidated data back.
 func TestLostGenerationNeverRevives(t *testing.T) {
 	c, m := newTestCache(t)
-	c.Set("k", []byte("old"), 0, "t")
+	c.Set("k", []byte("old"), NoExpiry, "t")
 	c.InvalidateTags("t")
 	// The counter is lost...
 	if err := m.Delete(c.keys.storageKey(kindTag, "t")); err != nil {
@@ -47,7 +47,7 @@ func TestLostGenerationNeverRevives(t *testing.T) {
 		t.Fatal("entry served with its tag's generation unknown")
 	}
 	// ...and made anew by the next write: the old entry still misses.
-	c.Set("other", []byte("x"), 0, "t")
+	c.Set("other", []byte("x"), NoExpiry, "t")
 	if _, ok, _ := c.Get("k"); ok {
 		t.Fatal("invalidated entry revived by a new generation")
 	}
@@ -55,7 +55,7 @@ func TestLostGenerationNeverRevives(t *testing.T) {
 		t.Fatal("entry under the new generation not served")
 	}
 	// Lost before any invalidation: also a miss, never a wrong hit.
-	c.Set("k2", []byte("v"), 0, "u")
+	c.Set("k2", []byte("v"), NoExpiry, "u")
 	m.Delete(c.keys.storageKey(kindTag, "u"))
 	if _, ok, _ := c.Get("k2"); ok {
 		t.Fatal("entry served with an unknown generation")

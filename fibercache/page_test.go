@@ -47,7 +47,7 @@ func TestCorruptEntryIsNeverServed(t *testing.T) {
 	if !strings.HasPrefix(store.keys[0], head) {
 		t.Fatalf("unexpected storage key %q", store.keys[0])
 	}
-	if err := cache.Set(store.keys[0][len(head):], []byte("FC\x01 garbage"), 0); err != nil {
+	if err := cache.Set(store.keys[0][len(head):], []byte("FC\x01 garbage"), cachekit.NoExpiry); err != nil {
 		t.Fatal(err)
 	}
 	r := get(t, app, "/")

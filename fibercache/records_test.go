@@ -96,7 +96,7 @@ func TestEnsureRecord(t *testing.T) {
 			m := newMiddleware(configDefault(Config{Cache: newCache(t)}), false)
 			rk := appendPathKey(nil, keyRecord, "/p")
 			if tc.stored != nil {
-				if err := m.cache.Set(string(rk), tc.stored, 0); err != nil {
+				if err := m.cache.Set(string(rk), tc.stored, cachekit.NoExpiry); err != nil {
 					t.Fatal(err)
 				}
 			}

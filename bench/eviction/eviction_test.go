@@ -72,7 +72,7 @@ func TestEvictionHitRatio(t *testing.T) {
 					} else {
 						c := cachekit.New(cachekit.Config{Storage: store, HotBytes: -1, Timeout: -1})
 						get = func(i int) bool { _, ok, _ := c.Get(keys[i]); return ok }
-						set = func(i int) { _ = c.Set(keys[i], value, 0, tagsOf(through, tags[i])...) }
+						set = func(i int) { _ = c.Set(keys[i], value, cachekit.NoExpiry, tagsOf(through, tags[i])...) }
 					}
 					rng := rand.New(rand.NewPCG(3, uint64(pct)))
 					hits := 0

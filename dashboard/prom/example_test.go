@@ -27,7 +27,7 @@ func Example() {
 	app := fiber.New()
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	cache.Set("greeting", []byte("hello"), 0)
+	cache.Set("greeting", []byte("hello"), cachekit.NoExpiry)
 	cache.Get("greeting")
 	res, _ := app.Test(httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(res.Body)

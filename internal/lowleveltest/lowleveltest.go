@@ -48,6 +48,7 @@ func behaviours() []behaviour {
 		{"Touch", testTouch},
 		{"Clear", testClear},
 		{"BadInput", testBadInput},
+		{"TTLMeaning", testTTLMeaning},
 	}
 }
 
@@ -195,8 +196,9 @@ func testIncr500(t *testing.T, s suite) {
 	}
 }
 
-// testTouch checks that Touch gives a present entry a new TTL, and refuses a
-// missing or invalidated key and a negative TTL.
+// testTouch checks that Touch gives a present entry a new TTL, refuses a
+// missing or invalidated key, and expires an entry at once for a negative
+// TTL.
 func testTouch(t *testing.T, s suite) {
 	c := s.newCache()
 	if ok, err := c.Touch("missing", time.Minute); ok || err != nil {
@@ -223,8 +225,12 @@ func testTouch(t *testing.T, s suite) {
 	if ok, _ := c.Touch("k", time.Hour); ok {
 		t.Fatal("Touch revived an invalidated entry")
 	}
-	if _, err := c.Touch("k", -time.Second); err == nil {
-		t.Fatal("negative TTL accepted")
+	set(t, c, "gone", []byte("v"), time.Hour)
+	if ok, err := c.Touch("gone", -time.Second); !ok || err != nil {
+		t.Fatalf("Touch with a negative TTL: %v %v", ok, err)
+	}
+	if _, ok, _ := c.Get("gone"); ok {
+		t.Fatal("served after Touch with a negative TTL (Django: expired at once)")
 	}
 }
 
@@ -266,8 +272,8 @@ func testClear(t *testing.T, s suite) {
 	}
 }
 
-// testBadInput checks that every call refuses an empty key, an empty tag and
-// a negative TTL, and changes nothing.
+// testBadInput checks that every call refuses an empty key and an empty tag,
+// and changes nothing.
 func testBadInput(t *testing.T, s suite) {
 	c := s.newCache()
 	set(t, c, "a", []byte("1"), time.Minute)
@@ -280,7 +286,6 @@ func testBadInput(t *testing.T, s suite) {
 	_, calls["Touch"] = c.Touch("", time.Minute)
 	calls["SetMany tag"] = c.SetMany(map[string][]byte{"b": []byte("2")}, time.Minute, "")
 	_, calls["Add tag"] = c.Add("b", []byte("2"), time.Minute, "")
-	_, calls["Add ttl"] = c.Add("b", []byte("2"), -time.Minute)
 	for name, err := range calls {
 		if err == nil {
 			t.Errorf("%s: no error for an empty key, tag or negative TTL", name)
