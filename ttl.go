@@ -61,3 +61,7 @@ func (c *Cache) resolveTTL(ttl time.Duration) (time.Duration, bool) {
 // expires reports whether an entry stored for the (resolved, positive) ttl
 // has a deadline: false for NoExpiry.
 func expires(ttl time.Duration) bool { return ttl < neverTTL }
+
+// DefaultTTL returns Config.DefaultTTL: what the DefaultTTL sentinel stands
+// for in this Cache's calls (Django's cache.default_timeout).
+func (c *Cache) DefaultTTL() time.Duration { return c.defaultTTL }

@@ -175,7 +175,7 @@ var knownReasons = []string{
 	"bypass", "collapsed-error", "credentials", "error", "expired",
 	"head", "inner", "max-age-0", "method", "mismatch", "no-cache", "no-store",
 	"not-stored", "private", "record", "request", "set-cookie", "status",
-	"stream", "too-large", "upgrade", "vary-star", "vary-too-many", "vary-unsettled",
+	"stream", "too-large", "ttl-0", "upgrade", "vary-star", "vary-too-many", "vary-unsettled",
 }
 
 // KnownReasons returns the reasons counted apart, in order: what

@@ -26,7 +26,14 @@ type Config struct {
 
 	// TTL is how long a page stays fresh when its response gives no
 	// s-maxage, max-age or Expires (New), or in every case (Page, whose TTL
-	// wins over the response's, as Django's cache_page does).
+	// wins over the response's, as Django's cache_page does). It is a
+	// heuristic freshness (RFC 9111 §4.2.2) for responses that say nothing,
+	// Django's CACHE_MIDDLEWARE_SECONDS, kept short by default: a page that
+	// wants longer says so with max-age. cachekit.DefaultTTL takes the
+	// Cache's Config.DefaultTTL (300 s unless set); cachekit.NoExpiry keeps
+	// pages fresh until invalidated, for at most cachekit.MaxStoreTTL. 0 means
+	// the default (a config field); negative is an error. A response's
+	// max-age=0 or s-maxage=0 still stores nothing.
 	//
 	// Optional. Default: time.Minute
 	TTL time.Duration
@@ -244,7 +251,7 @@ func (cfg *Config) check() error {
 			return fmt.Errorf("Config.Cache cannot work: %w", err)
 		}
 	}
-	if cfg.TTL < 0 {
+	if cfg.TTL < 0 && cfg.TTL != cachekit.DefaultTTL {
 		return fmt.Errorf("Config.TTL is negative (%v)", cfg.TTL)
 	}
 	if cfg.StaleWhileRevalidate < 0 {

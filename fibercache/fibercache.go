@@ -101,14 +101,34 @@ func New(config ...Config) fiber.Handler {
 // Page returns the middleware for one route: app.Get("/x",
 // fibercache.Page(5*time.Minute), handler). ttl wins over the response's own
 // max-age (as Django's cache_page does); a response that must not be stored
-// (private, no-store, Set-Cookie, ...) is still never stored.
+// (private, no-store, Set-Cookie, ...) is still never stored. ttl means what
+// it means in the core (cachekit.NoExpiry): cachekit.DefaultTTL is the
+// Cache's Config.DefaultTTL; cachekit.NoExpiry keeps the page fresh until it
+// is invalidated, for at most cachekit.MaxStoreTTL (how long any key stays
+// in the store); 0 stores nothing, as Django's cache_page(0): every request
+// runs the handler, X-Cache: BYPASS (Cache-Status detail "ttl-0"), and a
+// site-wide New around it does not store the page either. A negative ttl is
+// a mistake in the route table: Page panics.
 func Page(ttl time.Duration, config ...Config) fiber.Handler {
-	if ttl <= 0 {
-		panic("fibercache: Page needs a positive TTL, got " + ttl.String())
+	if ttl < 0 && ttl != cachekit.DefaultTTL {
+		panic("fibercache: Page needs a TTL of 0 or more, got " + ttl.String())
 	}
 	cfg := configDefault(config...)
+	if ttl == 0 {
+		return newMiddleware(cfg, true).uncached
+	}
 	cfg.TTL = ttl
 	return newMiddleware(cfg, true).handle
+}
+
+// uncached is Page(0)'s handler: the page is never stored, here or by an
+// outer instance (it sees this one handled the request).
+func (m *middleware) uncached(c *fiber.Ctx) error {
+	if m.cfg.Next != nil && m.cfg.Next(c) {
+		return c.Next()
+	}
+	enter(c.Context(), m)
+	return m.pass(c, xBypass, "fwd=bypass", "ttl-0")
 }
 
 // Tag tags the page being rendered: when any of its tags is invalidated
@@ -202,6 +222,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 			panic("fibercache: cachekit.Default() cannot work: " + err.Error())
 		}
 	}
+	m.cfg.TTL = pageTTL(m.cfg.TTL, m.cache)
 	for _, n := range cfg.HarmlessCookies {
 		if len(n) > 0 && n[len(n)-1] == '*' {
 			m.harmlessPrefix = append(m.harmlessPrefix, n[:len(n)-1])
@@ -221,6 +242,17 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		m.credLens |= 1 << len(n)
 	}
 	return m
+}
+
+// pageTTL resolves a configured page TTL: cachekit.DefaultTTL is the
+// Cache's Config.DefaultTTL, and a TTL longer than the store keeps any key
+// (cachekit.NoExpiry among them) is cachekit.MaxStoreTTL, which keeps the
+// page's record, stale windows and Cache-Control arithmetic in range.
+func pageTTL(ttl time.Duration, c *cachekit.Cache) time.Duration {
+	if ttl == cachekit.DefaultTTL {
+		ttl = c.DefaultTTL()
+	}
+	return min(ttl, cachekit.MaxStoreTTL)
 }
 
 func (m *middleware) harmless(name []byte) bool {

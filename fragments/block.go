@@ -218,7 +218,7 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 		}
 		rest = rest[1:]
 	}
-	if ttl == 0 || b.unlinked {
+	if (ttl <= 0 && ttl != cachekit.DefaultTTL) || b.unlinked { // 0 or negative: not stored (cachekit.NoExpiry)
 		v, err := b.render(f)
 		if err != nil {
 			return "", b.fail(err)
@@ -346,7 +346,10 @@ func appendTags(tags []string, v reflect.Value) ([]string, error) {
 var durationType = reflect.TypeFor[time.Duration]()
 
 // toTTL converts a ttl argument: integer (or float) seconds, a
-// time.Duration, or a string holding either a Go duration or seconds.
+// time.Duration, or a string holding either a Go duration or seconds. A
+// negative one means what it means in the core: nothing is stored. nil is an
+// error here (a missing map key reads as nil): write a literal nil, or pass
+// cachekit.NoExpiry, for a block that never expires.
 func toTTL(v reflect.Value) (time.Duration, error) {
 	for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) && !v.IsNil() {
 		v = v.Elem()
@@ -359,47 +362,47 @@ func toTTL(v reflect.Value) (time.Duration, error) {
 	case v.Type() == durationType:
 		d = time.Duration(v.Int())
 	case v.CanInt():
-		return secondsTTL(float64(v.Int()), v.Int() < 0, v)
+		return secondsTTL(float64(v.Int()), false, v)
 	case v.CanUint():
 		if v.Uint() > math.MaxInt64 {
 			return 0, fmt.Errorf("ttl %d is too large", v.Uint())
 		}
 		return secondsTTL(float64(v.Uint()), false, v)
 	case v.CanFloat():
-		return secondsTTL(v.Float(), v.Float() < 0, v)
+		return secondsTTL(v.Float(), false, v)
 	case v.Kind() == reflect.String:
-		return parseTTL(v.String())
+		return parseTTL(v.String(), true)
 	default:
 		return 0, fmt.Errorf("ttl is a %s: want seconds, a duration string such as \"5m\", or a time.Duration", v.Type())
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("ttl %v is negative", d)
 	}
 	return d, nil
 }
 
-func secondsTTL(s float64, negative bool, v reflect.Value) (time.Duration, error) {
-	if negative || math.IsNaN(s) {
-		return 0, fmt.Errorf("ttl %v is negative", v)
+// secondsTTL converts s seconds; a negative s is an error when refuse is
+// set (a literal in the template), else a TTL that stores nothing.
+func secondsTTL(s float64, refuse bool, v reflect.Value) (time.Duration, error) {
+	if math.IsNaN(s) || refuse && s < 0 {
+		return 0, fmt.Errorf("ttl %v is negative: write 0 to render every time", v)
 	}
-	if s*float64(time.Second) >= math.MaxInt64 {
+	if math.Abs(s)*float64(time.Second) >= math.MaxInt64 {
 		return 0, fmt.Errorf("ttl %v seconds is too large", v)
 	}
 	return time.Duration(s * float64(time.Second)), nil
 }
 
 // parseTTL parses a string ttl: a Go duration ("5m", "1h30m") or seconds
-// ("300").
-func parseTTL(s string) (time.Duration, error) {
+// ("300"). A negative one is an error for a literal (not dynamic), else a
+// TTL that stores nothing.
+func parseTTL(s string, dynamic bool) (time.Duration, error) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return secondsTTL(float64(n), n < 0, reflect.ValueOf(n))
+		return secondsTTL(float64(n), !dynamic, reflect.ValueOf(n))
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("ttl %q is neither seconds nor a duration such as \"5m\"", s)
 	}
-	if d < 0 {
-		return 0, fmt.Errorf("ttl %q is negative", s)
+	if d < 0 && !dynamic {
+		return 0, fmt.Errorf("ttl %q is negative: write 0 to render every time", s)
 	}
 	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"text/template/parse"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/internal/parsetree"
 )
 
@@ -73,7 +74,7 @@ func (rw *rewriter) header(start *parse.ActionNode) (*block, *hostArgs, error) {
 	}
 	rest := args[1:]
 	if len(rest) == 0 || isTags(rest[0]) {
-		return nil, nil, rw.errorf(start, name, "no ttl: give seconds, a duration such as \"5m\", or a time.Duration (0 renders every time)")
+		return nil, nil, rw.errorf(start, name, "no ttl: give seconds, a duration such as \"5m\", or a time.Duration (0 renders every time, nil never expires)")
 	}
 	b := &block{
 		name:      name,
@@ -254,15 +255,16 @@ func isTags(n parse.Node) bool {
 	return ok && (id.Ident == "tags" || id.Ident == tagsName)
 }
 
-// literalTTL checks a literal ttl. dyn is true when the ttl is computed at
-// render.
+// literalTTL checks a literal ttl: seconds, a duration string, or nil for
+// cachekit.NoExpiry; a negative literal is an error (write 0 to render every
+// time). dyn is true when the ttl is computed at render.
 func literalTTL(n parse.Node) (ttl time.Duration, dyn bool, err error) {
 	switch n := n.(type) {
 	case *parse.NumberNode:
 		switch {
 		case n.IsInt:
 			if n.Int64 < 0 {
-				return 0, false, fmt.Errorf("ttl %s is negative", n.Text)
+				return 0, false, fmt.Errorf("ttl %s is negative: write 0 to render every time", n.Text)
 			}
 			if n.Int64 > int64(1<<63-1)/int64(time.Second) {
 				return 0, false, fmt.Errorf("ttl %s seconds is too large", n.Text)
@@ -272,7 +274,7 @@ func literalTTL(n parse.Node) (ttl time.Duration, dyn bool, err error) {
 			return 0, false, fmt.Errorf("ttl %s seconds is too large", n.Text)
 		case n.IsFloat:
 			if n.Float64 < 0 {
-				return 0, false, fmt.Errorf("ttl %s is negative", n.Text)
+				return 0, false, fmt.Errorf("ttl %s is negative: write 0 to render every time", n.Text)
 			}
 			if n.Float64*float64(time.Second) >= 1<<63 {
 				return 0, false, fmt.Errorf("ttl %s seconds is too large", n.Text)
@@ -281,9 +283,11 @@ func literalTTL(n parse.Node) (ttl time.Duration, dyn bool, err error) {
 		}
 		return 0, false, fmt.Errorf("ttl %s is not a number of seconds", n.Text)
 	case *parse.StringNode:
-		d, err := parseTTL(n.Text)
+		d, err := parseTTL(n.Text, false)
 		return d, false, err
-	case *parse.BoolNode, *parse.NilNode:
+	case *parse.NilNode: // Django's {% cache None %}
+		return cachekit.NoExpiry, false, nil
+	case *parse.BoolNode:
 		return 0, false, fmt.Errorf("ttl %s is not seconds or a duration", n)
 	}
 	return 0, true, nil
