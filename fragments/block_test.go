@@ -1,9 +1,9 @@
 package fragments_test
 
 import (
-	"math"
 	"errors"
 	"html/template"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
