@@ -16,7 +16,7 @@ func TestBadConfigPanicsAtNew(t *testing.T) {
 		want string
 	}{
 		{"negative TTL", func() { New(Config{TTL: -time.Second}) }, "fibercache: Config.TTL is negative"},
-		{"Page zero TTL", func() { Page(0) }, "fibercache: Page needs a positive TTL"},
+		{"Page negative TTL", func() { Page(-time.Second) }, "fibercache: Page needs a TTL of 0 or more"},
 		{"negative SWR", func() { New(Config{StaleWhileRevalidate: -1}) }, "fibercache: Config.StaleWhileRevalidate"},
 		{"negative SIE", func() { New(Config{StaleIfError: -1}) }, "fibercache: Config.StaleIfError"},
 		{"status 99", func() { New(Config{Statuses: []int{200, 99}}) }, "fibercache: Config.Statuses holds 99"},
