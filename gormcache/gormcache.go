@@ -33,8 +33,11 @@ import (
 type Config struct {
 	// TTL bounds how long a cached row or table lives. It is the bound on
 	// how long a write made outside GORM (another service, a raw
-	// connection, a database trigger) can go unseen. 0 means DefaultTTL;
-	// negative is an error reported by Initialize.
+	// connection, a database trigger) can go unseen. 0 means DefaultTTL
+	// (this package's, 10 minutes); cachekit.DefaultTTL the Cache's
+	// Config.DefaultTTL; cachekit.NoExpiry no bound but invalidation (only
+	// when every write goes through GORM). Another negative value is an
+	// error reported by Initialize.
 	TTL time.Duration
 
 	// Models, when not empty, is the list of models cached (values or
@@ -93,7 +96,7 @@ func New(c *cachekit.Cache, config ...Config) gorm.Plugin {
 	switch {
 	case c == nil:
 		p.cfgErr = fmt.Errorf("gormcache: New needs a *cachekit.Cache")
-	case cfg.TTL < 0:
+	case cfg.TTL < 0 && cfg.TTL != cachekit.DefaultTTL:
 		p.cfgErr = fmt.Errorf("gormcache: negative Config.TTL %v", cfg.TTL)
 	case strings.ContainsAny(p.prefix, " :\t\n"):
 		p.cfgErr = fmt.Errorf("gormcache: Config.Prefix %q has a space or ':'", p.prefix)

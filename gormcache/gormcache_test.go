@@ -614,3 +614,17 @@ func TestMultiGet(t *testing.T) {
 		}
 	})
 }
+
+// Config.TTL takes the core's named TTLs: cachekit.DefaultTTL (the Cache's
+// Config.DefaultTTL) and cachekit.NoExpiry both cache rows.
+func TestTTLNamedValues(t *testing.T) {
+	for _, ttl := range []time.Duration{cachekit.DefaultTTL, cachekit.NoExpiry} {
+		e := newSQLite(t, gormcache.Config{TTL: ttl})
+		u := seedUser(t, e, "named", "named@x")
+		mustUser(t, e.db, u.ID)
+		e.behind(t, "UPDATE users SET name = 'outside' WHERE id = ?", u.ID)
+		if got := mustUser(t, e.db, u.ID); got.Name != "named" {
+			t.Fatalf("TTL %v: not cached: %q", ttl, got.Name)
+		}
+	}
+}
