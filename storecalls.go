@@ -37,11 +37,11 @@ func (c *Cache) storeDelete(ctx context.Context, key string) error {
 }
 
 // MaxStoreTTL is the longest expiry the Cache gives a store, and the one it
-// gives every key it writes without a TTL of its own (an entry with TTL 0,
-// a tag generation): every key it writes expires, even on stores that never
-// evict (PostgreSQL, SQLite, bbolt, Redis without maxmemory). It is also
-// Memcached's bound: Memcached reads a longer expiry as a Unix time. An
-// entry with TTL 0 stays fresh as long as the store keeps it.
+// gives every key it writes without a TTL of its own (an entry with TTL
+// NoExpiry, a tag generation): every key it writes expires, even on stores
+// that never evict (PostgreSQL, SQLite, bbolt, Redis without maxmemory). It
+// is also Memcached's bound: Memcached reads a longer expiry as a Unix time.
+// A NoExpiry entry stays fresh as long as the store keeps it.
 const MaxStoreTTL = 30 * 24 * time.Hour
 
 // storeExpiry is the expiry the Cache passes to a store for a key that

@@ -7,7 +7,11 @@
 //
 // The first argument is the block's name, a string literal. The second is
 // its time to live: integer seconds, a Go duration string ("5m") or a
-// time.Duration value; 0 renders the body every time and stores nothing.
+// time.Duration value, or nil for a block that never expires (Django's
+// {% cache None %}); 0 renders the body every time and stores nothing. A
+// ttl computed at render means what a TTL means in the core
+// (cachekit.NoExpiry): negative stores nothing, cachekit.DefaultTTL is the
+// Cache's Config.DefaultTTL. A negative literal is an error at Rewrite.
 // Any further arguments are vary values: each is part of the key (hashed,
 // so any length and any value works, except funcs and channels). A
 // (tags "a" "b") argument attaches invalidation tags, dropped with

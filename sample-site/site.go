@@ -93,7 +93,9 @@ func (s *site) openCache() error {
 		return err
 	}
 	s.memory = mem
-	cfg := cachekit.Config{Prefix: "calmgoods", Storage: mem, Observe: s.metrics.Observe}
+	// DefaultTTL is Django's TIMEOUT: what a call given cachekit.DefaultTTL
+	// gets (300 s unless set).
+	cfg := cachekit.Config{Prefix: "calmgoods", Storage: mem, Observe: s.metrics.Observe, DefaultTTL: 5 * time.Minute}
 	if s.cfg.RedisURL != "" {
 		opts, err := goredis.ParseURL(s.cfg.RedisURL)
 		if err != nil {
@@ -264,7 +266,7 @@ func (s *site) product(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	// Cached under the product's tag: the page depends on it.
-	p, err := cachekit.FetchContext(c.UserContext(), s.cache, productTag(id), 5*time.Minute, func(ctx context.Context) (Product, error) {
+	p, err := cachekit.FetchContext(c.UserContext(), s.cache, productTag(id), cachekit.DefaultTTL, func(ctx context.Context) (Product, error) {
 		return s.store.Product(ctx, id)
 	}, productTag(id))
 	if errors.Is(err, ErrNotFound) {
