@@ -38,6 +38,8 @@
 //     Touch, Clear); the read-modify-write ones go through atomic.go's
 //     Atomic, the store's own when it has one. Clear moves the key space's
 //     generation, an implicit tag of every entry.
+//   - ttl.go: what a TTL means in every call (NoExpiry, DefaultTTL, 0 or
+//     negative: nothing stored); Set, Add, Touch and the fill read it there.
 //   - deps.go: every fill runs with a collector of the tags of what it
 //     reads, carried by its context (Policy.Context); context.go holds the
 //     calls that take a context (LoadContext, GetOrSetContext,
