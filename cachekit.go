@@ -206,9 +206,9 @@ func (c *Cache) Delete(key string) error {
 
 // GetOrSet returns the value under key, or runs load, stores its result for
 // ttl under tags, and returns it. A ttl of 0 or less stores nothing (load
-// runs on every miss), as Django's get_or_set; see NoExpiry. Concurrent misses on one key in this
-// process run load once and all get its result. A storage error never fails
-// the call: load's value is returned uncached.
+// runs on every miss), as Django's get_or_set; see NoExpiry. Concurrent
+// misses on one key in this process run load once and all get its result. A
+// storage error never fails the call: load's value is returned uncached.
 func (c *Cache) GetOrSet(key string, ttl time.Duration, load func() ([]byte, error), tags ...string) ([]byte, error) {
 	r, err := c.Load(key, Policy{TTL: ttl, Tags: tags}, func(*Policy) ([]byte, error) { return load() })
 	return r.Value, err

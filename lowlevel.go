@@ -243,9 +243,9 @@ next:
 }
 
 // SetMany stores each value under its key for ttl, tagged with tags, as Set
-// does (a ttl of 0 or less deletes them); the tags' generations are read once for all of them. A bad key, ttl
-// or tag fails the call before anything is written; storage errors are
-// joined, and the other keys are still written.
+// does (a ttl of 0 or less deletes them); the tags' generations are read
+// once for all of them. A bad key or tag fails the call before anything is
+// written; storage errors are joined, and the other keys are still written.
 func (c *Cache) SetMany(values map[string][]byte, ttl time.Duration, tags ...string) error {
 	for k := range values {
 		if err := c.check(k); err != nil {
