@@ -269,7 +269,11 @@ func (e *Engine) Render(out io.Writer, name string, binding interface{}, layout 
 		err error
 	)
 	if e.reload.Load() {
-		c, err = e.reloadChain(st, name, layout)
+		if ctx := bindContext(binding); ctx != nil {
+			c, err = e.reloadTagged(ctx, st, name, layout)
+		} else {
+			c, err = e.reloadChain(st, name, layout)
+		}
 	} else {
 		c, err = st.chain(name, layout)
 	}
@@ -390,7 +394,14 @@ func (e *Engine) loadLocked() error {
 		}
 		files = append(files, f)
 	}
-	e.state.Store(newState(newParsedFiles(files), cfg))
+	prev := e.state.Load()
+	st := newState(newParsedFiles(files), cfg)
+	e.state.Store(st)
+	if prev != nil && e.reload.Load() {
+		// Every file was parsed again: every page built from the
+		// templates goes (see devtags.go).
+		dropPages(st, allTags(prev.parsed, st.parsed))
+	}
 	e.broken = nil
 	e.lastScan.Store(time.Now().UnixNano())
 	e.loaded.Store(true)
