@@ -260,3 +260,20 @@ func TestCheckOutsideReloadMode(t *testing.T) {
 		t.Errorf("TemplateTag: %q", got)
 	}
 }
+
+// A file read again with the same content drops no page: a racy file past
+// its window (read again once, by git's rule) or one touched.
+func TestDevUnchangedContentDropsNothing(t *testing.T) {
+	s := newDevSite(t, true)
+	s.want("/", false, "promo v1")
+	s.want("/", true, "promo v1")
+	time.Sleep(2*time.Second + 200*time.Millisecond) // past the racy window of the files just written
+	s.want("/", true, "promo v1")
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(filepath.Join(s.dir, "partials/promo.html"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	s.want("/", true, "promo v1")
+	s.write("partials/promo.html", `<b>promo v2</b>`)
+	s.want("/", false, "promo v2")
+}

@@ -28,7 +28,8 @@ type foundFile struct {
 	// not change the stat, so the content is compared (sum, when hashed).
 	racy   bool
 	hashed bool
-	sum    [sha256.Size]byte
+	sum    [sha256.Size]byte // of the content read, racy or not (summed)
+	summed bool
 }
 
 // racyWindow is the timestamp granularity Reload mode allows for: git's
@@ -52,13 +53,17 @@ func (ff foundFile) sameVersion(mod time.Time, size int64, meta fileMeta) bool {
 }
 
 // stamp records, for a file whose content buf was read at readAt, whether
-// its timestamp is racy and then the content's hash.
+// its timestamp is racy, and the content's hash: a file read again with
+// the same content (a racy one past its window, a touch) changes no page.
 func (ff *foundFile) stamp(buf []byte, readAt time.Time) {
 	ff.racy = readAt.Sub(ff.mod) < racyWindow
 	ff.hashed = ff.racy
-	if ff.racy {
-		ff.sum = sha256.Sum256(buf)
-	}
+	ff.sum, ff.summed = sha256.Sum256(buf), true
+}
+
+// sameContent reports whether two reads of a file found the same content.
+func sameContent(a, b foundFile) bool {
+	return a.summed && b.summed && a.sum == b.sum
 }
 
 // unchanged reports whether ff, now found with mod and size, is still the

@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"time"
 )
 
@@ -133,6 +134,7 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 	var (
 		firstErr error
 		broke    []string // names of files found broken now
+		same     []string // paths of files read again with the same content
 	)
 	added := false
 	for _, ff := range found {
@@ -171,6 +173,8 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 		changed[ff.path] = nf
 		if f == nil {
 			added = true
+		} else if sameContent(f.foundFile, nf.foundFile) {
+			same = append(same, ff.path)
 		}
 	}
 	if len(changed) == 0 {
@@ -185,7 +189,14 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 	st := newState(cur.parsed.withFiles(changed, order), cur.cfg)
 	e.state.Store(st)
 	// After the store: a render that follows sees the new files.
-	dropPages(st, changedTags(cur.parsed, changed, broke))
+	dropped := changed
+	if len(same) > 0 {
+		dropped = maps.Clone(changed)
+		for _, p := range same {
+			delete(dropped, p)
+		}
+	}
+	dropPages(st, changedTags(cur.parsed, dropped, broke))
 	return st, firstErr
 }
 
