@@ -21,6 +21,19 @@ const csrfKey = "csrf"
 // csrfCookie is the cookie that carries the CSRF token.
 const csrfCookie = "csrf_"
 
+// csrfHandlerKey is where the CSRF middleware leaves its handler, which
+// drops the visitor's token.
+const csrfHandlerKey = "csrf-handler"
+
+// rotateCSRF drops the visitor's CSRF token when the session changes (log
+// in, log out), as Django does: a token seen before the login (or planted)
+// is worthless after it; the next page gets a new one.
+func rotateCSRF(c *fiber.Ctx) {
+	if h, ok := c.Locals(csrfHandlerKey).(*csrf.CSRFHandler); ok && c.Cookies(csrfCookie) != "" {
+		_ = h.DeleteToken(c)
+	}
+}
+
 // adminPassword reports whether the password is the admin token. In -dev
 // without a token the admin needs no password.
 func (s *site) adminPassword(password string) bool {
@@ -62,13 +75,14 @@ func (s *site) csrf() fiber.Handler {
 			}
 			return currentUser(c) == nil && p != "/login"
 		},
-		KeyLookup:      "form:csrf",
-		CookieName:     csrfCookie,
-		CookiePath:     "/",
-		CookieSameSite: "Strict",
-		CookieHTTPOnly: true,
-		Expiration:     2 * time.Hour,
-		ContextKey:     csrfKey,
+		KeyLookup:         "form:csrf",
+		CookieName:        csrfCookie,
+		CookiePath:        "/",
+		CookieSameSite:    "Strict",
+		CookieHTTPOnly:    true,
+		Expiration:        2 * time.Hour,
+		ContextKey:        csrfKey,
+		HandlerContextKey: csrfHandlerKey,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			return fiber.NewError(fiber.StatusForbidden, "The form is out of date or did not come from this site: open the page again and resubmit.")
 		},

@@ -42,6 +42,21 @@ func TestEveryFormNeedsItsCSRFToken(t *testing.T) {
 	if r := do(t, s, "GET", "/login", nil); !strings.Contains(r.header.Get("Cache-Control"), "no-store") || r.header.Get("X-Cache") == "HIT" {
 		t.Errorf("the login page may be stored: %s %s", r.header.Get("Cache-Control"), r.header.Get("X-Cache"))
 	}
+	// The token of the login form dies with the login (rotated, as
+	// Django does): it does not log the new session out.
+	r := do(t, s, "POST", "/login", url.Values{"user": {"alice"}, "csrf": {token}}, csrfC)
+	var fresh *http.Cookie
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == sessionCookie {
+			fresh = c
+		}
+	}
+	if r.status != http.StatusSeeOther || fresh == nil {
+		t.Fatalf("login with the token: %d", r.status)
+	}
+	if r := do(t, s, "POST", "/logout", url.Values{"csrf": {token}}, fresh, csrfC); r.status != http.StatusForbidden {
+		t.Errorf("log out with the token from before the login: %d", r.status)
+	}
 	alice := login(t, s, "alice")
 
 	// The pages a logged-in visitor gets carry the token in their forms
@@ -93,7 +108,7 @@ func TestEveryFormNeedsItsCSRFToken(t *testing.T) {
 	// Anonymous pages: no token, and shared by the page cache even for a
 	// visitor with a CSRF cookie.
 	warm(t, s, "/")
-	r := do(t, s, "GET", "/", nil, csrfC)
+	r = do(t, s, "GET", "/", nil, csrfC)
 	if r.header.Get("X-Cache") != "HIT" || strings.Contains(r.body, `name="csrf"`) {
 		t.Errorf("anonymous home with a CSRF cookie: %s, token in page: %v", r.header.Get("X-Cache"), strings.Contains(r.body, `name="csrf"`))
 	}

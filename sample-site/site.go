@@ -334,6 +334,7 @@ func (s *site) login(c *fiber.Ctx) error {
 		return err
 	}
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: token, Path: "/", HTTPOnly: true, SameSite: "Lax", MaxAge: 86400})
+	rotateCSRF(c)
 	return c.Redirect("/", fiber.StatusSeeOther)
 }
 
@@ -344,6 +345,7 @@ func (s *site) logout(c *fiber.Ctx) error {
 		}
 	}
 	c.ClearCookie(sessionCookie)
+	rotateCSRF(c)
 	return c.Redirect("/", fiber.StatusSeeOther)
 }
 
