@@ -172,10 +172,10 @@ func (f *family) snapshot() map[string]Counts {
 // the fwd parameter when there is none) for a response it did not store.
 // Any other value counts under Other.
 var knownReasons = []string{
-	"bypass", "collapsed-error", "credentials", "error", "expired",
-	"head", "inner", "max-age-0", "method", "mismatch", "no-cache", "no-store",
-	"not-stored", "private", "record", "request", "set-cookie", "status",
-	"stream", "too-large", "ttl-0", "upgrade", "vary-star", "vary-too-many", "vary-unsettled",
+	"body", "bypass", "collapsed-error", "credentials", "duplicate-header", "error", "expired",
+	"head", "inner", "lock-timeout", "max-age-0", "method", "method-override", "mismatch",
+	"no-cache", "no-store", "not-stored", "private", "record", "request", "set-cookie", "status",
+	"stream", "too-large", "ttl-0", "uncacheable", "upgrade", "vary-star", "vary-too-many", "vary-unsettled",
 }
 
 // KnownReasons returns the reasons counted apart, in order: what

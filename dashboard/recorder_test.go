@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -223,5 +224,48 @@ func TestModelsCountedFromObserve(t *testing.T) {
 	body := s.get(t, "/_cache").body
 	if !strings.Contains(body, `<table class="stats models">`) || !strings.Contains(body, `<tr class="model"><td><code>Product</code></td><td>2</td>`) {
 		t.Fatalf("no models table on the dashboard")
+	}
+}
+
+// The reasons fibercache gives beyond the plain ones (an ambiguous request,
+// a page remembered as uncacheable) are counted under their own names, not
+// under Other.
+func TestFibercacheReasonsKnown(t *testing.T) {
+	s := newShop(t, dashboard.RecorderConfig{}, dashboard.Config{})
+	// A body on a GET: ambiguous, bypassed (detail=body).
+	req := httptest.NewRequest("GET", "/c/a", strings.NewReader("x=1"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	wantX(t, s.do(t, req), "BYPASS")
+	// Two Host-like lines of a header the key holds: duplicate-header.
+	req = httptest.NewRequest("GET", "/c/b", nil)
+	req.Header.Add("X-Forwarded-Host", "a.example")
+	req.Header.Add("X-Forwarded-Host", "b.example")
+	wantX(t, s.do(t, req), "BYPASS")
+	// A page not stored once is remembered: its next miss is uncacheable.
+	s.get(t, "/cookie")
+	s.get(t, "/cookie")
+	all := map[string]uint64{}
+	for k, v := range s.rec.Bypasses() {
+		all[k] += v
+	}
+	for k, v := range s.rec.NotStored() {
+		all[k] += v
+	}
+	if all[dashboard.Other] != 0 {
+		t.Errorf("a fibercache reason counted under %q: %v", dashboard.Other, all)
+	}
+	for _, want := range []string{"body", "duplicate-header", "set-cookie", "uncacheable"} {
+		if all[want] == 0 {
+			t.Errorf("no count for %q: %v", want, all)
+		}
+	}
+	known := map[string]bool{}
+	for _, r := range dashboard.KnownReasons() {
+		known[r] = true
+	}
+	for _, r := range []string{"uncacheable", "lock-timeout", "body", "duplicate-header", "method-override"} {
+		if !known[r] {
+			t.Errorf("KnownReasons lacks %q", r)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"html/template"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/loader"
 	html "github.com/gofiber/template/html/v2"
 )
@@ -147,4 +149,54 @@ func writeTree(b *testing.B, dir string, n int) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkReloadTagged is what Reload mode costs a page a cache renders
+// (its template tags read under the fill's context) and what Watch costs
+// each request (Check: a stat of every file of a 500-template tree), beside
+// a Reload-mode render without a cache and html/v2's Reload-mode render.
+func BenchmarkReloadTagged(b *testing.B) {
+	dir := b.TempDir()
+	writeTree(b, dir, 500)
+	m, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 8 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	cache := cachekit.New(cachekit.Config{Storage: m})
+	eng := loader.New(dir, ".html").Cache(cache)
+	eng.Reload(true)
+	peer := html.New(dir, ".html")
+	peer.Reload(true)
+	plain := map[string]interface{}{"Title": "t", "N": 3, "Items": []string{"a", "b<", "c&"}}
+	tagged := func() map[string]interface{} {
+		d := map[string]interface{}{cachekit.BindKey: cache.Collect(context.Background())}
+		for k, v := range plain {
+			d[k] = v
+		}
+		return d
+	}
+	renderWith := func(r renderer, data func() map[string]interface{}) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			var buf bytes.Buffer
+			for i := 0; i < b.N; i++ {
+				buf.Reset()
+				if err := r.Render(&buf, "pages/page007", data(), "layouts/main"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.Run("op=render/engine=loader/cache=none", renderWith(eng, func() map[string]interface{} { return plain }))
+	b.Run("op=render/engine=loader/cache=tagged", renderWith(eng, tagged))
+	b.Run("op=render/engine=htmlv2", renderWith(peer, func() map[string]interface{} { return plain }))
+	b.Run("op=check/files=500", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := eng.Check(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

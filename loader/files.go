@@ -21,13 +21,15 @@ type foundFile struct {
 	name string // template name
 	mod  time.Time
 	size int64
+	meta fileMeta // change time and inode, where the system has them
 
 	// racy is set when the content was read less than racyWindow after
 	// mod: an edit in the same timestamp tick, with the same size, would
 	// not change the stat, so the content is compared (sum, when hashed).
 	racy   bool
 	hashed bool
-	sum    [sha256.Size]byte
+	sum    [sha256.Size]byte // of the content read, racy or not (summed)
+	summed bool
 }
 
 // racyWindow is the timestamp granularity Reload mode allows for: git's
@@ -40,28 +42,36 @@ type foundFile struct {
 // granularity; most file systems have nanoseconds.
 const racyWindow = 2 * time.Second
 
-// sameVersion reports whether the file has the given modification time and
-// size: whether it is unchanged, as far as a stat can tell.
-func (ff foundFile) sameVersion(mod time.Time, size int64) bool {
-	return ff.mod.Equal(mod) && ff.size == size
+// sameVersion reports whether the file has the given modification time,
+// size and metadata: whether it is unchanged, as far as a stat can tell.
+// The change time moves with every write and with every change of the
+// modification time, so an edit that puts the old time back (a copy that
+// preserves times, os.Chtimes) is seen, as git sees it; a file renamed over
+// the old one has another inode.
+func (ff foundFile) sameVersion(mod time.Time, size int64, meta fileMeta) bool {
+	return ff.mod.Equal(mod) && ff.size == size && ff.meta == meta
 }
 
 // stamp records, for a file whose content buf was read at readAt, whether
-// its timestamp is racy and then the content's hash.
+// its timestamp is racy, and the content's hash: a file read again with
+// the same content (a racy one past its window, a touch) changes no page.
 func (ff *foundFile) stamp(buf []byte, readAt time.Time) {
 	ff.racy = readAt.Sub(ff.mod) < racyWindow
 	ff.hashed = ff.racy
-	if ff.racy {
-		ff.sum = sha256.Sum256(buf)
-	}
+	ff.sum, ff.summed = sha256.Sum256(buf), true
+}
+
+// sameContent reports whether two reads of a file found the same content.
+func sameContent(a, b foundFile) bool {
+	return a.summed && b.summed && a.sum == b.sum
 }
 
 // unchanged reports whether ff, now found with mod and size, is still the
 // version that was read: same modification time and size and, for a racy
 // one, the same content. A racy file past the window reads as changed
 // once, so that it is read again (and is racy no more).
-func (e *Engine) unchanged(ff foundFile, mod time.Time, size int64) bool {
-	if !ff.sameVersion(mod, size) {
+func (e *Engine) unchanged(ff foundFile, mod time.Time, size int64, meta fileMeta) bool {
+	if !ff.sameVersion(mod, size, meta) {
 		return false
 	}
 	if !ff.racy {
@@ -112,7 +122,7 @@ func (e *Engine) scan() ([]foundFile, error) {
 				info = target
 			}
 		}
-		found = append(found, foundFile{path: path, name: name, mod: info.ModTime(), size: info.Size()})
+		found = append(found, foundFile{path: path, name: name, mod: info.ModTime(), size: info.Size(), meta: metaOf(info)})
 		return nil
 	}
 	if e.fs != nil {
@@ -121,8 +131,8 @@ func (e *Engine) scan() ([]foundFile, error) {
 	return found, filepath.Walk(e.dir, walkFn)
 }
 
-// stat returns the modification time and size of a template file.
-func (e *Engine) stat(path string) (time.Time, int64, error) {
+// stat returns the modification time, size and metadata of a template file.
+func (e *Engine) stat(path string) (time.Time, int64, fileMeta, error) {
 	var (
 		info fs.FileInfo
 		err  error
@@ -133,9 +143,9 @@ func (e *Engine) stat(path string) (time.Time, int64, error) {
 		info, err = os.Stat(path)
 	}
 	if err != nil {
-		return time.Time{}, 0, err
+		return time.Time{}, 0, fileMeta{}, err
 	}
-	return info.ModTime(), info.Size(), nil
+	return info.ModTime(), info.Size(), metaOf(info), nil
 }
 
 // readFile returns the content of a template file.

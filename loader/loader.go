@@ -50,8 +50,9 @@
 // a copy per layout, {{embed}} compiled) and fragments.go rewrites its
 // blocks through package fragments; later renders find it by one lookup.
 // In Reload mode, reload.go checks the chain's files and parses again the
-// ones that changed; suggest.go names the closest templates when one is
-// missing.
+// ones that changed, and devtags.go tags each page a cache renders with its
+// templates and drops those pages when a template changes (Check, Watch);
+// suggest.go names the closest templates when one is missing.
 package loader
 
 import (
@@ -202,7 +203,9 @@ func (e *Engine) Layout(key string) core.IEngineCore {
 // other changed files at most every ScanInterval, and at once when a render
 // names a template that does not exist. A file that fails to parse keeps its
 // last good version; renders that use it return the error, with file and
-// line, until it is fixed, and the others are not disturbed.
+// line, until it is fixed, and the others are not disturbed. Pages a cache
+// keeps are dropped when a template they were built from changes: see
+// TemplateTag and Watch.
 func (e *Engine) Reload(enabled bool) core.IEngineCore {
 	e.mu.Lock()
 	e.reload.Store(enabled)
@@ -269,7 +272,11 @@ func (e *Engine) Render(out io.Writer, name string, binding interface{}, layout 
 		err error
 	)
 	if e.reload.Load() {
-		c, err = e.reloadChain(st, name, layout)
+		if ctx := bindContext(binding); ctx != nil {
+			c, err = e.reloadTagged(ctx, st, name, layout)
+		} else {
+			c, err = e.reloadChain(st, name, layout)
+		}
 	} else {
 		c, err = st.chain(name, layout)
 	}
@@ -390,7 +397,14 @@ func (e *Engine) loadLocked() error {
 		}
 		files = append(files, f)
 	}
-	e.state.Store(newState(newParsedFiles(files), cfg))
+	prev := e.state.Load()
+	st := newState(newParsedFiles(files), cfg)
+	e.state.Store(st)
+	if prev != nil && e.reload.Load() {
+		// Every file was parsed again: every page built from the
+		// templates goes (see devtags.go).
+		dropPages(st, allTags(prev.parsed, st.parsed))
+	}
 	e.broken = nil
 	e.lastScan.Store(time.Now().UnixNano())
 	e.loaded.Store(true)

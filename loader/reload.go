@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"time"
 )
 
@@ -62,8 +63,8 @@ func (e *Engine) reloadChain(st *state, page string, layouts []string) (*chain, 
 	}
 	var changed []string
 	for _, f := range c.deps {
-		mod, size, err := e.stat(f.path)
-		if err != nil || !e.unchanged(f.foundFile, mod, size) {
+		mod, size, meta, err := e.stat(f.path)
+		if err != nil || !e.unchanged(f.foundFile, mod, size, meta) {
 			changed = append(changed, f.path)
 		}
 	}
@@ -130,15 +131,19 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 	if err != nil {
 		return cur, err
 	}
-	var firstErr error
+	var (
+		firstErr error
+		broke    []string // names of files found broken now
+		same     []string // paths of files read again with the same content
+	)
 	added := false
 	for _, ff := range found {
 		f := cur.parsed.byPath[ff.path]
-		if f != nil && e.unchanged(f.foundFile, ff.mod, ff.size) {
+		if f != nil && e.unchanged(f.foundFile, ff.mod, ff.size, ff.meta) {
 			delete(e.broken, ff.path)
 			continue
 		}
-		if b, ok := e.broken[ff.path]; ok && e.unchanged(b.foundFile, ff.mod, ff.size) {
+		if b, ok := e.broken[ff.path]; ok && e.unchanged(b.foundFile, ff.mod, ff.size, ff.meta) {
 			if firstErr == nil {
 				firstErr = b.err
 			}
@@ -155,6 +160,9 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 			// Its content is not kept: while its timestamp is racy it is
 			// parsed again at each check (unchanged: racy, not hashed).
 			ff.racy = time.Since(ff.mod) < racyWindow
+			if _, known := e.broken[ff.path]; !known {
+				broke = append(broke, ff.name)
+			}
 			e.broken[ff.path] = brokenFile{foundFile: ff, err: err}
 			if firstErr == nil {
 				firstErr = err
@@ -165,9 +173,14 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 		changed[ff.path] = nf
 		if f == nil {
 			added = true
+		} else if sameContent(f.foundFile, nf.foundFile) {
+			same = append(same, ff.path)
 		}
 	}
 	if len(changed) == 0 {
+		// A page rendered from the last good version of a file that is
+		// broken now shows the error from its next request.
+		dropPages(cur, changedTags(cur.parsed, nil, broke))
 		return cur, firstErr
 	}
 	if !added {
@@ -175,6 +188,15 @@ func (e *Engine) update(paths []string, full bool) (*state, error) {
 	}
 	st := newState(cur.parsed.withFiles(changed, order), cur.cfg)
 	e.state.Store(st)
+	// After the store: a render that follows sees the new files.
+	dropped := changed
+	if len(same) > 0 {
+		dropped = maps.Clone(changed)
+		for _, p := range same {
+			delete(dropped, p)
+		}
+	}
+	dropPages(st, changedTags(cur.parsed, dropped, broke))
 	return st, firstErr
 }
 
@@ -211,7 +233,7 @@ func (e *Engine) statLocked(cur *state, paths []string, changed map[string]*file
 		if f == nil {
 			continue // removed meanwhile
 		}
-		mod, size, err := e.stat(p)
+		mod, size, meta, err := e.stat(p)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				changed[p] = nil
@@ -220,7 +242,7 @@ func (e *Engine) statLocked(cur *state, paths []string, changed map[string]*file
 			}
 			return nil, err
 		}
-		found = append(found, foundFile{path: p, name: f.name, mod: mod, size: size})
+		found = append(found, foundFile{path: p, name: f.name, mod: mod, size: size, meta: meta})
 	}
 	return found, nil
 }

@@ -18,6 +18,22 @@ import (
 // csrfKey is where the CSRF middleware leaves the form's token (c.Locals).
 const csrfKey = "csrf"
 
+// csrfCookie is the cookie that carries the CSRF token.
+const csrfCookie = "csrf_"
+
+// csrfHandlerKey is where the CSRF middleware leaves its handler, which
+// drops the visitor's token.
+const csrfHandlerKey = "csrf-handler"
+
+// rotateCSRF drops the visitor's CSRF token when the session changes (log
+// in, log out), as Django does: a token seen before the login (or planted)
+// is worthless after it; the next page gets a new one.
+func rotateCSRF(c *fiber.Ctx) {
+	if h, ok := c.Locals(csrfHandlerKey).(*csrf.CSRFHandler); ok && c.Cookies(csrfCookie) != "" {
+		_ = h.DeleteToken(c)
+	}
+}
+
 // adminPassword reports whether the password is the admin token. In -dev
 // without a token the admin needs no password.
 func (s *site) adminPassword(password string) bool {
@@ -40,19 +56,35 @@ func (s *site) requireAdmin(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// csrf is fiber's CSRF middleware for the admin forms: the token travels
-// in a cookie and in the form's hidden csrf field, and a POST whose two
-// do not match is refused.
+// csrf is fiber's CSRF middleware for every form that changes something
+// (log in, log out, add to cart, edit a product): the token travels in a
+// cookie and in the form's hidden csrf field, and a POST whose two do not
+// match is refused with 403 before its handler runs.
+//
+// It runs for logged-in visitors, and for anyone on /login (a forged login
+// would sign the victim in as the attacker). An anonymous visitor's other
+// pages carry no token, so the page cache shares them; an anonymous POST
+// elsewhere changes nothing (the cart sends it to log in). /_cache guards
+// its own forms (the dashboard's token, nonce and same-origin check).
 func (s *site) csrf() fiber.Handler {
 	return csrf.New(csrf.Config{
-		KeyLookup:      "form:csrf",
-		CookieName:     "csrf_",
-		CookieSameSite: "Strict",
-		CookieHTTPOnly: true,
-		Expiration:     2 * time.Hour,
-		ContextKey:     csrfKey,
+		Next: func(c *fiber.Ctx) bool {
+			p := c.Path()
+			if strings.HasPrefix(p, "/_cache") || p == "/metrics" {
+				return true
+			}
+			return currentUser(c) == nil && p != "/login"
+		},
+		KeyLookup:         "form:csrf",
+		CookieName:        csrfCookie,
+		CookiePath:        "/",
+		CookieSameSite:    "Strict",
+		CookieHTTPOnly:    true,
+		Expiration:        2 * time.Hour,
+		ContextKey:        csrfKey,
+		HandlerContextKey: csrfHandlerKey,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			return fiber.NewError(fiber.StatusForbidden, "The form is out of date or did not come from this site: open it again and resubmit.")
+			return fiber.NewError(fiber.StatusForbidden, "The form is out of date or did not come from this site: open the page again and resubmit.")
 		},
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type siteConfig struct {
 	AdminToken string // guards /_cache actions; empty only in Dev
 	RedisURL   string // shared store; empty: the embedded one
 	Reviews    int    // seed size of a new database; 0: DefaultReviews
+	// MetricsEvery is the time between two points of the dashboard's
+	// charts; 0: the dashboard's default (10 s). Tests draw them faster.
+	MetricsEvery time.Duration
 }
 
 type site struct {
@@ -57,7 +61,7 @@ func newSite(cfg siteConfig) (*site, error) {
 	if cfg.Reviews == 0 {
 		cfg.Reviews = DefaultReviews
 	}
-	s := &site{cfg: cfg, metrics: dashboard.NewRecorder()}
+	s := &site{cfg: cfg, metrics: dashboard.NewRecorder(dashboard.RecorderConfig{Interval: cfg.MetricsEvery})}
 	if err := s.openCache(); err != nil {
 		return nil, err
 	}
@@ -146,13 +150,22 @@ func (s *site) routes() {
 	app.Use(s.metrics.Handler()) // in front of the page cache: counts each answer under its route
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static), PathPrefix: "static", MaxAge: 3600}))
 	app.Use(s.session)
+	app.Use(s.csrf()) // every form that changes something carries its token
+	if s.cfg.Dev {
+		// In front of the page cache: a template edit reaches the next
+		// request, cached page or not (the loader drops the pages built
+		// from the edited template).
+		app.Use(s.engine.Watch())
+	}
 	// The whole site is cached for anonymous visitors; a session cookie
-	// makes a request personal, and the defaults then step aside.
+	// makes a request personal, and the defaults then step aside. The
+	// CSRF cookie is harmless: an anonymous page carries no token.
 	app.Use(fibercache.New(fibercache.Config{
 		Cache:                s.cache,
 		TTL:                  30 * time.Second,
 		StaleWhileRevalidate: 30 * time.Second,
 		StaleIfError:         10 * time.Minute,
+		HarmlessCookies:      append(slices.Clone(fibercache.ConfigDefault.HarmlessCookies), csrfCookie),
 		Next:                 uncached,
 	}))
 
@@ -166,7 +179,7 @@ func (s *site) routes() {
 	app.Get("/account", s.account)
 	app.Get("/cart", s.cart)
 	app.Post("/cart/:id", s.addToCart)
-	app.Use("/admin", s.requireAdmin, s.csrf())
+	app.Use("/admin", s.requireAdmin)
 	app.Get("/admin/products/:id", s.editForm)
 	app.Post("/admin/products/:id", s.edit)
 	s.monitoring(app)
@@ -217,6 +230,7 @@ func (s *site) render(c *fiber.Ctx, name, title string, data fiber.Map) error {
 	data["Title"] = title
 	data["User"] = currentUser(c)
 	data["Shop"] = shop{ctx: c.UserContext(), store: s.store}
+	data["CSRF"] = c.Locals(csrfKey) // empty on anonymous pages but /login's
 	return c.Render(name, data)
 }
 
@@ -289,6 +303,7 @@ func (s *site) loginForm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	c.Set(fiber.HeaderCacheControl, "no-store") // it carries the visitor's CSRF token
 	return s.render(c, "pages/login", "Log in", fiber.Map{"Users": users, "Selected": ""})
 }
 
@@ -321,6 +336,7 @@ func (s *site) login(c *fiber.Ctx) error {
 		return err
 	}
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: token, Path: "/", HTTPOnly: true, SameSite: "Lax", MaxAge: 86400})
+	rotateCSRF(c)
 	return c.Redirect("/", fiber.StatusSeeOther)
 }
 
@@ -331,6 +347,7 @@ func (s *site) logout(c *fiber.Ctx) error {
 		}
 	}
 	c.ClearCookie(sessionCookie)
+	rotateCSRF(c)
 	return c.Redirect("/", fiber.StatusSeeOther)
 }
 
@@ -377,7 +394,7 @@ func (s *site) editForm(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	form := productForm{Name: p.Name, Price: strings.TrimPrefix(p.Price(), "$"), Description: p.Description}
-	return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Saved": c.Query("saved") == "1", "CSRF": c.Locals(csrfKey)})
+	return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Saved": c.Query("saved") == "1"})
 }
 
 func (s *site) edit(c *fiber.Ctx) error {
@@ -391,7 +408,7 @@ func (s *site) edit(c *fiber.Ctx) error {
 	if len(errs) > 0 {
 		c.Status(fiber.StatusUnprocessableEntity)
 		c.Set(fiber.HeaderCacheControl, "no-store")
-		return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Errors": errs, "CSRF": c.Locals(csrfKey)})
+		return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Errors": errs})
 	}
 	if err := s.store.UpdateProduct(c.UserContext(), id, name, desc, cents); err != nil {
 		return err

@@ -69,19 +69,43 @@ func login(t testing.TB, s *site, name string) *http.Cookie {
 	if name == "admin" {
 		password = "secret" // the test site's admin token
 	}
-	req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"user": {name}, "password": {password}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, err := s.app.Test(req, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range res.Cookies() {
+	r := postForm(t, s, "/login", "/login", url.Values{"user": {name}, "password": {password}})
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
 		if c.Name == sessionCookie {
 			return c
 		}
 	}
-	t.Fatalf("login as %s: no session cookie (status %d)", name, res.StatusCode)
+	t.Fatalf("login as %s: no session cookie (status %d)", name, r.status)
 	return nil
+}
+
+var csrfFieldRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// formToken opens page (with cookies) and returns the CSRF cookie it set
+// and the token of its forms.
+func formToken(t testing.TB, s *site, page string, cookies ...*http.Cookie) (*http.Cookie, string) {
+	t.Helper()
+	r := do(t, s, "GET", page, nil, cookies...)
+	m := csrfFieldRE.FindStringSubmatch(r.body)
+	if r.status != 200 || m == nil {
+		t.Fatalf("%s: %d, csrf field %q", page, r.status, m)
+	}
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == csrfCookie {
+			return c, m[1]
+		}
+	}
+	t.Fatalf("%s set no CSRF cookie", page)
+	return nil, ""
+}
+
+// postForm posts form to target as a browser would after opening page:
+// with the page's CSRF token in the form and its cookie.
+func postForm(t testing.TB, s *site, page, target string, form url.Values, cookies ...*http.Cookie) response {
+	t.Helper()
+	c, token := formToken(t, s, page, cookies...)
+	form.Set("csrf", token)
+	return do(t, s, "POST", target, form, append(cookies, c)...)
 }
 
 // warm renders a page, checks it was stored on that first render, and
@@ -178,28 +202,8 @@ func TestEditInvalidatesEveryPageShowingTheProduct(t *testing.T) {
 func adminCSRF(t testing.TB, s *site, id int) ([]*http.Cookie, string) {
 	t.Helper()
 	admin := login(t, s, "admin")
-	req := httptest.NewRequest("GET", fmt.Sprintf("/admin/products/%d", id), nil)
-	req.AddCookie(admin)
-	res, err := s.app.Test(req, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(b)
-	if res.StatusCode != 200 || m == nil {
-		t.Fatalf("edit form: %d, csrf field %q", res.StatusCode, m)
-	}
-	cookies := []*http.Cookie{admin}
-	for _, c := range res.Cookies() {
-		if c.Name == "csrf_" {
-			cookies = append(cookies, c)
-		}
-	}
-	if len(cookies) != 2 {
-		t.Fatal("the edit form set no CSRF cookie")
-	}
-	return cookies, string(m[1])
+	c, token := formToken(t, s, fmt.Sprintf("/admin/products/%d", id), admin)
+	return []*http.Cookie{admin, c}, token
 }
 
 // adminEdit posts the edit form as the admin, with its CSRF token.
@@ -312,7 +316,7 @@ func TestBadFormChangesNothing(t *testing.T) {
 			t.Errorf("price %q: the page does not show %s", typed, want)
 		}
 	}
-	if r := do(t, s, "POST", "/login", url.Values{"user": {"mallory"}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "User:") {
+	if r := postForm(t, s, "/login", "/login", url.Values{"user": {"mallory"}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "User:") {
 		t.Fatalf("unknown user: %d", r.status)
 	}
 }
@@ -353,7 +357,7 @@ func TestEditNeedsAdminAndCSRF(t *testing.T) {
 		t.Errorf("admin POST with the token but not its cookie: %d", r.status)
 	}
 	for _, pw := range []string{"", "wrong"} {
-		if r := do(t, s, "POST", "/login", url.Values{"user": {"admin"}, "password": {pw}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Password:") {
+		if r := postForm(t, s, "/login", "/login", url.Values{"user": {"admin"}, "password": {pw}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Password:") {
 			t.Errorf("admin login with password %q: %d", pw, r.status)
 		}
 	}
