@@ -116,7 +116,7 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 		return false
 	}
 	now := c.monoNow()
-	v, ok := c.hot.get(key, now, c.epoch.Load())
+	v, ok := c.hot.get(key, now, c.marks)
 	if !ok {
 		return false
 	}
@@ -131,13 +131,16 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 // a hit in the hot layer when there is one.
 func (c *Cache) lookupMiss(key string) (Result, error) {
 	if c.hot == nil {
-		return c.lookupStored(key)
+		return c.lookupStored(key, nil)
 	}
 	now := c.monoNow()
-	epoch := c.epoch.Load() // before the read: see hotLayer.put
-	r, err := c.lookupStored(key)
+	// Before the reads: see hotLayer.put.
+	all := c.marks.all.Load()
+	marks := make([]mark, 1, 4)
+	marks[0] = c.keyMark(key)
+	r, err := c.lookupStored(key, &marks)
 	if r.Status == Hit && (c.bus == nil || c.bus.live.Load()) {
-		v := &hotValue{value: r.Value, tags: r.tags, epoch: epoch, kept: now, age: int64(r.Age)}
+		v := &hotValue{value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
 		if !r.Expires.IsZero() {
 			v.expires = r.Expires.UnixNano()
 			v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
@@ -151,7 +154,9 @@ func (c *Cache) lookupMiss(key string) (Result, error) {
 }
 
 // lookupStored reads and validates the entry under key from the storage.
-func (c *Cache) lookupStored(key string) (Result, error) {
+// With marks, it appends the version of each of the entry's tags to it,
+// read before the tag's generation.
+func (c *Cache) lookupStored(key string, marks *[]mark) (Result, error) {
 	b, err := c.read(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
@@ -165,7 +170,7 @@ func (c *Cache) lookupStored(key string) (Result, error) {
 		c.errlog.log(fmt.Errorf("cachekit: the entry under %q does not decode (%w); read as a miss", key, err))
 		return Result{}, nil
 	}
-	valid, err := c.validTags(&e)
+	valid, err := c.validTags(&e, marks)
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
 	}

@@ -464,7 +464,7 @@ func (c *Cache) liveEntry(b []byte) (entry, bool, error) {
 	if err != nil {
 		return entry{}, false, nil
 	}
-	valid, err := c.validTags(&e)
+	valid, err := c.validTags(&e, nil)
 	if err != nil {
 		return entry{}, false, fmt.Errorf("cachekit: %w", err)
 	}
