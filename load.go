@@ -139,18 +139,25 @@ func (c *Cache) lookupMiss(key string) (Result, error) {
 	marks := make([]mark, 1, 4)
 	marks[0] = c.keyMark(key)
 	r, err := c.lookupStored(key, &marks)
-	if r.Status == Hit && (c.bus == nil || c.bus.live.Load()) {
-		v := &hotValue{value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
-		if !r.Expires.IsZero() {
-			v.expires = r.Expires.UnixNano()
-			v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
-		}
-		if c.bus != nil {
-			v.until = now + int64(c.localTTL) // half of LocalTTL: a lost message costs at most LocalTTL
-		}
-		c.hot.put(key, v)
-	}
+	c.keepHot(key, &r, now, all, marks)
 	return r, err
+}
+
+// keepHot keeps a hit in the hot layer, validated at all and marks, read
+// before the reads that found it, at now (a monoNow reading taken then).
+func (c *Cache) keepHot(key string, r *Result, now int64, all uint64, marks []mark) {
+	if r.Status != Hit || (c.bus != nil && !c.bus.live.Load()) {
+		return
+	}
+	v := &hotValue{value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
+	if !r.Expires.IsZero() {
+		v.expires = r.Expires.UnixNano()
+		v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
+	}
+	if c.bus != nil {
+		v.until = now + int64(c.localTTL) // half of LocalTTL: a lost message costs at most LocalTTL
+	}
+	c.hot.put(key, v)
 }
 
 // lookupStored reads and validates the entry under key from the storage.
@@ -177,6 +184,12 @@ func (c *Cache) lookupStored(key string, marks *[]mark) (Result, error) {
 	if !valid {
 		return Result{}, nil
 	}
+	return c.entryResult(&e), nil
+}
+
+// entryResult is what a read finds in a decoded entry whose tags are valid:
+// Hit, Stale, a Miss with a fallback (inside StaleIfError), or nothing.
+func (c *Cache) entryResult(e *entry) Result {
 	now := c.wallNow().UnixNano()
 	r := Result{Value: e.value, Age: time.Duration(now - e.stored), tags: e.tags}
 	if r.Age < 0 {
@@ -197,9 +210,9 @@ func (c *Cache) lookupStored(key string, marks *[]mark) (Result, error) {
 		r.Value = nil
 		r.fallback = &fb
 	default:
-		return Result{}, nil
+		return Result{}
 	}
-	return r, nil
+	return r
 }
 
 // read returns the stored bytes under key: from Local first in the two-level
