@@ -103,3 +103,53 @@ func TestBusMessagesDropOnlyWhatTheyName(t *testing.T) {
 		t.Fatalf("b dropped k3 on messages that do not name it: %q %v", v, ok)
 	}
 }
+
+// LookupMany of 24 cards, each under two tags, over redisbus.Atomic: two
+// round trips, as GetMany.
+func TestLookupManyRoundTrips(t *testing.T) {
+	c, rt := atomicCache(t, randomPrefix())
+	keys := make([]string, 24)
+	for i := range keys {
+		keys[i] = "card" + strconv.Itoa(i)
+		c.Set(keys[i], []byte("v"), time.Minute, "cards", "card:"+strconv.Itoa(i%4))
+	}
+	before := rt.n.Load()
+	rs, err := c.LookupMany(context.Background(), keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if r.Status != cachekit.Hit {
+			t.Fatalf("%s: %v", keys[i], r.Status)
+		}
+	}
+	if n := rt.n.Load() - before; n != 2 {
+		t.Fatalf("LookupMany of 24 keys: %d round trips, want 2", n)
+	}
+}
+
+// A hit on an entry under three tags over Redis (no Local, no hot layer):
+// through redisbus.Atomic (a pipeline for the tags) and the plain driver.
+func BenchmarkHit3Tags(b *testing.B) {
+	for _, atomic := range []bool{true, false} {
+		name := map[bool]string{true: "Redis/Atomic", false: "Redis/plain"}[atomic]
+		b.Run(name, func(b *testing.B) {
+			client := redisClient(b)
+			rt := &roundTrips{}
+			client.AddHook(rt)
+			cfg := cachekit.Config{Storage: storage.NewFromConnection(client), Prefix: randomPrefix(), Timeout: 5 * time.Second}
+			if atomic {
+				cfg.Storage = redisbus.Atomic(storage.NewFromConnection(client))
+			}
+			c := cachekit.New(cfg)
+			c.Set("card", make([]byte, 1000), time.Hour, "a", "b", "c")
+			before := rt.n.Load()
+			for b.Loop() {
+				if _, ok, _ := c.Get("card"); !ok {
+					b.Fatal("miss")
+				}
+			}
+			b.ReportMetric(float64(rt.n.Load()-before)/float64(b.N), "roundtrips/op")
+		})
+	}
+}
