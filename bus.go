@@ -108,9 +108,9 @@ func (c *Cache) moveMarks(kind byte, name string) {
 	case kind == 0 || (kind == msgTag && name == clearTag):
 		c.marks.all.Add(1)
 	case kind == msgTag:
-		c.marks.move(c.keys.storageKey(kindTag, name))
+		c.moveMark(kindTag, name)
 	case kind == msgKey:
-		c.marks.move(c.keys.storageKey(kindEntry, name))
+		c.moveMark(kindEntry, name)
 	default: // a message this version does not know: drop everything
 		c.marks.all.Add(1)
 	}

@@ -49,10 +49,14 @@ func (v *versions) markOf(skey []byte) mark {
 	return mark{slot: i, seq: v.slot[i].Load()}
 }
 
-// move moves the counter of a storage key. It runs after the write it
-// stands for has landed.
-func (v *versions) move(skey string) {
-	v.slot[v.slotOf(unsafe.Slice(unsafe.StringData(skey), len(skey)))].Add(1)
+// moveMark moves the counter of the storage key of kind and name. It runs
+// after the write it stands for has landed.
+func (c *Cache) moveMark(kind byte, name string) {
+	bp := keyBufs.Get().(*[]byte)
+	kb := c.keys.appendKey((*bp)[:0], kind, name)
+	c.marks.slot[c.marks.slotOf(kb)].Add(1)
+	*bp = kb[:0]
+	keyBufs.Put(bp)
 }
 
 // valid reports whether none of the marks has moved since it was read.
