@@ -111,7 +111,7 @@ func TestLookupMany(t *testing.T) {
 			time.Sleep(time.Millisecond)
 			c.Get("c0") // the key space's generation is read; c0 in the hot layer, if any
 			gets, multis := cs.gets.Load(), cs.multis.Load()
-			rs, err := c.LookupMany(nil, keys...)
+			rs, err := c.LookupMany(context.Background(), keys...)
 			if err != nil || len(rs) != len(keys) {
 				t.Fatalf("LookupMany: %d results, %v", len(rs), err)
 			}
@@ -137,11 +137,11 @@ func TestLookupMany(t *testing.T) {
 			}
 			if tc.hot { // kept: served with the store emptied behind the Cache's back
 				cs.Memory.Delete(c.keys.storageKey(kindEntry, "c2"))
-				if rs, _ := c.LookupMany(nil, "c2"); rs[0].Status != Hit {
+				if rs, _ := c.LookupMany(context.Background(), "c2"); rs[0].Status != Hit {
 					t.Fatal("LookupMany's hit not kept in the hot layer")
 				}
 			}
-			if _, err := c.LookupMany(nil, "a", ""); err == nil {
+			if _, err := c.LookupMany(context.Background(), "a", ""); err == nil {
 				t.Fatal("no error for an empty key")
 			}
 		})
