@@ -39,18 +39,25 @@ const (
 // clock once, except expires, the wall-clock end of its fresh window for
 // Result.Expires.
 type hotValue struct {
+	// What a hit checks first, together.
 	key     string
+	all     uint64               // versions.all when it was validated
+	freshTo int64                // served until this (0: no expiry)
+	until   int64                // and kept no longer than this (0: while fresh)
+	marks   []mark               // the versions of its key, then of each of its tags, read before its validation
+	inline  [hotInlineMarks]mark // marks' backing array when they fit: one allocation, adjacent lines
+
 	value   []byte // len == cap, shared by every hit, never modified
 	tags    []byte // the entry's encoded tag list (same buffer as value)
 	size    int64  // len(key) + len(value): what it takes of the budget
-	all     uint64 // versions.all when it was validated
-	marks   []mark // the versions of its key, then of each of its tags, read before its validation
 	kept    int64  // when it was validated
 	age     int64  // its Result.Age then
 	expires int64  // unix nanoseconds; 0: no expiry
-	freshTo int64  // served until this (0: no expiry)
-	until   int64  // and kept no longer than this (0: while fresh)
 }
+
+// hotInlineMarks is how many marks (a key and its tags) a hotValue holds
+// without a second allocation.
+const hotInlineMarks = 4
 
 type hotShard struct {
 	mu    sync.Mutex // protects bytes, hand, and every write to this shard's slots
@@ -106,6 +113,9 @@ func (h *hotLayer) put(key string, e *hotValue) {
 		return
 	}
 	e.key = strings.Clone(key)
+	if len(e.marks) <= hotInlineMarks {
+		e.marks = e.inline[:copy(e.inline[:], e.marks)]
+	}
 	e.value = e.value[:len(e.value):len(e.value)]
 	b := h.bucket(key)
 	s := &h.shards[b&hotShardMask]
