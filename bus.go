@@ -94,10 +94,31 @@ func (c *Cache) drop(kind byte, name string) {
 	if (kind == msgTag && name == clearTag) || kind == 0 {
 		c.space.Store(nil)
 	}
+	c.moveMarks(kind, name)
 	c.moveEpoch()
 }
 
-// moveEpoch makes every value the hot layer keeps revalidate.
+// moveMarks drops the hot copies a change makes wrong: the key's, every
+// one under the tag, or all of them (for kind 0 and Clear).
+func (c *Cache) moveMarks(kind byte, name string) {
+	if c.marks == nil {
+		return
+	}
+	switch {
+	case kind == 0 || (kind == msgTag && name == clearTag):
+		c.marks.all.Add(1)
+	case kind == msgTag:
+		c.moveMark(kindTag, name)
+	case kind == msgKey:
+		c.moveMark(kindEntry, name)
+	default: // a message this version does not know: drop everything
+		c.marks.all.Add(1)
+	}
+}
+
+// moveEpoch marks that something changed: a fill that began before it, or
+// a read copied into Local, may predate the change. (The hot layer checks
+// its versions instead, which move only for what changed: moveMarks.)
 func (c *Cache) moveEpoch() {
 	if c.epoch != nil {
 		c.epoch.Add(1)

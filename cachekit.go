@@ -27,6 +27,7 @@ type Cache struct {
 	bus        *busState      // two-level mode with a Bus
 	hot        *hotLayer      // nil when off
 	epoch      *atomic.Uint64 // the store's invalidation epoch, when this process sees every invalidation
+	marks      *versions      // the hot layer's versions, beside epoch (versions.go)
 	observe    func(key string, s Status)
 	keys       keyspace
 	codec      Codec
@@ -95,9 +96,9 @@ func (c *Cache) wire(cfg *Config) error {
 	}
 	switch {
 	case c.memory != nil:
-		c.epoch = &c.memory.epoch
+		c.epoch, c.marks = &c.memory.epoch, c.memory.marks
 	case c.bus != nil:
-		c.epoch = &c.local.epoch
+		c.epoch, c.marks = &c.local.epoch, c.local.marks
 	}
 	if cfg.HotBytes >= 0 && c.epoch != nil {
 		c.hot = newHotLayer(cfg.HotBytes)

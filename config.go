@@ -135,9 +135,10 @@ type Config struct {
 	LocalTTL time.Duration
 
 	// HotBytes bounds the hot layer: the values of recent hits kept in
-	// process, so that a repeated hit reads no storage at all. It is exact:
-	// any InvalidateTags, Set or Delete of this Cache, or Bus message, makes
-	// every kept value revalidate. It is used only when this process sees
+	// process, so that a repeated hit reads no storage at all. It is exact
+	// and survives unrelated writes: a Set, Delete or Bus message for a key
+	// drops that key's value, an InvalidateTags every value under its tags,
+	// Clear and Memory.Reset all of them. It is used only when this process sees
 	// every invalidation: the Storage is a Memory used by this Cache alone,
 	// or a Bus is set. It holds two to four values per KiB of HotBytes (at
 	// least 1024, at most 65536), each up to a 128th of HotBytes (1 MiB at

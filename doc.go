@@ -16,7 +16,8 @@
 //   - cachekit.go: New, once, applied the Config's defaults and checked it
 //     (config.go), then wired the layers.
 //   - load.go: lookup tries the hot layer (hot.go), values kept in process
-//     and exact through the invalidation epoch; then reads the storage:
+//     and exact through the versions of their key and tags (versions.go),
+//     which a write moves for what it changes only; then reads the storage:
 //     Local first in the two-level mode, then the store itself. Every call
 //     to the store goes through storecalls.go (a context, the expiry every
 //     write gets) and, when the store is external, guard.go: a deadline
@@ -25,13 +26,16 @@
 //   - keys.go builds each storage key ("<prefix>:<version>:<kind>:<key>",
 //     by the rule of internal/keys); entry.go decodes what was read (a
 //     corrupt entry is a miss); tags.go compares the generation of each of
-//     its tags with the current one.
+//     its tags with the current one, all read together (one multi-get on a
+//     store that has one). lookupmany.go does the same for many keys at
+//     once (LookupMany, GetMany).
 //   - fill.go: on a miss, Load runs the Fill once for all concurrent callers
 //     (singleflight), or serves the stale copy while one refresh runs, and
 //     writes the new entry under the tags' generations.
 //   - tags.go: InvalidateTags writes a new generation per tag and moves the
-//     epoch (pending.go retries a write the store did not take); bus.go
-//     carries that, and every Set and Delete, to the other instances.
+//     tag's version and the epoch (pending.go retries a write the store did
+//     not take); bus.go carries that, and every Set and Delete, to the other
+//     instances, which move the versions the message names.
 //   - panics.go: a Fill that panics is an error for its callers, counted
 //     and logged with its stack, also in a background refresh.
 //   - lowlevel.go: Django's calls (GetMany, SetMany, DeleteMany, Add, Incr,

@@ -1,6 +1,7 @@
 package cachekit_test
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -57,4 +58,21 @@ func ExampleNewMemory() {
 	v, ok, _ := cache.Get("greeting")
 	fmt.Println(string(v), ok)
 	// Output: hello true
+}
+
+func ExampleCache_LookupMany() {
+	cache := cachekit.New(cachekit.Config{})
+	cache.Set("card:1", []byte("Lamp"), time.Hour, "product:1")
+	cache.Set("card:3", []byte("Desk"), time.Hour, "product:3")
+
+	// One read for the whole collection: the hot layer first, then one
+	// multi-get for the entries and one for their tags on a shared store.
+	results, _ := cache.LookupMany(context.Background(), "card:1", "card:2", "card:3")
+	for _, r := range results {
+		fmt.Printf("%v %q\n", r.Status, r.Value)
+	}
+	// Output:
+	// HIT "Lamp"
+	// MISS ""
+	// HIT "Desk"
 }

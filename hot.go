@@ -9,11 +9,13 @@ import (
 
 // The hot layer keeps the values of recent hits in process, decoded, so a
 // repeated hit touches no storage: no copy, no checksum, no tag reads. It is
-// exact, not a window: every value records the invalidation epoch at which
-// it was validated, and the epoch moves on every InvalidateTags, Set and
-// Delete of this Cache and on every Bus message. It is on only when every
-// invalidation is seen by this process: the storage is a Memory, or a Bus
-// carries the other instances' invalidations.
+// exact, not a window: every value records the versions (versions.go) of
+// its key and of each of its tags at which it was validated, and a write
+// moves only the versions of what it changed, so a Set of one key leaves
+// the other keys' values alone, and an InvalidateTags drops every value
+// under the tag at once. It is on only when every invalidation is seen by
+// this process: the storage is a Memory, or a Bus carries the other
+// instances' invalidations.
 //
 // A hit takes no lock and writes nothing: the values sit in a table of
 // atomic pointers, two slots per bucket, so hits on all cores share no
@@ -37,17 +39,25 @@ const (
 // clock once, except expires, the wall-clock end of its fresh window for
 // Result.Expires.
 type hotValue struct {
+	// What a hit checks first, together.
 	key     string
+	all     uint64               // versions.all when it was validated
+	freshTo int64                // served until this (0: no expiry)
+	until   int64                // and kept no longer than this (0: while fresh)
+	marks   []mark               // the versions of its key, then of each of its tags, read before its validation
+	inline  [hotInlineMarks]mark // marks' backing array when they fit: one allocation, adjacent lines
+
 	value   []byte // len == cap, shared by every hit, never modified
 	tags    []byte // the entry's encoded tag list (same buffer as value)
 	size    int64  // len(key) + len(value): what it takes of the budget
-	epoch   uint64 // the invalidation epoch it was validated at
 	kept    int64  // when it was validated
 	age     int64  // its Result.Age then
 	expires int64  // unix nanoseconds; 0: no expiry
-	freshTo int64  // served until this (0: no expiry)
-	until   int64  // and kept no longer than this (0: while fresh)
 }
+
+// hotInlineMarks is how many marks (a key and its tags) a hotValue holds
+// without a second allocation.
+const hotInlineMarks = 4
 
 type hotShard struct {
 	mu    sync.Mutex // protects bytes, hand, and every write to this shard's slots
@@ -78,9 +88,9 @@ func (h *hotLayer) bucket(key string) uint64 {
 	return maphash.String(h.seed, key) & (h.buckets - 1)
 }
 
-// get returns a fresh value for key validated at the current epoch; now is
+// get returns a fresh value for key whose versions have not moved; now is
 // a Cache.monoNow reading.
-func (h *hotLayer) get(key string, now int64, epoch uint64) (*hotValue, bool) {
+func (h *hotLayer) get(key string, now int64, vs *versions) (*hotValue, bool) {
 	b := hotWays * h.bucket(key)
 	e := h.slots[b].Load()
 	if e == nil || e.key != key {
@@ -88,20 +98,24 @@ func (h *hotLayer) get(key string, now int64, epoch uint64) (*hotValue, bool) {
 			return nil, false
 		}
 	}
-	if e.epoch != epoch || (e.freshTo != 0 && now >= e.freshTo) || (e.until != 0 && now >= e.until) {
+	if e.all != vs.all.Load() || (e.freshTo != 0 && now >= e.freshTo) || (e.until != 0 && now >= e.until) || !vs.valid(e.marks) {
 		return nil, false
 	}
 	return e, true
 }
 
-// put keeps e, validated at e.epoch. A value validated before the epoch last
-// moved is never served, so a put racing an invalidation is harmless.
+// put keeps e, validated at e.all and e.marks. A value whose versions moved
+// since they were read is never served, so a put racing an invalidation is
+// harmless.
 func (h *hotLayer) put(key string, e *hotValue) {
 	e.size = int64(len(key) + len(e.value))
 	if len(e.value) > h.maxValue || e.size > h.budget {
 		return
 	}
 	e.key = strings.Clone(key)
+	if len(e.marks) <= hotInlineMarks {
+		e.marks = e.inline[:copy(e.inline[:], e.marks)]
+	}
 	e.value = e.value[:len(e.value):len(e.value)]
 	b := h.bucket(key)
 	s := &h.shards[b&hotShardMask]

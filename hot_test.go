@@ -25,10 +25,18 @@ func testHotLayer(t *testing.T) {
 	if v, ok, _ := c.Get("k"); !ok || string(v) != "v1" {
 		t.Fatalf("hot hit: %q %v", v, ok)
 	}
-	// Any invalidation makes every kept value revalidate.
+	// An unrelated invalidation or write leaves it alone (the entry is
+	// gone from the store: only the hot layer can serve it).
 	c.InvalidateTags("unrelated")
+	c.Set("other", []byte("o"), time.Minute, "t2")
+	c.Delete("other2")
+	if v, ok, _ := c.Get("k"); !ok || string(v) != "v1" {
+		t.Fatalf("kept value dropped by an unrelated change: %q %v", v, ok)
+	}
+	// Its tag's invalidation drops it.
+	c.InvalidateTags("t")
 	if _, ok, _ := c.Get("k"); ok {
-		t.Fatal("kept value served after an invalidation")
+		t.Fatal("kept value served after its tag's invalidation")
 	}
 	// Set, Delete and InvalidateTags of the key itself are seen at once.
 	c.Set("k", []byte("v2"), time.Minute, "t")
@@ -127,14 +135,16 @@ func TestHotLayerTable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHotLayer(total)
+			vs, other := newVersions(), newVersions()
+			other.all.Add(1)
 			val := make([]byte, tc.value)
 			for i := 0; i < tc.keys; i++ {
 				k := fmt.Sprint("key", i)
-				h.put(k, &hotValue{value: val, epoch: 1, kept: int64(i)})
-				if v, ok := h.get(k, int64(i), 1); tc.value <= h.maxValue && (!ok || v.key != k) {
+				h.put(k, &hotValue{value: val, kept: int64(i)})
+				if v, ok := h.get(k, int64(i), vs); tc.value <= h.maxValue && (!ok || v.key != k) {
 					t.Fatalf("%s not found right after its put", k)
 				}
-				if _, ok := h.get(k, int64(i), 2); ok {
+				if _, ok := h.get(k, int64(i), other); ok {
 					t.Fatalf("%s served at another epoch", k)
 				}
 			}
@@ -161,9 +171,10 @@ func TestHotLayerTable(t *testing.T) {
 		})
 	}
 	h := newHotLayer(total)
-	h.put("k", &hotValue{value: []byte("v1"), epoch: 1})
-	h.put("k", &hotValue{value: []byte("v2"), epoch: 1})
-	if v, ok := h.get("k", 0, 1); !ok || string(v.value) != "v2" {
+	vs := newVersions()
+	h.put("k", &hotValue{value: []byte("v1")})
+	h.put("k", &hotValue{value: []byte("v2")})
+	if v, ok := h.get("k", 0, vs); !ok || string(v.value) != "v2" {
 		t.Fatalf("second put: %v %v", v, ok)
 	}
 	n := 0
@@ -175,12 +186,21 @@ func TestHotLayerTable(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("key held in %d slots", n)
 	}
-	if v, ok := h.get("k", 10, 1); !ok || v == nil {
+	if v, ok := h.get("k", 10, vs); !ok || v == nil {
 		t.Fatal("expiry applied to a value without one")
 	}
-	h.put("t", &hotValue{value: []byte("v"), epoch: 1, freshTo: 5})
-	if _, ok := h.get("t", 5, 1); ok {
+	h.put("t", &hotValue{value: []byte("v"), freshTo: 5})
+	if _, ok := h.get("t", 5, vs); ok {
 		t.Fatal("served at the end of its fresh window")
+	}
+	// A moved version: the value is not served, whatever else holds.
+	h.put("m", &hotValue{value: []byte("v"), marks: []mark{{slot: 7, seq: 0}}})
+	if _, ok := h.get("m", 0, vs); !ok {
+		t.Fatal("not served at its versions")
+	}
+	vs.slot[7].Add(1)
+	if _, ok := h.get("m", 0, vs); ok {
+		t.Fatal("served after one of its versions moved")
 	}
 }
 

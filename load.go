@@ -116,7 +116,7 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 		return false
 	}
 	now := c.monoNow()
-	v, ok := c.hot.get(key, now, c.epoch.Load())
+	v, ok := c.hot.get(key, now, c.marks)
 	if !ok {
 		return false
 	}
@@ -131,27 +131,39 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 // a hit in the hot layer when there is one.
 func (c *Cache) lookupMiss(key string) (Result, error) {
 	if c.hot == nil {
-		return c.lookupStored(key)
+		return c.lookupStored(key, nil)
 	}
 	now := c.monoNow()
-	epoch := c.epoch.Load() // before the read: see hotLayer.put
-	r, err := c.lookupStored(key)
-	if r.Status == Hit && (c.bus == nil || c.bus.live.Load()) {
-		v := &hotValue{value: r.Value, tags: r.tags, epoch: epoch, kept: now, age: int64(r.Age)}
-		if !r.Expires.IsZero() {
-			v.expires = r.Expires.UnixNano()
-			v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
-		}
-		if c.bus != nil {
-			v.until = now + int64(c.localTTL) // half of LocalTTL: a lost message costs at most LocalTTL
-		}
-		c.hot.put(key, v)
-	}
+	// Before the reads: see hotLayer.put.
+	all := c.marks.all.Load()
+	marks := make([]mark, 1, 4)
+	marks[0] = c.keyMark(key)
+	r, err := c.lookupStored(key, &marks)
+	c.keepHot(key, &r, now, all, marks)
 	return r, err
 }
 
+// keepHot keeps a hit in the hot layer, validated at all and marks, read
+// before the reads that found it, at now (a monoNow reading taken then).
+func (c *Cache) keepHot(key string, r *Result, now int64, all uint64, marks []mark) {
+	if r.Status != Hit || (c.bus != nil && !c.bus.live.Load()) {
+		return
+	}
+	v := &hotValue{value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
+	if !r.Expires.IsZero() {
+		v.expires = r.Expires.UnixNano()
+		v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
+	}
+	if c.bus != nil {
+		v.until = now + int64(c.localTTL) // half of LocalTTL: a lost message costs at most LocalTTL
+	}
+	c.hot.put(key, v)
+}
+
 // lookupStored reads and validates the entry under key from the storage.
-func (c *Cache) lookupStored(key string) (Result, error) {
+// With marks, it appends the version of each of the entry's tags to it,
+// read before the tag's generation.
+func (c *Cache) lookupStored(key string, marks *[]mark) (Result, error) {
 	b, err := c.read(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
@@ -165,13 +177,19 @@ func (c *Cache) lookupStored(key string) (Result, error) {
 		c.errlog.log(fmt.Errorf("cachekit: the entry under %q does not decode (%w); read as a miss", key, err))
 		return Result{}, nil
 	}
-	valid, err := c.validTags(&e)
+	valid, err := c.validTags(&e, marks)
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
 	}
 	if !valid {
 		return Result{}, nil
 	}
+	return c.entryResult(&e), nil
+}
+
+// entryResult is what a read finds in a decoded entry whose tags are valid:
+// Hit, Stale, a Miss with a fallback (inside StaleIfError), or nothing.
+func (c *Cache) entryResult(e *entry) Result {
 	now := c.wallNow().UnixNano()
 	r := Result{Value: e.value, Age: time.Duration(now - e.stored), tags: e.tags}
 	if r.Age < 0 {
@@ -192,9 +210,9 @@ func (c *Cache) lookupStored(key string) (Result, error) {
 		r.Value = nil
 		r.fallback = &fb
 	default:
-		return Result{}, nil
+		return Result{}
 	}
-	return r, nil
+	return r
 }
 
 // read returns the stored bytes under key: from Local first in the two-level

@@ -1,7 +1,6 @@
 package cachekit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -131,115 +130,24 @@ func (c *Cache) checkKeys(keys []string) error {
 }
 
 // GetMany returns the fresh value of each of keys that has one; absent,
-// expired and invalidated keys are not in the map. On an external store that
-// implements Atomic (redisbus.Atomic), without Local or a hot layer, it
-// costs two round trips whatever the number of keys: one for the entries,
-// one for the generations of all their tags. Otherwise it is a Get per key.
-// On a storage error it returns what it found and the error.
+// expired and invalidated keys are not in the map. It is LookupMany: values
+// the hot layer keeps cost nothing, and on an external store with a
+// multi-get (redisbus.Atomic) the rest cost two round trips whatever the
+// number of keys: one for the entries, one for the generations of all their
+// tags. On any other store it reads each entry and tag in turn. On a
+// storage error it returns what it found and the error.
 func (c *Cache) GetMany(keys ...string) (map[string][]byte, error) {
-	if err := c.checkKeys(keys); err != nil {
+	rs, err := c.LookupMany(context.Background(), keys...)
+	if rs == nil {
 		return nil, err
 	}
 	out := make(map[string][]byte, len(keys))
-	if a, ok := c.user.(Atomic); ok && c.memory == nil && c.hot == nil && c.local == nil && len(keys) > 1 {
-		if c.guard != nil {
-			a = guardedAtomic{a, c.guard}
-		}
-		return out, c.getMany(a, keys, out)
-	}
-	var first error
-	for _, k := range keys {
-		r, err := c.lookup(k)
-		c.count(k, r.Status)
+	for i, r := range rs {
 		if r.Status == Hit {
-			out[k] = r.Value
-		}
-		if err != nil && first == nil {
-			first = err
+			out[keys[i]] = r.Value
 		}
 	}
-	return out, first
-}
-
-// getMany is GetMany in two multi-gets.
-func (c *Cache) getMany(a Atomic, keys []string, out map[string][]byte) error {
-	skeys := make([]string, len(keys))
-	for i, k := range keys {
-		skeys[i] = c.keys.storageKey(kindEntry, k)
-	}
-	// failed counts every key as a miss: a storage error serves nothing.
-	failed := func(what string, err error) error {
-		c.storageError(err)
-		for _, k := range keys {
-			c.count(k, Miss)
-		}
-		return fmt.Errorf("cachekit: get many: %s%w", what, err)
-	}
-	raws, err := a.GetMany(skeys)
-	if err != nil {
-		return failed("", err)
-	}
-	entries := make([]entry, len(keys))
-	present := make([]bool, len(keys))
-	gens := map[string][]byte{}
-	var tagKeys, tagNames []string
-	for i, b := range raws {
-		if b == nil {
-			continue
-		}
-		e, err := decodeEntry(b)
-		if err != nil {
-			c.stats.corrupt.Add(1)
-			continue
-		}
-		entries[i], present[i] = e, true
-		for rest := e.tags; len(rest) > 0; {
-			var name []byte
-			name, _, rest = nextTag(rest)
-			if _, seen := gens[string(name)]; !seen {
-				gens[string(name)] = nil
-				tagNames = append(tagNames, string(name))
-				tagKeys = append(tagKeys, c.keys.storageKey(kindTag, string(name)))
-			}
-		}
-	}
-	if len(tagKeys) > 0 {
-		cur, err := a.GetMany(tagKeys)
-		if err != nil {
-			return failed("read tags: ", err)
-		}
-		for i, name := range tagNames {
-			gens[name] = cur[i]
-		}
-	}
-	now := c.wallNow().UnixNano()
-next:
-	for i, k := range keys {
-		if !present[i] {
-			c.count(k, Miss)
-			continue
-		}
-		e := &entries[i]
-		for rest := e.tags; len(rest) > 0; {
-			var name, gen []byte
-			name, gen, rest = nextTag(rest)
-			if !bytes.Equal(gens[string(name)], gen) ||
-				c.pending.n.Load() != 0 && c.pending.has(name) { // invalidated here; the store has not taken it yet
-				c.count(k, Miss)
-				continue next
-			}
-		}
-		switch {
-		case e.fresh == 0 || now < e.fresh:
-			out[k] = e.value
-			c.count(k, Hit)
-		case now < e.swr:
-			c.count(k, Stale)
-		default:
-			c.count(k, Miss)
-		}
-	}
-	return nil
+	return out, err
 }
 
 // SetMany stores each value under its key for ttl, tagged with tags, as Set
@@ -483,7 +391,7 @@ func (c *Cache) liveEntry(b []byte) (entry, bool, error) {
 	if err != nil {
 		return entry{}, false, nil
 	}
-	valid, err := c.validTags(&e)
+	valid, err := c.validTags(&e, nil)
 	if err != nil {
 		return entry{}, false, fmt.Errorf("cachekit: %w", err)
 	}

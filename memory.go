@@ -49,6 +49,8 @@ type Memory struct {
 	// epoch moves whenever a Cache over this store sees a change that can
 	// make a served value wrong; every Cache over the store shares it.
 	epoch atomic.Uint64
+	// marks are the hot layers' versions (versions.go), shared the same way.
+	marks *versions
 	bufs  sync.Pool
 
 	// Set, Delete and the Atomic calls (atomic.go) take their key's lock.
@@ -89,7 +91,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if shardBytes < 64<<10 {
 		return nil, fmt.Errorf("cachekit: MemoryConfig gives shards of %d bytes (%d MiB over %d shards); use fewer shards or more MaxBytes", shardBytes, mb, shards)
 	}
-	m := &Memory{maxBytes: int64(mb) * mib}
+	m := &Memory{maxBytes: int64(mb) * mib, marks: newVersions()}
 	// The largest entry that always fits is a little under a shard.
 	m.shardMax = shardBytes - bigcacheOverhead - 1
 	bc, err := bigcache.New(context.Background(), bigcache.Config{
@@ -203,7 +205,9 @@ func (m *Memory) Delete(key string) error {
 // values its hot layer keeps.
 func (m *Memory) Reset() error {
 	err := m.bc.Reset()
-	m.epoch.Add(1) // after: a reader that sees the new epoch finds the store empty
+	// After: a reader that sees the new epoch finds the store empty.
+	m.marks.all.Add(1)
+	m.epoch.Add(1)
 	return err
 }
 

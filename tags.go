@@ -82,19 +82,26 @@ func (c *Cache) opContext(parent context.Context) (context.Context, context.Canc
 }
 
 // generations returns the current generation of each tag, making the ones
-// that do not exist yet.
+// that do not exist yet. It reads them in one multi-get on a store that has
+// one.
 func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error) {
-	for _, t := range tags {
-		tk := c.keys.storageKey(kindTag, t)
-		b, err := c.storeGet(context.Background(), tk)
-		if err != nil {
-			c.storageError(err)
-			return nil, fmt.Errorf("cachekit: read tag %q: %w", t, err)
-		}
+	if len(tags) == 0 {
+		return dst, nil
+	}
+	tks := make([]string, len(tags))
+	for i, t := range tags {
+		tks[i] = c.keys.storageKey(kindTag, t)
+	}
+	got, err := c.storeGetMany(context.Background(), tks)
+	if err != nil {
+		c.storageError(err)
+		return nil, fmt.Errorf("cachekit: read tags %q: %w", tags, err)
+	}
+	for i, t := range tags {
 		tg := taggedGen{name: t}
-		if len(b) == generationLen {
+		if b := got[i]; len(b) == generationLen {
 			copy(tg.gen[:], b)
-		} else if tg.gen, err = c.makeGeneration(tk, b); err != nil {
+		} else if tg.gen, err = c.makeGeneration(tks[i], b); err != nil {
 			c.storageError(err)
 			return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
 		}
@@ -103,54 +110,140 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 	return dst, nil
 }
 
+// batchTags is how many tags an entry's validation handles without
+// allocating.
+const batchTags = 8
+
 // validTags reports whether every tag of e still has the generation e was
-// written under.
-func (c *Cache) validTags(e *entry) (bool, error) {
+// written under. It reads the generations together: one multi-get on a
+// shared store that has one (tagGens). With marks, it first appends the
+// version of each tag to it (see lookupMiss).
+func (c *Cache) validTags(e *entry, marks *[]mark) (bool, error) {
+	var nameBuf, wantBuf, curBuf [batchTags][]byte
+	names, want := nameBuf[:0], wantBuf[:0]
 	for rest := e.tags; len(rest) > 0; {
 		var name, gen []byte
 		name, gen, rest = nextTag(rest)
 		if c.pending.n.Load() != 0 && c.pending.has(name) {
 			return false, nil // invalidated here; the store has not taken it yet
 		}
-		cur, err := c.getTag(name)
-		if err != nil {
-			c.storageError(err)
-			return false, fmt.Errorf("read tag %q: %w", name, err)
+		names, want = append(names, name), append(want, gen)
+	}
+	if len(names) == 0 {
+		return true, nil
+	}
+	if marks != nil {
+		for _, name := range names {
+			if len(name) > 0 { // the key space's generation moves versions.all
+				*marks = append(*marks, c.tagMark(name))
+			}
 		}
-		if !bytes.Equal(cur, gen) {
+	}
+	cur, err := c.tagGens(context.Background(), names, curBuf[:0])
+	if err != nil {
+		c.storageError(err)
+		return false, err
+	}
+	for i := range names {
+		if !bytes.Equal(cur[i], want[i]) {
 			return false, nil
 		}
 	}
 	return true, nil
 }
 
-// getTag reads a tag's generation; name aliases an entry's buffer.
-func (c *Cache) getTag(name []byte) ([]byte, error) {
-	if c.busLive() {
-		tag := unsafe.String(unsafe.SliceData(name), len(name))
-		if g := memoryGet(c.local, &c.keys, kindTag, tag); g != nil {
-			return g, nil
-		}
-		epoch := c.epochNow()
-		tk := c.keys.storageKey(kindTag, tag)
-		g, err := c.storeGet(context.Background(), tk)
-		if err == nil && len(g) == generationLen {
-			c.copyToLocal(tk, g, epoch)
-		}
-		return g, err
-	}
+// tagGens appends the current generation of each named tag to dst (nil for
+// one that is not stored): from Local first with a live Bus, from the
+// embedded store, or from the shared store in one multi-get for all the
+// tags that must be read there (storeGetMany). Names alias an entry's
+// buffer.
+func (c *Cache) tagGens(ctx context.Context, names [][]byte, dst [][]byte) ([][]byte, error) {
 	if c.memory != nil {
-		if len(name) == 0 { // clearTag
-			return c.memory.spaceGen(c.keys.head), nil
+		for _, name := range names {
+			if len(name) == 0 { // clearTag
+				dst = append(dst, c.memory.spaceGen(c.keys.head))
+			} else {
+				dst = append(dst, memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))))
+			}
 		}
-		return memoryGet(c.memory, &c.keys, kindTag, unsafe.String(unsafe.SliceData(name), len(name))), nil
+		return dst, nil
 	}
-	if len(name) == 0 { // clearTag
-		sc, err := c.sharedSpace()
-		if err != nil {
-			return nil, err
+	live := c.busLive()
+	epoch := c.epochNow() // before every read: see copyToLocal
+	start := len(dst)
+	var missBuf [batchTags]int
+	var keyBuf [batchTags]string
+	miss, tks := missBuf[:0], keyBuf[:0]
+	for i, name := range names {
+		tag := unsafe.String(unsafe.SliceData(name), len(name))
+		switch {
+		case live:
+			if g := memoryGet(c.local, &c.keys, kindTag, tag); g != nil {
+				dst = append(dst, g)
+				continue
+			}
+		case len(name) == 0: // clearTag, without a live Bus
+			sc, err := c.sharedSpace()
+			if err != nil {
+				return nil, err
+			}
+			dst = append(dst, sc.gen[:])
+			continue
 		}
-		return sc.gen[:], nil
+		dst = append(dst, nil)
+		miss, tks = append(miss, i), append(tks, c.keys.storageKey(kindTag, tag))
 	}
-	return c.storeGet(context.Background(), c.keys.storageKey(kindTag, string(name)))
+	if len(tks) == 0 {
+		return dst, nil
+	}
+	got, err := c.storeGetMany(ctx, tks)
+	if err != nil {
+		return nil, fmt.Errorf("read tags: %w", err)
+	}
+	for j, i := range miss {
+		dst[start+i] = got[j]
+		if live && len(got[j]) == generationLen {
+			c.copyToLocal(tks[j], got[j], epoch)
+		}
+	}
+	return dst, nil
+}
+
+// multiGetter is a store that reads many keys in one round trip: Atomic's
+// GetMany (redisbus.Atomic: one pipeline), or any store with that method.
+type multiGetter interface {
+	GetMany(keys []string) ([][]byte, error)
+}
+
+// storeGetMany reads keys from the store: in one call to its GetMany when
+// it has one (bounded by the guard as a single Get is), else one Get each.
+func (c *Cache) storeGetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	mg, ok := c.user.(multiGetter)
+	if !ok || len(keys) == 1 {
+		out := make([][]byte, len(keys))
+		for i, k := range keys {
+			b, err := c.storeGet(ctx, k)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = b
+		}
+		return out, nil
+	}
+	if c.guard == nil {
+		return mg.GetMany(keys)
+	}
+	var out [][]byte // written by the call; read only once it has returned
+	_, err := c.guard.call(ctx, "get many", keys[0], func(context.Context) ([]byte, error) {
+		got, err := mg.GetMany(keys)
+		out = got
+		return nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != len(keys) {
+		return nil, fmt.Errorf("get many: %d values for %d keys", len(out), len(keys))
+	}
+	return out, nil
 }
