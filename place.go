@@ -1,8 +1,6 @@
 package cachekit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"hash/crc32"
 	"strconv"
 
@@ -157,19 +155,35 @@ func newReplicaTags(n int) *replicaTags {
 // replicaKey returns the storage key of the i-th replica of the tag
 // generation stored (without replicas) under tk, one of ks's tag keys:
 // the head, the kind, the replica's hash tag in braces, then the rest of
-// tk; digested as appendPlaced does when too long. Distinct (tk, i) give
-// distinct keys: a replica tag holds no '}', so the first one is known.
+// tk, and the placement suffix. When that is too long: the tag in braces
+// and the rest's digest; when that is too (a short MaxKeyLen), '#' and
+// the digest of the tag and the rest, placed on memcached only, or not at
+// all when the suffix does not fit either. Distinct (tk, i) give distinct
+// keys: a replica tag holds no '}', so the first one is known, and the
+// forms start apart ('{' or '#').
 func (ks keyspace) replicaKey(t *replicaTags, tk string, i int) string {
 	name := tk[min(len(ks.head)+2, len(tk)):]
 	tag := t[placeClass(name)][i]
 	var buf [MaxKeyLen + 8]byte
 	dst := append(buf[:0], ks.head...)
 	dst = append(dst, kindTag, ':')
-	key := "{" + tag + "}" + name
-	if len(dst)+len(key)+placeLen > ks.limit() {
-		sum := sha256.Sum256([]byte(name))
-		key = "{" + tag + "}" + string(keys.DigestMark) + hex.EncodeToString(sum[:20])
+	limit := ks.limit()
+	switch {
+	case len(dst)+len(tag)+2+len(name)+placeLen <= limit:
+		dst = append(dst, '{')
+		dst = append(dst, tag...)
+		dst = append(dst, '}')
+		dst = append(dst, name...)
+	case len(dst)+len(tag)+2+keys.DigestLen+placeLen <= limit:
+		dst = append(dst, '{')
+		dst = append(dst, tag...)
+		dst = append(dst, '}')
+		dst = keys.AppendDigest(dst, name)
+	default:
+		dst = keys.AppendDigest(dst, tag+"}"+name)
+		if len(dst)+placeLen > limit {
+			return string(dst)
+		}
 	}
-	dst = append(dst, key...)
 	return string(appendPlacement(dst, 0, placeClass(tag)))
 }

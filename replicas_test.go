@@ -235,3 +235,23 @@ func TestReplicasWithoutAMajority(t *testing.T) {
 		t.Fatal("another instance serves the entry after the retried invalidation")
 	}
 }
+
+// Replica keys fit the shortest MaxKeyLen the Config allows, and stay apart.
+func TestReplicaKeysFitShortKeys(t *testing.T) {
+	for _, limit := range []int{57, 64, 70, 80} { // 57: the least with this Prefix
+		c := New(Config{Storage: shared{newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})}, Prefix: "tabcdefghij", MaxKeyLen: limit, Replicas: 3})
+		if err := c.Err(); err != nil {
+			t.Fatal(err)
+		}
+		r, seen := c.guard.reps, map[string]bool{}
+		for _, name := range []string{"a", "product:1", strings.Repeat("x", 30), strings.Repeat("y", 300)} {
+			for j := range r.n {
+				rk := r.ks.replicaKey(r.tags, c.keys.storageKey(kindTag, name), j)
+				if len(rk) > limit || seen[rk] {
+					t.Fatalf("MaxKeyLen %d: replica key %q (%d bytes, seen %v)", limit, rk, len(rk), seen[rk])
+				}
+				seen[rk] = true
+			}
+		}
+	}
+}
