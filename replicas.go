@@ -18,18 +18,21 @@ import (
 //   - a write (an invalidation, a new generation) goes to all n and
 //     succeeds when a majority q = n/2+1 took it; otherwise it fails, and
 //     InvalidateTags reports it and keeps it pending, as for a single key;
-//   - a read asks all n and stands when q answered and every answer is the
-//     same; answers that differ read as no generation (unknown: a miss, and
-//     the next fill writes a new random generation to every replica, which
-//     heals them); fewer than q answers is an error (a miss).
+//   - a read asks all n and stands when q replicas hold one generation and
+//     none another; a replica that holds none (evicted, its node
+//     restarted) counts for nothing. Differing generations, or fewer than q
+//     holding one, read as no generation (unknown: a miss, and the next
+//     fill writes a new random generation to every replica, which heals
+//     them); more than n-q failed calls is an error (a miss).
 //
-// Why an invalidated entry cannot come back: an entry is valid when the q
-// or more answers of a read all equal the generation it was written under.
-// An invalidation that succeeded wrote a new generation, never seen before,
-// to q replicas; any q replicas share one with them, so a later read sees
-// it, or a newer one, and the answers differ from the entry's. A replica
-// that missed the write (its node was down or hung) can only make a read's
-// answers differ, which is a miss. No one ever writes an old generation
+// Why an invalidated entry cannot come back: an entry is valid when q
+// replicas answered with the generation it was written under and no
+// replica that answered holds another. An invalidation that succeeded
+// wrote a new generation, never seen before, to q replicas; any q replicas
+// share one with them, which holds that generation or a newer one, or
+// none if it lost it, never the entry's: so the read's q answers cannot
+// all be the entry's. A replica that missed the write (its node was down
+// or hung) can only make a read's answers differ, which is a miss. No one ever writes an old generation
 // back: generations are random and each is written once, by the call that
 // made it. This holds with replicas on any nodes; placing them apart is
 // only what keeps reads answering when one node is dead.
@@ -80,7 +83,7 @@ func (g *guard) getReplicated(ctx context.Context, tk string) ([]byte, error) {
 	ch := g.fanOut(ctx, tk, func(ctx context.Context, rk string) ([]byte, error) { return g.getOne(ctx, rk) })
 	var first []byte
 	var firstErr error
-	got, failed := 0, 0
+	agree, missing, failed := 0, 0, 0
 	for range r.n {
 		var a replicaAnswer
 		select {
@@ -88,29 +91,37 @@ func (g *guard) getReplicated(ctx context.Context, tk string) ([]byte, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("get %q: %w: %w", tk, errCallerGone, ctx.Err())
 		}
-		if a.err != nil {
+		switch {
+		case a.err != nil:
 			failed++
 			if firstErr == nil {
 				firstErr = a.err
 			}
-			if failed > r.n-r.quorum {
-				r.short.Add(1)
-				return nil, fmt.Errorf("get %q: %d of %d replicas failed: %w", tk, failed, r.n, firstErr)
-			}
-			continue
-		}
-		if got > 0 && !bytes.Equal(a.v, first) {
+		case len(a.v) == 0:
+			missing++
+		case agree > 0 && !bytes.Equal(a.v, first):
 			r.disagree.Add(1)
 			return nil, nil // unknown: a miss, and the next fill heals it
+		default:
+			if agree == 0 {
+				first = a.v
+			}
+			if agree++; agree >= r.quorum {
+				return first, nil
+			}
 		}
-		if got == 0 {
-			first = a.v
-		}
-		if got++; got >= r.quorum {
-			return first, nil
+		if failed > r.n-r.quorum {
+			r.short.Add(1)
+			return nil, fmt.Errorf("get %q: %d of %d replicas failed: %w", tk, failed, r.n, firstErr)
 		}
 	}
-	return nil, fmt.Errorf("get %q: %w", tk, firstErr) // not reached: got+failed == n
+	// Every replica answered or failed, and fewer than a quorum hold one
+	// generation: missing (made anew by the next fill), or some hold it and
+	// too few to know it is the current one (a miss, healed the same way).
+	if agree > 0 {
+		r.disagree.Add(1)
+	}
+	return nil, nil
 }
 
 // writeReplicated runs a write of tk on every replica and succeeds when a

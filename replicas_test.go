@@ -255,3 +255,28 @@ func TestReplicaKeysFitShortKeys(t *testing.T) {
 		}
 	}
 }
+
+// A replica lost (evicted, its server restarted empty) costs no hit: the
+// other two still agree.
+func TestLostReplicaKeepsHits(t *testing.T) {
+	p := newPool(t)
+	c := New(Config{Storage: p, Prefix: fmt.Sprint("l", time.Now().UnixNano()%1e9), Replicas: 3, Logger: quiet()})
+	if err := c.Set("k", []byte("v"), time.Hour, "t"); err != nil {
+		t.Fatal(err)
+	}
+	r := c.guard.reps
+	if err := p.memcachedStore.Delete(r.ks.replicaKey(r.tags, c.keys.storageKey(kindTag, "t"), 1)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, ok, err := c.Get("k"); !ok {
+			t.Fatalf("read %d: a miss with one replica lost (%v): %+v", i, err, c.Stats())
+		}
+	}
+	if err := c.InvalidateTags("t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := c.Get("k"); ok {
+		t.Fatal("invalidated entry served")
+	}
+}
