@@ -21,9 +21,11 @@
 //     to the store goes through storecalls.go (a context, the expiry every
 //     write gets) and, when the store is external, guard.go: a deadline
 //     whatever the client does, abandoned calls bounded, circuits per key
-//     group and for the whole store.
+//     group and for the whole store; replicas.go stores tag generations on
+//     several keys (Config.Replicas), read and written by majority.
 //   - keys.go builds each storage key ("<prefix>:<version>:<kind>:<key>",
-//     by the rule of internal/keys); entry.go decodes what was read (a
+//     by the rule of internal/keys; place.go keeps keys with one hash tag
+//     on one node, and replicas on distinct ones); entry.go decodes what was read (a
 //     corrupt entry is a miss); tags.go compares the generation of each of
 //     its tags with the current one.
 //   - fill.go: on a miss, Load runs the Fill once for all concurrent callers
