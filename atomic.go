@@ -2,6 +2,7 @@ package cachekit
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"hash/maphash"
 	"runtime/debug"
@@ -169,6 +170,9 @@ func (ga guardedAtomic) run(op, key string, f func() error) error {
 }
 
 func (ga guardedAtomic) GetMany(keys []string) (out [][]byte, err error) {
+	if ga.g.reps != nil {
+		return ga.getManyReplicated(keys)
+	}
 	err = ga.run("get many", fmt.Sprint(len(keys), " keys"), func() (err error) { out, err = ga.a.GetMany(keys); return err })
 	return out, err
 }
@@ -223,6 +227,11 @@ func (c *Cache) rmw(skey string) (Atomic, func()) {
 // tag all write under the one generation stored, as far as atomics holds.
 func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, err error) {
 	a, _ := c.atomics()
+	if c.guard != nil && c.guard.reps != nil {
+		// Replicated: through the guard, which writes every replica; a
+		// store's own Atomic knows one key.
+		a = lockedStore{s: c.store}
+	}
 	if l, ok := a.(lockedStore); ok {
 		// Not the read-modify-write locks: a read-modify-write whose read
 		// must remake a generation holds its key's, which may be tk's.
@@ -249,4 +258,37 @@ func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, er
 		}
 	}
 	return g, errContended
+}
+
+// getManyReplicated is GetMany with tag generations replicated: those are
+// read through the guard, the other keys in one call of the store's own.
+func (ga guardedAtomic) getManyReplicated(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	var plain []string
+	var at []int
+	for i, k := range keys {
+		if !ga.g.reps.of(k) {
+			plain, at = append(plain, k), append(at, i)
+			continue
+		}
+		v, err := ga.g.get(context.Background(), k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	if len(plain) == 0 {
+		return out, nil
+	}
+	var vs [][]byte
+	err := ga.run("get many", fmt.Sprint(len(plain), " keys"), func() (err error) { vs, err = ga.a.GetMany(plain); return err })
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		if j < len(vs) {
+			out[i] = vs[j]
+		}
+	}
+	return out, nil
 }

@@ -83,6 +83,10 @@ func (c *Cache) wire(cfg *Config) error {
 	if c.memory == nil && cfg.Timeout >= 0 {
 		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold, cfg.MaxAbandoned)
 		c.store = c.guard
+		c.keys.place = true
+		if cfg.Replicas > 1 {
+			c.guard.reps = newReplicas(cfg.Replicas, c.keys)
+		}
 	}
 	if cfg.Local != nil {
 		c.local, c.localTTL = cfg.Local, cfg.LocalTTL

@@ -95,6 +95,20 @@ type Config struct {
 	// Optional. Default: DefaultMaxAbandoned (256).
 	MaxAbandoned int
 
+	// Replicas stores every tag generation (and the key space's, which
+	// Clear moves) under this many keys, placed on distinct nodes of a
+	// sharded store (a Memcached pool, a Redis Cluster), so that a page hit
+	// needs only its own entry's node: with one node of three dead, the
+	// pages on the other two stay hits. Writes need a majority of the
+	// replicas, reads a majority of answers that all agree; answers that
+	// differ read as a miss, never as an older generation (replicas.go).
+	// It costs every tag read and write that many calls, in parallel.
+	// 0 or 1: one key; otherwise odd, at most 9. Not used over Memory;
+	// needs the Timeout (not negative).
+	//
+	// Optional. Default: 0 (one key).
+	Replicas int
+
 	// CircuitThreshold is how many slow failures (timeouts) of an external
 	// Storage in a row, with no other call answered while they waited (a
 	// store that hangs for every key, not one hung node), open the circuit
@@ -199,6 +213,11 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.DefaultTTL < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.DefaultTTL is negative (%v); give a positive TTL or NoExpiry", cfg.DefaultTTL))
+	}
+	if r := cfg.Replicas; r < 0 || r > 9 || (r > 1 && r%2 == 0) {
+		errs = append(errs, fmt.Errorf("cachekit: Config.Replicas is %d; 0, 1 or odd up to 9", r))
+	} else if r > 1 && cfg.Timeout < 0 {
+		errs = append(errs, errors.New("cachekit: Config.Replicas needs a Timeout (it is negative)"))
 	}
 	if cfg.MaxAbandoned < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.MaxAbandoned is negative (%d)", cfg.MaxAbandoned))

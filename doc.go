@@ -22,9 +22,11 @@
 //     to the store goes through storecalls.go (a context, the expiry every
 //     write gets) and, when the store is external, guard.go: a deadline
 //     whatever the client does, abandoned calls bounded, circuits per key
-//     group and for the whole store.
+//     group and for the whole store; replicas.go stores tag generations on
+//     several keys (Config.Replicas), read and written by majority.
 //   - keys.go builds each storage key ("<prefix>:<version>:<kind>:<key>",
-//     by the rule of internal/keys); entry.go decodes what was read (a
+//     by the rule of internal/keys; place.go keeps keys with one hash tag
+//     on one node, and replicas on distinct ones); entry.go decodes what was read (a
 //     corrupt entry is a miss); tags.go compares the generation of each of
 //     its tags with the current one, all read together (one multi-get on a
 //     store that has one). lookupmany.go does the same for many keys at

@@ -64,6 +64,7 @@ type guard struct {
 	cooldown     time.Duration
 	maxAbandoned int64
 	seed         maphash.Seed
+	reps         *replicas // tag generations' replicas (Config.Replicas); nil: none
 
 	all    breaker // the whole store
 	groups [breakerGroups]breaker
@@ -202,6 +203,27 @@ func (g *guard) Set(key string, val []byte, exp time.Duration) error {
 func (g *guard) Delete(key string) error { return g.del(context.Background(), key) }
 
 func (g *guard) get(ctx context.Context, key string) ([]byte, error) {
+	if g.reps.of(key) {
+		return g.getReplicated(ctx, key)
+	}
+	return g.getOne(ctx, key)
+}
+
+func (g *guard) set(ctx context.Context, key string, val []byte, exp time.Duration) error {
+	if g.reps.of(key) {
+		return g.setReplicated(ctx, key, val, exp)
+	}
+	return g.setOne(ctx, key, val, exp)
+}
+
+func (g *guard) del(ctx context.Context, key string) error {
+	if g.reps.of(key) {
+		return g.delReplicated(ctx, key)
+	}
+	return g.delOne(ctx, key)
+}
+
+func (g *guard) getOne(ctx context.Context, key string) ([]byte, error) {
 	return g.call(ctx, "get", key, func(ctx context.Context) ([]byte, error) {
 		if g.ctxs != nil {
 			return g.ctxs.GetWithContext(ctx, key)
@@ -210,7 +232,7 @@ func (g *guard) get(ctx context.Context, key string) ([]byte, error) {
 	})
 }
 
-func (g *guard) set(ctx context.Context, key string, val []byte, exp time.Duration) error {
+func (g *guard) setOne(ctx context.Context, key string, val []byte, exp time.Duration) error {
 	_, err := g.call(ctx, "set", key, func(ctx context.Context) ([]byte, error) {
 		if g.ctxs != nil {
 			return nil, g.ctxs.SetWithContext(ctx, key, val, exp)
@@ -220,7 +242,7 @@ func (g *guard) set(ctx context.Context, key string, val []byte, exp time.Durati
 	return err
 }
 
-func (g *guard) del(ctx context.Context, key string) error {
+func (g *guard) delOne(ctx context.Context, key string) error {
 	_, err := g.call(ctx, "delete", key, func(ctx context.Context) ([]byte, error) {
 		if g.ctxs != nil {
 			return nil, g.ctxs.DeleteWithContext(ctx, key)

@@ -20,8 +20,9 @@ const (
 
 // keyspace builds storage keys: "<prefix>:<version>:<kind>:<key>".
 type keyspace struct {
-	head string // "<prefix>:<version>:"
-	max  int    // the longest storage key; 0: MaxKeyLen
+	head  string // "<prefix>:<version>:"
+	max   int    // the longest storage key; 0: MaxKeyLen
+	place bool   // place keys with a hash tag (place.go): on an external store
 }
 
 func newKeyspace(prefix string, version int) keyspace {
@@ -39,11 +40,17 @@ func (ks keyspace) limit() int {
 // appendKey appends the storage key for key of the given kind to dst: the
 // key as it is when keys.Safe and short enough, its digest otherwise ('#'
 // and 40 hex digits; a plain key never starts with '#', so the two never
-// collide).
+// collide). On an external store, a key with a hash tag is placed by it
+// (appendPlaced).
 func (ks keyspace) appendKey(dst []byte, kind byte, key string) []byte {
 	start := len(dst)
 	dst = append(dst, ks.head...)
 	dst = append(dst, kind, ':')
+	if ks.place {
+		if tag, ok := hashTag(key); ok {
+			return ks.appendPlaced(dst, start, key, tag)
+		}
+	}
 	return keys.Append(dst, key, start+ks.limit())
 }
 

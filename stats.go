@@ -31,6 +31,10 @@ type Stats struct {
 	Skipped      uint64 // calls not made while a circuit was open
 	CircuitOpens uint64 // times a circuit opened (the whole store's or a key group's)
 	CircuitOpen  bool   // whether the whole store's circuit is open now
+
+	// Config.Replicas: tag generations stored on several keys.
+	ReplicaDisagreements uint64 // reads whose replicas answered differently (read as misses)
+	ReplicaShort         uint64 // reads and writes that fewer than a majority of replicas answered
 }
 
 // HitRatio is (Hits+Stale) / (Hits+Stale+Misses), or 0 before any lookup.
@@ -61,28 +65,33 @@ func (c *Cache) Stats() Stats {
 		g.Running = c.guard.abandoned.Load()
 		g.Overloaded = c.guard.overload.Load()
 		g.StorePanics = c.guard.panics.Load()
+		if r := c.guard.reps; r != nil {
+			g.ReplicaDisagreements, g.ReplicaShort = r.disagree.Load(), r.short.Load()
+		}
 	}
 	return Stats{
-		Abandoned:     g.Abandoned,
-		Running:       g.Running,
-		Overloaded:    g.Overloaded,
-		StorePanics:   g.StorePanics,
-		Timeouts:      g.Timeouts,
-		Skipped:       g.Skipped,
-		CircuitOpens:  g.CircuitOpens,
-		CircuitOpen:   g.CircuitOpen,
-		LocalHits:     s.localHits.Load(),
-		Hits:          s.hits.Load(),
-		Misses:        s.misses.Load(),
-		Stale:         s.stale.Load() + s.staleErrors.Load(),
-		Coalesced:     s.coalesced.Load(),
-		Stores:        s.stores.Load(),
-		Invalidations: s.invalidations.Load(),
-		Errors:        s.errors.Load(),
-		Corrupt:       s.corrupt.Load(),
-		RefreshErrors: s.refreshErrors.Load(),
-		RaceSkips:     s.raceSkips.Load(),
-		Panics:        s.panics.Load(),
+		ReplicaDisagreements: g.ReplicaDisagreements,
+		ReplicaShort:         g.ReplicaShort,
+		Abandoned:            g.Abandoned,
+		Running:              g.Running,
+		Overloaded:           g.Overloaded,
+		StorePanics:          g.StorePanics,
+		Timeouts:             g.Timeouts,
+		Skipped:              g.Skipped,
+		CircuitOpens:         g.CircuitOpens,
+		CircuitOpen:          g.CircuitOpen,
+		LocalHits:            s.localHits.Load(),
+		Hits:                 s.hits.Load(),
+		Misses:               s.misses.Load(),
+		Stale:                s.stale.Load() + s.staleErrors.Load(),
+		Coalesced:            s.coalesced.Load(),
+		Stores:               s.stores.Load(),
+		Invalidations:        s.invalidations.Load(),
+		Errors:               s.errors.Load(),
+		Corrupt:              s.corrupt.Load(),
+		RefreshErrors:        s.refreshErrors.Load(),
+		RaceSkips:            s.raceSkips.Load(),
+		Panics:               s.panics.Load(),
 	}
 }
 

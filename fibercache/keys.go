@@ -11,12 +11,15 @@ import (
 
 // Keys. Every key fibercache writes through the core starts with "fc":
 //
-//	fcr:<path>   the path's record: a nonce and the learned Vary list (records.go)
-//	fcf:<path>   the path's fence: rewritten by every InvalidatePath
-//	fcp:<page>   a page (appendPageKey)
+//	fcr:{<tag>}<path>   the path's record: a nonce and the learned Vary list (records.go)
+//	fcf:{<tag>}<path>   the path's fence: rewritten by every InvalidatePath
+//	fcp:{<tag>}<page>   a page (appendPageKey)
 //
-// A key that is too long or holds bytes a store may refuse keeps its
-// "fc<kind>:" and has the rest replaced by its digest (keys.AppendDigest),
+// <tag> is the path's hash tag (appendPathTag): a path's keys share it, so
+// the core keeps them on one node of a sharded store and a page hit
+// depends on one node, not two. A key that is too long or holds bytes a
+// store may refuse keeps its "fc<kind>:{<tag>}" and has the rest replaced
+// by its digest (keys.AppendDigest),
 // so the core never has to digest (or allocate for) a key on the hit path.
 const (
 	maxPlainKey = 120 // leaves room for the core's prefix and version
@@ -31,6 +34,17 @@ const (
 func appendPathKey(dst []byte, kind byte, path string) []byte {
 	start := len(dst)
 	dst = append(dst, 'f', 'c', kind, ':')
+	path = normPath(path)
+	dst = appendPathTag(dst, path)
+	from := len(dst)
+	dst = append(dst, path...)
+	lowerASCII(dst[from:])
+	return digestTail(dst, start, from)
+}
+
+// normPath is path as routing sees it by default, but for case: no query,
+// no trailing slash.
+func normPath(path string) string {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
@@ -40,10 +54,26 @@ func appendPathKey(dst []byte, kind byte, path string) []byte {
 	if path == "" {
 		path = "/"
 	}
-	from := len(dst)
-	dst = append(dst, path...)
-	lowerASCII(dst[from:])
-	return digestTail(dst, start, from)
+	return path
+}
+
+// appendPathTag appends the hash tag of path's keys: '{', six hex digits
+// of a hash of the normalised path in lower case (normPath), '}'.
+func appendPathTag(dst []byte, path string) []byte {
+	path = normPath(path)
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint32(c)) * 16777619
+	}
+	dst = append(dst, '{')
+	for s := 20; s >= 0; s -= 4 {
+		dst = append(dst, "0123456789abcdef"[h>>s&15])
+	}
+	return append(dst, '}')
 }
 
 // fenceKey returns the fence key of path.
@@ -74,6 +104,7 @@ func fenceKey(path string) string { return string(appendPathKey(nil, keyFence, p
 func (r *request) appendPageKey(dst []byte, c *fiber.Ctx, m *middleware, rec *record) []byte {
 	start := len(dst)
 	dst = append(dst, 'f', 'c', keyPage, ':')
+	dst = appendPathTag(dst, c.Path())
 	from := len(dst)
 	dst = append(dst, m.cfg.KeyPrefix...)
 	dst = append(dst, '|')

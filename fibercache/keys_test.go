@@ -79,22 +79,26 @@ func appendLower(dst []byte, s string) []byte {
 
 func TestPathKey(t *testing.T) {
 	long := "/" + strings.Repeat("a", 200)
+	tag := func(p string) string { return string(appendPathTag(nil, p)) }
+	if tag("/Blog/Post/") != tag("/blog/post") || tag("/a") == tag("/b") || len(tag("/a")) != 8 {
+		t.Errorf("path tags: %q %q %q", tag("/Blog/Post/"), tag("/a"), tag("/b"))
+	}
 	cases := []struct {
 		name string
 		kind byte
 		path string
 		want string
 	}{
-		{"record", keyRecord, "/Blog/Post", "fcr:/blog/post"},
-		{"fence", keyFence, "/blog/post", "fcf:/blog/post"},
-		{"trailing slash", keyRecord, "/blog/", "fcr:/blog"},
-		{"root", keyRecord, "/", "fcr:/"},
-		{"empty", keyRecord, "", "fcr:/"},
-		{"only slashes", keyRecord, "///", "fcr:/"},
-		{"query dropped", keyRecord, "/a?b=1", "fcr:/a"},
-		{"space digested", keyRecord, "/a b", "fcr:" + string(keys.AppendDigest(nil, "/a b"))},
-		{"long digested", keyFence, long, "fcf:" + string(keys.AppendDigest(nil, long))},
-		{"digest mark digested", keyRecord, "#x", "fcr:" + string(keys.AppendDigest(nil, "#x"))},
+		{"record", keyRecord, "/Blog/Post", "fcr:" + tag("/blog/post") + "/blog/post"},
+		{"fence", keyFence, "/blog/post", "fcf:" + tag("/blog/post") + "/blog/post"},
+		{"trailing slash", keyRecord, "/blog/", "fcr:" + tag("/blog") + "/blog"},
+		{"root", keyRecord, "/", "fcr:" + tag("/") + "/"},
+		{"empty", keyRecord, "", "fcr:" + tag("/") + "/"},
+		{"only slashes", keyRecord, "///", "fcr:" + tag("/") + "/"},
+		{"query dropped", keyRecord, "/a?b=1", "fcr:" + tag("/a") + "/a"},
+		{"space digested", keyRecord, "/a b", "fcr:" + tag("/a b") + string(keys.AppendDigest(nil, "/a b"))},
+		{"long digested", keyFence, long, "fcf:" + tag(long) + string(keys.AppendDigest(nil, long))},
+		{"digest mark digested", keyRecord, "#x", "fcr:" + tag("#x") + string(keys.AppendDigest(nil, "#x"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,7 +107,7 @@ func TestPathKey(t *testing.T) {
 			}
 		})
 	}
-	if fenceKey("/A/") != "fcf:/a" {
+	if fenceKey("/A/") != "fcf:"+tag("/a")+"/a" {
 		t.Errorf("fenceKey = %q", fenceKey("/A/"))
 	}
 }

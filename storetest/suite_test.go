@@ -186,6 +186,12 @@ func TestPageHit(t *testing.T) {
 			store := d.open(t)
 			took := hitTime(t, pageApp(newCache(t, store, prefix())), 300)
 			t.Logf("page hit over %s: %v (Memory %v: %.1fx)", d.name, took, memory, float64(took)/float64(memory))
+			if d.name != "Redis" && d.name != "RedisCluster" && d.name != "Memcached" {
+				return // Replicas are for sharded stores
+			}
+			rc := cachekit.New(cachekit.Config{Storage: store, Prefix: prefix(), MaxKeyLen: 64, Timeout: time.Second, Logger: quiet(), Replicas: 3})
+			rtook := hitTime(t, pageApp(rc), 300)
+			t.Logf("page hit over %s with Replicas 3: %v (%.2fx Replicas 1)", d.name, rtook, float64(rtook)/float64(took))
 		})
 	}
 }

@@ -1,0 +1,167 @@
+package cachekit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Replicated tag generations (Config.Replicas): on a sharded store, every
+// page hit needs each of its tags' generations, and a tag's one key lives
+// on one node, so one dead node of three would cost every page under its
+// tags. With Replicas n (odd), each generation is stored under n keys
+// placed on distinct nodes (replicaKey), and:
+//
+//   - a write (an invalidation, a new generation) goes to all n and
+//     succeeds when a majority q = n/2+1 took it; otherwise it fails, and
+//     InvalidateTags reports it and keeps it pending, as for a single key;
+//   - a read asks all n and stands when q replicas hold one generation and
+//     none another; a replica that holds none (evicted, its node
+//     restarted) counts for nothing. Differing generations, or fewer than q
+//     holding one, read as no generation (unknown: a miss, and the next
+//     fill writes a new random generation to every replica, which heals
+//     them); more than n-q failed calls is an error (a miss).
+//
+// Why an invalidated entry cannot come back: an entry is valid when q
+// replicas answered with the generation it was written under and no
+// replica that answered holds another. An invalidation that succeeded
+// wrote a new generation, never seen before, to q replicas; any q replicas
+// share one with them, which holds that generation or a newer one, or
+// none if it lost it, never the entry's: so the read's q answers cannot
+// all be the entry's. A replica that missed the write (its node was down
+// or hung) can only make a read's answers differ, which is a miss. No one ever writes an old generation
+// back: generations are random and each is written once, by the call that
+// made it. This holds with replicas on any nodes; placing them apart is
+// only what keeps reads answering when one node is dead.
+//
+// What it does not cover, as for one key: a write abandoned on a hung
+// node that lands after a newer one on the same key; with replicas that
+// needs such late writes on q replicas, so on q hung nodes.
+
+// replicas holds the guard's replication of tag generations.
+type replicas struct {
+	n, quorum int
+	ks        keyspace
+	tagHead   string // the head of ks's tag keys
+	tags      *replicaTags
+	disagree  atomic.Uint64 // reads whose answers differed
+	short     atomic.Uint64 // calls with fewer than a quorum of answers
+}
+
+func newReplicas(n int, ks keyspace) *replicas {
+	return &replicas{n: n, quorum: n/2 + 1, ks: ks, tagHead: ks.head + string(kindTag) + ":", tags: newReplicaTags(n)}
+}
+
+// of reports whether key is a tag generation's key, stored replicated.
+func (r *replicas) of(key string) bool { return r != nil && strings.HasPrefix(key, r.tagHead) }
+
+type replicaAnswer struct {
+	v   []byte
+	err error
+}
+
+// fanOut runs op on every replica key of tk, each on its own goroutine
+// under the guard, and returns their answers as they come.
+func (g *guard) fanOut(ctx context.Context, tk string, op func(ctx context.Context, rk string) ([]byte, error)) <-chan replicaAnswer {
+	ch := make(chan replicaAnswer, g.reps.n)
+	for i := range g.reps.n {
+		rk := g.reps.ks.replicaKey(g.reps.tags, tk, i)
+		go func() {
+			v, err := op(ctx, rk)
+			ch <- replicaAnswer{v, err}
+		}()
+	}
+	return ch
+}
+
+// getReplicated reads tk's generation from its replicas (see above).
+func (g *guard) getReplicated(ctx context.Context, tk string) ([]byte, error) {
+	r := g.reps
+	ch := g.fanOut(ctx, tk, func(ctx context.Context, rk string) ([]byte, error) { return g.getOne(ctx, rk) })
+	var first []byte
+	var firstErr error
+	agree, missing, failed := 0, 0, 0
+	for range r.n {
+		var a replicaAnswer
+		select {
+		case a = <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("get %q: %w: %w", tk, errCallerGone, ctx.Err())
+		}
+		switch {
+		case a.err != nil:
+			failed++
+			if firstErr == nil {
+				firstErr = a.err
+			}
+		case len(a.v) == 0:
+			missing++
+		case agree > 0 && !bytes.Equal(a.v, first):
+			r.disagree.Add(1)
+			return nil, nil // unknown: a miss, and the next fill heals it
+		default:
+			if agree == 0 {
+				first = a.v
+			}
+			if agree++; agree >= r.quorum {
+				return first, nil
+			}
+		}
+		if failed > r.n-r.quorum {
+			r.short.Add(1)
+			return nil, fmt.Errorf("get %q: %d of %d replicas failed: %w", tk, failed, r.n, firstErr)
+		}
+	}
+	// Every replica answered or failed, and fewer than a quorum hold one
+	// generation: missing (made anew by the next fill), or some hold it and
+	// too few to know it is the current one (a miss, healed the same way).
+	if agree > 0 {
+		r.disagree.Add(1)
+	}
+	return nil, nil
+}
+
+// writeReplicated runs a write of tk on every replica and succeeds when a
+// quorum did. The writes left running when it returns go on, bounded by
+// the Timeout, even if ctx ends: a replica that takes the write late still
+// takes it.
+func (g *guard) writeReplicated(ctx context.Context, op, tk string, write func(ctx context.Context, rk string) error) error {
+	r := g.reps
+	ch := g.fanOut(context.WithoutCancel(ctx), tk, func(ctx context.Context, rk string) ([]byte, error) { return nil, write(ctx, rk) })
+	var firstErr error
+	done, failed := 0, 0
+	for range r.n {
+		var a replicaAnswer
+		select {
+		case a = <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%s %q: %w: %w", op, tk, errCallerGone, ctx.Err())
+		}
+		if a.err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = a.err
+			}
+			if failed > r.n-r.quorum {
+				r.short.Add(1)
+				return fmt.Errorf("%s %q: %d of %d replicas failed: %w", op, tk, failed, r.n, firstErr)
+			}
+			continue
+		}
+		if done++; done >= r.quorum {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %q: %w", op, tk, firstErr) // not reached
+}
+
+func (g *guard) setReplicated(ctx context.Context, tk string, val []byte, exp time.Duration) error {
+	return g.writeReplicated(ctx, "set", tk, func(ctx context.Context, rk string) error { return g.setOne(ctx, rk, val, exp) })
+}
+
+func (g *guard) delReplicated(ctx context.Context, tk string) error {
+	return g.writeReplicated(ctx, "delete", tk, func(ctx context.Context, rk string) error { return g.delOne(ctx, rk) })
+}
