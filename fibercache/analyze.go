@@ -19,7 +19,8 @@ type analysis struct {
 	reason      string // why it is not stored; "" when it is
 	upstreamErr bool   // a 500, 502, 503 or 504: stale-if-error applies
 	status      int
-	ttl         time.Duration
+	ttl         time.Duration // how long it stays fresh from now
+	age         time.Duration // how old it already is (its Age, its Date)
 	swr, sie    time.Duration
 	public      bool
 	hasCC       bool
@@ -103,6 +104,7 @@ const (
 	hdrContentEncoding
 	hdrConnection
 	hdrContentType
+	hdrAgeClass
 )
 
 func classify(k []byte) int {
@@ -132,6 +134,8 @@ func classify(k []byte) int {
 		return hdrConnection
 	case utils.EqualFold(name, "Content-Type"):
 		return hdrContentType
+	case utils.EqualFold(name, "Age"):
+		return hdrAgeClass
 	}
 	for _, s := range skipHeaders {
 		if utils.EqualFold(name, s) {
@@ -145,7 +149,7 @@ func classify(k []byte) int {
 // or one connection, or are the cache's own.
 var skipHeaders = [...]string{
 	"Content-Length", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authorization", "TE", "Trailer", "Trailers", "Upgrade", "Server", "Age", "X-Cache",
+	"Proxy-Authorization", "TE", "Trailer", "Trailers", "Upgrade", "Server", "X-Cache",
 	"Cache-Status", "Surrogate-Control",
 }
 
@@ -195,7 +199,7 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		return an
 	}
 	now := time.Now()
-	if an.ttl, an.reason = m.freshness(&rh, now); an.reason != "" {
+	if an.ttl, an.age, an.reason = m.freshness(&rh, now); an.reason != "" {
 		return an
 	}
 	an.swr, an.sie = m.staleWindows(&rh.cc)
@@ -228,6 +232,9 @@ type responseHeaders struct {
 	varyStar, badVary                bool     // Vary: *, or a Vary name that is not a token
 	names                            []string // the canonical Vary names
 	expires, date, etag, lastModText []byte
+	nExpires                         int    // Expires lines: more than one is invalid
+	age                              []byte // the first Age line
+	hasAge                           bool
 	hop                              []string // the names Connection lists
 	encoded                          bool     // a Content-Encoding other than identity
 	tags                             []string // from Surrogate-Key
@@ -292,6 +299,11 @@ func (rh *responseHeaders) read(h responseHeader) {
 		rh.tags = append(rh.tags, strings.Fields(string(h.v))...)
 	case hdrExpires:
 		rh.expires = h.v
+		rh.nExpires++
+	case hdrAgeClass:
+		if !rh.hasAge {
+			rh.age, rh.hasAge = h.v, true
+		}
 	case hdrDate:
 		rh.date = h.v
 	case hdrETagClass:
@@ -345,32 +357,63 @@ func refusal(rh *responseHeaders, credentialed bool) string {
 	return ""
 }
 
-// freshness returns how long the page stays fresh: the route's TTL wins;
-// else s-maxage, max-age, Expires (against Date when given), the
-// configured TTL. reason says why it may not be stored at all.
-func (m *middleware) freshness(rh *responseHeaders, now time.Time) (ttl time.Duration, reason string) {
+// freshness returns how long the page stays fresh from now and how old it
+// already is (RFC 9111 §4.2): the route's TTL wins (age 0); else the
+// freshness lifetime, s-maxage, max-age or Expires (against Date when
+// given), or Config.TTL (none under Config.Strict), less the response's
+// current age, the larger of its Age and of now less its Date. reason says
+// why it may not be stored at all: an invalid or repeated Expires is
+// already expired (§5.3), an Age that does not parse is ignored (§5.1), a
+// Date that does not parse counts for nothing.
+func (m *middleware) freshness(rh *responseHeaders, now time.Time) (ttl, age time.Duration, reason string) {
 	cc := &rh.cc
+	nowSec := now.Unix()
+	date, haveDate := int64(0), false
+	if rh.date != nil {
+		date, haveDate = parseHTTPDate(rh.date, now)
+	}
+	var lifetime int64
 	switch {
 	case cc.sMaxAge == 0, cc.sMaxAge < 0 && cc.maxAge == 0:
-		return 0, "max-age-0"
+		return 0, 0, "max-age-0"
 	case m.routeTTL:
-		return m.cfg.TTL, ""
+		return m.cfg.TTL, 0, ""
 	case cc.sMaxAge > 0:
-		return time.Duration(cc.sMaxAge) * time.Second, ""
+		lifetime = cc.sMaxAge
 	case cc.maxAge > 0:
-		return time.Duration(cc.maxAge) * time.Second, ""
-	case rh.expires != nil:
-		exp, err := http.ParseTime(string(rh.expires))
-		base := now
-		if d, derr := http.ParseTime(string(rh.date)); rh.date != nil && derr == nil {
-			base = d
+		lifetime = cc.maxAge
+	case rh.nExpires > 0:
+		exp, ok := parseHTTPDate(rh.expires, now)
+		base := nowSec
+		if haveDate {
+			base = date
 		}
-		if err != nil || !exp.After(base) {
-			return 0, "expired"
+		if !ok || rh.nExpires > 1 || exp <= base {
+			return 0, 0, "expired"
 		}
-		return exp.Sub(base), ""
+		lifetime = exp - base
+	case m.cfg.Strict:
+		return 0, 0, "no-freshness"
+	default:
+		lifetime = -1 // Config.TTL
 	}
-	return m.cfg.TTL, ""
+	var cur int64
+	if haveDate && nowSec > date {
+		cur = nowSec - date
+	}
+	if a, ok := parseAge(rh.age); rh.hasAge && ok && a > cur {
+		cur = a
+	}
+	age = time.Duration(cur) * time.Second
+	if lifetime < 0 {
+		ttl = m.cfg.TTL - age
+	} else {
+		ttl = time.Duration(lifetime-cur) * time.Second
+	}
+	if ttl <= 0 {
+		return 0, age, "stale"
+	}
+	return ttl, age, ""
 }
 
 // staleWindows returns the stale-while-revalidate and stale-if-error
@@ -468,6 +511,7 @@ func (an *analysis) encode(hdrs []header, ctype, body []byte) []byte {
 		status:       an.status,
 		lastModified: an.lastModified,
 		ttl:          uint32(min(an.ttl/time.Second, 1<<32-1)),
+		age:          uint32(min(an.age/time.Second, 1<<32-1)),
 		vary:         an.vary,
 		ctype:        ctype,
 		etag:         an.etag,

@@ -31,6 +31,20 @@ type Config struct {
 	// Optional. Default: time.Minute
 	TTL time.Duration
 
+	// Strict stores only what the response itself allows, as RFC 9111 has
+	// a shared cache do: a response is stored only when it gives its own
+	// freshness (s-maxage, max-age or Expires), never for Config.TTL (New
+	// ignores TTL; Page's TTL still wins, as cache_page's does); every
+	// final status may be stored then (Statuses nil means 200-599 but 206
+	// and 304); and a CDN-Cache-Control response header (RFC 9213), when
+	// it parses, replaces Cache-Control for this cache's own decision.
+	// Credentials, Set-Cookie and the other rules of the package doc
+	// still hold. Off (the default), a response without freshness is
+	// stored for Config.TTL, as Django's cache middleware does.
+	//
+	// Optional. Default: false
+	Strict bool
+
 	// KeyPrefix starts every page key of this middleware (Django's
 	// CACHE_MIDDLEWARE_KEY_PREFIX). Printable ASCII without spaces, '|' or
 	// ':', at most 64 bytes. InvalidatePath reaches every prefix.
@@ -41,7 +55,7 @@ type Config struct {
 	// Statuses are the response statuses that may be stored. 1xx, 206 and
 	// 304 are refused.
 	//
-	// Optional. Default: []int{200}
+	// Optional. Default: []int{200}; under Strict, 200-599 but 206 and 304
 	Statuses []int
 
 	// HarmlessCookies are request cookies that do not make a request
@@ -163,6 +177,9 @@ func configDefault(config ...Config) Config {
 	}
 	if cfg.Statuses == nil {
 		cfg.Statuses = ConfigDefault.Statuses
+		if cfg.Strict {
+			cfg.Statuses = strictStatuses()
+		}
 	}
 	if cfg.HarmlessCookies == nil {
 		cfg.HarmlessCookies = ConfigDefault.HarmlessCookies
@@ -180,6 +197,18 @@ func configDefault(config ...Config) Config {
 		cfg.HitForMiss = ConfigDefault.HitForMiss
 	}
 	return cfg
+}
+
+// strictStatuses is the Statuses default under Config.Strict: every final
+// status a page can be (200-599) but 206 and 304.
+func strictStatuses() []int {
+	var st []int
+	for s := 200; s <= 599; s++ {
+		if s != fiber.StatusPartialContent && s != fiber.StatusNotModified {
+			st = append(st, s)
+		}
+	}
+	return st
 }
 
 // PurgeConfig configures Purge.

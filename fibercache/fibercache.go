@@ -177,7 +177,8 @@ type middleware struct {
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
 	marks            marks // renders running and hit-for-miss keys (flights.go)
 	credHeaders      []string
-	credLens         uint64 // bit n: a credential header name is n bytes long
+	credLens         uint64         // bit n: a credential header name is n bytes long
+	statuses         [400 / 8]uint8 // bit s-200: status s may be stored
 }
 
 // isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
@@ -213,6 +214,9 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	m.userHeader = cfg.UserHeader
 	m.userHeaderIsAuth = utils.EqualFold(cfg.UserHeader, "Authorization")
 	m.cfg.Statuses = append([]int(nil), cfg.Statuses...)
+	for _, s := range cfg.Statuses {
+		m.statuses[(s-200)/8] |= 1 << ((s - 200) % 8)
+	}
 	for _, n := range cfg.CredentialHeaders {
 		if utils.EqualFold(n, "Authorization") || utils.EqualFold(n, "Proxy-Authorization") {
 			continue // always counted
@@ -236,12 +240,7 @@ func (m *middleware) harmless(name []byte) bool {
 }
 
 func (m *middleware) storable(status int) bool {
-	for _, s := range m.cfg.Statuses {
-		if s == status {
-			return true
-		}
-	}
-	return false
+	return status >= 200 && status <= 599 && m.statuses[(status-200)/8]&(1<<((status-200)%8)) != 0
 }
 
 // handle is the middleware: it reads the path's record and scans the
@@ -272,7 +271,9 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	case fiber.MethodHead:
 		head = true
 	default:
-		return m.pass(c, xBypass, "fwd=method", "")
+		err := m.pass(c, xBypass, "fwd=method", "")
+		m.invalidateUnsafe(c, err)
+		return err
 	}
 
 	s := getScratch()

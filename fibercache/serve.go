@@ -64,8 +64,9 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	if pg.ttl == 0 {
 		remaining = 365 * 24 * 3600
 	}
-	if kind != kindCollapsed {
-		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], age, 10))
+	if kind != kindCollapsed || pg.age != 0 {
+		// The age it had when stored (its Age, its Date) counts too.
+		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], age+int64(pg.age), 10))
 	}
 	b := append(buf[:0], "cachekit; "...)
 	switch kind {
