@@ -105,6 +105,7 @@ const (
 	hdrConnection
 	hdrContentType
 	hdrAgeClass
+	hdrSurrogateControl
 )
 
 func classify(k []byte) int {
@@ -136,6 +137,8 @@ func classify(k []byte) int {
 		return hdrContentType
 	case utils.EqualFold(name, "Age"):
 		return hdrAgeClass
+	case utils.EqualFold(name, "Surrogate-Control"):
+		return hdrSurrogateControl
 	}
 	for _, s := range skipHeaders {
 		if utils.EqualFold(name, s) {
@@ -150,7 +153,7 @@ func classify(k []byte) int {
 var skipHeaders = [...]string{
 	"Content-Length", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "TE", "Trailer", "Trailers", "Upgrade", "Server", "X-Cache",
-	"Cache-Status", "Surrogate-Control",
+	"Cache-Status",
 }
 
 // analyze decides whether the response the chain produced may be stored,
@@ -212,7 +215,7 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		return an
 	}
 	an.validators(body, resp.Header.Peek(fiber.HeaderContentEncoding), now)
-	an.value = an.encode(replayHeaders(&rh, snap), resp.Header.ContentType(), body)
+	an.value = an.encode(replayHeaders(&rh, snap, m.cfg.SurrogateHeaders), resp.Header.ContentType(), body)
 	return an
 }
 
@@ -481,13 +484,18 @@ func (an *analysis) validators(body, encoding []byte, now time.Time) {
 
 // replayHeaders returns the headers a hit replays: those the chain after
 // this middleware set, less per-response ones. Headers set before (a
-// request ID) are the hit's own.
-func replayHeaders(rh *responseHeaders, snap *snapshot) []header {
+// request ID) are the hit's own. surrogate keeps Surrogate-Key and
+// Surrogate-Control (Config.SurrogateHeaders).
+func replayHeaders(rh *responseHeaders, snap *snapshot, surrogate bool) []header {
 	used := make([]bool, len(snap.pairs))
 	var hdrs []header
 	for _, h := range rh.all {
 		switch h.class {
 		case hdrOther, hdrCacheControl, hdrPragma, hdrVary, hdrExpires, hdrContentEncoding:
+		case hdrSurrogateKey, hdrSurrogateControl:
+			if !surrogate {
+				continue
+			}
 		default:
 			continue
 		}

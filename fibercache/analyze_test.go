@@ -271,7 +271,7 @@ func TestReplayHeaders(t *testing.T) {
 			}
 			rh := headersOf(tc.hdr...)
 			var got []string
-			for _, h := range replayHeaders(&rh, &snap) {
+			for _, h := range replayHeaders(&rh, &snap, false) {
 				got = append(got, string(h.name)+": "+string(h.value))
 			}
 			if s := strings.Join(got, "|"); s != tc.want {

@@ -141,6 +141,16 @@ type Config struct {
 	// Optional. Default: false
 	CacheControl bool
 
+	// SurrogateHeaders passes Surrogate-Key and Surrogate-Control on to a
+	// CDN in front (Fastly, Akamai, Varnish), on misses and on hits (stored
+	// with the page), so that it can purge by the same tags and keep its
+	// own lifetime. Off, Surrogate-Key is read for this cache's tags and
+	// stripped, so tag names never reach a client, and Surrogate-Control
+	// is not replayed. Turn it on only with a CDN that strips both.
+	//
+	// Optional. Default: false
+	SurrogateHeaders bool
+
 	// MaxBodySize is the largest body stored, in bytes.
 	//
 	// Optional. Default: 1 << 20 (1 MiB)

@@ -375,7 +375,7 @@ func (m *middleware) pass(c *fiber.Ctx, x []byte, fwd, detail string) error {
 	if m.innerHandled(c) {
 		return err
 	}
-	stripSurrogateKey(c)
+	m.stripSurrogateKey(c)
 	setStatusHeaders(c, x, fwd, detail, false)
 	return err
 }
@@ -406,7 +406,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	leave()
 	if err != nil || m.innerHandled(c) {
 		if err != nil {
-			stripSurrogateKey(c)
+			m.stripSurrogateKey(c)
 			setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 		}
 		return err
@@ -430,7 +430,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 				})
 				stored = r.Stored
 			}
-			stripSurrogateKey(c)
+			m.stripSurrogateKey(c)
 			an.decorate(c)
 			if stored {
 				setStatusHeaders(c, xMiss, "fwd=uri-miss", "", true)
@@ -441,7 +441,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 			return nil
 		}
 	}
-	stripSurrogateKey(c)
+	m.stripSurrogateKey(c)
 	setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 	return nil
 }

@@ -327,7 +327,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 				return nil
 			}
 		}
-		stripSurrogateKey(c)
+		m.stripSurrogateKey(c)
 		if rd.handlerErr != nil {
 			setStatusHeaders(c, xMiss, "fwd=uri-miss", "error", false)
 			return rd.handlerErr
@@ -335,7 +335,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 		setStatusHeaders(c, xMiss, "fwd=uri-miss", rd.an.reasonOr("status"), false)
 		return nil
 	}
-	stripSurrogateKey(c)
+	m.stripSurrogateKey(c)
 	fwd := "fwd=uri-miss"
 	if rd.revalidate {
 		fwd = "fwd=request"

@@ -163,8 +163,11 @@ func (m *middleware) downstreamSeconds(c *fiber.Ctx, flags byte, secs int64, now
 }
 
 // stripSurrogateKey removes the Surrogate-Key header: its tags are for this
-// cache, not for the client.
-func stripSurrogateKey(c *fiber.Ctx) {
+// cache, not for the client (unless Config.SurrogateHeaders).
+func (m *middleware) stripSurrogateKey(c *fiber.Ctx) {
+	if m.cfg.SurrogateHeaders {
+		return // Config.SurrogateHeaders: for the CDN in front
+	}
 	c.Response().Header.Del("Surrogate-Key")
 }
 
