@@ -106,6 +106,7 @@ const (
 	hdrContentType
 	hdrAgeClass
 	hdrSurrogateControl
+	hdrCDNCacheControl
 )
 
 func classify(k []byte) int {
@@ -139,6 +140,8 @@ func classify(k []byte) int {
 		return hdrAgeClass
 	case utils.EqualFold(name, "Surrogate-Control"):
 		return hdrSurrogateControl
+	case utils.EqualFold(name, "CDN-Cache-Control"):
+		return hdrCDNCacheControl
 	}
 	for _, s := range skipHeaders {
 		if utils.EqualFold(name, s) {
@@ -198,6 +201,10 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 	}
 	an.tags = slices.DeleteFunc(rh.tags, func(t string) bool { return t == "" })
 
+	if m.cfg.Strict {
+		rh.applyTargeted()
+		an.public = rh.cc.public
+	}
 	if an.reason = refusal(&rh, req.credentialed); an.reason != "" {
 		return an
 	}
@@ -238,9 +245,30 @@ type responseHeaders struct {
 	nExpires                         int    // Expires lines: more than one is invalid
 	age                              []byte // the first Age line
 	hasAge                           bool
-	hop                              []string // the names Connection lists
-	encoded                          bool     // a Content-Encoding other than identity
-	tags                             []string // from Surrogate-Key
+	hop                              []string     // the names Connection lists
+	encoded                          bool         // a Content-Encoding other than identity
+	tags                             []string     // from Surrogate-Key
+	front                            cacheControl // what Cache-Control set in front forbids
+	targeted                         []byte       // the first CDN-Cache-Control line the chain set
+	hasTargeted                      bool
+}
+
+// applyTargeted makes a CDN-Cache-Control the chain set, when it parses,
+// the response's policy instead of Cache-Control and Expires (RFC 9213
+// §2.1), for Config.Strict. What was set in front still forbids.
+func (rh *responseHeaders) applyTargeted() {
+	if !rh.hasTargeted {
+		return
+	}
+	cc, ok := parseTargeted(rh.targeted)
+	if !ok {
+		return
+	}
+	cc.noStore = cc.noStore || rh.front.noStore
+	cc.private = cc.private || rh.front.private
+	cc.noCache = cc.noCache || rh.front.noCache
+	rh.cc = cc
+	rh.nExpires, rh.expires = 0, nil
 }
 
 // collectHeaders copies the response headers and reads those the analysis
@@ -283,6 +311,9 @@ func (rh *responseHeaders) readFront(h responseHeader) {
 		rh.cc.noStore = rh.cc.noStore || cc.noStore
 		rh.cc.private = rh.cc.private || cc.private
 		rh.cc.noCache = rh.cc.noCache || cc.noCache
+		rh.front.noStore = rh.front.noStore || cc.noStore
+		rh.front.private = rh.front.private || cc.private
+		rh.front.noCache = rh.front.noCache || cc.noCache
 	}
 }
 
@@ -306,6 +337,10 @@ func (rh *responseHeaders) read(h responseHeader) {
 	case hdrAgeClass:
 		if !rh.hasAge {
 			rh.age, rh.hasAge = h.v, true
+		}
+	case hdrCDNCacheControl:
+		if !rh.hasTargeted {
+			rh.targeted, rh.hasTargeted = h.v, true
 		}
 	case hdrDate:
 		rh.date = h.v
@@ -491,7 +526,7 @@ func replayHeaders(rh *responseHeaders, snap *snapshot, surrogate bool) []header
 	var hdrs []header
 	for _, h := range rh.all {
 		switch h.class {
-		case hdrOther, hdrCacheControl, hdrPragma, hdrVary, hdrExpires, hdrContentEncoding:
+		case hdrOther, hdrCacheControl, hdrPragma, hdrVary, hdrExpires, hdrContentEncoding, hdrCDNCacheControl:
 		case hdrSurrogateKey, hdrSurrogateControl:
 			if !surrogate {
 				continue
