@@ -35,6 +35,10 @@ type analysis struct {
 	lastModified int64
 	lastModText  []byte
 	lmMade       bool
+
+	// revalidate: kept for keep past ttl, to be revalidated (revalidate.go)
+	revalidate bool
+	keep       time.Duration
 }
 
 func (an *analysis) reasonOr(def string) string {
@@ -46,7 +50,7 @@ func (an *analysis) reasonOr(def string) string {
 
 // life is how long the page stays in the store: its TTL and the longer
 // stale window.
-func (an *analysis) life() time.Duration { return an.ttl + max(an.swr, an.sie) }
+func (an *analysis) life() time.Duration { return an.ttl + an.keep + max(an.swr, an.sie) }
 
 func (an *analysis) policy() cachekit.Policy {
 	var p cachekit.Policy
@@ -56,7 +60,7 @@ func (an *analysis) policy() cachekit.Policy {
 
 // apply sets the TTL, stale windows and tags the analysis found on p.
 func (an *analysis) apply(p *cachekit.Policy) {
-	p.TTL = an.ttl
+	p.TTL = an.ttl + an.keep // the page itself knows when it is stale (page.ttl)
 	p.StaleWhileRevalidate = an.swr
 	p.StaleIfError = an.sie
 	p.Tags = append(p.Tags, an.tags...)
@@ -72,6 +76,15 @@ func (an *analysis) flags() byte {
 	}
 	if an.perUser {
 		f |= flagPerUser
+	}
+	if !an.etagMade {
+		f |= flagOwnETag
+	}
+	if !an.lmMade {
+		f |= flagOwnLM
+	}
+	if an.revalidate {
+		f |= flagRevalidate
 	}
 	return f
 }
@@ -222,6 +235,11 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		return an
 	}
 	an.validators(body, resp.Header.Peek(fiber.HeaderContentEncoding), now)
+	if m.cfg.Strict && !m.routeTTL && (!an.etagMade || !an.lmMade) && an.swr == 0 && an.sie == 0 {
+		// Kept stale for as long again as it was fresh (1 minute to a
+		// day), for a conditional request to the handler to refresh.
+		an.revalidate, an.keep = true, min(max(an.ttl, time.Minute), 24*time.Hour)
+	}
 	an.value = an.encode(replayHeaders(&rh, snap, m.cfg.SurrogateHeaders), resp.Header.ContentType(), body)
 	return an
 }

@@ -300,7 +300,7 @@ func TestEncode(t *testing.T) {
 		got, want any
 	}{
 		{"status", pg.status, 203},
-		{"flags", pg.flags, byte(flagPublic | flagGenerate)},
+		{"flags", pg.flags, byte(flagPublic | flagGenerate | flagOwnETag)},
 		{"ttl", pg.ttl, uint32(90)},
 		{"lastModified", pg.lastModified, int64(7)},
 		{"vary", string(pg.vary), "X-A"},

@@ -315,7 +315,7 @@ func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, hea
 		if r.Status == cachekit.Hit {
 			var pg page
 			if decodePage(r.Value, &pg) == nil && string(pg.vary) == string(rec.vary) &&
-				(!req.credentialed || pg.flags&flagPublic != 0) {
+				(!req.credentialed || pg.flags&flagPublic != 0) && !stale(&pg, &r) {
 				m.serve(c, &pg, &r, req, kindHit)
 				return nil
 			}

@@ -31,6 +31,11 @@ const (
 	flagHasCC    = 1 << 1 // the handler set its own Cache-Control
 	flagPerUser  = 1 << 2 // keyed on a user's cookie or header
 	flagGenerate = 1 << 3 // ETag or Last-Modified was made at store time
+	flagOwnETag  = 1 << 4 // the ETag is the handler's
+	flagOwnLM    = 1 << 5 // the Last-Modified is the handler's
+	// flagRevalidate: kept past its freshness (ttl) to be revalidated
+	// with the handler's own validators (Config.Strict; revalidate.go).
+	flagRevalidate = 1 << 6
 )
 
 var errBadPage = errors.New("fibercache: malformed page")

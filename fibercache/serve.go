@@ -32,6 +32,7 @@ const (
 	kindStale                         // inside stale-while-revalidate; a refresh runs
 	kindStaleIfError                  // the render failed
 	kindCollapsed                     // this request waited for another's render
+	kindRevalidated                   // stale, refreshed by a 304 from the handler
 )
 
 // serve answers the request from a stored page pg: status, headers, the
@@ -87,6 +88,10 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	case kindCollapsed:
 		h.SetCanonical(hdrXCache, xMiss)
 		b = append(b, "fwd=uri-miss; collapsed; stored"...)
+	case kindRevalidated:
+		h.SetCanonical(hdrXCache, xHit)
+		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
+		b = strconv.AppendInt(b, remaining, 10)
 	}
 	h.SetCanonical(hdrCacheStatus, b)
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
