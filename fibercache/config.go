@@ -37,9 +37,12 @@ type Config struct {
 	// ignores TTL; Page's TTL still wins, as cache_page's does); every
 	// final status may be stored then (Statuses nil means 200-599 but 206
 	// and 304); and a CDN-Cache-Control response header (RFC 9213), when
-	// it parses, replaces Cache-Control for this cache's own decision.
-	// Credentials, Set-Cookie and the other rules of the package doc
-	// still hold. Off (the default), a response without freshness is
+	// it parses, replaces Cache-Control and Expires for this cache's own
+	// decision, but for Cache-Control's no-store and private, which still
+	// forbid storing. Credentials, Set-Cookie and the other rules of the
+	// package doc still hold; a stale page with the handler's own ETag or
+	// Last-Modified is revalidated with it (a 304 freshens the stored
+	// page). Off (the default), a response without freshness is
 	// stored for Config.TTL, as Django's cache middleware does.
 	//
 	// Optional. Default: false

@@ -63,7 +63,8 @@ func (m *middleware) freshness(rh *responseHeaders, now time.Time) (ttl, age tim
 
 // applyTargeted makes a CDN-Cache-Control the chain set, when it parses,
 // the response's policy instead of Cache-Control and Expires (RFC 9213
-// §2.1), for Config.Strict. What was set in front still forbids.
+// §2.1), for Config.Strict: its freshness and no-cache win; Cache-Control's
+// no-store and private, and what was set in front, still forbid.
 func (rh *responseHeaders) applyTargeted() {
 	if !rh.hasTargeted {
 		return
@@ -72,8 +73,11 @@ func (rh *responseHeaders) applyTargeted() {
 	if !ok {
 		return
 	}
-	cc.noStore = cc.noStore || rh.front.noStore
-	cc.private = cc.private || rh.front.private
+	// Cache-Control's no-store and private still forbid (DESIGN rule 2:
+	// never stored, whatever else the response says), and what was set
+	// in front too.
+	cc.noStore = cc.noStore || rh.cc.noStore
+	cc.private = cc.private || rh.cc.private
 	cc.noCache = cc.noCache || rh.front.noCache
 	rh.cc = cc
 	rh.nExpires, rh.expires = 0, nil

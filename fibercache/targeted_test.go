@@ -74,7 +74,10 @@ func TestTargetedCacheControl(t *testing.T) {
 		stored       bool
 	}{
 		{"cdn max-age", true, "max-age=60", "", "", "", true},
-		{"cdn fresh, cc no-store", true, "max-age=60", "no-store", "", "", true},
+		{"cdn fresh, cc no-store still refused", true, "max-age=60", "no-store", "", "", false},
+		{"cdn fresh, cc private still refused", true, "max-age=60", "private", "", "", false},
+		{"cdn fresh, cc no-cache", true, "max-age=60", "no-cache", "", "", true},
+		{"cdn fresh, cc max-age=0", true, "max-age=60", "max-age=0", "", "", true},
 		{"cdn no-store, cc fresh", true, "no-store", "max-age=60", "", "", false},
 		{"cdn private", true, "private", "max-age=60", "", "", false},
 		{"cdn no-cache", true, "no-cache", "max-age=60", "", "", false},
