@@ -33,6 +33,16 @@
 // was keyed with and is never served under another. Cookie and
 // Authorization values never appear in a key.
 //
+// Freshness follows RFC 9111: s-maxage, max-age or Expires (dates as RFC
+// 9110 §5.6.7 has them; an invalid or repeated Expires is expired), less
+// the response's own age (its Age, its Date), else Config.TTL; Config.Strict
+// stores only what the response allows, honours CDN-Cache-Control and
+// revalidates stale pages that have the handler's own validator
+// (revalidate.go). A successful unsafe method (POST, PUT, PATCH, DELETE,
+// ...) drops the pages of its path and of its Location and
+// Content-Location on the same host. CacheControl, NeverCache and
+// PatchVary are Django's view helpers (views.go).
+//
 // Every response it handles carries X-Cache (HIT, MISS, STALE or BYPASS)
 // and Cache-Status (RFC 9211), e.g. "cachekit; hit; ttl=42",
 // "cachekit; fwd=uri-miss; stored", "cachekit; fwd=bypass; detail=credentials".
@@ -73,7 +83,9 @@
 // c.UserContext() and the cachekit.BindKey binding of c.Render, so what the
 // page reads through the cache joins its entry.
 // InvalidatePath and Purge are in invalidate.go, Config and PurgeConfig in
-// config.go, the Cache-Control parser in cachecontrol.go.
+// config.go, the Cache-Control parser in cachecontrol.go, CDN-Cache-Control
+// in targeted.go, dates and Age in httpdate.go, the lifetime in
+// freshness.go.
 package fibercache
 
 import (
