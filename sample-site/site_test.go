@@ -190,6 +190,10 @@ func adminCSRF(t testing.TB, s *site, id int) ([]*http.Cookie, string) {
 	if res.StatusCode != 200 || m == nil {
 		t.Fatalf("edit form: %d, csrf field %q", res.StatusCode, m)
 	}
+	// never_cache: no browser, proxy or CDN keeps the form and its token.
+	if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") || !strings.Contains(cc, "private") || res.Header.Get("Expires") == "" {
+		t.Fatalf("edit form: Cache-Control %q, Expires %q", cc, res.Header.Get("Expires"))
+	}
 	cookies := []*http.Cookie{admin}
 	for _, c := range res.Cookies() {
 		if c.Name == "csrf_" {
