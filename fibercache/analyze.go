@@ -19,7 +19,8 @@ type analysis struct {
 	reason      string // why it is not stored; "" when it is
 	upstreamErr bool   // a 500, 502, 503 or 504: stale-if-error applies
 	status      int
-	ttl         time.Duration
+	ttl         time.Duration // how long it stays fresh from now
+	age         time.Duration // how old it already is (its Age, its Date)
 	swr, sie    time.Duration
 	public      bool
 	hasCC       bool
@@ -34,6 +35,10 @@ type analysis struct {
 	lastModified int64
 	lastModText  []byte
 	lmMade       bool
+
+	// revalidate: kept for keep past ttl, to be revalidated (revalidate.go)
+	revalidate bool
+	keep       time.Duration
 }
 
 func (an *analysis) reasonOr(def string) string {
@@ -45,7 +50,7 @@ func (an *analysis) reasonOr(def string) string {
 
 // life is how long the page stays in the store: its TTL and the longer
 // stale window.
-func (an *analysis) life() time.Duration { return an.ttl + max(an.swr, an.sie) }
+func (an *analysis) life() time.Duration { return an.ttl + an.keep + max(an.swr, an.sie) }
 
 func (an *analysis) policy() cachekit.Policy {
 	var p cachekit.Policy
@@ -55,7 +60,7 @@ func (an *analysis) policy() cachekit.Policy {
 
 // apply sets the TTL, stale windows and tags the analysis found on p.
 func (an *analysis) apply(p *cachekit.Policy) {
-	p.TTL = an.ttl
+	p.TTL = an.ttl + an.keep // the page itself knows when it is stale (page.ttl)
 	p.StaleWhileRevalidate = an.swr
 	p.StaleIfError = an.sie
 	p.Tags = append(p.Tags, an.tags...)
@@ -71,6 +76,15 @@ func (an *analysis) flags() byte {
 	}
 	if an.perUser {
 		f |= flagPerUser
+	}
+	if !an.etagMade {
+		f |= flagOwnETag
+	}
+	if !an.lmMade {
+		f |= flagOwnLM
+	}
+	if an.revalidate {
+		f |= flagRevalidate
 	}
 	return f
 }
@@ -103,6 +117,9 @@ const (
 	hdrContentEncoding
 	hdrConnection
 	hdrContentType
+	hdrAgeClass
+	hdrSurrogateControl
+	hdrCDNCacheControl
 )
 
 func classify(k []byte) int {
@@ -132,6 +149,12 @@ func classify(k []byte) int {
 		return hdrConnection
 	case utils.EqualFold(name, "Content-Type"):
 		return hdrContentType
+	case utils.EqualFold(name, "Age"):
+		return hdrAgeClass
+	case utils.EqualFold(name, "Surrogate-Control"):
+		return hdrSurrogateControl
+	case utils.EqualFold(name, "CDN-Cache-Control"):
+		return hdrCDNCacheControl
 	}
 	for _, s := range skipHeaders {
 		if utils.EqualFold(name, s) {
@@ -145,8 +168,8 @@ func classify(k []byte) int {
 // or one connection, or are the cache's own.
 var skipHeaders = [...]string{
 	"Content-Length", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authorization", "TE", "Trailer", "Trailers", "Upgrade", "Server", "Age", "X-Cache",
-	"Cache-Status", "Surrogate-Control",
+	"Proxy-Authorization", "TE", "Trailer", "Trailers", "Upgrade", "Server", "X-Cache",
+	"Cache-Status",
 }
 
 // analyze decides whether the response the chain produced may be stored,
@@ -191,11 +214,15 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 	}
 	an.tags = slices.DeleteFunc(rh.tags, func(t string) bool { return t == "" })
 
+	if m.cfg.Strict {
+		rh.applyTargeted()
+		an.public = rh.cc.public
+	}
 	if an.reason = refusal(&rh, req.credentialed); an.reason != "" {
 		return an
 	}
 	now := time.Now()
-	if an.ttl, an.reason = m.freshness(&rh, now); an.reason != "" {
+	if an.ttl, an.age, an.reason = m.freshness(&rh, now); an.reason != "" {
 		return an
 	}
 	an.swr, an.sie = m.staleWindows(&rh.cc)
@@ -208,7 +235,12 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		return an
 	}
 	an.validators(body, resp.Header.Peek(fiber.HeaderContentEncoding), now)
-	an.value = an.encode(replayHeaders(&rh, snap), resp.Header.ContentType(), body)
+	if m.cfg.Strict && !m.routeTTL && (!an.etagMade || !an.lmMade) && an.swr == 0 && an.sie == 0 {
+		// Kept stale for as long again as it was fresh (1 minute to a
+		// day), for a conditional request to the handler to refresh.
+		an.revalidate, an.keep = true, min(max(an.ttl, time.Minute), 24*time.Hour)
+	}
+	an.value = an.encode(replayHeaders(&rh, snap, m.cfg.SurrogateHeaders), resp.Header.ContentType(), body)
 	return an
 }
 
@@ -228,9 +260,15 @@ type responseHeaders struct {
 	varyStar, badVary                bool     // Vary: *, or a Vary name that is not a token
 	names                            []string // the canonical Vary names
 	expires, date, etag, lastModText []byte
-	hop                              []string // the names Connection lists
-	encoded                          bool     // a Content-Encoding other than identity
-	tags                             []string // from Surrogate-Key
+	nExpires                         int    // Expires lines: more than one is invalid
+	age                              []byte // the first Age line
+	hasAge                           bool
+	hop                              []string     // the names Connection lists
+	encoded                          bool         // a Content-Encoding other than identity
+	tags                             []string     // from Surrogate-Key
+	front                            cacheControl // what Cache-Control set in front forbids
+	targeted                         []byte       // the first CDN-Cache-Control line the chain set
+	hasTargeted                      bool
 }
 
 // collectHeaders copies the response headers and reads those the analysis
@@ -273,6 +311,9 @@ func (rh *responseHeaders) readFront(h responseHeader) {
 		rh.cc.noStore = rh.cc.noStore || cc.noStore
 		rh.cc.private = rh.cc.private || cc.private
 		rh.cc.noCache = rh.cc.noCache || cc.noCache
+		rh.front.noStore = rh.front.noStore || cc.noStore
+		rh.front.private = rh.front.private || cc.private
+		rh.front.noCache = rh.front.noCache || cc.noCache
 	}
 }
 
@@ -292,6 +333,15 @@ func (rh *responseHeaders) read(h responseHeader) {
 		rh.tags = append(rh.tags, strings.Fields(string(h.v))...)
 	case hdrExpires:
 		rh.expires = h.v
+		rh.nExpires++
+	case hdrAgeClass:
+		if !rh.hasAge {
+			rh.age, rh.hasAge = h.v, true
+		}
+	case hdrCDNCacheControl:
+		if !rh.hasTargeted {
+			rh.targeted, rh.hasTargeted = h.v, true
+		}
 	case hdrDate:
 		rh.date = h.v
 	case hdrETagClass:
@@ -343,34 +393,6 @@ func refusal(rh *responseHeaders, credentialed bool) string {
 		return "credentials"
 	}
 	return ""
-}
-
-// freshness returns how long the page stays fresh: the route's TTL wins;
-// else s-maxage, max-age, Expires (against Date when given), the
-// configured TTL. reason says why it may not be stored at all.
-func (m *middleware) freshness(rh *responseHeaders, now time.Time) (ttl time.Duration, reason string) {
-	cc := &rh.cc
-	switch {
-	case cc.sMaxAge == 0, cc.sMaxAge < 0 && cc.maxAge == 0:
-		return 0, "max-age-0"
-	case m.routeTTL:
-		return m.cfg.TTL, ""
-	case cc.sMaxAge > 0:
-		return time.Duration(cc.sMaxAge) * time.Second, ""
-	case cc.maxAge > 0:
-		return time.Duration(cc.maxAge) * time.Second, ""
-	case rh.expires != nil:
-		exp, err := http.ParseTime(string(rh.expires))
-		base := now
-		if d, derr := http.ParseTime(string(rh.date)); rh.date != nil && derr == nil {
-			base = d
-		}
-		if err != nil || !exp.After(base) {
-			return 0, "expired"
-		}
-		return exp.Sub(base), ""
-	}
-	return m.cfg.TTL, ""
 }
 
 // staleWindows returns the stale-while-revalidate and stale-if-error
@@ -438,13 +460,18 @@ func (an *analysis) validators(body, encoding []byte, now time.Time) {
 
 // replayHeaders returns the headers a hit replays: those the chain after
 // this middleware set, less per-response ones. Headers set before (a
-// request ID) are the hit's own.
-func replayHeaders(rh *responseHeaders, snap *snapshot) []header {
+// request ID) are the hit's own. surrogate keeps Surrogate-Key and
+// Surrogate-Control (Config.SurrogateHeaders).
+func replayHeaders(rh *responseHeaders, snap *snapshot, surrogate bool) []header {
 	used := make([]bool, len(snap.pairs))
 	var hdrs []header
 	for _, h := range rh.all {
 		switch h.class {
-		case hdrOther, hdrCacheControl, hdrPragma, hdrVary, hdrExpires, hdrContentEncoding:
+		case hdrOther, hdrCacheControl, hdrPragma, hdrVary, hdrExpires, hdrContentEncoding, hdrCDNCacheControl:
+		case hdrSurrogateKey, hdrSurrogateControl:
+			if !surrogate {
+				continue
+			}
 		default:
 			continue
 		}
@@ -468,6 +495,7 @@ func (an *analysis) encode(hdrs []header, ctype, body []byte) []byte {
 		status:       an.status,
 		lastModified: an.lastModified,
 		ttl:          uint32(min(an.ttl/time.Second, 1<<32-1)),
+		age:          uint32(min(an.age/time.Second, 1<<32-1)),
 		vary:         an.vary,
 		ctype:        ctype,
 		etag:         an.etag,

@@ -99,32 +99,52 @@ func TestFreshness(t *testing.T) {
 		routeTTL   bool
 		wantTTL    time.Duration
 		wantReason string
+		strict     bool
+		wantAge    time.Duration
 	}{
-		{"config TTL", nil, false, time.Minute, ""},
-		{"route TTL wins", []string{"Cache-Control", "max-age=5"}, true, time.Minute, ""},
-		{"max-age", []string{"Cache-Control", "max-age=5"}, false, 5 * time.Second, ""},
-		{"s-maxage over max-age", []string{"Cache-Control", "max-age=5, s-maxage=7"}, false, 7 * time.Second, ""},
-		{"max-age=0", []string{"Cache-Control", "max-age=0"}, false, 0, "max-age-0"},
-		{"s-maxage=0", []string{"Cache-Control", "s-maxage=0, max-age=9"}, false, 0, "max-age-0"},
-		{"max-age=0 beats the route", []string{"Cache-Control", "max-age=0"}, true, 0, "max-age-0"},
-		{"expires", []string{"Expires", at(30 * time.Second)}, false, 30 * time.Second, ""},
-		{"expires against date", []string{"Expires", at(30 * time.Second), "date", at(10 * time.Second)}, false, 20 * time.Second, ""},
-		{"expires past", []string{"Expires", at(-time.Second)}, false, 0, "expired"},
-		{"expires malformed", []string{"Expires", "0"}, false, 0, "expired"},
-		{"max-age over expires", []string{"Cache-Control", "max-age=5", "Expires", at(time.Hour)}, false, 5 * time.Second, ""},
+		{"config TTL", nil, false, time.Minute, "", false, 0},
+		{"route TTL wins", []string{"Cache-Control", "max-age=5"}, true, time.Minute, "", false, 0},
+		{"max-age", []string{"Cache-Control", "max-age=5"}, false, 5 * time.Second, "", false, 0},
+		{"s-maxage over max-age", []string{"Cache-Control", "max-age=5, s-maxage=7"}, false, 7 * time.Second, "", false, 0},
+		{"max-age=0", []string{"Cache-Control", "max-age=0"}, false, 0, "max-age-0", false, 0},
+		{"s-maxage=0", []string{"Cache-Control", "s-maxage=0, max-age=9"}, false, 0, "max-age-0", false, 0},
+		{"max-age=0 beats the route", []string{"Cache-Control", "max-age=0"}, true, 0, "max-age-0", false, 0},
+		{"expires", []string{"Expires", at(30 * time.Second)}, false, 30 * time.Second, "", false, 0},
+		{"expires against date", []string{"Expires", at(30 * time.Second), "date", at(10 * time.Second)}, false, 20 * time.Second, "", false, 0},
+		{"expires past", []string{"Expires", at(-time.Second)}, false, 0, "expired", false, 0},
+		{"expires malformed", []string{"Expires", "0"}, false, 0, "expired", false, 0},
+		{"max-age over expires", []string{"Cache-Control", "max-age=5", "Expires", at(time.Hour)}, false, 5 * time.Second, "", false, 0},
+		{"expires twice", []string{"Expires", at(time.Hour), "Expires", at(time.Hour)}, false, 0, "expired", false, 0},
+		{"expires rfc850", []string{"Expires", now.Add(time.Hour).Format("Monday, 02-Jan-06 15:04:05 GMT")}, false, time.Hour, "", false, 0},
+		{"expires asctime", []string{"Expires", now.Add(time.Hour).Format(time.ANSIC)}, false, time.Hour, "", false, 0},
+		{"expires 1-digit hour", []string{"Expires", "Fri, 02 Jan 2026 4:04:05 GMT"}, false, 0, "expired", false, 0},
+		{"expires UTC", []string{"Expires", "Fri, 02 Jan 2026 04:04:05 UTC"}, false, 0, "expired", false, 0},
+		{"age counts", []string{"Cache-Control", "max-age=3600", "Age", "600"}, false, 3000 * time.Second, "", false, 600 * time.Second},
+		{"age beyond max-age", []string{"Cache-Control", "max-age=3600", "Age", "7200"}, false, 0, "stale", false, 7200 * time.Second},
+		{"age first member", []string{"Cache-Control", "max-age=3600", "Age", "7200, 0"}, false, 0, "stale", false, 7200 * time.Second},
+		{"age first line", []string{"Cache-Control", "max-age=3600", "Age", "0", "Age", "7200"}, false, 3600 * time.Second, "", false, 0},
+		{"age huge", []string{"Cache-Control", "max-age=3600", "Age", "99999999999999999999"}, false, 0, "stale", false, deltaMax * time.Second},
+		{"age invalid ignored", []string{"Cache-Control", "max-age=3600", "Age", "7200.0"}, false, 3600 * time.Second, "", false, 0},
+		{"age negative ignored", []string{"Cache-Control", "max-age=3600", "Age", "-7200"}, false, 3600 * time.Second, "", false, 0},
+		{"old date counts", []string{"Cache-Control", "max-age=3600", "date", at(-time.Minute)}, false, 3540 * time.Second, "", false, time.Minute},
+		{"bad date ignored", []string{"Cache-Control", "max-age=3600", "date", "yesterday"}, false, 3600 * time.Second, "", false, 0},
+		{"age shortens config TTL", []string{"Age", "20"}, false, 40 * time.Second, "", false, 20 * time.Second},
+		{"route ignores age", []string{"Age", "7200"}, true, time.Minute, "", false, 0},
+		{"strict without freshness", nil, false, 0, "no-freshness", true, 0},
+		{"strict max-age", []string{"Cache-Control", "max-age=9"}, false, 9 * time.Second, "", true, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := &middleware{cfg: configDefault(), routeTTL: tc.routeTTL}
+			m := &middleware{cfg: configDefault(Config{Strict: tc.strict}), routeTTL: tc.routeTTL}
 			rh := headersOf(tc.hdr...)
 			for i := 0; i+1 < len(tc.hdr); i += 2 {
 				if tc.hdr[i] == "date" { // fasthttp keeps Date to itself
 					rh.date = []byte(tc.hdr[i+1])
 				}
 			}
-			ttl, reason := m.freshness(&rh, now)
-			if ttl != tc.wantTTL || reason != tc.wantReason {
-				t.Errorf("freshness = %v %q, want %v %q", ttl, reason, tc.wantTTL, tc.wantReason)
+			ttl, age, reason := m.freshness(&rh, now)
+			if ttl != tc.wantTTL || reason != tc.wantReason || age != tc.wantAge {
+				t.Errorf("freshness = %v %v %q, want %v %v %q", ttl, age, reason, tc.wantTTL, tc.wantAge, tc.wantReason)
 			}
 		})
 	}
@@ -251,7 +271,7 @@ func TestReplayHeaders(t *testing.T) {
 			}
 			rh := headersOf(tc.hdr...)
 			var got []string
-			for _, h := range replayHeaders(&rh, &snap) {
+			for _, h := range replayHeaders(&rh, &snap, false) {
 				got = append(got, string(h.name)+": "+string(h.value))
 			}
 			if s := strings.Join(got, "|"); s != tc.want {
@@ -280,7 +300,7 @@ func TestEncode(t *testing.T) {
 		got, want any
 	}{
 		{"status", pg.status, 203},
-		{"flags", pg.flags, byte(flagPublic | flagGenerate)},
+		{"flags", pg.flags, byte(flagPublic | flagGenerate | flagOwnETag)},
 		{"ttl", pg.ttl, uint32(90)},
 		{"lastModified", pg.lastModified, int64(7)},
 		{"vary", string(pg.vary), "X-A"},
@@ -446,7 +466,7 @@ func TestPerResponseHeadersNotReplayed(t *testing.T) {
 		c.Set("Keep-Alive", "timeout=5")
 		c.Set("X-Hop", "per-connection")
 		c.Set("Connection", "X-Hop")
-		c.Set("Age", "999")
+		c.Set("Age", "30") // 30 s old already: fresh for 30 more
 		c.Set("X-Cache", "bogus")
 		return c.SendString("page")
 	})
@@ -458,5 +478,5 @@ func TestPerResponseHeadersNotReplayed(t *testing.T) {
 	expect(t, "both Link headers", strings.Join(r.header.Values("Link"), "|"), "</a.css>; rel=preload|</b.js>; rel=preload")
 	expect(t, "Keep-Alive not replayed", r.header.Get("Keep-Alive"), "")
 	expect(t, "Connection-listed header not replayed", r.header.Get("X-Hop"), "")
-	expect(t, "Age is the cache's", r.header.Get("Age"), "0")
+	expect(t, "Age counts the upstream Age", r.header.Get("Age"), "30")
 }

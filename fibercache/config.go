@@ -38,6 +38,23 @@ type Config struct {
 	// Optional. Default: time.Minute
 	TTL time.Duration
 
+	// Strict stores only what the response itself allows, as RFC 9111 has
+	// a shared cache do: a response is stored only when it gives its own
+	// freshness (s-maxage, max-age or Expires), never for Config.TTL (New
+	// ignores TTL; Page's TTL still wins, as cache_page's does); every
+	// final status may be stored then (Statuses nil means 200-599 but 206
+	// and 304); and a CDN-Cache-Control response header (RFC 9213), when
+	// it parses, replaces Cache-Control and Expires for this cache's own
+	// decision, but for Cache-Control's no-store and private, which still
+	// forbid storing. Credentials, Set-Cookie and the other rules of the
+	// package doc still hold; a stale page with the handler's own ETag or
+	// Last-Modified is revalidated with it (a 304 freshens the stored
+	// page). Off (the default), a response without freshness is
+	// stored for Config.TTL, as Django's cache middleware does.
+	//
+	// Optional. Default: false
+	Strict bool
+
 	// KeyPrefix starts every page key of this middleware (Django's
 	// CACHE_MIDDLEWARE_KEY_PREFIX). Printable ASCII without spaces, '|' or
 	// ':', at most 64 bytes. InvalidatePath reaches every prefix.
@@ -48,7 +65,7 @@ type Config struct {
 	// Statuses are the response statuses that may be stored. 1xx, 206 and
 	// 304 are refused.
 	//
-	// Optional. Default: []int{200}
+	// Optional. Default: []int{200}; under Strict, 200-599 but 206 and 304
 	Statuses []int
 
 	// HarmlessCookies are request cookies that do not make a request
@@ -134,6 +151,16 @@ type Config struct {
 	// Optional. Default: false
 	CacheControl bool
 
+	// SurrogateHeaders passes Surrogate-Key and Surrogate-Control on to a
+	// CDN in front (Fastly, Akamai, Varnish), on misses and on hits (stored
+	// with the page), so that it can purge by the same tags and keep its
+	// own lifetime. Off, Surrogate-Key is read for this cache's tags and
+	// stripped, so tag names never reach a client, and Surrogate-Control
+	// is not replayed. Turn it on only with a CDN that strips both.
+	//
+	// Optional. Default: false
+	SurrogateHeaders bool
+
 	// MaxBodySize is the largest body stored, in bytes.
 	//
 	// Optional. Default: 1 << 20 (1 MiB)
@@ -170,6 +197,9 @@ func configDefault(config ...Config) Config {
 	}
 	if cfg.Statuses == nil {
 		cfg.Statuses = ConfigDefault.Statuses
+		if cfg.Strict {
+			cfg.Statuses = strictStatuses()
+		}
 	}
 	if cfg.HarmlessCookies == nil {
 		cfg.HarmlessCookies = ConfigDefault.HarmlessCookies
@@ -187,6 +217,18 @@ func configDefault(config ...Config) Config {
 		cfg.HitForMiss = ConfigDefault.HitForMiss
 	}
 	return cfg
+}
+
+// strictStatuses is the Statuses default under Config.Strict: every final
+// status a page can be (200-599) but 206 and 304.
+func strictStatuses() []int {
+	var st []int
+	for s := 200; s <= 599; s++ {
+		if s != fiber.StatusPartialContent && s != fiber.StatusNotModified {
+			st = append(st, s)
+		}
+	}
+	return st
 }
 
 // PurgeConfig configures Purge.

@@ -33,6 +33,16 @@
 // was keyed with and is never served under another. Cookie and
 // Authorization values never appear in a key.
 //
+// Freshness follows RFC 9111: s-maxage, max-age or Expires (dates as RFC
+// 9110 §5.6.7 has them; an invalid or repeated Expires is expired), less
+// the response's own age (its Age, its Date), else Config.TTL; Config.Strict
+// stores only what the response allows, honours CDN-Cache-Control and
+// revalidates stale pages that have the handler's own validator
+// (revalidate.go). A successful unsafe method (POST, PUT, PATCH, DELETE,
+// ...) drops the pages of its path and of its Location and
+// Content-Location on the same host. CacheControl, NeverCache and
+// PatchVary are Django's view helpers (views.go).
+//
 // Every response it handles carries X-Cache (HIT, MISS, STALE or BYPASS)
 // and Cache-Status (RFC 9211), e.g. "cachekit; hit; ttl=42",
 // "cachekit; fwd=uri-miss; stored", "cachekit; fwd=bypass; detail=credentials".
@@ -73,7 +83,9 @@
 // c.UserContext() and the cachekit.BindKey binding of c.Render, so what the
 // page reads through the cache joins its entry.
 // InvalidatePath and Purge are in invalidate.go, Config and PurgeConfig in
-// config.go, the Cache-Control parser in cachecontrol.go.
+// config.go, the Cache-Control parser in cachecontrol.go, CDN-Cache-Control
+// in targeted.go, dates and Age in httpdate.go, the lifetime in
+// freshness.go.
 package fibercache
 
 import (
@@ -197,7 +209,8 @@ type middleware struct {
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
 	marks            marks // renders running and hit-for-miss keys (flights.go)
 	credHeaders      []string
-	credLens         uint64 // bit n: a credential header name is n bytes long
+	credLens         uint64         // bit n: a credential header name is n bytes long
+	statuses         [400 / 8]uint8 // bit s-200: status s may be stored
 }
 
 // isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
@@ -234,6 +247,9 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	m.userHeader = cfg.UserHeader
 	m.userHeaderIsAuth = utils.EqualFold(cfg.UserHeader, "Authorization")
 	m.cfg.Statuses = append([]int(nil), cfg.Statuses...)
+	for _, s := range cfg.Statuses {
+		m.statuses[(s-200)/8] |= 1 << ((s - 200) % 8)
+	}
 	for _, n := range cfg.CredentialHeaders {
 		if utils.EqualFold(n, "Authorization") || utils.EqualFold(n, "Proxy-Authorization") {
 			continue // always counted
@@ -268,12 +284,7 @@ func (m *middleware) harmless(name []byte) bool {
 }
 
 func (m *middleware) storable(status int) bool {
-	for _, s := range m.cfg.Statuses {
-		if s == status {
-			return true
-		}
-	}
-	return false
+	return status >= 200 && status <= 599 && m.statuses[(status-200)/8]&(1<<((status-200)%8)) != 0
 }
 
 // handle is the middleware: it reads the path's record and scans the
@@ -304,7 +315,9 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	case fiber.MethodHead:
 		head = true
 	default:
-		return m.pass(c, xBypass, "fwd=method", "")
+		err := m.pass(c, xBypass, "fwd=method", "")
+		m.invalidateUnsafe(c, err)
+		return err
 	}
 
 	s := getScratch()
@@ -346,7 +359,7 @@ func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, hea
 		if r.Status == cachekit.Hit {
 			var pg page
 			if decodePage(r.Value, &pg) == nil && string(pg.vary) == string(rec.vary) &&
-				(!req.credentialed || pg.flags&flagPublic != 0) {
+				(!req.credentialed || pg.flags&flagPublic != 0) && !stale(&pg, &r) {
 				m.serve(c, &pg, &r, req, kindHit)
 				return nil
 			}
@@ -406,7 +419,7 @@ func (m *middleware) pass(c *fiber.Ctx, x []byte, fwd, detail string) error {
 	if m.innerHandled(c) {
 		return err
 	}
-	stripSurrogateKey(c)
+	m.stripSurrogateKey(c)
 	setStatusHeaders(c, x, fwd, detail, false)
 	return err
 }
@@ -437,7 +450,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	leave()
 	if err != nil || m.innerHandled(c) {
 		if err != nil {
-			stripSurrogateKey(c)
+			m.stripSurrogateKey(c)
 			setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 		}
 		return err
@@ -461,7 +474,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 				})
 				stored = r.Stored
 			}
-			stripSurrogateKey(c)
+			m.stripSurrogateKey(c)
 			an.decorate(c)
 			if stored {
 				setStatusHeaders(c, xMiss, "fwd=uri-miss", "", true)
@@ -472,7 +485,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 			return nil
 		}
 	}
-	stripSurrogateKey(c)
+	m.stripSurrogateKey(c)
 	setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 	return nil
 }

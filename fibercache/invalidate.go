@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -96,4 +98,53 @@ func Purge(config ...PurgeConfig) fiber.Handler {
 		}
 		return c.JSON(fiber.Map{"purged": "path", "path": path})
 	}
+}
+
+// invalidateUnsafe drops the stored pages a successful (2xx or 3xx)
+// response to an unsafe method makes stale (RFC 9111 §4.4): those of the
+// request's path, and of the path of its Location and Content-Location
+// when they name the same host. Every variant of such a path goes (every
+// query string, like InvalidatePath). Safe methods (OPTIONS, TRACE) and
+// failed responses invalidate nothing; an invalidation that fails is
+// left to the pages' own expiry.
+func (m *middleware) invalidateUnsafe(c *fiber.Ctx, err error) {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions, fiber.MethodTrace:
+		return
+	}
+	if st := c.Response().StatusCode(); err != nil || st < 200 || st > 399 {
+		return
+	}
+	_ = InvalidatePath(m.cache, c.Path())
+	h := &c.Response().Header
+	for _, name := range [...]string{fiber.HeaderLocation, fiber.HeaderContentLocation} {
+		if p, ok := sameHostPath(c, string(h.Peek(name))); ok {
+			_ = InvalidatePath(m.cache, p)
+		}
+	}
+}
+
+// sameHostPath returns the decoded path of the URI reference ref
+// (absolute, or relative to the request) when it names the request's
+// host; ok false otherwise.
+func sameHostPath(c *fiber.Ctx, ref string) (string, bool) {
+	if ref == "" {
+		return "", false
+	}
+	u, err := url.Parse(ref)
+	if err != nil || u.Opaque != "" {
+		return "", false
+	}
+	if u.Host != "" && !strings.EqualFold(u.Host, string(c.Request().Host())) {
+		return "", false
+	}
+	p := u.Path
+	switch {
+	case p == "":
+		p = c.Path() // "?q" or "#f": the request's own path
+	case !strings.HasPrefix(p, "/"):
+		base := c.Path()
+		p = base[:strings.LastIndexByte(base, '/')+1] + p
+	}
+	return path.Clean(p), true
 }

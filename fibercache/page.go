@@ -11,6 +11,8 @@ import (
 //
 //	pageMagic ('F' 'C' format) flags[1] status[2] lastModified[8] (Unix seconds, 0: none)
 //	ttl[4] (seconds it was stored for, 0: no expiry)
+//	age[4] (seconds old the response already was when stored: its Age and
+//	        Date; a hit's Age adds it)
 //	vary    wire field: the Vary list the key was built with
 //	ctype   wire field: Content-Type
 //	etag    wire field: ETag
@@ -19,16 +21,21 @@ import (
 //
 // Names are stored canonical, as fasthttp writes them. Decoding never
 // panics and never allocates: the decoded page aliases the buffer.
-var pageMagic = wire.Magic{A: 'F', B: 'C', Format: 1}
+var pageMagic = wire.Magic{A: 'F', B: 'C', Format: 2}
 
 const (
-	pageFixed    = wire.HeaderLen + 1 + 2 + 8 + 4
+	pageFixed    = wire.HeaderLen + 1 + 2 + 8 + 4 + 4
 	maxHeaders   = 256
 	maxFieldLen  = 64 << 10
 	flagPublic   = 1 << 0 // the response said Cache-Control: public
 	flagHasCC    = 1 << 1 // the handler set its own Cache-Control
 	flagPerUser  = 1 << 2 // keyed on a user's cookie or header
 	flagGenerate = 1 << 3 // ETag or Last-Modified was made at store time
+	flagOwnETag  = 1 << 4 // the ETag is the handler's
+	flagOwnLM    = 1 << 5 // the Last-Modified is the handler's
+	// flagRevalidate: kept past its freshness (ttl) to be revalidated
+	// with the handler's own validators (Config.Strict; revalidate.go).
+	flagRevalidate = 1 << 6
 )
 
 var errBadPage = errors.New("fibercache: malformed page")
@@ -39,6 +46,7 @@ type page struct {
 	status       int
 	lastModified int64
 	ttl          uint32
+	age          uint32 // seconds old when stored
 	vary         []byte
 	ctype        []byte
 	etag         []byte
@@ -60,6 +68,7 @@ func appendPage(dst []byte, pg *page, hdrs []header) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(pg.status))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(pg.lastModified))
 	dst = binary.BigEndian.AppendUint32(dst, pg.ttl)
+	dst = binary.BigEndian.AppendUint32(dst, pg.age)
 	dst = wire.AppendField(dst, pg.vary)
 	dst = wire.AppendField(dst, pg.ctype)
 	dst = wire.AppendField(dst, pg.etag)
@@ -80,6 +89,7 @@ func decodePage(b []byte, pg *page) error {
 	pg.status = int(binary.BigEndian.Uint16(b[4:]))
 	pg.lastModified = int64(binary.BigEndian.Uint64(b[6:]))
 	pg.ttl = binary.BigEndian.Uint32(b[14:])
+	pg.age = binary.BigEndian.Uint32(b[18:])
 	if pg.status < 100 || pg.status > 999 {
 		return errBadPage
 	}

@@ -59,7 +59,7 @@ func TestCorruptEntryIsNeverServed(t *testing.T) {
 }
 
 func TestPageRoundTrip(t *testing.T) {
-	e := page{flags: flagPublic | flagHasCC, status: 203, lastModified: 1700000000,
+	e := page{flags: flagPublic | flagHasCC, status: 203, lastModified: 1700000000, ttl: 3600, age: 120,
 		vary: []byte("Accept-Encoding,Accept-Language"), ctype: []byte("text/html; charset=utf-8"),
 		etag: []byte(`"abc"`), body: []byte("<p>body</p>")}
 	hdrs := []header{{[]byte("Vary"), []byte("Accept-Language")}, {[]byte("Link"), []byte("</a>")}, {[]byte("Link"), []byte("</b>")}}
@@ -68,7 +68,7 @@ func TestPageRoundTrip(t *testing.T) {
 	if err := decodePage(b, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.flags != e.flags || d.status != e.status || d.lastModified != e.lastModified ||
+	if d.flags != e.flags || d.status != e.status || d.lastModified != e.lastModified || d.ttl != e.ttl || d.age != e.age ||
 		string(d.vary) != string(e.vary) || string(d.ctype) != string(e.ctype) ||
 		string(d.etag) != string(e.etag) || string(d.body) != string(e.body) || d.nheaders != 3 {
 		t.Fatalf("round trip: %+v", d)

@@ -89,14 +89,14 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			// record: this request was collapsed into it.
 			r.Status = cachekit.Miss
 		}
-		return m.answer(c, &s.req, &rec, &r, err)
+		return m.answer(c, &s.req, &rec, s.key, &r, err)
 	}
 	return m.pass(c, xMiss, "fwd=uri-miss", "vary-unsettled")
 }
 
 // answer serves the page cache.Load returned to a request that did not
 // render it.
-func (m *middleware) answer(c *fiber.Ctx, req *request, rec *record, r *cachekit.Result, err error) error {
+func (m *middleware) answer(c *fiber.Ctx, req *request, rec *record, key []byte, r *cachekit.Result, err error) error {
 	if err != nil {
 		// The render this request waited for failed: render its own.
 		return m.pass(c, xMiss, "fwd=uri-miss", "collapsed-error")
@@ -106,6 +106,8 @@ func (m *middleware) answer(c *fiber.Ctx, req *request, rec *record, r *cachekit
 		return m.pass(c, xMiss, "fwd=uri-miss", "mismatch")
 	}
 	switch {
+	case r.Status == cachekit.Hit && stale(&pg, r):
+		return m.revalidate(c, req, rec, key, &pg)
 	case r.Status == cachekit.Hit:
 		m.serve(c, &pg, r, req, kindHit)
 	case r.Status == cachekit.Stale && r.FillErr != nil:
@@ -327,7 +329,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 				return nil
 			}
 		}
-		stripSurrogateKey(c)
+		m.stripSurrogateKey(c)
 		if rd.handlerErr != nil {
 			setStatusHeaders(c, xMiss, "fwd=uri-miss", "error", false)
 			return rd.handlerErr
@@ -335,7 +337,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 		setStatusHeaders(c, xMiss, "fwd=uri-miss", rd.an.reasonOr("status"), false)
 		return nil
 	}
-	stripSurrogateKey(c)
+	m.stripSurrogateKey(c)
 	fwd := "fwd=uri-miss"
 	if rd.revalidate {
 		fwd = "fwd=request"

@@ -32,6 +32,7 @@ const (
 	kindStale                         // inside stale-while-revalidate; a refresh runs
 	kindStaleIfError                  // the render failed
 	kindCollapsed                     // this request waited for another's render
+	kindRevalidated                   // stale, refreshed by a 304 from the handler
 )
 
 // serve answers the request from a stored page pg: status, headers, the
@@ -64,8 +65,9 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	if pg.ttl == 0 {
 		remaining = 365 * 24 * 3600
 	}
-	if kind != kindCollapsed {
-		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], age, 10))
+	if kind != kindCollapsed || pg.age != 0 {
+		// The age it had when stored (its Age, its Date) counts too.
+		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], age+int64(pg.age), 10))
 	}
 	b := append(buf[:0], "cachekit; "...)
 	switch kind {
@@ -86,6 +88,10 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	case kindCollapsed:
 		h.SetCanonical(hdrXCache, xMiss)
 		b = append(b, "fwd=uri-miss; collapsed; stored"...)
+	case kindRevalidated:
+		h.SetCanonical(hdrXCache, xHit)
+		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
+		b = strconv.AppendInt(b, remaining, 10)
 	}
 	h.SetCanonical(hdrCacheStatus, b)
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
@@ -162,8 +168,11 @@ func (m *middleware) downstreamSeconds(c *fiber.Ctx, flags byte, secs int64, now
 }
 
 // stripSurrogateKey removes the Surrogate-Key header: its tags are for this
-// cache, not for the client.
-func stripSurrogateKey(c *fiber.Ctx) {
+// cache, not for the client (unless Config.SurrogateHeaders).
+func (m *middleware) stripSurrogateKey(c *fiber.Ctx) {
+	if m.cfg.SurrogateHeaders {
+		return // Config.SurrogateHeaders: for the CDN in front
+	}
 	c.Response().Header.Del("Surrogate-Key")
 }
 

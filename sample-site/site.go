@@ -392,7 +392,7 @@ func (s *site) editForm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
+	fibercache.NeverCache(c) // Django's never_cache: the form holds this session's CSRF token
 	form := productForm{Name: p.Name, Price: strings.TrimPrefix(p.Price(), "$"), Description: p.Description}
 	return s.render(c, "pages/edit", "Edit "+p.Name, fiber.Map{"Product": p, "Form": form, "Saved": c.Query("saved") == "1"})
 }

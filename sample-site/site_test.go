@@ -202,7 +202,13 @@ func TestEditInvalidatesEveryPageShowingTheProduct(t *testing.T) {
 func adminCSRF(t testing.TB, s *site, id int) ([]*http.Cookie, string) {
 	t.Helper()
 	admin := login(t, s, "admin")
-	c, token := formToken(t, s, fmt.Sprintf("/admin/products/%d", id), admin)
+	page := fmt.Sprintf("/admin/products/%d", id)
+	// never_cache: no browser, proxy or CDN keeps the form and its token.
+	r := do(t, s, "GET", page, nil, admin)
+	if cc := r.header.Get("Cache-Control"); !strings.Contains(cc, "no-store") || !strings.Contains(cc, "private") || r.header.Get("Expires") == "" {
+		t.Fatalf("edit form: Cache-Control %q, Expires %q", cc, r.header.Get("Expires"))
+	}
+	c, token := formToken(t, s, page, admin)
 	return []*http.Cookie{admin, c}, token
 }
 
