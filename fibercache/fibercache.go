@@ -177,7 +177,9 @@ type middleware struct {
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
 	marks            marks // renders running and hit-for-miss keys (flights.go)
 	credHeaders      []string
-	credLens         uint64 // bit n: a credential header name is n bytes long
+	credLens         uint64   // bit n: a credential header name is n bytes long
+	list             listView // fasthttp's parsed header list (headerlist.go)
+	interest         interest // the header names the scan reads (headerlist.go)
 }
 
 // isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
@@ -196,6 +198,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	}
 	m := &middleware{cfg: cfg, cache: cfg.Cache, routeTTL: routeTTL, harmlessExact: map[string]struct{}{}}
 	m.marks.init()
+	m.list = newListView()
 	if m.cache == nil {
 		m.cache = cachekit.Default()
 		if err := m.cache.Err(); err != nil {
@@ -220,6 +223,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		m.credHeaders = append(m.credHeaders, n)
 		m.credLens |= 1 << len(n)
 	}
+	m.interest = newInterest(m)
 	return m
 }
 
