@@ -36,6 +36,7 @@ type Cache struct {
 	group      singleflight.Group        // coalesces concurrent fills of one storage key
 	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
 	stats      counters                  // atomic
+	written    atomic.Uint64             // entries this Cache wrote (or tried to): loadMiss's second look
 	pending    pendingTags               // invalidations the store has not taken yet
 	space      atomic.Pointer[spaceCopy] // the key space's generation read from a shared store (lowlevel.go)
 	rmwLocks   [memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic

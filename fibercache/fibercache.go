@@ -80,6 +80,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -180,6 +181,10 @@ type middleware struct {
 	credLens         uint64   // bit n: a credential header name is n bytes long
 	list             listView // fasthttp's parsed header list (headerlist.go)
 	interest         interest // the header names the scan reads (headerlist.go)
+	// recordWrites counts the record writes of this instance: a render
+	// checks the path's record again only when one happened since its
+	// request read it (render.run), not at the cost of a read every miss.
+	recordWrites atomic.Uint64
 }
 
 // isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
@@ -282,6 +287,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	s := getScratch()
 	defer putScratch(s)
 	s.rk = appendPathKey(s.rk[:0], keyRecord, c.Path())
+	s.recSeen = m.recordWrites.Load()
 	rec, haveRec := m.lookupRecord(s.rk)
 	req := &s.req
 	req.depth = depth
@@ -337,6 +343,8 @@ type scratchState struct {
 	rk  []byte
 	req request
 	rd  render
+	// recSeen is m.recordWrites as read before the path's record was.
+	recSeen uint64
 	// run and background are rd's methods as values, made once per
 	// scratchState so that a cache.Load on the hit path allocates nothing.
 	run        func(*cachekit.Policy) ([]byte, error)
