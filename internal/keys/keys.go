@@ -28,7 +28,19 @@ func Safe[S ~string | ~[]byte](key S) bool {
 	if len(key) > 0 && key[0] == DigestMark {
 		return false
 	}
-	for i := 0; i < len(key); i++ {
+	i := 0
+	// Eight bytes at a time: a byte below 0x21 or above 0x7e sets its high
+	// bit in lo or hi (no borrow or carry crosses bytes that pass).
+	for ; i+8 <= len(key); i += 8 {
+		w := uint64(key[i]) | uint64(key[i+1])<<8 | uint64(key[i+2])<<16 | uint64(key[i+3])<<24 |
+			uint64(key[i+4])<<32 | uint64(key[i+5])<<40 | uint64(key[i+6])<<48 | uint64(key[i+7])<<56
+		lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by hi)
+		hi := (w + 0x0101010101010101) | w  // high bit: byte >= 0x7f
+		if (lo|hi)&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(key); i++ {
 		if c := key[i]; c <= ' ' || c >= 0x7f {
 			return false
 		}
