@@ -7,6 +7,7 @@ package keys
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 )
@@ -29,14 +30,9 @@ func Safe[S ~string | ~[]byte](key S) bool {
 		return false
 	}
 	i := 0
-	// Eight bytes at a time: a byte below 0x21 or above 0x7e sets its high
-	// bit in lo or hi (no borrow or carry crosses bytes that pass).
-	for ; i+8 <= len(key); i += 8 {
-		w := uint64(key[i]) | uint64(key[i+1])<<8 | uint64(key[i+2])<<16 | uint64(key[i+3])<<24 |
-			uint64(key[i+4])<<32 | uint64(key[i+5])<<40 | uint64(key[i+6])<<48 | uint64(key[i+7])<<56
-		lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by hi)
-		hi := (w + 0x0101010101010101) | w  // high bit: byte >= 0x7f
-		if (lo|hi)&0x8080808080808080 != 0 {
+	if b, ok := any(key).([]byte); ok {
+		i = safeWords(b)
+		if i < 0 {
 			return false
 		}
 	}
@@ -100,4 +96,21 @@ func quoted(forbid string) string {
 		s += fmt.Sprintf("%q", forbid[i])
 	}
 	return s
+}
+
+// safeWords checks the whole eight-byte words of b as Safe does (less the
+// mark): -1 when one fails, else how many bytes it checked. A byte below
+// 0x21 or above 0x7e sets its high bit in lo or hi (no borrow or carry
+// crosses bytes that pass).
+func safeWords(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by hi)
+		hi := (w + 0x0101010101010101) | w  // high bit: byte >= 0x7f
+		if (lo|hi)&0x8080808080808080 != 0 {
+			return -1
+		}
+	}
+	return i
 }
