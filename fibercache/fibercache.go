@@ -57,7 +57,8 @@
 // # How it fits together
 //
 // One page request, file by file. handle (fibercache.go) reads the path's
-// record (records.go) and scans the request headers once (scan.go); a
+// record (records.go) and scans the request headers once (scan.go, over
+// fasthttp's parsed header list: headerlist.go); a
 // request the cache must not touch goes straight on. HEAD and requests
 // with credentials only look a page up (lookup, fibercache.go). Every
 // other request runs the miss sequence, load (render.go): it builds the

@@ -32,9 +32,9 @@ type listView struct {
 
 // kv mirrors fasthttp's argsKV; newListView checks the layout.
 type kv struct {
-	key     []byte
-	value   []byte
-	noValue bool
+	key   []byte
+	value []byte
+	_     bool // noValue
 }
 
 func newListView() listView {
@@ -59,7 +59,7 @@ func kvSlice(t reflect.Type) bool {
 	}
 	for i := 0; i < m.NumField(); i++ {
 		ef, mf := e.Field(i), m.Field(i)
-		if ef.Name != mf.Name || ef.Offset != mf.Offset || ef.Type.Kind() != mf.Type.Kind() ||
+		if (mf.Name != "_" && ef.Name != mf.Name) || ef.Offset != mf.Offset || ef.Type.Kind() != mf.Type.Kind() ||
 			ef.Type.Size() != mf.Type.Size() || (mf.Type.Kind() == reflect.Slice && ef.Type.Elem().Kind() != reflect.Uint8) {
 			return false
 		}
