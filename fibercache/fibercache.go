@@ -174,6 +174,7 @@ type middleware struct {
 	routeTTL         bool                // Page: cfg.TTL wins over the response's
 	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
 	harmlessPrefix   []string            // those ending in '*', without it
+	harmlessList     []string            // harmlessExact's names when there are few, else nil
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
@@ -218,6 +219,12 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 			m.harmlessExact[n] = struct{}{}
 		}
 	}
+	if len(m.harmlessExact) <= 16 {
+		m.harmlessList = make([]string, 0, len(m.harmlessExact))
+		for n := range m.harmlessExact {
+			m.harmlessList = append(m.harmlessList, n)
+		}
+	}
 	m.userCookie = cfg.UserCookie
 	m.userHeader = cfg.UserHeader
 	m.userHeaderIsAuth = utils.EqualFold(cfg.UserHeader, "Authorization")
@@ -234,7 +241,14 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 }
 
 func (m *middleware) harmless(name []byte) bool {
-	if _, ok := m.harmlessExact[string(name)]; ok {
+	if m.harmlessList != nil {
+		// A few names: compared in turn, cheaper than hashing the name.
+		for _, n := range m.harmlessList {
+			if len(n) == len(name) && n == string(name) {
+				return true
+			}
+		}
+	} else if _, ok := m.harmlessExact[string(name)]; ok {
 		return true
 	}
 	for _, p := range m.harmlessPrefix {
