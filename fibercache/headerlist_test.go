@@ -27,15 +27,24 @@ func scanSummary(r *request) string {
 		r.cc, r.pragmaNoCache, r.upgrade, r.inm, r.ims, r.varySeen, r.scratch, r.ae)
 }
 
-// scanBoth scans one request with the parsed-list pass and with VisitAll
-// (a middleware whose list view is off), after front, which stands for
-// a middleware in front of the cache, and returns both summaries.
-func scanBoth(t *testing.T, raw string, rec *record, front func(*fiber.Ctx)) (list, visit string, ok bool) {
-	t.Helper()
+// scanPair is two middlewares of one config: the first scans through the
+// parsed-list pass, the second through VisitAll.
+type scanPair [2]*middleware
+
+func newScanPair(t testing.TB) scanPair {
 	cfg := configDefault(Config{Cache: newCache(t), TTL: time.Hour, UserCookie: "session"})
 	mList := newMiddleware(cfg, false)
 	mVisit := newMiddleware(cfg, false)
 	mVisit.list = listView{}
+	return scanPair{mList, mVisit}
+}
+
+// scanBoth scans one request with the parsed-list pass and with VisitAll
+// (a middleware whose list view is off), after front, which stands for
+// a middleware in front of the cache, and returns both summaries.
+func scanBoth(t testing.TB, ms scanPair, raw string, rec *record, front func(*fiber.Ctx)) (list, visit string, ok bool) {
+	t.Helper()
+	mList, mVisit := ms[0], ms[1]
 	app := fiber.New()
 	var out [2]string
 	app.Get("/*", func(c *fiber.Ctx) error {
@@ -66,6 +75,7 @@ func TestScanListMatchesVisitAll(t *testing.T) {
 	const base = "GET /x?q=1 HTTP/1.1\r\nHost: Example.com\r\nAccept-Encoding: gzip, br\r\n"
 	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Encoding,Accept-Language,User-Agent")}
 	varyCookie := &record{nonce: provisional.nonce, vary: []byte("Accept-Language,Cookie")}
+	ms := newScanPair(t)
 	fronts := map[string]func(*fiber.Ctx){
 		"none":        nil,
 		"collect":     func(c *fiber.Ctx) { c.Cookies("x") },
@@ -89,7 +99,7 @@ func TestScanListMatchesVisitAll(t *testing.T) {
 	} {
 		for name, front := range fronts {
 			for _, rec := range []*record{nil, vary, varyCookie} {
-				l, v, ok := scanBoth(t, base+hdrs+"\r\n", rec, front)
+				l, v, ok := scanBoth(t, ms, base+hdrs+"\r\n", rec, front)
 				if !ok {
 					t.Fatalf("%q: not a request", hdrs)
 				}
@@ -113,13 +123,14 @@ func FuzzScanList(f *testing.F) {
 		f.Add(s, true)
 	}
 	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Language,User-Agent,X-A")}
+	ms := newScanPair(f)
 	f.Fuzz(func(t *testing.T, hdrs string, collect bool) {
 		var front func(*fiber.Ctx)
 		if collect {
 			front = func(c *fiber.Ctx) { c.Cookies("x") }
 		}
 		for _, rec := range []*record{nil, vary} {
-			l, v, ok := scanBoth(t, "GET / HTTP/1.1\r\nHost: h\r\n"+hdrs+"\r\n\r\n", rec, front)
+			l, v, ok := scanBoth(t, ms, "GET / HTTP/1.1\r\nHost: h\r\n"+hdrs+"\r\n\r\n", rec, front)
 			if ok && l != v {
 				t.Fatalf("%q collect=%v:\n list  %s\n visit %s", hdrs, collect, l, v)
 			}
