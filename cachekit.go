@@ -38,6 +38,7 @@ type Cache struct {
 	group      singleflight.Group        // coalesces concurrent fills of one storage key
 	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
 	stats      counters                  // atomic
+	written    lineCounter               // entries this Cache wrote (or tried to): loadMiss's second look
 	pending    pendingTags               // invalidations the store has not taken yet
 	space      atomic.Pointer[spaceCopy] // the key space's generation read from a shared store (lowlevel.go)
 	rmwLocks   [memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic
@@ -217,4 +218,12 @@ func (c *Cache) Delete(key string) error {
 func (c *Cache) GetOrSet(key string, ttl time.Duration, load func() ([]byte, error), tags ...string) ([]byte, error) {
 	r, err := c.Load(key, Policy{TTL: ttl, Tags: tags}, func(*Policy) ([]byte, error) { return load() })
 	return r.Value, err
+}
+
+// lineCounter is an atomic counter alone on its cache line: every Load
+// reads it, and the counters written on every hit are kept off its line.
+type lineCounter struct {
+	_ [64]byte
+	atomic.Uint64
+	_ [56]byte
 }

@@ -98,13 +98,14 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 	if err := p.check(); err != nil {
 		return Result{}, err
 	}
+	written := c.written.Load() // before the lookup: see loadMiss
 	r, lerr := c.lookup(key)
 	c.count(key, r.Status)
 	p.storeDown = lerr != nil && storeDown(lerr)
 	if r.Status == Hit {
 		return r, nil
 	}
-	return c.loadMiss(noContext, nil, key, p, fill, &r)
+	return c.loadMiss(noContext, nil, key, p, fill, &r, written)
 }
 
 // noContext is the context of Load: none.
@@ -120,6 +121,7 @@ func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Resu
 		return Result{}, err
 	}
 	d := depsFrom(ctx)
+	written := c.written.Load() // before the lookup: see loadMiss
 	r, lerr := c.lookup(key)
 	c.count(key, r.Status)
 	p.storeDown = lerr != nil && storeDown(lerr)
@@ -129,12 +131,15 @@ func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Resu
 		}
 		return r, nil
 	}
-	return c.loadMiss(ctx, d, key, p, fill, &r)
+	return c.loadMiss(ctx, d, key, p, fill, &r, written)
 }
 
 // loadMiss is Load past a fresh hit: a stale value with its refresh, or a
 // fill. ctx is noContext for Load, and d the collector ctx carries.
-func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fill Fill, r *Result) (Result, error) {
+// written is c.written as read before the caller's lookup: the flight looks
+// the key up again only when this Cache wrote an entry since, so a miss
+// costs one read of its key, not two, on a shared store.
+func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fill Fill, r *Result, written uint64) (Result, error) {
 	if r.Status == Stale {
 		if d != nil {
 			d.addList(c, r.tags)
@@ -156,7 +161,7 @@ func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fil
 		// A caller that missed just as the previous flight ended would
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
-		if !p.storeDown {
+		if !p.storeDown && c.written.Load() != written {
 			if r, _ := c.lookup(key); r.Status == Hit {
 				return fillResult{value: r.Value, epoch: epoch, list: r.tags}, nil
 			}
@@ -348,7 +353,9 @@ func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGe
 		}
 		_ = c.local.Set(skey, buf, localExp)
 	}
-	if err := c.storeSet(context.Background(), skey, buf, exp); err != nil {
+	err = c.storeSet(context.Background(), skey, buf, exp)
+	c.written.Add(1) // after the write: see loadMiss
+	if err != nil {
 		c.storageError(err)
 		return fmt.Errorf("cachekit: set: %w", err)
 	}

@@ -85,11 +85,31 @@ const benchRequest = "GET /blog?page=1 HTTP/1.1\r\nHost: example.com\r\nUser-Age
 	"Accept: text/html\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\n" +
 	"Cookie: _ga=GA1.1.123.456\r\n\r\n"
 
+// benchBrowserRequest is a request as a browser sends it: a query string,
+// the ten usual headers, and three analytics and consent cookies (all
+// harmless by default, so the page is shared).
+const benchBrowserRequest = "GET /blog?page=2&utm_source=news HTTP/1.1\r\n" +
+	"Host: example.com\r\n" +
+	"Connection: keep-alive\r\n" +
+	"Cache-Control: max-age=0\r\n" +
+	"Upgrade-Insecure-Requests: 1\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36\r\n" +
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n" +
+	"Sec-Fetch-Site: same-origin\r\n" +
+	"Sec-Fetch-Mode: navigate\r\n" +
+	"Referer: https://example.com/blog\r\n" +
+	"Accept-Encoding: gzip, deflate, br, zstd\r\n" +
+	"Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n" +
+	"Cookie: _ga=GA1.1.1234567890.1700000000; _gid=GA1.1.987654321.1700000000; cookieconsent_status=dismiss\r\n\r\n"
+
 // serveLoop answers the request b.N times over goroutines the way
 // fasthttp's server does for each request on a connection, minus the
 // socket: parse the request bytes, run the app's handler, write the
 // response (to io.Discard). wire false runs the handler only.
-func serveLoop(b *testing.B, app *fiber.App, wire bool) {
+func serveLoop(b *testing.B, app *fiber.App, wire bool) { serveLoopReq(b, app, wire, benchRequest) }
+
+// serveLoopReq is serveLoop with the request request.
+func serveLoopReq(b *testing.B, app *fiber.App, wire bool, request string) {
 	h := app.Handler()
 	// Warm: store the page, and check the answer.
 	var ctx fasthttp.RequestCtx
@@ -98,7 +118,7 @@ func serveLoop(b *testing.B, app *fiber.App, wire bool) {
 		ctx.Request.Reset()
 		ctx.Response.Reset()
 		ctx.ResetUserValues()
-		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(benchRequest))); err != nil {
+		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(request))); err != nil {
 			b.Fatal(err)
 		}
 		h(&ctx)
@@ -109,7 +129,7 @@ func serveLoop(b *testing.B, app *fiber.App, wire bool) {
 	if x := ctx.Response.Header.Peek("X-Cache"); len(x) > 0 && !strings.EqualFold(string(x), "HIT") {
 		b.Fatalf("not a hit: %s %s", x, ctx.Response.Header.Peek("Cache-Status"))
 	}
-	raw := []byte(benchRequest)
+	raw := []byte(request)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchPage)))
 	b.ResetTimer()
@@ -154,6 +174,18 @@ func BenchmarkPage(b *testing.B) {
 		for _, v := range benchVariants {
 			b.Run(mode+"/"+v.name, func(b *testing.B) {
 				serveLoop(b, v.setup(b), mode == "wire")
+			})
+		}
+	}
+}
+
+// BenchmarkPageBrowser is BenchmarkPage with a request as a browser sends
+// it (benchBrowserRequest): more headers, a longer query, three cookies.
+func BenchmarkPageBrowser(b *testing.B) {
+	for _, mode := range []string{"wire", "handler"} {
+		for _, v := range benchVariants {
+			b.Run(mode+"/"+v.name, func(b *testing.B) {
+				serveLoopReq(b, v.setup(b), mode == "wire", benchBrowserRequest)
 			})
 		}
 	}

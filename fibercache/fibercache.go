@@ -67,7 +67,8 @@
 // # How it fits together
 //
 // One page request, file by file. handle (fibercache.go) reads the path's
-// record (records.go) and scans the request headers once (scan.go); a
+// record (records.go) and scans the request headers once (scan.go, over
+// fasthttp's parsed header list: headerlist.go); a
 // request the cache must not touch goes straight on. HEAD and requests
 // with credentials only look a page up (lookup, fibercache.go). Every
 // other request runs the miss sequence, load (render.go): it builds the
@@ -92,6 +93,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -204,6 +206,7 @@ type middleware struct {
 	routeTTL         bool                // Page: cfg.TTL wins over the response's
 	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
 	harmlessPrefix   []string            // those ending in '*', without it
+	harmlessList     []string            // harmlessExact's names when there are few, else nil
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
@@ -211,6 +214,12 @@ type middleware struct {
 	credHeaders      []string
 	credLens         uint64         // bit n: a credential header name is n bytes long
 	statuses         [400 / 8]uint8 // bit s-200: status s may be stored
+	list             listView       // fasthttp's parsed header list (headerlist.go)
+	interest         interest       // the header names the scan reads (headerlist.go)
+	// recordWrites counts the record writes of this instance: a render
+	// checks the path's record again only when one happened since its
+	// request read it (render.run), not at the cost of a read every miss.
+	recordWrites atomic.Uint64
 }
 
 // isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
@@ -229,6 +238,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	}
 	m := &middleware{cfg: cfg, cache: cfg.Cache, routeTTL: routeTTL, harmlessExact: map[string]struct{}{}}
 	m.marks.init()
+	m.list = newListView()
 	if m.cache == nil {
 		m.cache = cachekit.Default()
 		if err := m.cache.Err(); err != nil {
@@ -241,6 +251,12 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 			m.harmlessPrefix = append(m.harmlessPrefix, n[:len(n)-1])
 		} else {
 			m.harmlessExact[n] = struct{}{}
+		}
+	}
+	if len(m.harmlessExact) <= 16 {
+		m.harmlessList = make([]string, 0, len(m.harmlessExact))
+		for n := range m.harmlessExact {
+			m.harmlessList = append(m.harmlessList, n)
 		}
 	}
 	m.userCookie = cfg.UserCookie
@@ -257,6 +273,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		m.credHeaders = append(m.credHeaders, n)
 		m.credLens |= 1 << len(n)
 	}
+	m.interest = newInterest(m)
 	return m
 }
 
@@ -272,7 +289,14 @@ func pageTTL(ttl time.Duration, c *cachekit.Cache) time.Duration {
 }
 
 func (m *middleware) harmless(name []byte) bool {
-	if _, ok := m.harmlessExact[string(name)]; ok {
+	if m.harmlessList != nil {
+		// A few names: compared in turn, cheaper than hashing the name.
+		for _, n := range m.harmlessList {
+			if len(n) == len(name) && n == string(name) {
+				return true
+			}
+		}
+	} else if _, ok := m.harmlessExact[string(name)]; ok {
 		return true
 	}
 	for _, p := range m.harmlessPrefix {
@@ -323,6 +347,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	s := getScratch()
 	defer putScratch(s)
 	s.rk = appendPathKey(s.rk[:0], keyRecord, c.Path())
+	s.recSeen = m.recordWrites.Load()
 	rec, haveRec := m.lookupRecord(s.rk)
 	req := &s.req
 	req.depth = depth
@@ -378,6 +403,8 @@ type scratchState struct {
 	rk  []byte
 	req request
 	rd  render
+	// recSeen is m.recordWrites as read before the path's record was.
+	recSeen uint64
 	// run and background are rd's methods as values, made once per
 	// scratchState so that a cache.Load on the hit path allocates nothing.
 	run        func(*cachekit.Policy) ([]byte, error)

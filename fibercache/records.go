@@ -142,16 +142,15 @@ func (m *middleware) learnVary(rkey, fkey string, rec record, vary []byte, fence
 
 // rewriteRecord writes nrec in place of rec (see learnVary), for recordTTL(life).
 func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, fence0 []byte, fenceErr error, life time.Duration) bool {
-	cur, ok := m.lookupRecord([]byte(rkey))
-	switch {
-	case fenceErr != nil:
+	if fenceErr != nil {
 		return false
-	case rec.provisional() || rec.pending:
-		if ok {
-			return false // made meanwhile
+	}
+	defer m.recordWrites.Add(1) // after the writes: see render.run
+	if !rec.provisional() && !rec.pending {
+		// A record made meanwhile is found by the Load below.
+		if cur, ok := m.lookupRecord([]byte(rkey)); !ok || !cur.equal(rec) {
+			return false
 		}
-	case !ok || !cur.equal(rec):
-		return false
 	}
 	ttl := recordTTL(life)
 	if rec.provisional() || rec.pending {

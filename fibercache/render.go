@@ -39,6 +39,7 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 	waited := false
 	for round := 0; round < maxRounds; round++ {
 		if round > 0 && !haveRec {
+			s.recSeen = m.recordWrites.Load()
 			if rec, haveRec = m.lookupRecord(s.rk); !haveRec {
 				rec = provisional
 			}
@@ -68,7 +69,7 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			}
 		}
 		rd := &s.rd
-		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate}
+		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate, recSeen: s.recSeen}
 		var r cachekit.Result
 		var err error
 		if ctx := m.outerFill(c, s.req.depth); ctx != nil {
@@ -130,6 +131,7 @@ type render struct {
 	rkey       []byte // the record key (aliases the request's scratch)
 	key        []byte // the page key (aliases the request's scratch)
 	revalidate bool
+	recSeen    uint64 // m.recordWrites before rec was read
 
 	ran        bool // this request rendered
 	snap       snapshot
@@ -164,9 +166,15 @@ func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
 	}
 	m := rd.m
 	// A caller that waited for a render it could not use runs its own:
-	// first make sure the path's record still is the one it keyed with.
-	if cur, ok := m.lookupRecord(rd.rkey); ok != !rd.rec.provisional() || ok && !cur.equal(rd.rec) {
-		return nil, errRetry
+	// first make sure the path's record still is the one it keyed with,
+	// when this instance wrote a record since it was read (a render it
+	// waited for learned a Vary list or made the record). A record moved
+	// by anything else meanwhile only leaves this page under a nonce no
+	// record holds: never found.
+	if m.recordWrites.Load() != rd.recSeen {
+		if cur, ok := m.lookupRecord(rd.rkey); ok != !rd.rec.provisional() || ok && !cur.equal(rd.rec) {
+			return nil, errRetry
+		}
 	}
 	// Requests for this key that come now wait in marks, a bounded time
 	// (load); when the response cannot be stored, the key becomes a

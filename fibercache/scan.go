@@ -60,6 +60,7 @@ type request struct {
 	varyN     int
 	vary      [maxVary][]byte
 	varySeen  uint16 // bit i: a line of vary name i was seen
+	varyLens  uint64 // bit n: a vary name is n bytes long (63: longer)
 	ae        aeClass
 	aeIndex   int // index of Accept-Encoding in vary, or -1
 	cookieIdx int // index of Cookie in vary, or -1
@@ -77,18 +78,13 @@ func (r *request) reset() {
 // scan reads the request headers once. rec may be nil (no record yet): the
 // Vary values are then not collected.
 func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
-	r.m = m
-	r.credentialed, r.hasUser, r.cookies, r.authorization = false, false, false, false
-	r.cc = newCacheControl()
-	r.varyN, r.aeIndex, r.cookieIdx, r.varySeen = 0, -1, -1, 0
-	r.ambiguous, r.fwdSeen, r.userCookieSeen, r.userHeaderSeen = "", 0, false, false
-	if rec != nil {
-		r.setVary(rec.vary)
-	}
+	r.begin(m, rec)
 	h := &c.Request().Header
-	h.VisitAll(func(k, v []byte) { r.visit(k, v) })
-	if r.cookies {
-		h.VisitAllCookie(func(k, v []byte) { r.visitCookie(k, v) })
+	if !r.scanList(h, m) {
+		h.VisitAll(func(k, v []byte) { r.visit(k, v) })
+		if r.cookies {
+			h.VisitAllCookie(func(k, v []byte) { r.visitCookie(k, v) })
+		}
 	}
 	if r.authorization {
 		r.credentialed = !(m.userHeaderIsAuth && r.hasUser)
@@ -102,6 +98,22 @@ func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 		sum := sha256.Sum256(r.user)
 		hex.Encode(r.userHash[:], sum[:20])
 		r.user = nil
+	}
+}
+
+// begin readies r for a pass over the headers of a request for m under rec.
+func (r *request) begin(m *middleware, rec *record) {
+	r.m = m
+	r.credentialed, r.hasUser, r.cookies, r.authorization = false, false, false, false
+	r.cc = newCacheControl()
+	r.varyN, r.aeIndex, r.cookieIdx, r.varySeen = 0, -1, -1, 0
+	r.ambiguous, r.fwdSeen, r.userCookieSeen, r.userHeaderSeen = "", 0, false, false
+	r.varyLens = 0
+	if rec != nil {
+		r.setVary(rec.vary)
+		for i := 0; i < r.varyN; i++ {
+			r.varyLens |= 1 << min(len(r.vary[i]), 63)
+		}
 	}
 }
 

@@ -43,3 +43,33 @@ func TestAppend(t *testing.T) {
 		}
 	}
 }
+
+// TestSafeEveryByte: the word-at-a-time check agrees with the byte rule
+// for every byte at every position of a word and of the tail.
+func TestSafeEveryByte(t *testing.T) {
+	for n := 1; n <= 19; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				want := c > ' ' && c < 0x7f && !(pos == 0 && c == DigestMark)
+				if got := Safe(b); got != want {
+					t.Fatalf("Safe(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzSafe(f *testing.F) {
+	f.Add([]byte("fcp:|abc|G0h11:example.com"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := len(b) == 0 || b[0] != DigestMark
+		for _, c := range b {
+			want = want && c > ' ' && c < 0x7f
+		}
+		if Safe(b) != want {
+			t.Fatalf("Safe(%q) = %v", b, !want)
+		}
+	})
+}

@@ -1,0 +1,214 @@
+package fibercache
+
+import (
+	"bytes"
+	"reflect"
+	"unsafe"
+
+	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
+)
+
+// The request scan reads fasthttp's parsed header list itself instead of
+// calling RequestHeader.VisitAll, which first makes fasthttp parse every
+// cookie and write them back out, on every request: the cookie parser is
+// the largest single cost of a page hit with a browser's request. The list
+// read is the one VisitAll walks, so the scan sees exactly what it saw
+// (headers a middleware in front set or removed included); the Cookie
+// lines still in it are split here as fasthttp's cookie parser splits them
+// (rawCookies), and cookies some middleware already had fasthttp collect
+// are read where fasthttp keeps them.
+//
+// fasthttp offers no other way to walk its headers without collecting the
+// cookies, so listView finds the two unexported fields by name, once, and
+// checks their types and layout; should a fasthttp version differ, the
+// scan goes through VisitAll as before (slower, never different).
+type listView struct {
+	ok        bool
+	list      uintptr // offset of RequestHeader.h ([]argsKV)
+	cookies   uintptr // offset of RequestHeader.cookies ([]argsKV)
+	collected uintptr // offset of RequestHeader.cookiesCollected (bool)
+}
+
+// kv mirrors fasthttp's argsKV; newListView checks the layout.
+type kv struct {
+	key   []byte
+	value []byte
+	_     bool // noValue
+}
+
+func newListView() listView {
+	t := reflect.TypeOf(fasthttp.RequestHeader{})
+	l, ok1 := t.FieldByName("h")
+	c, ok2 := t.FieldByName("cookies")
+	cc, ok3 := t.FieldByName("cookiesCollected")
+	if !ok1 || !ok2 || !ok3 || cc.Type.Kind() != reflect.Bool || !kvSlice(l.Type) || !kvSlice(c.Type) {
+		return listView{}
+	}
+	return listView{ok: true, list: l.Offset, cookies: c.Offset, collected: cc.Offset}
+}
+
+// kvSlice reports whether t is a slice of a struct laid out as kv.
+func kvSlice(t reflect.Type) bool {
+	if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	e, m := t.Elem(), reflect.TypeOf(kv{})
+	if e.Size() != m.Size() || e.NumField() != m.NumField() {
+		return false
+	}
+	for i := 0; i < m.NumField(); i++ {
+		ef, mf := e.Field(i), m.Field(i)
+		if (mf.Name != "_" && ef.Name != mf.Name) || ef.Offset != mf.Offset || ef.Type.Kind() != mf.Type.Kind() ||
+			ef.Type.Size() != mf.Type.Size() || (mf.Type.Kind() == reflect.Slice && ef.Type.Elem().Kind() != reflect.Uint8) {
+			return false
+		}
+	}
+	return true
+}
+
+// of returns h's parsed header list, its collected cookies and whether
+// cookies were collected (then no Cookie line is left in the list).
+func (lv listView) of(h *fasthttp.RequestHeader) (list, cookies []kv, collected bool) {
+	p := unsafe.Pointer(h)
+	return *(*[]kv)(unsafe.Add(p, lv.list)), *(*[]kv)(unsafe.Add(p, lv.cookies)), *(*bool)(unsafe.Add(p, lv.collected))
+}
+
+// scanList is the scan's pass over the parsed headers (see listView). It
+// reports false, having read nothing, when the request must go through
+// VisitAll instead: the view is unavailable, or the path varies on Cookie
+// (its key holds the cookies as VisitAll joins them).
+func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
+	if !m.list.ok {
+		return false
+	}
+	if r.cookieIdx >= 0 {
+		return false // a Vary'd Cookie is keyed as VisitAll joins the cookies
+	}
+	list, cookies, collected := m.list.of(h)
+	// What VisitAll reports besides the list, Content-Length and Trailer
+	// aside (the body check reads those).
+	if host := h.Host(); len(host) > 0 {
+		r.visit(strHost, host)
+	}
+	if ct := h.ContentType(); len(ct) > 0 && r.wants(strContentType) {
+		r.visit(strContentType, ct)
+	}
+	if ua := h.UserAgent(); len(ua) > 0 && r.wants(strUserAgent) {
+		r.visit(strUserAgent, ua)
+	}
+	if collected {
+		r.cookies = len(cookies) > 0
+		for i := range cookies {
+			r.visitCookie(cookies[i].key, cookies[i].value)
+		}
+	}
+	anyCookie := false
+	for i := range list {
+		k, v := list[i].key, list[i].value
+		if !r.wants(k) {
+			continue
+		}
+		r.visit(k, v)
+		if !collected && len(v) > 0 && len(k) == 6 && utils.EqualFold(b2s(k), "Cookie") {
+			anyCookie = r.rawCookies(v) || anyCookie
+		}
+	}
+	if !collected {
+		r.cookies = anyCookie // as VisitAll: a Cookie line with no cookie is none
+	}
+	if h.ConnectionClose() && r.wants(strConnection) {
+		r.visit(strConnection, strClose)
+	}
+	return true
+}
+
+var (
+	strHost        = []byte("Host")
+	strContentType = []byte("Content-Type")
+	strUserAgent   = []byte("User-Agent")
+	strConnection  = []byte("Connection")
+	strClose       = []byte("close")
+)
+
+// rawCookies reads one Cookie line as fasthttp's cookie parser splits it:
+// pairs separated by ';', the name before the first '=' (none without
+// one), spaces trimmed, and a value's surrounding quotes; a pair with
+// neither name nor value is skipped. It reports whether it read a cookie.
+func (r *request) rawCookies(b []byte) (found bool) {
+	for len(b) > 0 {
+		pair := b
+		if i := bytes.IndexByte(b, ';'); i >= 0 {
+			pair, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		var name, value []byte
+		if eq := bytes.IndexByte(pair, '='); eq >= 0 {
+			name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
+		} else {
+			value = trimSpace(pair)
+		}
+		if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		if len(name) > 0 || len(value) > 0 {
+			r.visitCookie(name, value)
+			found = true
+		}
+	}
+	return found
+}
+
+// trimSpace trims the spaces fasthttp's cookie parser trims (' ' only).
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// interest is a filter on header names: bit n of word c&31 is set when a
+// name the scan reads is n bytes long (63: longer) and starts with the
+// letter c (either case). Lines it rules out cannot change the scan.
+type interest [32]uint64
+
+func (in *interest) add(name string) {
+	if name != "" {
+		in[name[0]&31] |= 1 << min(len(name), 63)
+	}
+}
+
+func (in *interest) has(k []byte) bool {
+	return len(k) > 0 && in[k[0]&31]&(1<<min(len(k), 63)) != 0
+}
+
+// newInterest is the filter of every name the scan reads for m, but the
+// Vary names of a path (request.varyLens).
+func newInterest(m *middleware) interest {
+	var in interest
+	for _, n := range [...]string{"Host", "Cookie", "Pragma", "Upgrade", "Authorization", "Cache-Control",
+		"If-None-Match", "If-Modified-Since", "Proxy-Authorization"} {
+		in.add(n)
+	}
+	for _, n := range fwdHeaders {
+		in.add(n)
+	}
+	for _, n := range methodOverrideHeaders {
+		in.add(n)
+	}
+	for _, n := range m.credHeaders {
+		in.add(n)
+	}
+	in.add(m.userHeader)
+	return in
+}
+
+// wants reports whether the scan must read header k: a name of
+// m.interest, or as long as one of the path's Vary names.
+func (r *request) wants(k []byte) bool {
+	return r.m.interest.has(k) || r.varyLens&(1<<min(len(k), 63)) != 0
+}

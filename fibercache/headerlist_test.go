@@ -1,0 +1,139 @@
+package fibercache
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// TestHeaderListView: with the fasthttp this module pins, the scan reads
+// the parsed header list itself (the fast path is the one measured).
+func TestHeaderListView(t *testing.T) {
+	if !newListView().ok {
+		t.Fatal("fasthttp.RequestHeader's header list not found: every scan goes through VisitAll")
+	}
+}
+
+// scanSummary is everything a scan found that a key, a decision or an
+// answer reads.
+func scanSummary(r *request) string {
+	return fmt.Sprintf("cred=%v auth=%v cookies=%v amb=%q user=%v/%x host=%q fwd=%b/%q cc=%+v pragma=%v up=%v inm=%q ims=%q vary=%b/%q ae=%+v",
+		r.credentialed, r.authorization, r.cookies, r.ambiguous, r.hasUser, r.userHash, r.host, r.fwdSeen, r.fwd,
+		r.cc, r.pragmaNoCache, r.upgrade, r.inm, r.ims, r.varySeen, r.scratch, r.ae)
+}
+
+// scanPair is two middlewares of one config: the first scans through the
+// parsed-list pass, the second through VisitAll.
+type scanPair [2]*middleware
+
+func newScanPair(t testing.TB) scanPair {
+	cfg := configDefault(Config{Cache: newCache(t), TTL: time.Hour, UserCookie: "session"})
+	mList := newMiddleware(cfg, false)
+	mVisit := newMiddleware(cfg, false)
+	mVisit.list = listView{}
+	return scanPair{mList, mVisit}
+}
+
+// scanBoth scans one request with the parsed-list pass and with VisitAll
+// (a middleware whose list view is off), after front, which stands for
+// a middleware in front of the cache, and returns both summaries.
+func scanBoth(t testing.TB, ms scanPair, raw string, rec *record, front func(*fiber.Ctx)) (list, visit string, ok bool) {
+	t.Helper()
+	mList, mVisit := ms[0], ms[1]
+	app := fiber.New()
+	var out [2]string
+	app.Get("/*", func(c *fiber.Ctx) error {
+		if front != nil {
+			front(c)
+		}
+		for i, m := range []*middleware{mList, mVisit} {
+			r := request{scratch: make([]byte, 0, 64)}
+			r.scan(c, m, rec)
+			out[i] = scanSummary(&r)
+		}
+		return nil
+	})
+	var req fasthttp.Request
+	if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		return "", "", false
+	}
+	var fctx fasthttp.RequestCtx
+	fctx.Init(&req, nil, nil)
+	app.Handler()(&fctx)
+	return out[0], out[1], true
+}
+
+// TestScanListMatchesVisitAll: the parsed-list pass finds what VisitAll
+// finds, cookies (raw or already collected) and headers a middleware in
+// front set or removed included.
+func TestScanListMatchesVisitAll(t *testing.T) {
+	const base = "GET /x?q=1 HTTP/1.1\r\nHost: Example.com\r\nAccept-Encoding: gzip, br\r\n"
+	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Encoding,Accept-Language,User-Agent")}
+	varyCookie := &record{nonce: provisional.nonce, vary: []byte("Accept-Language,Cookie")}
+	ms := newScanPair(t)
+	fronts := map[string]func(*fiber.Ctx){
+		"none":        nil,
+		"collect":     func(c *fiber.Ctx) { c.Cookies("x") },
+		"set-fwd":     func(c *fiber.Ctx) { c.Request().Header.Set("X-Forwarded-Host", "evil") },
+		"set-auth":    func(c *fiber.Ctx) { c.Request().Header.Set("Authorization", "Bearer t") },
+		"set-cookie":  func(c *fiber.Ctx) { c.Request().Header.SetCookie("sid", "1") },
+		"del-cookie":  func(c *fiber.Ctx) { c.Request().Header.Del("Cookie") },
+		"set-vary":    func(c *fiber.Ctx) { c.Request().Header.Set("Accept-Language", "de") },
+		"set-host":    func(c *fiber.Ctx) { c.Request().Header.SetHost("other.example") },
+		"set-useragt": func(c *fiber.Ctx) { c.Request().Header.SetUserAgent("bot") },
+	}
+	for _, hdrs := range []string{
+		"",
+		"Cookie: _ga=GA1.2; _gid=x; cookieconsent_status=dismiss\r\n",
+		"Cookie: _ga=1; sid=2\r\n",
+		"Cookie: session=\"abc\"; _ga=1\r\nCookie: session=def\r\n",
+		"Cookie: novalue; =; ; a==b;;\r\n",
+		"Cookie:\r\nX-Api-Key: k\r\n",
+		"X-Forwarded-Host: a\r\nx-forwarded-host: b\r\nAccept-Language: en\r\n",
+		"User-Agent: x\r\nConnection: close\r\nCache-Control: no-store\r\nPragma: no-cache\r\n",
+	} {
+		for name, front := range fronts {
+			for _, rec := range []*record{nil, vary, varyCookie} {
+				l, v, ok := scanBoth(t, ms, base+hdrs+"\r\n", rec, front)
+				if !ok {
+					t.Fatalf("%q: not a request", hdrs)
+				}
+				if l != v {
+					t.Errorf("%q, front %s, vary %v:\n list  %s\n visit %s", hdrs, name, rec != nil, l, v)
+				}
+			}
+		}
+	}
+}
+
+// FuzzScanList: for any headers, the parsed-list pass and VisitAll agree.
+func FuzzScanList(f *testing.F) {
+	for _, s := range []string{
+		"Cookie: _ga=1; a=b\r\n",
+		"Cookie: session=\"q\"; x\r\nCookie: =y\r\n",
+		"X-Forwarded-Host: a\r\nAccept-Language: en\r\n",
+		"Authorization: x\r\nX-Auth-Token: y\r\nUser-Agent: z\r\n",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Language,User-Agent,X-A")}
+	ms := newScanPair(f)
+	f.Fuzz(func(t *testing.T, hdrs string, collect bool) {
+		var front func(*fiber.Ctx)
+		if collect {
+			front = func(c *fiber.Ctx) { c.Cookies("x") }
+		}
+		for _, rec := range []*record{nil, vary} {
+			l, v, ok := scanBoth(t, ms, "GET / HTTP/1.1\r\nHost: h\r\n"+hdrs+"\r\n\r\n", rec, front)
+			if ok && l != v {
+				t.Fatalf("%q collect=%v:\n list  %s\n visit %s", hdrs, collect, l, v)
+			}
+		}
+	})
+}
