@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"maps"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,14 +79,43 @@ func (p *Plugin) serveOne(db *gorm.DB, pl *plan) {
 		p.query(db)
 		return
 	}
+	if pl.shape == shapeRow && mi.protos.fastHit(db, mi, r.Value) {
+		mi.counters.hits.Add(1)
+		return
+	}
 	d, err := decodeRows(r.Value, mi.lastCols())
-	if err != nil || !p.replay(db, d) {
+	if err != nil {
 		mi.counters.misses.Add(1)
 		p.query(db)
 		return
 	}
+	rv, cp := p.protoPlan(db, pl, d)
+	if !p.replay(db, d) {
+		mi.counters.misses.Add(1)
+		p.query(db)
+		return
+	}
+	if cp != nil {
+		mi.protos.keep(r.Value, rv, cp)
+	}
 	mi.keepCols(d.cols)
 	mi.counters.hits.Add(1)
+}
+
+// protoPlan returns the destination and copy plan of a one-row hit whose
+// scan can be kept as a prototype (see proto.go); cp is nil when it cannot.
+func (p *Plugin) protoPlan(db *gorm.DB, pl *plan, d decoded) (rv reflect.Value, cp *copyPlan) {
+	if pl.shape != shapeRow || len(d.rows) != 1 {
+		return rv, nil
+	}
+	rv, ok := structDest(db, pl.mi)
+	if !ok {
+		return rv, nil
+	}
+	if cp = pl.mi.protos.plan(pl.mi, d.cols); cp == nil || !cp.fresh(rv) {
+		return rv, nil
+	}
+	return rv, cp
 }
 
 // run is gorm's query with the rows recorded; nil when the query failed (its

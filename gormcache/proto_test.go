@@ -1,0 +1,61 @@
+package gormcache_test
+
+import (
+	"reflect"
+	"testing"
+)
+
+// Wide has a field of every kind the prototype copy handles: values,
+// pointers to values and bytes.
+type Wide struct {
+	ID    uint
+	Name  string
+	Score *int
+	Blob  []byte
+	Flag  bool
+}
+
+// The second and later hits of one row copy a prototype instead of scanning:
+// each hit must equal the database's row, share no memory with another hit,
+// and a destination already holding values must get what gorm.Scan gives.
+func TestPrototypeHits(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		must(t, e.db.AutoMigrate(&Wide{}))
+		score := 7
+		w := Wide{Name: "w", Score: &score, Blob: []byte("abc"), Flag: true}
+		must(t, e.db.Create(&w).Error)
+		var want Wide
+		must(t, e.open(t).First(&want, w.ID).Error) // no plugin: the database's answer
+		for i := range 4 {
+			var got Wide
+			must(t, e.db.First(&got, w.ID).Error)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("hit %d: %+v, want %+v", i, got, want)
+			}
+			// Scribble on what the caller got: the next hit must not see it.
+			*got.Score = 99
+			got.Blob[0] = 'X'
+		}
+		if st := e.plug.Stats()["Wide"]; st.Hits != 3 || st.Misses != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		// A destination with values in it: gorm.Scan overwrites the column
+		// fields, the hit too.
+		old := 1
+		got := Wide{Name: "stale", Score: &old, Flag: false}
+		must(t, e.db.First(&got, w.ID).Error)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("prefilled destination: %+v, want %+v", got, want)
+		}
+		// A write changes the entry: the next hit is the new row, not the
+		// prototype of the old bytes.
+		must(t, e.db.Model(&Wide{ID: w.ID}).Update("name", "w2").Error)
+		for range 2 {
+			var got Wide
+			must(t, e.db.First(&got, w.ID).Error)
+			if got.Name != "w2" || *got.Score != 7 {
+				t.Fatalf("after the write: %+v", got)
+			}
+		}
+	})
+}
