@@ -230,6 +230,7 @@ func (p *Plugin) info(sch *schema.Schema) *modelInfo {
 	mi := &modelInfo{sch: sch, pk: sch.PrimaryFields, table: strings.ToLower(sch.Table)}
 	mi.keyHead = p.keyHead(sch)
 	mi.protos.seed = maphash.MakeSeed()
+	mi.protos.layout.init(mi)
 	mi.counters = p.counters(sch.Name)
 	mi.rowTags = p.tableTags(mi.table, false)
 	mi.allTags = p.tableTags(mi.table, true)

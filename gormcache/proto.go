@@ -2,11 +2,14 @@ package gormcache
 
 import (
 	"bytes"
+	"cmp"
 	"hash/maphash"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"gorm.io/gorm"
 )
@@ -32,9 +35,78 @@ import (
 const protoSlots = 256
 
 type protoTable struct {
-	seed  maphash.Seed
-	slots [protoSlots]atomic.Pointer[proto]
-	plans sync.Map // column list -> *copyPlan (nil pointer: not copyable)
+	seed   maphash.Seed
+	slots  [protoSlots]atomic.Pointer[proto]
+	plans  sync.Map // column list -> *copyPlan (nil pointer: not copyable)
+	layout structLayout
+}
+
+// structLayout is where the model struct's bytes are, but for its primary
+// key fields: a destination whose bytes there are all zero is a new struct
+// (db.First(&u, 7), u := User{ID: 7}), which a hit sets by copying the
+// whole prototype.
+type structLayout struct {
+	once sync.Once
+	ok   bool
+	zero []byte       // the struct's size of zeros
+	segs [][2]uintptr // byte ranges [from, to) outside the key fields
+}
+
+func (l *structLayout) init(mi *modelInfo) {
+	l.once.Do(func() {
+		t := mi.sch.ModelType
+		var keys [][2]uintptr
+		for _, f := range mi.pk {
+			off, ok := fieldOffset(t, f.StructField.Index)
+			if !ok {
+				return
+			}
+			keys = append(keys, [2]uintptr{off, off + f.FieldType.Size()})
+		}
+		slices.SortFunc(keys, func(a, b [2]uintptr) int { return cmp.Compare(a[0], b[0]) })
+		var at uintptr
+		for _, k := range keys {
+			if k[0] > at {
+				l.segs = append(l.segs, [2]uintptr{at, k[0]})
+			}
+			at = max(at, k[1])
+		}
+		if at < t.Size() {
+			l.segs = append(l.segs, [2]uintptr{at, t.Size()})
+		}
+		l.zero = make([]byte, t.Size())
+		l.ok = true
+	})
+}
+
+// fieldOffset is the byte offset of the field at index in struct type t,
+// reached without a pointer.
+func fieldOffset(t reflect.Type, index []int) (uintptr, bool) {
+	if !plainPath(t, index) {
+		return 0, false
+	}
+	var off uintptr
+	for _, x := range index {
+		f := t.Field(x)
+		off += f.Offset
+		t = f.Type
+	}
+	return off, true
+}
+
+// isNew reports whether the struct rv (addressable, of the model's type) is
+// zero outside its key fields.
+func (l *structLayout) isNew(rv reflect.Value) bool {
+	if !l.ok {
+		return false
+	}
+	b := unsafe.Slice((*byte)(rv.Addr().UnsafePointer()), len(l.zero))
+	for _, s := range l.segs {
+		if !bytes.Equal(b[s[0]:s[1]], l.zero[s[0]:s[1]]) {
+			return false
+		}
+	}
+	return true
 }
 
 // proto is one entry's bytes and the column fields they scan to.
@@ -45,7 +117,10 @@ type proto struct {
 }
 
 // copyPlan is how to copy the column fields of one column list.
-type copyPlan struct{ fields []fieldCopy }
+type copyPlan struct {
+	fields []fieldCopy
+	fix    []fieldCopy // the fields a whole-struct copy must copy again: pointers and bytes
+}
 
 type fieldCopy struct {
 	index []int
@@ -95,6 +170,9 @@ func buildCopyPlan(mi *modelInfo, cols []string) *copyPlan {
 			return nil
 		}
 		cp.fields = append(cp.fields, fc)
+		if fc.kind != copyValue {
+			cp.fix = append(cp.fix, fc)
+		}
 	}
 	return cp
 }
@@ -155,9 +233,19 @@ func (cp *copyPlan) fresh(rv reflect.Value) bool {
 }
 
 // copy sets the column fields of dst from src.
-func (cp *copyPlan) copy(dst, src reflect.Value) {
-	for i := range cp.fields {
-		f := &cp.fields[i]
+func (cp *copyPlan) copy(dst, src reflect.Value) { copyFields(cp.fields, dst, src) }
+
+// copyWhole sets dst, a new struct (see structLayout), from the prototype
+// src: the whole struct at once (src is zero outside its column fields, as
+// dst is), then a copy of its own of each pointer and byte slice.
+func (cp *copyPlan) copyWhole(dst, src reflect.Value) {
+	dst.Set(src)
+	copyFields(cp.fix, dst, src)
+}
+
+func copyFields(fields []fieldCopy, dst, src reflect.Value) {
+	for i := range fields {
+		f := &fields[i]
 		d, s := dst.FieldByIndex(f.index), src.FieldByIndex(f.index)
 		switch f.kind {
 		case copyValue:
@@ -199,10 +287,17 @@ func (t *protoTable) fastHit(db *gorm.DB, mi *modelInfo, raw []byte) bool {
 		return false
 	}
 	rv, ok := structDest(db, mi)
-	if !ok || !pr.cp.fresh(rv) {
+	if !ok {
 		return false
 	}
-	pr.cp.copy(rv, pr.val)
+	switch {
+	case t.layout.isNew(rv):
+		pr.cp.copyWhole(rv, pr.val)
+	case pr.cp.fresh(rv):
+		pr.cp.copy(rv, pr.val)
+	default:
+		return false
+	}
 	db.RowsAffected = 1
 	if db.Statement.Result != nil {
 		db.Statement.Result.RowsAffected = 1

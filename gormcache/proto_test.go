@@ -47,6 +47,17 @@ func TestPrototypeHits(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("prefilled destination: %+v, want %+v", got, want)
 		}
+		// A destination with a field that is no column (an association)
+		// set: the column fields are copied, the association is kept.
+		u := seedUser(t, e, "assoc", "assoc@x")
+		for range 3 {
+			keep := &Company{Name: "keep"}
+			x := User{Company: keep}
+			must(t, e.db.First(&x, u.ID).Error)
+			if x.Company != keep || x.Name != "assoc" || x.Email != "assoc@x" || x.ID != u.ID {
+				t.Fatalf("association kept: %+v", x)
+			}
+		}
 		// A write changes the entry: the next hit is the new row, not the
 		// prototype of the old bytes.
 		must(t, e.db.Model(&Wide{ID: w.ID}).Update("name", "w2").Error)
