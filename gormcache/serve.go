@@ -428,10 +428,12 @@ func (p *Plugin) rowTag(mi *modelInfo, texts []string) string {
 }
 
 func (p *Plugin) rowTagT(table string, texts []string) string {
-	// Rows share rowBuckets tags per table: the core keeps a generation
-	// per tag for good, and a table whose keys keep changing must not grow
-	// the store without bound. A write then invalidates the few other rows
-	// of its bucket too: a spare miss, never a stale row.
+	// Rows share rowBuckets tags per table: a generation lives 30 days
+	// (cachekit.MaxStoreTTL) whatever the entries' TTL, so a tag per row
+	// would keep one for every row read in that time, and write one on
+	// every row's first read. A write then invalidates the few other rows
+	// of its bucket too: a spare miss, never a stale row (README, "How
+	// invalidation works").
 	h := fnv.New64a()
 	for _, t := range texts {
 		h.Write([]byte(t))
