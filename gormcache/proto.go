@@ -184,7 +184,7 @@ func plainPath(t reflect.Type, index []int) bool {
 		return false
 	}
 	for i, x := range index {
-		if t.Kind() != reflect.Struct || x >= t.NumField() {
+		if t.Kind() != reflect.Struct || x < 0 || x >= t.NumField() {
 			return false
 		}
 		t = t.Field(x).Type

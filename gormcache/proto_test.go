@@ -3,6 +3,8 @@ package gormcache_test
 import (
 	"reflect"
 	"testing"
+
+	"gorm.io/gorm"
 )
 
 // Wide has a field of every kind the prototype copy handles: values,
@@ -67,6 +69,71 @@ func TestPrototypeHits(t *testing.T) {
 			if got.Name != "w2" || *got.Score != 7 {
 				t.Fatalf("after the write: %+v", got)
 			}
+		}
+	})
+}
+
+// Extra is embedded by pointer: its fields are reached through a pointer
+// that may be nil, so such a model's hits always take gorm.Scan.
+type Extra struct {
+	Color string
+}
+
+// Embedded models: gorm.Model by value (its fields sit at a path of two
+// indexes) and a struct by pointer.
+type Lamp struct {
+	gorm.Model
+	Name string
+	*Extra
+}
+
+func TestPrototypeEmbedded(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		must(t, e.db.AutoMigrate(&Lamp{}))
+		l := Lamp{Name: "arc", Extra: &Extra{Color: "red"}}
+		must(t, e.db.Create(&l).Error)
+		var want Lamp
+		must(t, e.open(t).First(&want, l.ID).Error)
+		for i := range 3 {
+			var got Lamp
+			must(t, e.db.First(&got, l.ID).Error)
+			if got.ID != want.ID || got.Name != "arc" || !got.CreatedAt.Equal(want.CreatedAt) || got.Extra == nil || got.Extra.Color != "red" {
+				t.Fatalf("hit %d: %+v %+v, want %+v %+v", i, got, got.Extra, want, want.Extra)
+			}
+			got.Extra.Color = "scribbled"
+		}
+		if st := e.plug.Stats()["Lamp"]; st.Hits != 2 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// Shade embeds gorm.Model by value: its prototype copies fields at paths
+// of two indexes.
+type Shade struct {
+	gorm.Model
+	Name string
+	Note *string
+}
+
+func TestPrototypeEmbeddedByValue(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		must(t, e.db.AutoMigrate(&Shade{}))
+		note := "n"
+		s := Shade{Name: "drum", Note: &note}
+		must(t, e.db.Create(&s).Error)
+		var want Shade
+		must(t, e.open(t).First(&want, s.ID).Error)
+		for i := range 3 {
+			got := Shade{Model: gorm.Model{ID: s.ID}}
+			must(t, e.db.First(&got).Error)
+			if got.ID != want.ID || got.Name != "drum" || !got.UpdatedAt.Equal(want.UpdatedAt) || got.DeletedAt.Valid || got.Note == nil || *got.Note != "n" {
+				t.Fatalf("hit %d: %+v, want %+v", i, got, want)
+			}
+			*got.Note = "scribbled"
+		}
+		if st := e.plug.Stats()["Shade"]; st.Hits != 2 {
+			t.Fatalf("stats %+v", st)
 		}
 	})
 }
