@@ -34,6 +34,12 @@ import (
 // a new entry replacing the one in its slot.
 const protoSlots = 256
 
+// protoMaxBytes bounds the entries kept as prototypes, and so a model's
+// prototypes to about protoSlots × 2 × protoMaxBytes (2 MiB): a larger row
+// takes gorm.Scan every time, its copy costing more than the scan's
+// bookkeeping anyway.
+const protoMaxBytes = 4 << 10
+
 type protoTable struct {
 	seed   maphash.Seed
 	slots  [protoSlots]atomic.Pointer[proto]
@@ -308,6 +314,9 @@ func (t *protoTable) fastHit(db *gorm.DB, mi *modelInfo, raw []byte) bool {
 // keep stores the prototype of raw from rv, just scanned from it by
 // gorm.Scan; cp is the plan of its columns, checked fresh before the scan.
 func (t *protoTable) keep(raw []byte, rv reflect.Value, cp *copyPlan) {
+	if len(raw) > protoMaxBytes {
+		return
+	}
 	val := reflect.New(rv.Type()).Elem()
 	cp.copy(val, rv)
 	t.slots[maphash.Bytes(t.seed, raw)%protoSlots].Store(&proto{raw: bytes.Clone(raw), val: val, cp: cp})

@@ -2,6 +2,7 @@ package gormcache_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -134,6 +135,23 @@ func TestPrototypeEmbeddedByValue(t *testing.T) {
 		}
 		if st := e.plug.Stats()["Shade"]; st.Hits != 3 {
 			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// A row larger than a prototype may be is scanned on every hit, and right.
+func TestPrototypeLargeRow(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		must(t, e.db.AutoMigrate(&Wide{}))
+		w := Wide{Name: strings.Repeat("x", 8<<10), Blob: []byte("b")}
+		must(t, e.db.Create(&w).Error)
+		for i := range 4 {
+			var got Wide
+			must(t, e.db.First(&got, w.ID).Error)
+			if got.Name != w.Name || string(got.Blob) != "b" {
+				t.Fatalf("hit %d: %d bytes of name, blob %q", i, len(got.Name), got.Blob)
+			}
+			got.Blob[0] = 'X'
 		}
 	})
 }
