@@ -5,13 +5,21 @@ go 1.26.0
 require (
 	github.com/cachekit/cachekit v0.0.0-00010101000000-000000000000
 	github.com/glebarez/sqlite v1.11.0
+	github.com/gofiber/storage/redis/v3 v3.4.3
+	github.com/redis/go-redis/v9 v9.17.3
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/gorm v1.31.2
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
+)
+
+require (
 	github.com/allegro/bigcache/v3 v3.1.0 // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect
+	github.com/cachekit/cachekit/redisbus v0.0.0-00010101000000-000000000000
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/glebarez/go-sqlite v1.21.2 // indirect
 	github.com/gofiber/fiber/v2 v2.52.15 // indirect
@@ -42,3 +50,5 @@ require (
 )
 
 replace github.com/cachekit/cachekit => ../
+
+replace github.com/cachekit/cachekit/redisbus => ../redisbus

@@ -17,6 +17,7 @@ package gormcache
 import (
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"reflect"
 	"strings"
 	"sync"
@@ -177,6 +178,7 @@ type modelInfo struct {
 	allTags  []string                 // the tags a whole-table entry holds
 	cols     atomic.Pointer[[]string] // the columns of the last entry replayed
 	types    sync.Map                 // column list -> []reflect.Type
+	protos   protoTable               // prototypes of hits into a struct
 }
 
 func (mi *modelInfo) lastCols() []string {
@@ -230,6 +232,8 @@ func (p *Plugin) info(sch *schema.Schema) *modelInfo {
 	}
 	mi := &modelInfo{sch: sch, pk: sch.PrimaryFields, table: strings.ToLower(sch.Table)}
 	mi.keyHead = p.keyHead(sch)
+	mi.protos.seed = maphash.MakeSeed()
+	mi.protos.layout.init(mi)
 	mi.counters = p.counters(sch.Name)
 	mi.rowTags = p.tableTags(mi.table, false)
 	mi.allTags = p.tableTags(mi.table, true)

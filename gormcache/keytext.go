@@ -11,6 +11,18 @@ import (
 
 // keyPart spells a value in a key, one spelling per value and type family.
 func keyPart(v any) (string, bool) {
+	switch x := v.(type) { // the common key types, without reflect
+	case int:
+		return "i" + strconv.Itoa(x), true
+	case int64:
+		return "i" + strconv.FormatInt(x, 10), true
+	case uint:
+		return "i" + strconv.FormatUint(uint64(x), 10), true
+	case uint64:
+		return "i" + strconv.FormatUint(x, 10), true
+	case string:
+		return "s" + strconv.Quote(x), true
+	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"maps"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,14 +79,43 @@ func (p *Plugin) serveOne(db *gorm.DB, pl *plan) {
 		p.query(db)
 		return
 	}
+	if pl.shape == shapeRow && mi.protos.fastHit(db, mi, r.Value) {
+		mi.counters.hits.Add(1)
+		return
+	}
 	d, err := decodeRows(r.Value, mi.lastCols())
-	if err != nil || !p.replay(db, d) {
+	if err != nil {
 		mi.counters.misses.Add(1)
 		p.query(db)
 		return
 	}
+	rv, cp := p.protoPlan(db, pl, d)
+	if !p.replay(db, d) {
+		mi.counters.misses.Add(1)
+		p.query(db)
+		return
+	}
+	if cp != nil {
+		mi.protos.keep(r.Value, rv, cp)
+	}
 	mi.keepCols(d.cols)
 	mi.counters.hits.Add(1)
+}
+
+// protoPlan returns the destination and copy plan of a one-row hit whose
+// scan can be kept as a prototype (see proto.go); cp is nil when it cannot.
+func (p *Plugin) protoPlan(db *gorm.DB, pl *plan, d decoded) (rv reflect.Value, cp *copyPlan) {
+	if pl.shape != shapeRow || len(d.rows) != 1 {
+		return rv, nil
+	}
+	rv, ok := structDest(db, pl.mi)
+	if !ok {
+		return rv, nil
+	}
+	if cp = pl.mi.protos.plan(pl.mi, d.cols); cp == nil || !cp.fresh(rv) {
+		return rv, nil
+	}
+	return rv, cp
 }
 
 // run is gorm's query with the rows recorded; nil when the query failed (its
@@ -398,10 +428,12 @@ func (p *Plugin) rowTag(mi *modelInfo, texts []string) string {
 }
 
 func (p *Plugin) rowTagT(table string, texts []string) string {
-	// Rows share rowBuckets tags per table: the core keeps a generation
-	// per tag for good, and a table whose keys keep changing must not grow
-	// the store without bound. A write then invalidates the few other rows
-	// of its bucket too: a spare miss, never a stale row.
+	// Rows share rowBuckets tags per table: a generation lives 30 days
+	// (cachekit.MaxStoreTTL) whatever the entries' TTL, so a tag per row
+	// would keep one for every row read in that time, and write one on
+	// every row's first read. A write then invalidates the few other rows
+	// of its bucket too: a spare miss, never a stale row (README, "How
+	// invalidation works").
 	h := fnv.New64a()
 	for _, t := range texts {
 		h.Write([]byte(t))
