@@ -196,54 +196,38 @@ func (rw *rewriter) body(b *block, start *parse.ActionNode, nodes []parse.Node, 
 	return body, ob.used, nil
 }
 
-// hostAction makes what replaces a block:
+// hostAction makes the action that replaces a block:
 //
-//	{{if $__cachekit_link}}{{__cachekit_N_l $__cachekit_link ARGS}}{{else}}{{__cachekit_N ARGS}}{{end}}
+//	{{__cachekit_N $__cachekit_link ARGS}}
 //
-// with ARGS [.] [$] <outer vars> [ttl] <tags> <vary>: a block with no fill
-// around it (no link) calls its func exactly as it would without links.
-// Each function name keeps the position of the block's "cache".
+// with ARGS [.] [$] <outer vars> [ttl] <tags> <vary>. The link comes
+// first, nil when the block has no fill around it: a block costs one call,
+// linked or not. The function name keeps the position of the block's
+// "cache".
 func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse.Node, error) {
-	host, err := snippet("{{" + linkVar + " := 0}}{{if " + linkVar + "}}{{" + b.funcName + "}}{{else}}{{" + b.funcName + "}}{{end}}")
+	host, err := snippet("{{" + b.funcName + "}}")
 	if err != nil {
 		return nil, err
 	}
-	ifNode := host.Root.Nodes[1].(*parse.IfNode)
-	ifNode.Pipe.Cmds[0].Args[0] = ha.link
-	var rest []parse.Node
+	action := host.Root.Nodes[0].(*parse.ActionNode)
+	id := cacheIdent.Copy().(*parse.IdentifierNode)
+	id.Ident = b.funcName
+	args := []parse.Node{id, ha.link}
 	if b.passDot {
-		rest = append(rest, ha.dot)
+		args = append(args, ha.dot)
 	}
 	if b.passRoot {
-		rest = append(rest, ha.root)
+		args = append(args, ha.root)
 	}
-	rest = append(rest, ha.vars...)
+	args = append(args, ha.vars...)
 	if ha.ttl != nil {
-		rest = append(rest, ha.ttl)
+		args = append(args, ha.ttl)
 	}
-	rest = append(rest, ha.tags...)
-	rest = append(rest, ha.vary...)
-	for i, l := range []*parse.ListNode{ifNode.List, ifNode.ElseList} {
-		action := l.Nodes[0].(*parse.ActionNode)
-		id := cacheIdent.Copy().(*parse.IdentifierNode)
-		args := []parse.Node{id}
-		if i == 0 {
-			id.Ident = b.funcName + linkedSuffix
-			args = append(args, ha.link.Copy())
-			for _, a := range rest {
-				args = append(args, a.Copy())
-			}
-		} else {
-			id.Ident = b.funcName
-			args = append(args, rest...)
-		}
-		action.Pipe.Cmds[0].Args = args
-	}
-	return ifNode, nil
+	args = append(args, ha.tags...)
+	args = append(args, ha.vary...)
+	action.Pipe.Cmds[0].Args = args
+	return action, nil
 }
-
-// linkedSuffix ends the name of a block's func that takes a link.
-const linkedSuffix = "_l"
 
 func isTags(n parse.Node) bool {
 	p, ok := n.(*parse.PipeNode)

@@ -199,7 +199,6 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 	}
 	for _, b := range rw.blocks {
 		funcs[b.funcName] = b.fn()
-		funcs[b.funcName+linkedSuffix] = b.fnLinked()
 	}
 	rw.set.Funcs(funcs)
 	for tree, root := range roots {
