@@ -31,7 +31,7 @@ type block struct {
 	tmpl     string // template holding the {{cache}} action
 	loc      string // its "name:line:col"
 	digest   [digestLen]byte
-	unlinked bool // its body calls templates with blocks it cannot link to: never stored (link.go)
+	unlinked bool // its body calls templates an earlier Rewrite changed, without a linked variant: never stored (link.go)
 
 	ttl      time.Duration // when the ttl is a literal
 	dynTTL   bool          // the ttl is an argument
@@ -160,25 +160,36 @@ func (b *block) setArgs() {
 // The link is a context.Context, which text/template passes on as it is,
 // nil included. Small arities get a func of their own: text/template calls
 // a variadic func through a slice it allocates; these slices stay on the
-// stack (call keeps none of its arguments).
+// stack (call keeps none of its arguments). The func returns the fragment
+// alone and reports an error by panicking with it, which text/template
+// turns into the same "error calling" execution error as a returned one:
+// a second result would cost an allocation per call.
 func (b *block) fn() any {
 	switch b.nargs {
 	case 0:
-		return func(ctx context.Context) (template.HTML, error) { return b.call(ctx, nil) }
+		return func(ctx context.Context) template.HTML { return must(b.call(ctx, nil)) }
 	case 1:
-		return func(ctx context.Context, x reflect.Value) (template.HTML, error) {
-			return b.call(ctx, []reflect.Value{x})
+		return func(ctx context.Context, x reflect.Value) template.HTML {
+			return must(b.call(ctx, []reflect.Value{x}))
 		}
 	case 2:
-		return func(ctx context.Context, x, y reflect.Value) (template.HTML, error) {
-			return b.call(ctx, []reflect.Value{x, y})
+		return func(ctx context.Context, x, y reflect.Value) template.HTML {
+			return must(b.call(ctx, []reflect.Value{x, y}))
 		}
 	case 3:
-		return func(ctx context.Context, x, y, z reflect.Value) (template.HTML, error) {
-			return b.call(ctx, []reflect.Value{x, y, z})
+		return func(ctx context.Context, x, y, z reflect.Value) template.HTML {
+			return must(b.call(ctx, []reflect.Value{x, y, z}))
 		}
 	}
-	return func(ctx context.Context, args ...reflect.Value) (template.HTML, error) { return b.call(ctx, args) }
+	return func(ctx context.Context, args ...reflect.Value) template.HTML { return must(b.call(ctx, args)) }
+}
+
+// must returns h, or panics with err for text/template to report.
+func must(h template.HTML, err error) template.HTML {
+	if err != nil {
+		panic(err)
+	}
+	return h
 }
 
 // fragmentHTML returns the fragment in v, after its digest, without a copy:

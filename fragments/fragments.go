@@ -17,8 +17,9 @@
 // block's tag renders the outer one afresh. A block executed with a map as
 // $ holding a context under cachekit.BindKey (fibercache binds one while a
 // page renders) records its tags in the page the same way. A block whose
-// body reaches blocks only through {{template}} calls cannot see their
-// tags: it renders every time, storing nothing (the inner blocks cache).
+// body calls templates holding blocks ({{template "card" .}}) carries their
+// tags too: the call is rewritten to a linked copy of the called template
+// (see link.go).
 //
 // Inside a block, dot, $ and every variable declared before the block mean
 // what they mean outside it. On a hit the stored HTML is written; on a miss

@@ -22,7 +22,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 		return nil, err
 	}
 	b.digest = rw.digest(start, bodyNodes)
-	b.unlinked = rw.reachesBlocks(bodyNodes)
+	b.unlinked = rw.reachesRewritten(bodyNodes)
 	if err := rw.placeArgs(start, ha); err != nil {
 		return nil, err
 	}

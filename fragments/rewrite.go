@@ -46,17 +46,19 @@ import (
 // right file and line.
 
 const (
-	reserved   = "__cachekit"
-	bodyPrefix = "__cachekit:"
-	tagsName   = "__cachekit_tags"
-	dotName    = "__cachekit_dot"
-	rootName   = "__cachekit_root"
-	linkName   = "__cachekit_link"
-	topName    = "__cachekit_top"
-	varName    = "__cachekit_var"
-	dotVar     = "$__cachekit_dot"
-	rootVar    = "$__cachekit_root"
-	linkVar    = "$__cachekit_link"
+	reserved        = "__cachekit"
+	bodyPrefix      = "__cachekit:"
+	tagsName        = "__cachekit_tags"
+	dotName         = "__cachekit_dot"
+	rootName        = "__cachekit_root"
+	linkName        = "__cachekit_link"
+	topName         = "__cachekit_top"
+	varName         = "__cachekit_var"
+	frameName       = "__cachekit_frame"
+	frameNoDataName = "__cachekit_frame0"
+	dotVar          = "$__cachekit_dot"
+	rootVar         = "$__cachekit_root"
+	linkVar         = "$__cachekit_link"
 )
 
 // Rewrite turns every {{cache}}…{{endcache}} block in every template of the
@@ -162,7 +164,7 @@ func (rw *rewriter) rewriteTrees(todo []*template.Template) (map[*parse.Tree]*pa
 		}
 		roots[t.Tree] = root
 	}
-	return roots, nil
+	return roots, rw.makeVariants()
 }
 
 // checkNames refuses two blocks of one name with different sources: one
@@ -189,13 +191,20 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		}
 		b.body = bt
 	}
+	for name, tree := range rw.variants {
+		if _, err := rw.set.AddParseTree(name, tree); err != nil {
+			return fmt.Errorf("fragments: Rewrite: %w", err)
+		}
+	}
 	funcs := template.FuncMap{
-		tagsName: tagsFunc,
-		dotName:  frameDot,
-		rootName: frameRoot,
-		linkName: frameLink,
-		topName:  topLink,
-		varName:  frameVar,
+		tagsName:        tagsFunc,
+		dotName:         frameDot,
+		rootName:        frameRoot,
+		linkName:        frameLink,
+		topName:         topLink,
+		varName:         frameVar,
+		frameName:       frameFor,
+		frameNoDataName: frameNoData,
 	}
 	for _, b := range rw.blocks {
 		funcs[b.funcName] = b.fn()
@@ -228,6 +237,9 @@ type rewriter struct {
 	blocks []*block               // the blocks rewritten so far
 
 	srcMemo map[string]string // template sources, by name (see source)
+
+	variants map[string]*parse.Tree // linked variants by name, nil until made (link.go)
+	queue    []string               // templates whose variant is still to be made
 
 	// the template being rewritten
 	tmpl       string
