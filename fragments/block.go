@@ -97,8 +97,12 @@ var (
 	bindKeyValue = reflect.ValueOf(cachekit.BindKey)
 )
 
-// topLink is the link of the blocks of a template, read once per execution
-// from its $: when $ is a map with string keys (fiber.Map: c.Render's data,
+// bound reports whether topLink finds a link in root: the template's
+// linked copy then executes instead of its plain one (link.go).
+func bound(root reflect.Value) bool { return topLink(root) != nil }
+
+// topLink is the link of the blocks of a template's linked copy, read once
+// per execution from its $: when $ is a map with string keys (fiber.Map: c.Render's data,
 // which fiber's c.Bind values join), the context.Context under
 // cachekit.BindKey, which fibercache binds while a page renders; else nil.
 // The blocks take it as a context.Context, which text/template passes on
@@ -152,19 +156,37 @@ func (b *block) setArgs() {
 	}
 }
 
-// fn returns the function the block's host action calls, with the block's
-// link first (hostAction):
+// fn returns the function the host action of a block standing in its
+// template itself calls, without the link (hostAction):
 //
-//	{{__cachekit_N $__cachekit_link [.] [$] <outer vars> [ttl] <tags> <vary>}}
+//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}
 //
-// The link is a context.Context, which text/template passes on as it is,
-// nil included. Small arities get a func of their own: text/template calls
-// a variadic func through a slice it allocates; these slices stay on the
-// stack (call keeps none of its arguments). The func returns the fragment
-// alone and reports an error by panicking with it, which text/template
-// turns into the same "error calling" execution error as a returned one:
-// a second result would cost an allocation per call.
+// Small arities get a func of their own: text/template calls a variadic
+// func through a slice it allocates; these slices stay on the stack (call
+// keeps none of its arguments). The func returns the fragment alone and
+// reports an error by panicking with it, which text/template turns into the
+// same "error calling" execution error as a returned one: a second result
+// would cost an allocation per call.
 func (b *block) fn() any {
+	switch b.nargs {
+	case 0:
+		return func() template.HTML { return must(b.call(nil, nil)) }
+	case 1:
+		return func(x reflect.Value) template.HTML { return must(b.call(nil, []reflect.Value{x})) }
+	case 2:
+		return func(x, y reflect.Value) template.HTML { return must(b.call(nil, []reflect.Value{x, y})) }
+	case 3:
+		return func(x, y, z reflect.Value) template.HTML {
+			return must(b.call(nil, []reflect.Value{x, y, z}))
+		}
+	}
+	return func(args ...reflect.Value) template.HTML { return must(b.call(nil, args)) }
+}
+
+// fnLinked is fn with the block's link first, a context.Context, which
+// text/template passes on as it is, nil included: the func of a block in a
+// body, or in a template's linked copy.
+func (b *block) fnLinked() any {
 	switch b.nargs {
 	case 0:
 		return func(ctx context.Context) template.HTML { return must(b.call(ctx, nil)) }

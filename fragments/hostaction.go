@@ -38,7 +38,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 	if b.bodyTree, err = rw.bodyTree(b, used, body); err != nil {
 		return nil, err
 	}
-	action, err := hostAction(b, start.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode), ha)
+	action, err := rw.hostAction(b, start.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode), ha)
 	if err != nil {
 		return nil, err
 	}
@@ -146,9 +146,6 @@ func (rw *rewriter) placeArgs(start *parse.ActionNode, ha *hostArgs) error {
 	if ha.link, err = rw.varNode(linkVar); err != nil {
 		return err
 	}
-	if len(rw.open) == 0 {
-		rw.topBlocks = true // the template declares it at its top
-	}
 	return nil
 }
 
@@ -198,13 +195,14 @@ func (rw *rewriter) body(b *block, start *parse.ActionNode, nodes []parse.Node, 
 
 // hostAction makes the action that replaces a block:
 //
-//	{{__cachekit_N $__cachekit_link ARGS}}
+//	{{__cachekit_N ARGS}}, or in a block's body {{__cachekit_N_l $__cachekit_link ARGS}}
 //
-// with ARGS [.] [$] <outer vars> [ttl] <tags> <vary>. The link comes
-// first, nil when the block has no fill around it: a block costs one call,
-// linked or not. The function name keeps the position of the block's
-// "cache".
-func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse.Node, error) {
+// with ARGS [.] [$] <outer vars> [ttl] <tags> <vary>. A block standing in
+// its template itself is called without its link, which costs an argument
+// per call; the template's linked copy, executed when a page's context is
+// bound, calls it with the link (splitLinked). The function name keeps the
+// position of the block's "cache".
+func (rw *rewriter) hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse.Node, error) {
 	host, err := snippet("{{" + b.funcName + "}}")
 	if err != nil {
 		return nil, err
@@ -212,7 +210,13 @@ func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse
 	action := host.Root.Nodes[0].(*parse.ActionNode)
 	id := cacheIdent.Copy().(*parse.IdentifierNode)
 	id.Ident = b.funcName
-	args := []parse.Node{id, ha.link}
+	args := []parse.Node{id}
+	if len(rw.open) == 0 {
+		rw.topFuncs[b.funcName] = true
+	} else {
+		id.Ident += linkedSuffix
+		args = append(args, ha.link)
+	}
 	if b.passDot {
 		args = append(args, ha.dot)
 	}
@@ -228,6 +232,9 @@ func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse
 	action.Pipe.Cmds[0].Args = args
 	return action, nil
 }
+
+// linkedSuffix ends the name of a block's func that takes its link first.
+const linkedSuffix = "_l"
 
 func isTags(n parse.Node) bool {
 	p, ok := n.(*parse.PipeNode)

@@ -3,6 +3,7 @@ package fragments
 import (
 	"context"
 	"reflect"
+	"strconv"
 	"strings"
 	"text/template/parse"
 
@@ -24,6 +25,62 @@ import (
 // the page). Calls the variant makes are linked the same way, one variant
 // per template however many blocks call it. The template x itself, executed
 // directly or called from outside any block, is left as it was.
+
+// A template T with blocks standing in it (not in a block's body) is
+// rewritten into a plain copy and a linked one:
+//
+//	T:                     {{if __cachekit_bound $}}{{template "__cachekit:top:T" $}}{{else}}PLAIN{{end}}
+//	__cachekit:top:T:      {{$__cachekit_link := __cachekit_top $}}LINKED
+//
+// where PLAIN calls each block's func without its link, and LINKED, the
+// same nodes copied, calls it with the link. A render without a page's
+// context bound (no map $ with a context under cachekit.BindKey) pays one
+// call per execution for the check, and nothing per block.
+
+// topPrefix starts the name of a template's linked copy.
+const topPrefix = bodyPrefix + "top:"
+
+// splitLinked returns the root that replaces the rewritten root of the
+// template named name, and makes its linked copy.
+func (rw *rewriter) splitLinked(name string, root *parse.ListNode) (*parse.ListNode, error) {
+	linked := root.CopyList()
+	parsetree.Inspect(linked, func(n parse.Node) bool {
+		a, ok := n.(*parse.ActionNode)
+		if !ok || a.Pipe == nil || len(a.Pipe.Cmds) != 1 || len(a.Pipe.Cmds[0].Args) == 0 {
+			return true
+		}
+		cmd := a.Pipe.Cmds[0]
+		if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok && rw.topFuncs[id.Ident] {
+			link, err := rw.varNode(linkVar)
+			if err != nil {
+				panic(err) // cannot happen: a fixed snippet
+			}
+			id.Ident += linkedSuffix
+			cmd.Args = append([]parse.Node{id, link}, cmd.Args[1:]...)
+		}
+		return true
+	})
+	pre, err := snippet("{{" + linkVar + " := " + topName + " $}}")
+	if err != nil {
+		return nil, err
+	}
+	linked.Nodes = append(pre.Root.Nodes, linked.Nodes...)
+	t := *rw.tree // keeps the source text, which error messages read
+	t.Name = topPrefix + name
+	t.Root = linked
+	if rw.linkedTops == nil {
+		rw.linkedTops = map[string]*parse.Tree{}
+	}
+	rw.linkedTops[t.Name] = &t
+	sw, err := snippet("{{if " + boundName + " $}}{{template " + strconv.Quote(t.Name) + " $}}{{else}}{{end}}")
+	if err != nil {
+		return nil, err
+	}
+	ifNode := sw.Root.Nodes[0].(*parse.IfNode)
+	ifNode.ElseList.Nodes = root.Nodes
+	root.Nodes = []parse.Node{ifNode}
+	return root, nil
+}
 
 // linkedPrefix starts the name of a template's linked variant.
 const linkedPrefix = bodyPrefix + "linked:"

@@ -53,6 +53,7 @@ const (
 	rootName        = "__cachekit_root"
 	linkName        = "__cachekit_link"
 	topName         = "__cachekit_top"
+	boundName       = "__cachekit_bound"
 	varName         = "__cachekit_var"
 	frameName       = "__cachekit_frame"
 	frameNoDataName = "__cachekit_frame0"
@@ -150,17 +151,15 @@ func (rw *rewriter) rewriteTrees(todo []*template.Template) (map[*parse.Tree]*pa
 		rw.tmpl, rw.tree = t.Name(), t.Tree
 		rw.vars, rw.open, rw.dotDepth, rw.rangeDepth = []scopedVar{{name: "$"}}, nil, 0, 0
 		root := t.Tree.Root.CopyList()
-		rw.topBlocks = false
+		rw.topFuncs = map[string]bool{}
 		if err := rw.list(root); err != nil {
 			return nil, err
 		}
-		if rw.topBlocks {
-			// The template's blocks read their link once per execution.
-			pre, err := snippet("{{" + linkVar + " := " + topName + " $}}")
-			if err != nil {
+		if len(rw.topFuncs) > 0 {
+			var err error
+			if root, err = rw.splitLinked(t.Name(), root); err != nil {
 				return nil, err
 			}
-			root.Nodes = append(pre.Root.Nodes, root.Nodes...)
 		}
 		roots[t.Tree] = root
 	}
@@ -191,6 +190,11 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		}
 		b.body = bt
 	}
+	for name, tree := range rw.linkedTops {
+		if _, err := rw.set.AddParseTree(name, tree); err != nil {
+			return fmt.Errorf("fragments: Rewrite: %w", err)
+		}
+	}
 	for name, tree := range rw.variants {
 		if _, err := rw.set.AddParseTree(name, tree); err != nil {
 			return fmt.Errorf("fragments: Rewrite: %w", err)
@@ -202,12 +206,14 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		rootName:        frameRoot,
 		linkName:        frameLink,
 		topName:         topLink,
+		boundName:       bound,
 		varName:         frameVar,
 		frameName:       frameFor,
 		frameNoDataName: frameNoData,
 	}
 	for _, b := range rw.blocks {
 		funcs[b.funcName] = b.fn()
+		funcs[b.funcName+linkedSuffix] = b.fnLinked()
 	}
 	rw.set.Funcs(funcs)
 	for tree, root := range roots {
@@ -240,6 +246,9 @@ type rewriter struct {
 
 	variants map[string]*parse.Tree // linked variants by name, nil until made (link.go)
 	queue    []string               // templates whose variant is still to be made
+	// linked copies of the templates with blocks of their own, by name,
+	// executed when a page's context is bound (link.go)
+	linkedTops map[string]*parse.Tree
 
 	// the template being rewritten
 	tmpl       string
@@ -248,7 +257,7 @@ type rewriter struct {
 	open       []*openBlock
 	dotDepth   int // with/range bodies entered: dot is rebound
 	rangeDepth int
-	topBlocks  bool // a block stands in the template itself, not in a body
+	topFuncs   map[string]bool // funcs of the blocks standing in the template itself, not in a body
 }
 
 func (rw *rewriter) errorf(n parse.Node, block, format string, args ...any) error {
