@@ -170,18 +170,21 @@ func (b *block) setArgs() {
 func (b *block) fn() any {
 	switch b.nargs {
 	case 0:
-		return func() template.HTML { return must(b.call(nil, nil)) }
+		return func() template.HTML { return must(b.call(noLink, nil)) }
 	case 1:
-		return func(x reflect.Value) template.HTML { return must(b.call(nil, []reflect.Value{x})) }
+		return func(x reflect.Value) template.HTML { return must(b.call(noLink, []reflect.Value{x})) }
 	case 2:
-		return func(x, y reflect.Value) template.HTML { return must(b.call(nil, []reflect.Value{x, y})) }
+		return func(x, y reflect.Value) template.HTML { return must(b.call(noLink, []reflect.Value{x, y})) }
 	case 3:
 		return func(x, y, z reflect.Value) template.HTML {
-			return must(b.call(nil, []reflect.Value{x, y, z}))
+			return must(b.call(noLink, []reflect.Value{x, y, z}))
 		}
 	}
-	return func(args ...reflect.Value) template.HTML { return must(b.call(nil, args)) }
+	return func(args ...reflect.Value) template.HTML { return must(b.call(noLink, args)) }
 }
+
+// noLink is the link of a block with no fill around it: none.
+var noLink context.Context
 
 // fnLinked is fn with the block's link first, a context.Context, which
 // text/template passes on as it is, nil included: the func of a block in a
