@@ -69,7 +69,8 @@ func BenchmarkPage(b *testing.B) {
 // bytes directly: ten blocks of 1 KiB of HTML, against the same page with
 // the HTML written as template text ("direct"), and against the floor of
 // any approach through a template function: an action printing the same
-// template.HTML from a func ("action").
+// template.HTML from a func ("action"; with vary values, also the same func
+// given them, "action-args").
 func BenchmarkHitOverhead(b *testing.B) {
 	const blocks = 10
 	html := strings.Repeat("<p>cached fragment</p>\n", 1024/23)
@@ -108,6 +109,17 @@ func BenchmarkHitOverhead(b *testing.B) {
 			ns := run(b, tm)
 			b.ReportMetric((ns-directNs)/blocks, "ns-added/block")
 		})
+		if tc.name == "vary" {
+			// The floor with the vary values evaluated and passed, as any
+			// block must: a typed func of the same two arguments.
+			b.Run(tc.name+"/action-args", func(b *testing.B) {
+				h := template.HTML(html)
+				src := strings.ReplaceAll(action.String(), "{{fragment}}", "{{fragment .User.ID .Title}}")
+				tm := template.Must(template.New("p").Funcs(template.FuncMap{"fragment": func(int, string) template.HTML { return h }}).Parse(src))
+				ns := run(b, tm)
+				b.ReportMetric((ns-directNs)/blocks, "ns-added/block")
+			})
+		}
 		b.Run(tc.name+"/cached", func(b *testing.B) {
 			tm := template.Must(template.New("p").Funcs(fragments.Funcs()).Parse(cached.String()))
 			if err := fragments.Rewrite(tm, benchCache(b)); err != nil {
@@ -130,6 +142,17 @@ func BenchmarkRewrite(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := fragments.Rewrite(set, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKey measures the key of a block with two vary values, an ID and
+// a string: the canonical encoding and its SHA-256.
+func BenchmarkKey(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fragments.Key("card", 42, "Home"); err != nil {
 			b.Fatal(err)
 		}
 	}
