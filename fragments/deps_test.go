@@ -211,7 +211,10 @@ func TestFragmentHitUnderAContextAllocates(t *testing.T) {
 		})
 		extra[name] = linked - plain
 	}
-	if perHit := (extra["page3"] - extra["page"]) / 2; perHit > 1 {
+	// The collector's list grows by doubling while AllocsPerRun repeats
+	// the render under one fill: a hit's share comes in bursts, hence the
+	// margin.
+	if perHit := (extra["page3"] - extra["page"]) / 2; perHit > 2 {
 		t.Fatalf("a hit under a page's context allocates %.1f more than without (per execution: %.1f with one block, %.1f with three)", perHit, extra["page"], extra["page3"])
 	}
 	if extra["page"] > 12 {
