@@ -86,7 +86,9 @@
 // (nodes.go makes the new nodes, digest.go hashes the block's source). At
 // render, block.go looks the fragment up in the cache or renders the body,
 // under a key made by hash.go from the vary values, and records its tags in
-// the fill it renders in, found through its link argument (link.go).
+// the fill it renders in, found through its link (link.go: a template's
+// plain and linked copies, and the linked variants of templates a body
+// calls).
 package fragments
 
 import (
