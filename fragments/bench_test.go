@@ -5,11 +5,13 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/fragments"
+	"github.com/gofiber/fiber/v2"
 )
 
 // spin1ms is work that takes 1 ms.
@@ -156,4 +158,51 @@ func BenchmarkKey(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// countingStore forwards to a real store and counts the reads: a shared
+// store (no hot layer without a Bus), as Redis without Local is.
+type countingStore struct {
+	fiber.Storage
+	gets atomic.Int64
+}
+
+func (s *countingStore) Get(key string) ([]byte, error) {
+	s.gets.Add(1)
+	return s.Storage.Get(key)
+}
+
+// BenchmarkCollection renders 24 tagged cards in a range, warm, on a shared
+// store, and reports the store reads per render (each one a round trip on
+// Redis).
+func BenchmarkCollection(b *testing.B) {
+	m, err := cachekit.NewMemory(cachekit.MemoryConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	store := &countingStore{Storage: m}
+	c := cachekit.New(cachekit.Config{Storage: store})
+	if err := c.Err(); err != nil {
+		b.Fatal(err)
+	}
+	src := `{{range .}}{{cache "card" 300 .ID (tags (printf "product:%d" .ID))}}<li>{{.Name}}</li>{{endcache}}{{end}}`
+	tm := template.Must(template.New("p").Funcs(fragments.Funcs()).Parse(src))
+	if err := fragments.Rewrite(tm, c); err != nil {
+		b.Fatal(err)
+	}
+	cards := make([]product, 24)
+	for i := range cards {
+		cards[i] = product{i + 1, fmt.Sprint("p", i+1)}
+	}
+	if err := tm.Execute(io.Discard, cards); err != nil {
+		b.Fatal(err)
+	}
+	start := store.gets.Load()
+	for b.Loop() {
+		if err := tm.Execute(io.Discard, cards); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(store.gets.Load()-start)/float64(b.N), "gets/render")
 }
