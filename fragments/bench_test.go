@@ -5,11 +5,13 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/fragments"
+	"github.com/gofiber/fiber/v2"
 )
 
 // spin1ms is work that takes 1 ms.
@@ -69,7 +71,8 @@ func BenchmarkPage(b *testing.B) {
 // bytes directly: ten blocks of 1 KiB of HTML, against the same page with
 // the HTML written as template text ("direct"), and against the floor of
 // any approach through a template function: an action printing the same
-// template.HTML from a func ("action").
+// template.HTML from a func ("action"; with vary values, also the same func
+// given them, "action-args").
 func BenchmarkHitOverhead(b *testing.B) {
 	const blocks = 10
 	html := strings.Repeat("<p>cached fragment</p>\n", 1024/23)
@@ -108,6 +111,17 @@ func BenchmarkHitOverhead(b *testing.B) {
 			ns := run(b, tm)
 			b.ReportMetric((ns-directNs)/blocks, "ns-added/block")
 		})
+		if tc.name == "vary" {
+			// The floor with the vary values evaluated and passed, as any
+			// block must: a typed func of the same two arguments.
+			b.Run(tc.name+"/action-args", func(b *testing.B) {
+				h := template.HTML(html)
+				src := strings.ReplaceAll(action.String(), "{{fragment}}", "{{fragment .User.ID .Title}}")
+				tm := template.Must(template.New("p").Funcs(template.FuncMap{"fragment": func(int, string) template.HTML { return h }}).Parse(src))
+				ns := run(b, tm)
+				b.ReportMetric((ns-directNs)/blocks, "ns-added/block")
+			})
+		}
 		b.Run(tc.name+"/cached", func(b *testing.B) {
 			tm := template.Must(template.New("p").Funcs(fragments.Funcs()).Parse(cached.String()))
 			if err := fragments.Rewrite(tm, benchCache(b)); err != nil {
@@ -133,4 +147,62 @@ func BenchmarkRewrite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkKey measures the key of a block with two vary values, an ID and
+// a string: the canonical encoding and its SHA-256.
+func BenchmarkKey(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fragments.Key("card", 42, "Home"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// countingStore forwards to a real store and counts the reads: a shared
+// store (no hot layer without a Bus), as Redis without Local is.
+type countingStore struct {
+	fiber.Storage
+	gets atomic.Int64
+}
+
+func (s *countingStore) Get(key string) ([]byte, error) {
+	s.gets.Add(1)
+	return s.Storage.Get(key)
+}
+
+// BenchmarkCollection renders 24 tagged cards in a range, warm, on a shared
+// store, and reports the store reads per render (each one a round trip on
+// Redis).
+func BenchmarkCollection(b *testing.B) {
+	m, err := cachekit.NewMemory(cachekit.MemoryConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	store := &countingStore{Storage: m}
+	c := cachekit.New(cachekit.Config{Storage: store})
+	if err := c.Err(); err != nil {
+		b.Fatal(err)
+	}
+	src := `{{range .}}{{cache "card" 300 .ID (tags (printf "product:%d" .ID))}}<li>{{.Name}}</li>{{endcache}}{{end}}`
+	tm := template.Must(template.New("p").Funcs(fragments.Funcs()).Parse(src))
+	if err := fragments.Rewrite(tm, c); err != nil {
+		b.Fatal(err)
+	}
+	cards := make([]product, 24)
+	for i := range cards {
+		cards[i] = product{i + 1, fmt.Sprint("p", i+1)}
+	}
+	if err := tm.Execute(io.Discard, cards); err != nil {
+		b.Fatal(err)
+	}
+	start := store.gets.Load()
+	for b.Loop() {
+		if err := tm.Execute(io.Discard, cards); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(store.gets.Load()-start)/float64(b.N), "gets/render")
 }

@@ -8,10 +8,12 @@ import (
 	"html/template"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"text/template/parse"
 	"time"
+	"unsafe"
 
 	"github.com/cachekit/cachekit"
 )
@@ -29,7 +31,7 @@ type block struct {
 	tmpl     string // template holding the {{cache}} action
 	loc      string // its "name:line:col"
 	digest   [digestLen]byte
-	unlinked bool // its body calls templates with blocks it cannot link to: never stored (link.go)
+	unlinked bool // its body calls templates an earlier Rewrite changed, without a linked variant: never stored (link.go)
 
 	ttl      time.Duration // when the ttl is a literal
 	dynTTL   bool          // the ttl is an argument
@@ -95,8 +97,12 @@ var (
 	bindKeyValue = reflect.ValueOf(cachekit.BindKey)
 )
 
-// topLink is the link of the blocks of a template, read once per execution
-// from its $: when $ is a map with string keys (fiber.Map: c.Render's data,
+// bound reports whether topLink finds a link in root: the template's
+// linked copy then executes instead of its plain one (link.go).
+func bound(root reflect.Value) bool { return topLink(root) != nil }
+
+// topLink is the link of the blocks of a template's linked copy, read once
+// per execution from its $: when $ is a map with string keys (fiber.Map: c.Render's data,
 // which fiber's c.Bind values join), the context.Context under
 // cachekit.BindKey, which fibercache binds while a page renders; else nil.
 // The blocks take it as a context.Context, which text/template passes on
@@ -150,44 +156,139 @@ func (b *block) setArgs() {
 	}
 }
 
-// fn returns the function the block's host action calls:
+// fn returns the function the host action of a block standing in its
+// template itself calls, without the link (hostAction):
 //
-//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}, or __cachekit_N_l with the link first (hostAction)
+//	{{__cachekit_N [.] [$] <outer vars> [ttl] <tags> <vary>}}
 //
 // Small arities get a func of their own: text/template calls a variadic
-// func through a slice it allocates.
+// func through a slice it allocates; these slices stay on the stack (call
+// keeps none of its arguments). The func returns the fragment alone and
+// reports an error by panicking with it, which text/template turns into the
+// same "error calling" execution error as a returned one: a second result
+// would cost an allocation per call.
 func (b *block) fn() any {
 	switch b.nargs {
 	case 0:
-		return func() (template.HTML, error) { return b.call(noLink, nil) }
+		return func() template.HTML { return must(b.call(noLink, nil)) }
 	case 1:
-		return func(x reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x}) }
+		return func(x reflect.Value) template.HTML { return must(b.call(noLink, []reflect.Value{x})) }
 	case 2:
-		return func(x, y reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x, y}) }
+		return func(x, y reflect.Value) template.HTML { return must(b.call(noLink, []reflect.Value{x, y})) }
 	case 3:
-		return func(x, y, z reflect.Value) (template.HTML, error) { return b.call(noLink, []reflect.Value{x, y, z}) }
+		return func(x, y, z reflect.Value) template.HTML {
+			return must(b.call(noLink, []reflect.Value{x, y, z}))
+		}
 	}
-	return func(args ...reflect.Value) (template.HTML, error) { return b.call(noLink, args) }
+	return func(args ...reflect.Value) template.HTML { return must(b.call(noLink, args)) }
 }
 
 // noLink is the link of a block with no fill around it: none.
 var noLink context.Context
 
-// fnLinked is fn for a block with a fill around it: its link comes first.
+// fnLinked is fn with the block's link first, a context.Context, which
+// text/template passes on as it is, nil included: the func of a block in a
+// body, or in a template's linked copy.
 func (b *block) fnLinked() any {
 	switch b.nargs {
 	case 0:
-		return func(ctx context.Context) (template.HTML, error) { return b.call(ctx, nil) }
+		return func(ctx context.Context) template.HTML { return must(b.call(ctx, nil)) }
 	case 1:
-		return func(ctx context.Context, x reflect.Value) (template.HTML, error) {
-			return b.call(ctx, []reflect.Value{x})
+		return func(ctx context.Context, x reflect.Value) template.HTML {
+			return must(b.call(ctx, []reflect.Value{x}))
 		}
 	case 2:
-		return func(ctx context.Context, x, y reflect.Value) (template.HTML, error) {
-			return b.call(ctx, []reflect.Value{x, y})
+		return func(ctx context.Context, x, y reflect.Value) template.HTML {
+			return must(b.call(ctx, []reflect.Value{x, y}))
+		}
+	case 3:
+		return func(ctx context.Context, x, y, z reflect.Value) template.HTML {
+			return must(b.call(ctx, []reflect.Value{x, y, z}))
 		}
 	}
-	return func(ctx context.Context, args ...reflect.Value) (template.HTML, error) { return b.call(ctx, args) }
+	return func(ctx context.Context, args ...reflect.Value) template.HTML { return must(b.call(ctx, args)) }
+}
+
+// must returns h, or panics with err for text/template to report.
+func must(h template.HTML, err error) template.HTML {
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// fragmentHTML returns the fragment in v, after its digest, without a copy:
+// v is a stored value, which is never modified (cachekit.Result.Value), or
+// a fresh render nothing else holds.
+func fragmentHTML(v []byte) template.HTML {
+	v = v[digestLen:]
+	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v)))
+}
+
+// callState is one call of a block on its way through the cache: the frame
+// its body would render with and the fill that renders it. States are
+// pooled, with their fill bound once, so a hit allocates nothing of its own.
+type callState struct {
+	b    *block
+	f    frame
+	vars [4]reflect.Value // backs f.vars for up to four outer variables
+	ran  bool             // the fill ran: a render error is this call's own
+	fill cachekit.Fill    // st.run
+}
+
+var callStates = sync.Pool{New: func() any {
+	st := new(callState)
+	st.fill = st.run
+	return st
+}}
+
+// newCallState returns a pooled state for a call of b with the frame
+// arguments args ([.] [$] <outer vars>), which it copies.
+func newCallState(b *block, ctx context.Context, args []reflect.Value) *callState {
+	st := callStates.Get().(*callState)
+	st.b, st.ran = b, false
+	st.f.ctx = ctx
+	if b.passDot {
+		st.f.dot, args = args[0], args[1:]
+	}
+	if b.passRoot {
+		st.f.root, args = args[0], args[1:]
+	}
+	st.f.vars = append(st.vars[:0], args...)
+	return st
+}
+
+// release returns st to the pool, keeping nothing it referred to. It is
+// called only once the cache is done with st.fill: not after a stale value
+// was served, whose background refresh may still call it.
+func (st *callState) release() {
+	clear(st.f.vars)
+	st.b, st.f = nil, frame{}
+	callStates.Put(st)
+}
+
+// run is the block's fill: the body renders under the fill's context, so
+// the blocks nested in it record their tags in this fragment's entry.
+func (st *callState) run(p *cachekit.Policy) ([]byte, error) {
+	st.ran = true
+	st.f.ctx = p.Context()
+	v, err := st.b.render(&st.f)
+	if err != nil {
+		return nil, &renderError{err}
+	}
+	return v, nil
+}
+
+// nframe is the number of arguments that make the body's frame.
+func (b *block) nframe() int {
+	n := b.nvars
+	if b.passDot {
+		n++
+	}
+	if b.passRoot {
+		n++
+	}
+	return n
 }
 
 // call returns the fragment, from the cache or rendered.
@@ -202,15 +303,8 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 	if len(args) != b.nargs {
 		return "", b.fail(fmt.Errorf("internal error: %d arguments, want %d", len(args), b.nargs))
 	}
-	f := &frame{ctx: ctx}
-	if b.passDot {
-		f.dot, args = args[0], args[1:]
-	}
-	if b.passRoot {
-		f.root, args = args[0], args[1:]
-	}
-	f.vars, args = args[:b.nvars], args[b.nvars:]
-	rest := args
+	nf := b.nframe()
+	rest := args[nf:]
 	ttl := b.ttl
 	if b.dynTTL {
 		if ttl, err = toTTL(rest[0]); err != nil {
@@ -219,11 +313,7 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 		rest = rest[1:]
 	}
 	if (ttl <= 0 && ttl != cachekit.DefaultTTL) || b.unlinked { // 0 or negative: not stored (cachekit.NoExpiry)
-		v, err := b.render(f)
-		if err != nil {
-			return "", b.fail(err)
-		}
-		return template.HTML(v[digestLen:]), nil
+		return b.renderNow(ctx, args[:nf])
 	}
 	tags := b.tags
 	if b.ntags > 0 {
@@ -233,34 +323,25 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 	}
 	key := b.staticKey
 	if b.nvary > 0 {
-		sum, err := hashVary(rest[b.ntags:])
-		if err != nil {
+		if key, err = varyKey(b.keyPrefix, rest[b.ntags:]); err != nil {
 			return "", b.fail(err)
 		}
-		key = b.keyPrefix + sum
 	}
+	st := newCallState(b, ctx, args[:nf])
 	p := cachekit.Policy{TTL: ttl, Tags: tags}
-	ran := false
-	fill := func(p *cachekit.Policy) ([]byte, error) {
-		ran = true
-		// The body renders under the fill's context: the blocks nested in
-		// it record their tags in this fragment's entry.
-		f.ctx = p.Context()
-		v, err := b.render(f)
-		if err != nil {
-			return nil, &renderError{err}
-		}
-		return v, nil
-	}
 	for attempt := 0; ; attempt++ {
 		var r cachekit.Result
 		if ctx != nil {
-			r, err = b.cache.LoadContext(ctx, key, p, fill)
+			r, err = b.cache.LoadContext(ctx, key, p, st.fill)
 		} else {
-			r, err = b.cache.Load(key, p, fill)
+			r, err = b.cache.Load(key, p, st.fill)
+		}
+		if r.Status == cachekit.Stale {
+			st = newCallState(b, ctx, args[:nf]) // a refresh may run the old one
 		}
 		if err != nil {
-			if re, ok := errors.AsType[*renderError](err); ok && ran {
+			if re, ok := errors.AsType[*renderError](err); ok && st.ran {
+				st.release()
 				return "", b.fail(re.err)
 			}
 			// The cache failed, or another caller's render did (with its
@@ -268,7 +349,8 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 			break
 		}
 		if len(r.Value) >= digestLen && [digestLen]byte(r.Value) == b.digest {
-			return template.HTML(r.Value[digestLen:]), nil
+			st.release()
+			return fragmentHTML(r.Value), nil
 		}
 		// Written by another version of this block (a deploy changed its
 		// source): a miss. Replace it once; if another version keeps
@@ -278,12 +360,25 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 		}
 		_ = b.cache.Delete(key)
 	}
-	f.ctx = ctx
+	st.release()
+	return b.renderNow(ctx, args[:nf])
+}
+
+// renderNow renders the body uncached, under the block's link.
+func (b *block) renderNow(ctx context.Context, frameArgs []reflect.Value) (template.HTML, error) {
+	f := &frame{ctx: ctx}
+	if b.passDot {
+		f.dot, frameArgs = frameArgs[0], frameArgs[1:]
+	}
+	if b.passRoot {
+		f.root, frameArgs = frameArgs[0], frameArgs[1:]
+	}
+	f.vars = slices.Clone(frameArgs)
 	v, err := b.render(f)
 	if err != nil {
 		return "", b.fail(err)
 	}
-	return template.HTML(v[digestLen:]), nil
+	return fragmentHTML(v), nil
 }
 
 // render executes the body and returns digest+HTML.

@@ -75,24 +75,61 @@ func TestNestedBlocksPropagateTags(t *testing.T) {
 	}
 }
 
-// A block whose body calls a template holding blocks cannot record their
-// tags (their $ is the call's data): it renders every time, never stale,
-// and the inner blocks still cache.
-func TestBlockAroundATemplateWithBlocks(t *testing.T) {
-	c := newCache(t)
-	n := newCounters()
-	tm := load(t, c, n.funcs(), "deps.html")
-	data := shelf{Products: []product{{1, "lamp"}, {2, "desk"}}}
-	render(t, tm, "viacall", data)
-	render(t, tm, "viacall", data)
-	if n.get("callee-1") != 1 || n.get("callee-2") != 1 {
-		t.Fatalf("inner blocks rendered %d and %d times, want once", n.get("callee-1"), n.get("callee-2"))
+// A block whose body calls a template holding blocks is stored, and the
+// called blocks' tags reach it through the template's linked variant: at
+// one call, through a template that only calls another, and with the
+// callee's $ and variables.
+func TestBlockAroundATemplateCall(t *testing.T) {
+	cases := []struct {
+		tmpl, outer, inner, tag, fresh string
+	}{
+		{"viacall", "viacall", "callee-1", "p:1", "LAMP"},
+		{"viarelay", "viarelay", "callee-2", "p:2", "DESK"},
+		{"viaroot", "viaroot", "rootcard", "r", "S/S"},
 	}
-	data.Products[0].Name = "LAMP"
-	c.InvalidateTags("p:1")
-	if got := render(t, tm, "viacall", data); !strings.Contains(got, "LAMP") {
-		t.Fatalf("after InvalidateTags(p:1): %s", got)
+	for _, tc := range cases {
+		t.Run(tc.tmpl, func(t *testing.T) {
+			c := newCache(t)
+			n := newCounters()
+			tm := load(t, c, n.funcs(), "deps.html")
+			data := shelf{Name: "s", Products: []product{{1, "lamp"}, {2, "desk"}}}
+			first := render(t, tm, tc.tmpl, data)
+			if want := render(t, reference(t, newCounters().funcs(), "deps.html"), tc.tmpl, data); stripCounts(first) != stripCounts(want) {
+				t.Fatalf("render differs from the page without blocks:\n%s\n%s", first, want)
+			}
+			if got := render(t, tm, tc.tmpl, data); got != first {
+				t.Fatalf("warm render differs:\n%s\n%s", first, got)
+			}
+			if n.get(tc.outer) != 1 || n.get(tc.inner) != 1 {
+				t.Fatalf("%s rendered %d times and %s %d, want once each: the outer block is stored", tc.outer, n.get(tc.outer), tc.inner, n.get(tc.inner))
+			}
+			c.InvalidateTags("p:9")
+			render(t, tm, tc.tmpl, data)
+			if n.get(tc.outer) != 1 {
+				t.Fatalf("an unrelated tag rendered %s again", tc.outer)
+			}
+			data.Name, data.Products[0].Name, data.Products[1].Name = "S", "LAMP", "DESK"
+			c.InvalidateTags(tc.tag)
+			got := render(t, tm, tc.tmpl, data)
+			if n.get(tc.outer) != 2 || n.get(tc.inner) != 2 {
+				t.Fatalf("after InvalidateTags(%s): %s rendered %d times and %s %d, want twice each", tc.tag, tc.outer, n.get(tc.outer), tc.inner, n.get(tc.inner))
+			}
+			if !strings.Contains(got, tc.fresh) {
+				t.Fatalf("after InvalidateTags(%s): %s", tc.tag, got)
+			}
+		})
 	}
+}
+
+// stripCounts drops the digits {{work}} prints, which differ between the
+// reference counters and the cached ones.
+func stripCounts(s string) string {
+	return strings.Map(func(r rune) rune {
+		if '0' <= r && r <= '9' {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // The inner block's fresh content shows in the outer one at once.
@@ -153,26 +190,35 @@ func TestBlockInAPageRender(t *testing.T) {
 }
 
 // A fragment hit records the entry's own encoded tag list: no copy of it.
+// Without a page's context a template runs its plain copy; with one, its
+// linked copy, at a fixed cost per execution: what each further hit adds
+// is the collector's append (amortised).
 func TestFragmentHitUnderAContextAllocates(t *testing.T) {
 	c := newCache(t)
 	n := newCounters()
 	tm := load(t, c, n.funcs(), "deps.html")
-	render(t, tm, "page", nil)
-	run := func(data any) float64 {
-		return testing.AllocsPerRun(200, func() { tm.ExecuteTemplate(discard{}, "page", data) })
+	extra := map[string]float64{}
+	for _, name := range []string{"page", "page3"} {
+		render(t, tm, name, nil)
+		run := func(data any) float64 {
+			return testing.AllocsPerRun(200, func() { tm.ExecuteTemplate(discard{}, name, data) })
+		}
+		plain := run(map[string]any{})
+		var linked float64
+		c.LoadContext(context.Background(), "the-page-"+name, cachekit.Policy{TTL: time.Minute}, func(p *cachekit.Policy) ([]byte, error) {
+			linked = run(map[string]any{cachekit.BindKey: p.Context()})
+			return []byte("x"), nil
+		})
+		extra[name] = linked - plain
 	}
-	plain := run(map[string]any{})
-	var linked float64
-	c.LoadContext(context.Background(), "the-page", cachekit.Policy{TTL: time.Minute}, func(p *cachekit.Policy) ([]byte, error) {
-		linked = run(map[string]any{cachekit.BindKey: p.Context()})
-		return []byte("x"), nil
-	})
-	// Without a fill around it a block is called as it always was. Under one
-	// (a page being rendered, a miss path), its call takes the link, and the
-	// collector's list of tag lists grows by appending (amortised): the tag
-	// list itself is the entry's, never copied.
-	if linked > plain+2 {
-		t.Fatalf("a hit under a page's context allocates %.1f, without %.1f", linked, plain)
+	// The collector's list grows by doubling while AllocsPerRun repeats
+	// the render under one fill: a hit's share comes in bursts, hence the
+	// margin.
+	if perHit := (extra["page3"] - extra["page"]) / 2; perHit > 2 {
+		t.Fatalf("a hit under a page's context allocates %.1f more than without (per execution: %.1f with one block, %.1f with three)", perHit, extra["page"], extra["page3"])
+	}
+	if extra["page"] > 12 {
+		t.Fatalf("the linked copy costs %.1f allocations per execution", extra["page"])
 	}
 }
 

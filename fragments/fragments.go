@@ -21,8 +21,9 @@
 // block's tag renders the outer one afresh. A block executed with a map as
 // $ holding a context under cachekit.BindKey (fibercache binds one while a
 // page renders) records its tags in the page the same way. A block whose
-// body reaches blocks only through {{template}} calls cannot see their
-// tags: it renders every time, storing nothing (the inner blocks cache).
+// body calls templates holding blocks ({{template "card" .}}) carries their
+// tags too: the call is rewritten to a linked copy of the called template
+// (see link.go).
 //
 // Inside a block, dot, $ and every variable declared before the block mean
 // what they mean outside it. On a hit the stored HTML is written; on a miss
@@ -89,7 +90,9 @@
 // (nodes.go makes the new nodes, digest.go hashes the block's source). At
 // render, block.go looks the fragment up in the cache or renders the body,
 // under a key made by hash.go from the vary values, and records its tags in
-// the fill it renders in, found through its link argument (link.go).
+// the fill it renders in, found through its link (link.go: a template's
+// plain and linked copies, and the linked variants of templates a body
+// calls).
 package fragments
 
 import (

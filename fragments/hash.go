@@ -31,6 +31,24 @@ var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b 
 
 // hashVary returns the hex digest of vals.
 func hashVary(vals []reflect.Value) (string, error) {
+	var dst [2 * 16]byte // the hex of the first 16 bytes of the digest
+	b, err := appendVaryHash(dst[:0], vals)
+	return string(b), err
+}
+
+// varyKey returns prefix followed by the hex digest of vals, in one
+// allocation: the key a block looks its fragment up under.
+func varyKey(prefix string, vals []reflect.Value) (string, error) {
+	var dst [128]byte
+	b, err := appendVaryHash(append(dst[:0], prefix...), vals)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// appendVaryHash appends the hex digest of vals to dst.
+func appendVaryHash(dst []byte, vals []reflect.Value) ([]byte, error) {
 	bp := hashBufs.Get().(*[]byte)
 	b := append((*bp)[:0], 1) // encoding version
 	var err error
@@ -39,7 +57,7 @@ func hashVary(vals []reflect.Value) (string, error) {
 		if err != nil {
 			*bp = b[:0]
 			hashBufs.Put(bp)
-			return "", fmt.Errorf("vary value %d: %w", i+1, err)
+			return dst, fmt.Errorf("vary value %d: %w", i+1, err)
 		}
 	}
 	sum := sha256.Sum256(b)
@@ -47,7 +65,7 @@ func hashVary(vals []reflect.Value) (string, error) {
 		*bp = b[:0]
 		hashBufs.Put(bp)
 	}
-	return hex.EncodeToString(sum[:16]), nil
+	return hex.AppendEncode(dst, sum[:16]), nil
 }
 
 var (

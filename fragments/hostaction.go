@@ -23,7 +23,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 		return nil, err
 	}
 	b.digest = rw.digest(start, bodyNodes)
-	b.unlinked = rw.reachesBlocks(bodyNodes)
+	b.unlinked = rw.reachesRewritten(bodyNodes)
 	if err := rw.placeArgs(start, ha); err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func (rw *rewriter) block(start *parse.ActionNode, bodyNodes []parse.Node) (pars
 	if b.bodyTree, err = rw.bodyTree(b, used, body); err != nil {
 		return nil, err
 	}
-	action, err := hostAction(b, start.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode), ha)
+	action, err := rw.hostAction(b, start.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode), ha)
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +147,6 @@ func (rw *rewriter) placeArgs(start *parse.ActionNode, ha *hostArgs) error {
 	if ha.link, err = rw.varNode(linkVar); err != nil {
 		return err
 	}
-	if len(rw.open) == 0 {
-		rw.topBlocks = true // the template declares it at its top
-	}
 	return nil
 }
 
@@ -197,53 +194,47 @@ func (rw *rewriter) body(b *block, start *parse.ActionNode, nodes []parse.Node, 
 	return body, ob.used, nil
 }
 
-// hostAction makes what replaces a block:
+// hostAction makes the action that replaces a block:
 //
-//	{{if $__cachekit_link}}{{__cachekit_N_l $__cachekit_link ARGS}}{{else}}{{__cachekit_N ARGS}}{{end}}
+//	{{__cachekit_N ARGS}}, or in a block's body {{__cachekit_N_l $__cachekit_link ARGS}}
 //
-// with ARGS [.] [$] <outer vars> [ttl] <tags> <vary>: a block with no fill
-// around it (no link) calls its func exactly as it would without links.
-// Each function name keeps the position of the block's "cache".
-func hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse.Node, error) {
-	host, err := snippet("{{" + linkVar + " := 0}}{{if " + linkVar + "}}{{" + b.funcName + "}}{{else}}{{" + b.funcName + "}}{{end}}")
+// with ARGS [.] [$] <outer vars> [ttl] <tags> <vary>. A block standing in
+// its template itself is called without its link, which costs an argument
+// per call; the template's linked copy, executed when a page's context is
+// bound, calls it with the link (splitLinked). The function name keeps the
+// position of the block's "cache".
+func (rw *rewriter) hostAction(b *block, cacheIdent *parse.IdentifierNode, ha *hostArgs) (parse.Node, error) {
+	host, err := snippet("{{" + b.funcName + "}}")
 	if err != nil {
 		return nil, err
 	}
-	ifNode := host.Root.Nodes[1].(*parse.IfNode)
-	ifNode.Pipe.Cmds[0].Args[0] = ha.link
-	var rest []parse.Node
+	action := host.Root.Nodes[0].(*parse.ActionNode)
+	id := cacheIdent.Copy().(*parse.IdentifierNode)
+	id.Ident = b.funcName
+	args := []parse.Node{id}
+	if len(rw.open) == 0 {
+		rw.topFuncs[b.funcName] = true
+	} else {
+		id.Ident += linkedSuffix
+		args = append(args, ha.link)
+	}
 	if b.passDot {
-		rest = append(rest, ha.dot)
+		args = append(args, ha.dot)
 	}
 	if b.passRoot {
-		rest = append(rest, ha.root)
+		args = append(args, ha.root)
 	}
-	rest = append(rest, ha.vars...)
+	args = append(args, ha.vars...)
 	if ha.ttl != nil {
-		rest = append(rest, ha.ttl)
+		args = append(args, ha.ttl)
 	}
-	rest = append(rest, ha.tags...)
-	rest = append(rest, ha.vary...)
-	for i, l := range []*parse.ListNode{ifNode.List, ifNode.ElseList} {
-		action := l.Nodes[0].(*parse.ActionNode)
-		id := cacheIdent.Copy().(*parse.IdentifierNode)
-		args := []parse.Node{id}
-		if i == 0 {
-			id.Ident = b.funcName + linkedSuffix
-			args = append(args, ha.link.Copy())
-			for _, a := range rest {
-				args = append(args, a.Copy())
-			}
-		} else {
-			id.Ident = b.funcName
-			args = append(args, rest...)
-		}
-		action.Pipe.Cmds[0].Args = args
-	}
-	return ifNode, nil
+	args = append(args, ha.tags...)
+	args = append(args, ha.vary...)
+	action.Pipe.Cmds[0].Args = args
+	return action, nil
 }
 
-// linkedSuffix ends the name of a block's func that takes a link.
+// linkedSuffix ends the name of a block's func that takes its link first.
 const linkedSuffix = "_l"
 
 func isTags(n parse.Node) bool {

@@ -46,17 +46,20 @@ import (
 // right file and line.
 
 const (
-	reserved   = "__cachekit"
-	bodyPrefix = "__cachekit:"
-	tagsName   = "__cachekit_tags"
-	dotName    = "__cachekit_dot"
-	rootName   = "__cachekit_root"
-	linkName   = "__cachekit_link"
-	topName    = "__cachekit_top"
-	varName    = "__cachekit_var"
-	dotVar     = "$__cachekit_dot"
-	rootVar    = "$__cachekit_root"
-	linkVar    = "$__cachekit_link"
+	reserved        = "__cachekit"
+	bodyPrefix      = "__cachekit:"
+	tagsName        = "__cachekit_tags"
+	dotName         = "__cachekit_dot"
+	rootName        = "__cachekit_root"
+	linkName        = "__cachekit_link"
+	topName         = "__cachekit_top"
+	boundName       = "__cachekit_bound"
+	varName         = "__cachekit_var"
+	frameName       = "__cachekit_frame"
+	frameNoDataName = "__cachekit_frame0"
+	dotVar          = "$__cachekit_dot"
+	rootVar         = "$__cachekit_root"
+	linkVar         = "$__cachekit_link"
 )
 
 // Rewrite turns every {{cache}}…{{endcache}} block in every template of the
@@ -148,21 +151,19 @@ func (rw *rewriter) rewriteTrees(todo []*template.Template) (map[*parse.Tree]*pa
 		rw.tmpl, rw.tree = t.Name(), t.Tree
 		rw.vars, rw.open, rw.dotDepth, rw.rangeDepth = []scopedVar{{name: "$"}}, nil, 0, 0
 		root := t.Tree.Root.CopyList()
-		rw.topBlocks = false
+		rw.topFuncs = map[string]bool{}
 		if err := rw.list(root); err != nil {
 			return nil, err
 		}
-		if rw.topBlocks {
-			// The template's blocks read their link once per execution.
-			pre, err := snippet("{{" + linkVar + " := " + topName + " $}}")
-			if err != nil {
+		if len(rw.topFuncs) > 0 {
+			var err error
+			if root, err = rw.splitLinked(t.Name(), root); err != nil {
 				return nil, err
 			}
-			root.Nodes = append(pre.Root.Nodes, root.Nodes...)
 		}
 		roots[t.Tree] = root
 	}
-	return roots, nil
+	return roots, rw.makeVariants()
 }
 
 // checkNames refuses two blocks of one name with different sources: one
@@ -189,13 +190,26 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		}
 		b.body = bt
 	}
+	for name, tree := range rw.linkedTops {
+		if _, err := rw.set.AddParseTree(name, tree); err != nil {
+			return fmt.Errorf("fragments: Rewrite: %w", err)
+		}
+	}
+	for name, tree := range rw.variants {
+		if _, err := rw.set.AddParseTree(name, tree); err != nil {
+			return fmt.Errorf("fragments: Rewrite: %w", err)
+		}
+	}
 	funcs := template.FuncMap{
-		tagsName: tagsFunc,
-		dotName:  frameDot,
-		rootName: frameRoot,
-		linkName: frameLink,
-		topName:  topLink,
-		varName:  frameVar,
+		tagsName:        tagsFunc,
+		dotName:         frameDot,
+		rootName:        frameRoot,
+		linkName:        frameLink,
+		topName:         topLink,
+		boundName:       bound,
+		varName:         frameVar,
+		frameName:       frameFor,
+		frameNoDataName: frameNoData,
 	}
 	for _, b := range rw.blocks {
 		funcs[b.funcName] = b.fn()
@@ -230,6 +244,12 @@ type rewriter struct {
 
 	srcMemo map[string]string // template sources, by name (see source)
 
+	variants map[string]*parse.Tree // linked variants by name, nil until made (link.go)
+	queue    []string               // templates whose variant is still to be made
+	// linked copies of the templates with blocks of their own, by name,
+	// executed when a page's context is bound (link.go)
+	linkedTops map[string]*parse.Tree
+
 	// the template being rewritten
 	tmpl       string
 	tree       *parse.Tree
@@ -237,7 +257,7 @@ type rewriter struct {
 	open       []*openBlock
 	dotDepth   int // with/range bodies entered: dot is rebound
 	rangeDepth int
-	topBlocks  bool // a block stands in the template itself, not in a body
+	topFuncs   map[string]bool // funcs of the blocks standing in the template itself, not in a body
 }
 
 func (rw *rewriter) errorf(n parse.Node, block, format string, args ...any) error {

@@ -72,7 +72,12 @@ func (rw *rewriter) node(n parse.Node) error {
 		return rw.branch(&n.BranchNode, true, true)
 	case *parse.TemplateNode:
 		if n.Pipe != nil {
-			return rw.pipe(n.Pipe)
+			if err := rw.pipe(n.Pipe); err != nil {
+				return err
+			}
+		}
+		if len(rw.open) > 0 {
+			return rw.linkCall(n)
 		}
 	case *parse.BreakNode, *parse.ContinueNode:
 		if o := rw.innermost(); o != nil && o.rangeDepth == rw.rangeDepth {
