@@ -18,8 +18,10 @@ func TestMarksBounded(t *testing.T) {
 	if n := ms.n.Load(); n > maxMarks*markShards || n <= 0 {
 		t.Fatalf("%d marks held, bound %d", n, maxMarks*markShards)
 	}
-	if st, _ := ms.check("19999"); st != markHitForMiss && ms.n.Load() < maxMarks*markShards {
-		t.Errorf("latest key not a hit-for-miss")
+	// The latest key is kept unless its own shard was full of marks that
+	// had not expired (on a slow machine other shards may have swept some).
+	if st, _ := ms.check("19999"); st != markHitForMiss && len(ms.shard("19999").m) < maxMarks {
+		t.Errorf("latest key not a hit-for-miss, its shard holding %d of %d", len(ms.shard("19999").m), maxMarks)
 	}
 	time.Sleep(60 * time.Millisecond)
 	for i := 0; i < 100; i++ {
