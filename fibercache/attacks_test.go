@@ -634,7 +634,8 @@ func TestHitForMiss(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			app := newApp()
 			app.Use(New(Config{Cache: newCache(t), HitForMiss: time.Second}))
-			// In the second burst every render waits, up to 10 s, until all
+			// In the second burst every render waits, up to 3 s (less than the
+			// 5 s LockTimeout after which queued requests render anyway), until all
 			// 20 are inside the handler at once: requests queued behind one
 			// render could never all be inside, whatever the machine's load.
 			var runs, inside atomic.Int64
@@ -651,7 +652,7 @@ func TestHitForMiss(t *testing.T) {
 				}
 				select {
 				case <-all:
-				case <-time.After(10 * time.Second):
+				case <-time.After(3 * time.Second):
 					apart.Store(true)
 				}
 				return tc.page(c)
