@@ -1,0 +1,130 @@
+package fibercache
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/proxy"
+)
+
+// Attacks on what issue #12 added (Strict, CDN-Cache-Control, the view
+// helpers, Age and Date arithmetic). Each failed before its fix.
+
+// personal renders a page that names the request's credentials, counted.
+func personal(n *atomic.Int64, set func(c *fiber.Ctx)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		set(c)
+		return c.SendString("page of " + c.Get(fiber.HeaderAuthorization) + " #" + strconv.FormatInt(n.Add(1), 10))
+	}
+}
+
+// A CDN-Cache-Control: public never makes a credentialed response storable
+// under Strict: only Cache-Control's own public does (DESIGN rule 2).
+func TestStrictCDNPublicDoesNotShareCredentialed(t *testing.T) {
+	app := newApp()
+	app.Use(New(Config{Cache: newCache(t), Strict: true}))
+	var n atomic.Int64
+	app.Get("/", personal(&n, func(c *fiber.Ctx) {
+		c.Set(fiber.HeaderCacheControl, "max-age=60")
+		c.Set("CDN-Cache-Control", "public, max-age=60")
+	}))
+	r := get(t, app, "/", fiber.HeaderAuthorization, "Bearer alice")
+	expect(t, "alice's X-Cache", r.xcache(), "BYPASS")
+	r = get(t, app, "/", fiber.HeaderAuthorization, "Bearer bob")
+	expect(t, "bob's body", r.body, "page of Bearer bob #2")
+	r = get(t, app, "/")
+	expect(t, "anonymous body", r.body, "page of  #3")
+}
+
+// A handler that merges into a Cache-Control set in front (fibercache's
+// own CacheControl helper, as Django's patch_cache_control) does not make
+// the front's public its own: a credentialed page stays unshared.
+func TestFrontPublicMergedByHandlerDoesNotCount(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
+			app := newApp()
+			app.Use(func(c *fiber.Ctx) error {
+				c.Set(fiber.HeaderCacheControl, "public, max-age=600") // a site-wide policy in front
+				return c.Next()
+			})
+			app.Use(New(Config{Cache: newCache(t), Strict: strict}))
+			var n atomic.Int64
+			app.Get("/account", personal(&n, func(c *fiber.Ctx) { CacheControl(c, "must-revalidate") }))
+			r := get(t, app, "/account", fiber.HeaderAuthorization, "Bearer alice")
+			expect(t, "Cache-Control sent", r.header.Get(fiber.HeaderCacheControl), "public, max-age=600, must-revalidate")
+			expect(t, "alice's X-Cache", r.xcache(), "BYPASS")
+			r = get(t, app, "/account", fiber.HeaderAuthorization, "Bearer bob")
+			expect(t, "bob's body", r.body, "page of Bearer bob #2")
+			if strict {
+				// The front's max-age is no freshness of the handler's.
+				r = get(t, app, "/account")
+				expect(t, "anonymous, Strict: not stored", r.cacheStatus(), "cachekit; fwd=uri-miss; detail=no-freshness")
+			}
+		})
+	}
+	// What the handler changes is its own: a smaller max-age counts.
+	app := newApp()
+	app.Use(func(c *fiber.Ctx) error { c.Set(fiber.HeaderCacheControl, "max-age=600"); return c.Next() })
+	app.Use(New(Config{Cache: newCache(t), Strict: true}))
+	var n atomic.Int64
+	app.Get("/", personal(&n, func(c *fiber.Ctx) { CacheControl(c, "max-age=30") }))
+	expect(t, "the handler's max-age", get(t, app, "/").cacheStatus(), "cachekit; fwd=uri-miss; stored")
+	expect(t, "hit", get(t, app, "/").cacheStatus(), "cachekit; hit; ttl=30")
+}
+
+// A far Expires saturates (as delta-seconds do) instead of overflowing
+// into "already stale".
+func TestFarExpiresIsStored(t *testing.T) {
+	app := newApp()
+	app.Use(New(Config{Cache: newCache(t), Strict: true}))
+	app.Get("/", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderExpires, c.Query("e"))
+		return c.SendString("x")
+	})
+	for _, e := range []string{"Sat, 01 Jan 2400 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		q := "/?e=" + url.QueryEscape(e)
+		expect(t, e+" first", get(t, app, q).cacheStatus(), "cachekit; fwd=uri-miss; stored")
+		expect(t, e+" second", get(t, app, q).xcache(), "HIT")
+	}
+}
+
+// dateOrigin is an origin (net/http) that sends the Date given in ?d, and
+// max-age=60.
+func dateOrigin(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = []string{r.URL.Query().Get("d")}
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("origin"))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// An ancient Date from upstream (a reverse proxy's origin) makes the
+// response stale, never fresh for longer than its max-age: the age
+// saturates instead of wrapping a Duration (before: a max-age=60 response
+// dated 274 AD was fresh for 272 days, with a garbage Age).
+func TestAncientDateIsStale(t *testing.T) {
+	base := dateOrigin(t)
+	app := newApp()
+	app.Use(New(Config{Cache: newCache(t)}))
+	app.Use(func(c *fiber.Ctx) error { return proxy.Do(c, base+c.OriginalURL()) })
+	for _, d := range []string{"Thu, 01 Jan 0274 00:00:00 GMT", "Mon, 01 Jan 0001 00:00:00 GMT"} {
+		q := "/x?d=" + url.QueryEscape(d)
+		r := get(t, app, q)
+		expect(t, d+": body", r.body, "origin")
+		expect(t, d+": not stored", r.cacheStatus(), "cachekit; fwd=uri-miss; detail=stale")
+		expect(t, d+": second", get(t, app, q).xcache(), "MISS")
+	}
+}
