@@ -128,3 +128,28 @@ func TestAncientDateIsStale(t *testing.T) {
 		expect(t, d+": second", get(t, app, q).xcache(), "MISS")
 	}
 }
+
+// A successful POST whose Location names a percent-encoded path drops that
+// path's pages: the path is compared in the form c.Path() has it (before,
+// the decoded Location path never matched, and the page stayed).
+func TestUnsafeLocationEncodedPath(t *testing.T) {
+	for _, unescape := range []bool{false, true} {
+		for _, loc := range []string{"/caf%C3%A9", "/Caf%c3%a9", "http://example.com/caf%C3%A9", "/x/../caf%C3%A9"} {
+			t.Run(strconv.FormatBool(unescape)+" "+loc, func(t *testing.T) {
+				app := fiber.New(fiber.Config{DisableStartupMessage: true, UnescapePath: unescape})
+				app.Use(New(Config{Cache: newCache(t), TTL: 3600e9}))
+				h, runs := counting("p")
+				app.Get("/*", h)
+				app.Post("/*", func(c *fiber.Ctx) error {
+					c.Set(fiber.HeaderLocation, loc)
+					return c.SendStatus(fiber.StatusSeeOther)
+				})
+				get(t, app, "/caf%C3%A9", "Host", "example.com")
+				expect(t, "hit", get(t, app, "/caf%C3%A9", "Host", "example.com").xcache(), "HIT")
+				do(t, app, fiber.MethodPost, "/comment", "Host", "example.com")
+				expect(t, "after the POST", get(t, app, "/caf%C3%A9", "Host", "example.com").xcache(), "MISS")
+				expect(t, "renders", runs.Load(), int64(2))
+			})
+		}
+	}
+}
