@@ -240,7 +240,9 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		// day), for a conditional request to the handler to refresh.
 		an.revalidate, an.keep = true, min(max(an.ttl, time.Minute), 24*time.Hour)
 	}
-	an.value = an.encode(replayHeaders(&rh, snap, m.cfg.SurrogateHeaders), resp.Header.ContentType(), body)
+	hdrs := replayHeaders(&rh, snap, m.cfg.SurrogateHeaders)
+	hdrs = append(hdrs, header{name: hdrDateB, value: storedDate(&rh, now)}) // date.go
+	an.value = an.encode(hdrs, resp.Header.ContentType(), body)
 	return an
 }
 
