@@ -241,7 +241,7 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		an.revalidate, an.keep = true, min(max(an.ttl, time.Minute), 24*time.Hour)
 	}
 	hdrs := replayHeaders(&rh, snap, m.cfg.SurrogateHeaders)
-	hdrs = append(hdrs, header{name: hdrDateB, value: storedDate(&rh, now)}) // date.go
+	hdrs = append(hdrs, header{name: hdrDateB, value: stampDate(c, &rh, now)}) // date.go
 	an.value = an.encode(hdrs, resp.Header.ContentType(), body)
 	return an
 }

@@ -31,6 +31,17 @@ func storedDate(rh *responseHeaders, now time.Time) []byte {
 	return now.UTC().AppendFormat(nil, http.TimeFormat)
 }
 
+// stampDate returns the Date the page is stored with (storedDate); when
+// the app leaves Date to the middleware and the response has none, the
+// response gets that one, so the render's answer and the hits agree.
+func stampDate(c *fiber.Ctx, rh *responseHeaders, now time.Time) []byte {
+	d := storedDate(rh, now)
+	if len(rh.date) == 0 && ownDate(c) {
+		setDate(&c.Response().Header, d)
+	}
+	return d
+}
+
 // ownDate reports whether the app writes Date itself
 // (fiber.Config.DisableDefaultDate): then the middleware sends it.
 func ownDate(c *fiber.Ctx) bool {
