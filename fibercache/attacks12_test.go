@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/proxy"
@@ -137,7 +138,7 @@ func TestUnsafeLocationEncodedPath(t *testing.T) {
 		for _, loc := range []string{"/caf%C3%A9", "/Caf%c3%a9", "http://example.com/caf%C3%A9", "/x/../caf%C3%A9"} {
 			t.Run(strconv.FormatBool(unescape)+" "+loc, func(t *testing.T) {
 				app := fiber.New(fiber.Config{DisableStartupMessage: true, UnescapePath: unescape})
-				app.Use(New(Config{Cache: newCache(t), TTL: 3600e9}))
+				app.Use(New(Config{Cache: newCache(t), TTL: time.Hour}))
 				h, runs := counting("p")
 				app.Get("/*", h)
 				app.Post("/*", func(c *fiber.Ctx) error {
@@ -151,5 +152,53 @@ func TestUnsafeLocationEncodedPath(t *testing.T) {
 				expect(t, "renders", runs.Load(), int64(2))
 			})
 		}
+	}
+}
+
+// A 304 from the handler during revalidation that makes the page personal
+// or unstorable (Set-Cookie, private, no-store, a new Vary, a CDN public)
+// never leaves an updated page for others: the entry is dropped (or, for
+// a CDN public, kept but never shared with credentials).
+func TestRevalidation304CannotMakePagePersonal(t *testing.T) {
+	for _, add := range []string{"Set-Cookie", "private", "no-store", "vary", "cdn-public"} {
+		t.Run(add, func(t *testing.T) {
+			inBubble(t, func(t *testing.T) {
+				app := newApp()
+				app.Use(New(Config{Cache: newCache(t), Strict: true}))
+				var renders atomic.Int64
+				app.Get("/", func(c *fiber.Ctx) error {
+					c.Set(fiber.HeaderCacheControl, "max-age=10")
+					c.Set(fiber.HeaderETag, `"v"`)
+					if c.Fresh() {
+						switch add {
+						case "Set-Cookie":
+							c.Cookie(&fiber.Cookie{Name: "sid", Value: "alice"})
+						case "private":
+							c.Set(fiber.HeaderCacheControl, "private, max-age=10")
+						case "no-store":
+							c.Set(fiber.HeaderCacheControl, "no-store")
+						case "vary":
+							c.Set(fiber.HeaderVary, "X-User")
+						case "cdn-public":
+							c.Set("CDN-Cache-Control", "public, max-age=100")
+						}
+						return c.SendStatus(fiber.StatusNotModified)
+					}
+					return c.SendString("body " + strconv.FormatInt(renders.Add(1), 10))
+				})
+				get(t, app, "/")
+				time.Sleep(11 * time.Second)
+				get(t, app, "/") // revalidates: the handler answers 304
+				r := get(t, app, "/")
+				if add == "cdn-public" {
+					expect(t, "kept for anonymous requests", r.xcache(), "HIT")
+				} else {
+					expect(t, "after the 304: rendered again", r.body, "body 2")
+					expect(t, "no Set-Cookie replayed", r.header.Get(fiber.HeaderSetCookie), "")
+				}
+				r = get(t, app, "/", fiber.HeaderAuthorization, "Bearer bob")
+				expect(t, "credentialed: never the shared page", r.xcache(), "BYPASS")
+			})
+		})
 	}
 }
