@@ -202,3 +202,46 @@ func TestRevalidation304CannotMakePagePersonal(t *testing.T) {
 		})
 	}
 }
+
+// The view helpers called by middleware in front of the cache (not by the
+// handler) are front headers: CacheControl's public and max-age never
+// allow storing nor set a lifetime, NeverCache still forbids, PatchVary
+// still varies the key.
+func TestViewHelpersInFront(t *testing.T) {
+	cases := []struct {
+		name   string
+		front  func(c *fiber.Ctx)
+		cred   bool
+		status string // Cache-Status of the first response
+	}{
+		{"CacheControl public, credentialed", func(c *fiber.Ctx) { CacheControl(c, "public", "max-age=600") }, true, "cachekit; fwd=bypass; detail=credentials"},
+		{"CacheControl max-age, Strict needs the handler's", func(c *fiber.Ctx) { CacheControl(c, "public", "max-age=600") }, false, "cachekit; fwd=uri-miss; detail=no-freshness"},
+		{"NeverCache forbids", NeverCache, false, "cachekit; fwd=uri-miss; detail=no-store"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			app := newApp()
+			app.Use(func(c *fiber.Ctx) error { tc.front(c); return c.Next() })
+			app.Use(New(Config{Cache: newCache(t), Strict: true}))
+			var n atomic.Int64
+			app.Get("/", personal(&n, func(*fiber.Ctx) {}))
+			var hdr []string
+			if tc.cred {
+				hdr = []string{fiber.HeaderAuthorization, "Bearer alice"}
+			}
+			expect(t, "Cache-Status", get(t, app, "/", hdr...).cacheStatus(), tc.status)
+			expect(t, "second", get(t, app, "/").body, "page of  #2")
+		})
+	}
+	// PatchVary in front: the key varies on the header.
+	app := newApp()
+	app.Use(func(c *fiber.Ctx) error { PatchVary(c, "X-Lang"); return c.Next() })
+	app.Use(New(Config{Cache: newCache(t), Strict: true}))
+	app.Get("/", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "max-age=60")
+		return c.SendString("lang " + c.Get("X-Lang"))
+	})
+	get(t, app, "/", "X-Lang", "en")
+	expect(t, "en hit", get(t, app, "/", "X-Lang", "en").body, "lang en")
+	expect(t, "fr is another variant", get(t, app, "/", "X-Lang", "fr").body, "lang fr")
+}
