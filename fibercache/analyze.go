@@ -240,7 +240,9 @@ func (m *middleware) analyze(c *fiber.Ctx, snap *snapshot, rec *record, req *req
 		// day), for a conditional request to the handler to refresh.
 		an.revalidate, an.keep = true, min(max(an.ttl, time.Minute), 24*time.Hour)
 	}
-	an.value = an.encode(replayHeaders(&rh, snap, m.cfg.SurrogateHeaders), resp.Header.ContentType(), body)
+	hdrs := replayHeaders(&rh, snap, m.cfg.SurrogateHeaders)
+	hdrs = append(hdrs, header{name: hdrDateB, value: stampDate(c, &rh, now)}) // date.go
+	an.value = an.encode(hdrs, resp.Header.ContentType(), body)
 	return an
 }
 
@@ -296,7 +298,42 @@ func collectHeaders(h *fasthttp.ResponseHeader, snap *snapshot) responseHeaders 
 			rh.read(h)
 		}
 	}
+	if snap != nil {
+		rh.discountFront(snap, used)
+	}
 	return rh
+}
+
+// discountFront withholds credit from what a Cache-Control set in front
+// lent to the chain's: a handler that merges into it (CacheControl(c,
+// "max-age=60") after a front "public") makes a new line, but the public
+// and the lifetimes it kept are still the front's, and never allow
+// storing (DESIGN rule 2). A directive the front line had, with the same
+// value, does not count; one the handler changed does.
+func (rh *responseHeaders) discountFront(snap *snapshot, used []bool) {
+	front := newCacheControl()
+	replaced := false
+	for i, p := range snap.pairs {
+		if !used[i] && classify(p.name) == hdrCacheControl {
+			front.parse(p.value)
+			replaced = true
+		}
+	}
+	if !replaced {
+		return
+	}
+	cc := &rh.cc
+	if front.public {
+		cc.public = false
+	}
+	for _, d := range [...]struct{ got, front *int64 }{
+		{&cc.maxAge, &front.maxAge}, {&cc.sMaxAge, &front.sMaxAge},
+		{&cc.staleWhileRev, &front.staleWhileRev}, {&cc.staleIf, &front.staleIf},
+	} {
+		if *d.front >= 0 && *d.got == *d.front {
+			*d.got = -1
+		}
+	}
 }
 
 // readFront takes in one header set in front of the middleware: only what

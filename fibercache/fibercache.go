@@ -48,9 +48,11 @@
 // "cachekit; fwd=uri-miss; stored", "cachekit; fwd=bypass; detail=credentials".
 // Hits carry Age, the stored ETag (a weak one made from the body and its
 // Content-Encoding when the handler set none) and Last-Modified, and answer If-None-Match and
-// If-Modified-Since with 304. Per-response headers (Set-Cookie, Date,
+// If-Modified-Since with 304. Per-response headers (Set-Cookie,
 // hop-by-hop ones, the cache's own) and headers set by middleware in front
-// of it are never replayed.
+// of it are never replayed. A page is stored with its Date, which hits
+// carry in an app with fiber.Config.DisableDefaultDate (else fasthttp
+// writes the serve time; date.go).
 //
 // Concurrent misses of one page run the handler once; the others replay
 // its response, or run their own when it was not storable, and wait at

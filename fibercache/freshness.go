@@ -36,7 +36,9 @@ func (m *middleware) freshness(rh *responseHeaders, now time.Time) (ttl, age tim
 		if !ok || rh.nExpires > 1 || exp <= base {
 			return 0, 0, "expired"
 		}
-		lifetime = exp - base
+		// Saturated as delta-seconds are (RFC 9111 §1.2.2): a far Expires
+		// must not overflow the Duration below.
+		lifetime = min(exp-base, deltaMax)
 	case m.cfg.Strict:
 		return 0, 0, "no-freshness"
 	default:
@@ -49,6 +51,9 @@ func (m *middleware) freshness(rh *responseHeaders, now time.Time) (ttl, age tim
 	if a, ok := parseAge(rh.age); rh.hasAge && ok && a > cur {
 		cur = a
 	}
+	// An ancient Date saturates too: a wrapped Duration would make a
+	// centuries-old response fresh (or fresher than it said).
+	cur = min(cur, deltaMax)
 	age = time.Duration(cur) * time.Second
 	if lifetime < 0 {
 		ttl = m.cfg.TTL - age
@@ -79,6 +84,10 @@ func (rh *responseHeaders) applyTargeted() {
 	cc.noStore = cc.noStore || rh.cc.noStore
 	cc.private = cc.private || rh.cc.private
 	cc.noCache = cc.noCache || rh.front.noCache
+	// Only Cache-Control's own public lets a credentialed response be
+	// stored (DESIGN rule 2): a CDN-targeted public is for the CDN's
+	// policy, not a licence to share what a user's credentials fetched.
+	cc.public = rh.cc.public
 	rh.cc = cc
 	rh.nExpires, rh.expires = 0, nil
 }

@@ -124,9 +124,10 @@ func (m *middleware) invalidateUnsafe(c *fiber.Ctx, err error) {
 	}
 }
 
-// sameHostPath returns the decoded path of the URI reference ref
-// (absolute, or relative to the request) when it names the request's
-// host; ok false otherwise.
+// sameHostPath returns the path of the URI reference ref (absolute, or
+// relative to the request), in the form c.Path() gives (percent-encoded
+// unless fiber.Config.UnescapePath), when it names the request's host;
+// ok false otherwise.
 func sameHostPath(c *fiber.Ctx, ref string) (string, bool) {
 	if ref == "" {
 		return "", false
@@ -138,7 +139,12 @@ func sameHostPath(c *fiber.Ctx, ref string) (string, bool) {
 	if u.Host != "" && !strings.EqualFold(u.Host, string(c.Request().Host())) {
 		return "", false
 	}
-	p := u.Path
+	// The path as c.Path() has it, which page keys hold: as sent
+	// (percent-encoded) unless the app unescapes paths.
+	p := u.EscapedPath()
+	if c.App().Config().UnescapePath {
+		p = u.Path
+	}
 	switch {
 	case p == "":
 		p = c.Path() // "?q" or "#f": the request's own path

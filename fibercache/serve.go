@@ -56,6 +56,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	if len(pg.etag) > 0 {
 		h.SetCanonical(hdrETag, pg.etag)
 	}
+	sendStoredDate(c, pg) // date.go
 
 	var buf [96]byte
 	// Seconds of freshness left (negative when stale): the page's TTL
@@ -137,6 +138,7 @@ func setStatusHeaders(c *fiber.Ctx, x []byte, fwd, detail string, stored bool) {
 		b = append(b, detail...)
 	}
 	h.SetCanonical(hdrCacheStatus, b)
+	ensureDate(c) // date.go
 }
 
 // downstream sends Cache-Control and Expires for a page just stored, when
