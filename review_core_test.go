@@ -1,0 +1,110 @@
+package cachekit
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/cachekit/cachekit/internal/testserver"
+)
+
+// With Replicas over a store that has a multi-get (here Memcached's
+// get-multi, as redisbus.Atomic's pipeline), an entry with two tags or
+// more is a hit: the tags' generations are read from their replicas, not
+// from the unreplicated keys the multi-get would name.
+func TestReviewReplicasMultiGetTags(t *testing.T) {
+	var addrs []string
+	for range 3 {
+		addrs = append(addrs, testserver.Memcached(t).Addr)
+	}
+	mc := memcache.New(addrs...)
+	mc.Timeout = time.Second
+	store := atomicMemcachedStore{&memcachedStore{mc}}
+	c := New(Config{Storage: store, Prefix: fmt.Sprint("rm", time.Now().UnixNano()%1e9), Replicas: 3, Logger: quiet()})
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("k", []byte("v"), time.Hour, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := c.Get("k"); !ok || string(v) != "v" {
+		t.Fatalf("entry with two tags: Get = %q, %v, %v; want a hit", v, ok, err)
+	}
+	rs, err := c.LookupMany(t.Context(), "k", "k")
+	if err != nil || rs[0].Status != Hit || rs[1].Status != Hit {
+		t.Fatalf("LookupMany = %+v, %v; want two hits", rs, err)
+	}
+	if err := c.InvalidateTags("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := c.Get("k"); ok {
+		t.Fatal("invalidated entry served")
+	}
+}
+
+// memcachedExpiry asks a memcached server for key's expiry with the meta
+// debug command: -1 is none.
+func memcachedExpiry(t *testing.T, addr, key string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintf(conn, "me %s\r\n", key); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "exp="); ok {
+			return v
+		}
+	}
+	t.Fatalf("me %s: %q", key, line)
+	return ""
+}
+
+// DESIGN rule 8: every key the Cache writes expires in the store, also
+// when Touch or Incr rewrite a NoExpiry entry through an external Atomic
+// store without a guard (a negative Timeout).
+func TestReviewNoExpiryRewriteExpiresUnguarded(t *testing.T) {
+	addr := testserver.Addr(t, "CACHEKIT_MEMCACHED_ADDR")
+	store := atomicMemcachedStore{newMemcachedStore(addr)}
+	c := New(Config{Storage: store, Prefix: fmt.Sprint("ne", time.Now().UnixNano()%1e9), Timeout: -1, Logger: quiet()})
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	skey := c.keys.storageKey(kindEntry, "n")
+	check := func(what string) {
+		t.Helper()
+		if exp := memcachedExpiry(t, addr, skey); exp == "-1" {
+			t.Fatalf("after %s the key has no expiry in the store", what)
+		}
+	}
+	if err := c.Set("n", []byte("1"), NoExpiry); err != nil {
+		t.Fatal(err)
+	}
+	check("Set NoExpiry")
+	if _, err := c.Incr("n", 1); err != nil {
+		t.Fatal(err)
+	}
+	check("Incr of a NoExpiry key")
+	if ok, err := c.Touch("n", NoExpiry); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	check("Touch NoExpiry")
+	if ok, err := c.Add("fresh", []byte("x"), NoExpiry); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if exp := memcachedExpiry(t, addr, c.keys.storageKey(kindEntry, "fresh")); exp == "-1" {
+		t.Fatal("after Add NoExpiry the key has no expiry in the store")
+	}
+}
