@@ -2,6 +2,7 @@ package cachekit
 
 import (
 	"bufio"
+	"hash/crc32"
 	"fmt"
 	"net"
 	"strings"
@@ -108,3 +109,42 @@ func TestReviewNoExpiryRewriteExpiresUnguarded(t *testing.T) {
 		t.Fatal("after Add NoExpiry the key has no expiry in the store")
 	}
 }
+
+// A node that hangs shuts out its own keys only, for Incr, Touch and Add
+// too: their reads through an Atomic store's GetMany count against the
+// circuit of the key they read, not of one group all such reads share.
+func TestReviewAtomicReadBreakerIsPerKey(t *testing.T) {
+	servers := []*testserver.Process{testserver.Memcached(t), testserver.Memcached(t)}
+	mc := memcache.New(servers[0].Addr, servers[1].Addr)
+	mc.Timeout = 300 * time.Millisecond
+	c := New(Config{Storage: atomicMemcachedStore{&memcachedStore{mc}}, Prefix: fmt.Sprint("ab", time.Now().UnixNano()%1e9), Logger: quiet()})
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var onNode [2]string // a key on each server
+	for i := 0; onNode[0] == "" || onNode[1] == ""; i++ {
+		k := fmt.Sprint("n", i)
+		skey := c.keys.storageKey(kindEntry, k)
+		n := crc32OfKey(skey) % 2
+		if onNode[n] == "" && (onNode[1-n] == "" || c.guard.group(skey) != c.guard.group(c.keys.storageKey(kindEntry, onNode[1-n]))) {
+			onNode[n] = k
+		}
+	}
+	for _, k := range onNode {
+		if err := c.Set(k, []byte("1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	servers[0].Stop()
+	defer servers[0].Cont()
+	time.Sleep(100 * time.Millisecond) // every thread of it stopped
+	if _, err := c.Incr(onNode[0], 1); err == nil {
+		t.Fatal("Incr on a hung server succeeded")
+	}
+	if n, err := c.Incr(onNode[1], 1); err != nil || n != 2 {
+		t.Fatalf("one server hung: Incr of a key on the other = %d, %v; want 2", n, err)
+	}
+}
+
+// crc32OfKey is how gomemcache picks a server: crc32 of the key mod n.
+func crc32OfKey(key string) uint32 { return crc32.ChecksumIEEE([]byte(key)) }
