@@ -2,8 +2,8 @@ package cachekit
 
 import (
 	"bufio"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"strings"
 	"testing"
