@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,3 +150,58 @@ func TestReviewAtomicReadBreakerIsPerKey(t *testing.T) {
 
 // crc32OfKey is how gomemcache picks a server: crc32 of the key mod n.
 func crc32OfKey(key string) uint32 { return crc32.ChecksumIEEE([]byte(key)) }
+
+// One render per key (DESIGN rule 5): a caller that misses while a fill
+// of its key runs waits for it and takes its value, even when an
+// unrelated key was written since the fill began; its key written, or any
+// invalidation, still makes it fill again.
+func TestReviewWaiterKeepsFlightAfterUnrelatedWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(c *Cache) error
+		fills int32
+	}{
+		{"unrelated Set", func(c *Cache) error { return c.Set("other", []byte("x"), time.Hour) }, 1},
+		{"any tag", func(c *Cache) error { return c.InvalidateTags("unrelated") }, 2}, // TestLateJoinerAfterInvalidation
+		{"its tag", func(c *Cache) error { return c.InvalidateTags("t") }, 2},
+		{"its key", func(c *Cache) error { return c.Delete("k") }, 2},
+		{"Clear", func(c *Cache) error { return c.Clear() }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(Config{Storage: newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20}), Logger: quiet()})
+			var fills atomic.Int32
+			started, release := make(chan struct{}), make(chan struct{})
+			fill := func(p *Policy) ([]byte, error) {
+				if fills.Add(1) == 1 {
+					close(started)
+					<-release
+				}
+				return []byte("v"), nil
+			}
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Load("k", Policy{TTL: time.Hour, Tags: []string{"t"}}, fill); err != nil {
+					t.Error(err)
+				}
+			}()
+			<-started
+			if err := tc.write(c); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				defer wg.Done()
+				if _, err := c.Load("k", Policy{TTL: time.Hour, Tags: []string{"t"}}, fill); err != nil {
+					t.Error(err)
+				}
+			}()
+			time.Sleep(200 * time.Millisecond) // the second caller waits on the flight
+			close(release)
+			wg.Wait()
+			if n := fills.Load(); n != tc.fills {
+				t.Fatalf("%d fills; want %d", n, tc.fills)
+			}
+		})
+	}
+}
