@@ -205,3 +205,34 @@ func TestReviewWaiterKeepsFlightAfterUnrelatedWrite(t *testing.T) {
 		})
 	}
 }
+
+// A replica that holds another generation than the other two (it missed
+// a bump and came back) makes every read of the tag a miss, not a third of
+// them by the order the answers come in, and the next fill heals the
+// replicas for good: then every read is a hit.
+func TestReviewReplicaDisagreementIsSeenAndHealed(t *testing.T) {
+	p := newPool(t)
+	c := New(Config{Storage: p, Prefix: fmt.Sprint("rh", time.Now().UnixNano()%1e9), Replicas: 3, Logger: quiet()})
+	if err := c.Set("k", []byte("v"), time.Hour, "t"); err != nil {
+		t.Fatal(err)
+	}
+	tk := c.keys.storageKey(kindTag, "t")
+	rk := c.guard.reps.ks.replicaKey(c.guard.reps.tags, tk, 0)
+	odd := newGeneration(time.Now().UnixNano())
+	if err := p.memcachedStore.Set(rk, odd[:], time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, ok, _ := c.Get("k"); ok {
+			t.Fatalf("read %d: a hit while one replica answers another generation", i)
+		}
+	}
+	if _, err := c.GetOrSet("k", time.Hour, func() ([]byte, error) { return []byte("new"), nil }, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if v, ok, _ := c.Get("k"); !ok || string(v) != "new" {
+			t.Fatalf("read %d after a fill: %q, %v; want the healed hit", i, v, ok)
+		}
+	}
+}
