@@ -13,6 +13,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/cachekit/cachekit/internal/testserver"
+	"github.com/gofiber/storage/redis/v3"
 )
 
 // With Replicas over a store that has a multi-get (here Memcached's
@@ -233,6 +234,41 @@ func TestReviewReplicaDisagreementIsSeenAndHealed(t *testing.T) {
 	for i := range 20 {
 		if v, ok, _ := c.Get("k"); !ok || string(v) != "new" {
 			t.Fatalf("read %d after a fill: %q, %v; want the healed hit", i, v, ok)
+		}
+	}
+}
+
+// A Prefix with a '{' starts a Redis Cluster hash tag in every storage
+// key: with "{site}" all of a generation's replicas hash to one slot, so
+// one master; with "si{te" to slots that depend on the replica's name, not
+// its band. New refuses it with Replicas; without a '{', replicas are
+// apart.
+func TestReviewPrefixWithBraceAndReplicas(t *testing.T) {
+	addrs := strings.Split(testserver.Addr(t, "CACHEKIT_REDIS_CLUSTER_ADDRS"), ",")
+	conn := redisStore(t, addrs[0]).(*redis.Storage).Conn()
+	thirds := func(c *Cache) map[int64]bool {
+		tk := c.keys.storageKey(kindTag, "product:1")
+		out := map[int64]bool{}
+		for i := range 3 {
+			slot, err := conn.ClusterKeySlot(t.Context(), c.guard.reps.ks.replicaKey(c.guard.reps.tags, tk, i)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[slot*3/16384] = true
+		}
+		return out
+	}
+	mem := shared{newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})}
+	if got := thirds(New(Config{Storage: mem, Prefix: "site", Replicas: 3})); len(got) != 3 {
+		t.Fatalf("Prefix site: replicas in %d thirds of the slots", len(got))
+	}
+	for _, prefix := range []string{"{site}", "si{te"} {
+		c := New(Config{Storage: mem, Prefix: prefix, Replicas: 3})
+		if c.Err() == nil {
+			t.Errorf("Prefix %q with Replicas 3 accepted; its replicas fall in %d third(s) of the slots", prefix, len(thirds(c)))
+		}
+		if err := New(Config{Storage: mem, Prefix: prefix}).Err(); err != nil {
+			t.Errorf("Prefix %q without Replicas: %v", prefix, err)
 		}
 	}
 }
