@@ -104,6 +104,9 @@ func (c *Cache) moveMarks(kind byte, name string) {
 	if c.marks == nil {
 		return
 	}
+	if kind != msgKey {
+		c.marks.tags.Add(1)
+	}
 	switch {
 	case kind == 0 || (kind == msgTag && name == clearTag):
 		c.marks.all.Add(1)

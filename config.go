@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cachekit/cachekit/internal/keys"
@@ -104,7 +105,7 @@ type Config struct {
 	// differ read as a miss, never as an older generation (replicas.go).
 	// It costs every tag read and write that many calls, in parallel.
 	// 0 or 1: one key; otherwise odd, at most 9. Not used over Memory;
-	// needs the Timeout (not negative).
+	// needs the Timeout (not negative) and a Prefix without '{'.
 	//
 	// Optional. Default: 0 (one key).
 	Replicas int
@@ -218,6 +219,9 @@ func (cfg *Config) validate() error {
 		errs = append(errs, fmt.Errorf("cachekit: Config.Replicas is %d; 0, 1 or odd up to 9", r))
 	} else if r > 1 && cfg.Timeout < 0 {
 		errs = append(errs, errors.New("cachekit: Config.Replicas needs a Timeout (it is negative)"))
+	} else if r > 1 && strings.Contains(cfg.Prefix, "{") {
+		// Redis Cluster would hash every key by the prefix's hash tag.
+		errs = append(errs, fmt.Errorf("cachekit: Config.Prefix %q has a '{', which would put every replica of Config.Replicas on one Redis Cluster slot", cfg.Prefix))
 	}
 	if cfg.MaxAbandoned < 0 {
 		errs = append(errs, fmt.Errorf("cachekit: Config.MaxAbandoned is negative (%d)", cfg.MaxAbandoned))

@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,18 +156,20 @@ func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fil
 	fallback := r.fallback
 	skey := c.keys.storageKey(kindEntry, key)
 	leader := false
-	joined := c.epochNow()
+	joined, joinedAt := c.epochNow(), c.flightStart(key)
 	v, err, _ := c.group.Do(skey, func() (any, error) {
 		leader = true
 		// A caller that missed just as the previous flight ended would
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
+		at := c.flightStart(key)
 		if !p.storeDown && c.written.Load() != written {
 			if r, _ := c.lookup(key); r.Status == Hit {
 				return fillResult{value: r.Value, epoch: epoch, list: r.tags}, nil
 			}
 		}
 		f, err := c.runFill(ctx, skey, p, fill)
+		f.at = at
 		f.ctxGone = err != nil && ctx != nil && ctx.Err() != nil
 		return f, err
 	})
@@ -182,9 +185,11 @@ func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fil
 		// The fill failed because the caller that ran it went away, not
 		// this one: run it for this caller.
 		f, err = c.runFill(ctx, skey, p, fill)
-	} else if err == nil && shared && (f.noStore || f.epoch != joined) {
+	} else if err == nil && shared && (f.noStore || (f.epoch != joined && !c.flightCurrent(&f, joinedAt))) {
 		// The value was meant for the caller that computed it only, or the
-		// flight began before an invalidation this caller came after.
+		// flight began before an invalidation this caller came after (a
+		// write of another key since it began does not count:
+		// flightCurrent).
 		f, err = c.runFill(ctx, skey, p, fill)
 	}
 	if err != nil {
@@ -221,6 +226,61 @@ type fillResult struct {
 	unsafe bool
 
 	ctxGone bool // the fill failed with its caller's context done
+
+	at flightMarks // the versions when the flight began
+}
+
+// flightMarks are the versions (versions.go) of a flight's key when it
+// began, before its reads.
+type flightMarks struct {
+	ok   bool // the Cache has versions
+	all  uint64
+	tags uint64
+	key  mark
+}
+
+func (c *Cache) flightStart(key string) flightMarks {
+	if c.marks == nil {
+		return flightMarks{}
+	}
+	return flightMarks{ok: true, all: c.marks.all.Load(), tags: c.marks.tags.Load(), key: c.keyMark(key)}
+}
+
+// flightCurrent reports whether a caller that joined a flight after some
+// write (joined: the versions then) may take its value as it would take a
+// hit on the entry the flight stored: no invalidation of any tag came
+// between the flight's start and the join (an invalidation may concern
+// what the fill read without saying so), its key's version has not moved
+// since the flight began (no Set, Delete or other write of the key;
+// nothing dropped every value), and every tag the value was built under
+// (the key space's and those of the reads its fill made) still has the
+// generation it was built under: generations are random and never written
+// twice, so an equal one proves no invalidation since. Writes of other
+// keys are what is left: they change nothing the value depends on.
+func (c *Cache) flightCurrent(f *fillResult, joined flightMarks) bool {
+	if !f.at.ok || f.unsafe || len(f.gens) == 0 {
+		return false // a value the flight found stored, or one whose dependencies are unknown
+	}
+	if joined.tags != f.at.tags || joined.all != f.at.all || c.marks.all.Load() != f.at.all || !c.marks.valid([]mark{f.at.key}) {
+		return false
+	}
+	names := make([][]byte, len(f.gens))
+	for i := range f.gens {
+		names[i] = []byte(f.gens[i].name)
+		if c.pending.n.Load() != 0 && c.pending.has(names[i]) {
+			return false
+		}
+	}
+	cur, err := c.tagGens(context.Background(), names, make([][]byte, 0, len(names)))
+	if err != nil {
+		return false
+	}
+	for i := range f.gens {
+		if !bytes.Equal(cur[i], f.gens[i].gen[:]) {
+			return false
+		}
+	}
+	return true
 }
 
 // report records what f depends on in the collector of the caller's fill.

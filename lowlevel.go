@@ -302,7 +302,7 @@ func (c *Cache) Incr(key string, delta int64) (int64, error) {
 		}
 		n += delta
 		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), strconv.AppendInt(nil, n, 10))
-		ok, err := a.CompareAndSwap(skey, old, buf, c.remaining(&e))
+		ok, err := a.CompareAndSwap(skey, old, buf, storeExpiry(c.remaining(&e))) // never 0: every key expires
 		if err != nil {
 			return 0, c.atomicError("incr", key, err)
 		}
@@ -353,7 +353,7 @@ func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
 			exp = ttl + max(swr, sie)
 		}
 		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), e.value)
-		ok, err := a.CompareAndSwap(skey, old, buf, exp)
+		ok, err := a.CompareAndSwap(skey, old, buf, storeExpiry(exp)) // never 0: every key expires
 		if err != nil {
 			return false, c.atomicError("touch", key, err)
 		}

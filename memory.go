@@ -207,6 +207,7 @@ func (m *Memory) Reset() error {
 	err := m.bc.Reset()
 	// After: a reader that sees the new epoch finds the store empty.
 	m.marks.all.Add(1)
+	m.marks.tags.Add(1)
 	m.epoch.Add(1)
 	return err
 }

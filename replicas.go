@@ -19,7 +19,8 @@ import (
 //     succeeds when a majority q = n/2+1 took it; otherwise it fails, and
 //     InvalidateTags reports it and keeps it pending, as for a single key;
 //   - a read asks all n and stands when q replicas hold one generation and
-//     none another; a replica that holds none (evicted, its node
+//     none another (once q agree, the others get replicaGrace to answer:
+//     a live node's answer is never skipped for coming third); a replica that holds none (evicted, its node
 //     restarted) counts for nothing. Differing generations, or fewer than q
 //     holding one, read as no generation (unknown: a miss, and the next
 //     fill writes a new random generation to every replica, which heals
@@ -38,8 +39,11 @@ import (
 // only what keeps reads answering when one node is dead.
 //
 // What it does not cover, as for one key: a write abandoned on a hung
-// node that lands after a newer one on the same key; with replicas that
-// needs such late writes on q replicas, so on q hung nodes.
+// node that lands after a newer one on the same key. With replicas, one
+// such late write of the old generation on a replica that took the
+// invalidation, plus the n-q replicas that missed it, make q that hold the
+// old one; a read then serves it if the replicas holding the new one do
+// not answer (down, or slower than replicaGrace).
 
 // replicas holds the guard's replication of tag generations.
 type replicas struct {
@@ -84,11 +88,17 @@ func (g *guard) getReplicated(ctx context.Context, tk string) ([]byte, error) {
 	var first []byte
 	var firstErr error
 	agree, missing, failed := 0, 0, 0
+	var grace <-chan time.Time // once a quorum agrees: how long the others may still answer
 	for range r.n {
 		var a replicaAnswer
 		select {
 		case a = <-ch:
+		case <-grace:
+			return first, nil
 		case <-ctx.Done():
+			if grace != nil {
+				return first, nil
+			}
 			return nil, fmt.Errorf("get %q: %w: %w", tk, errCallerGone, ctx.Err())
 		}
 		switch {
@@ -106,14 +116,22 @@ func (g *guard) getReplicated(ctx context.Context, tk string) ([]byte, error) {
 			if agree == 0 {
 				first = a.v
 			}
-			if agree++; agree >= r.quorum {
-				return first, nil
+			if agree++; agree >= r.quorum && grace == nil {
+				// Not at once: a replica that answers another generation
+				// makes the read a miss (and so the next fill heals it),
+				// whatever the order the answers come in.
+				t := time.NewTimer(g.replicaGrace())
+				defer t.Stop()
+				grace = t.C
 			}
 		}
 		if failed > r.n-r.quorum {
 			r.short.Add(1)
 			return nil, fmt.Errorf("get %q: %d of %d replicas failed: %w", tk, failed, r.n, firstErr)
 		}
+	}
+	if agree >= r.quorum {
+		return first, nil
 	}
 	// Every replica answered or failed, and fewer than a quorum hold one
 	// generation: missing (made anew by the next fill), or some hold it and
@@ -133,11 +151,17 @@ func (g *guard) writeReplicated(ctx context.Context, op, tk string, write func(c
 	ch := g.fanOut(context.WithoutCancel(ctx), tk, func(ctx context.Context, rk string) ([]byte, error) { return nil, write(ctx, rk) })
 	var firstErr error
 	done, failed := 0, 0
+	var grace <-chan time.Time // once a quorum took it
 	for range r.n {
 		var a replicaAnswer
 		select {
 		case a = <-ch:
+		case <-grace:
+			return nil
 		case <-ctx.Done():
+			if grace != nil {
+				return nil
+			}
 			return fmt.Errorf("%s %q: %w: %w", op, tk, errCallerGone, ctx.Err())
 		}
 		if a.err != nil {
@@ -151,12 +175,24 @@ func (g *guard) writeReplicated(ctx context.Context, op, tk string, write func(c
 			}
 			continue
 		}
-		if done++; done >= r.quorum {
-			return nil
+		if done++; done >= r.quorum && grace == nil {
+			// The others get a moment to land too, so that a read that
+			// follows does not find them differ (and fill again).
+			t := time.NewTimer(g.replicaGrace())
+			defer t.Stop()
+			grace = t.C
 		}
+	}
+	if done >= r.quorum {
+		return nil
 	}
 	return fmt.Errorf("%s %q: %w", op, tk, firstErr) // not reached
 }
+
+// replicaGrace is how long a replicated read or write that has its quorum
+// still waits for the other replicas: the answers of live nodes come
+// within it; a hung node's do not, and cost no more than it.
+func (g *guard) replicaGrace() time.Duration { return g.deadline() / 10 }
 
 func (g *guard) setReplicated(ctx context.Context, tk string, val []byte, exp time.Duration) error {
 	return g.writeReplicated(ctx, "set", tk, func(ctx context.Context, rk string) error { return g.setOne(ctx, rk, val, exp) })

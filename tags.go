@@ -216,9 +216,13 @@ type multiGetter interface {
 }
 
 // storeGetMany reads keys from the store: in one call to its GetMany when
-// it has one (bounded by the guard as a single Get is), else one Get each.
+// it has one (bounded by the guard as a single Get is), else one Get each;
+// replicated tag generations always one Get each, through their replicas.
 func (c *Cache) storeGetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	mg, ok := c.user.(multiGetter)
+	if c.guard != nil && c.guard.reps.of(keys[0]) {
+		ok = false // generations are read from their replicas (guard.get), not from their own keys
+	}
 	if !ok || len(keys) == 1 {
 		out := make([][]byte, len(keys))
 		for i, k := range keys {

@@ -22,6 +22,7 @@ import (
 // value while a write ran recorded a counter the write moves after it.
 type versions struct {
 	all  atomic.Uint64
+	tags atomic.Uint64 // moved by every invalidation of a tag (and with all): see flightCurrent
 	seed maphash.Seed
 	slot [versionSlots]atomic.Uint64
 }
