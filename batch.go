@@ -14,14 +14,18 @@ import "context"
 // through it, a Bus message from another instance, a Clear. After any of
 // them Take finds nothing, and the caller reads as it would have without
 // the Batch, so an InvalidateTags that has returned is never answered from
-// a Batch read before it. (An invalidation made by another instance that
-// no Bus reports cannot be seen without a read; such a change is as
-// concurrent with a Batch as with any read, and the tags of every value
-// taken still reach the fill around the caller, whose entry then reads as
-// a miss.)
+// a Batch read before it. Changes made through another Cache over the same
+// Memory (or the same Local, with a Bus) count too. (An invalidation made
+// by another instance, or another Cache over a shared store, that no Bus
+// reports cannot be seen without a read; such a change is as concurrent
+// with a Batch as with any read, and the tags of every value taken still
+// reach the fill around the caller, whose entry then reads as a miss.)
+//
+// Take may be called from many goroutines.
 type Batch struct {
 	c       *Cache
 	changes uint64
+	epoch   uint64
 	hits    map[string]Result
 }
 
@@ -39,7 +43,7 @@ func (c *Cache) Prefetch(ctx context.Context, keys ...string) *Batch {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	b.changes = c.changes.Load() // before every read
+	b.changes, b.epoch = c.changes.Load(), c.epochNow() // before every read
 	out := make([]Result, len(keys))
 	todo := make([]int, 0, len(keys))
 	for i, k := range keys {
@@ -70,8 +74,7 @@ func (b *Batch) Take(ctx context.Context, key string) (r Result, ok bool) {
 		return Result{}, false
 	}
 	c := b.c
-	if c.changes.Load() != b.changes {
-		b.hits = nil
+	if c.changes.Load() != b.changes || c.epochNow() != b.epoch {
 		return Result{}, false
 	}
 	if r, ok = b.hits[key]; !ok {

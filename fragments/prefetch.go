@@ -101,6 +101,14 @@ func (p *rangePrefetch) fn(link context.Context, args ...any) reflect.Value {
 		return reflect.Value{}
 	}
 	v := reflect.ValueOf(coll)
+	if v.Kind() == reflect.Array {
+		// Passed as a value, the array lost the addressability its
+		// elements had in place (pointer-receiver methods): iterate an
+		// addressable copy.
+		a := reflect.New(v.Type()).Elem()
+		a.Set(v)
+		v = a
+	}
 	if link == nil {
 		return v
 	}

@@ -265,3 +265,19 @@ func TestCollectionDependencies(t *testing.T) {
 		t.Errorf("after invalidating product:5, the page:\n%s", got)
 	}
 }
+
+// A range over an array held in place: its elements stay addressable, so
+// pointer-receiver methods work in the body as they do without the blocks.
+func TestCollectionArrayAddressable(t *testing.T) {
+	c, _ := sharedCache(t)
+	src := `{{range .Rows}}{{cache "arow" 300 .ID}}{{.Label}};{{endcache}}{{end}}`
+	tm, plain := pair(t, c, nil, src)
+	data := &struct{ Rows [3]row }{Rows: [3]row{{1, "a"}, {2, "b"}, {3, "c"}}}
+	want := exec(t, plain, data)
+	if got := exec(t, tm, data); got != want || want != "label-a;label-b;label-c;" {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := exec(t, tm, data); got != want {
+		t.Errorf("warm: got %q, want %q", got, want)
+	}
+}
