@@ -42,6 +42,8 @@ func (s *multiStore) GetMany(keys []string) ([][]byte, error) {
 
 func (s *multiStore) trips() int64 { return s.gets.Load() + s.multi.Load() }
 
+func (s *multiStore) calls() int64 { return s.trips() }
+
 // sharedCache is a Cache on a real Memory seen as a shared store (no hot
 // layer, as Redis without Local), counted.
 func sharedCache(t testing.TB) (*cachekit.Cache, *multiStore) {
