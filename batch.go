@@ -89,3 +89,8 @@ func (b *Batch) Take(ctx context.Context, key string) (r Result, ok bool) {
 	}
 	return r, true
 }
+
+// Remote reports whether the Cache's reads may leave the process: false on
+// the embedded Memory, where a read costs no round trip and a Prefetch
+// saves nothing; true on any other store, Local or not.
+func (c *Cache) Remote() bool { return c.memory == nil }

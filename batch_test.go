@@ -88,3 +88,16 @@ func TestBatch(t *testing.T) {
 		t.Errorf("Prefetch with an empty key kept something")
 	}
 }
+
+func TestRemote(t *testing.T) {
+	c := New(Config{})
+	defer c.Storage().(*Memory).Close()
+	m, err := NewMemory(MemoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if c.Remote() || !New(Config{Storage: single{&counted{Memory: m}}}).Remote() {
+		t.Errorf("Remote: embedded %v, shared %v", c.Remote(), New(Config{Storage: single{&counted{Memory: m}}}).Remote())
+	}
+}

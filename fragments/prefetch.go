@@ -30,6 +30,8 @@ import (
 // (Batch.Take, which also records its tags in the fill around it) and reads
 // the cache as before when the Batch has nothing for its key: a key the
 // prefetch computed differently from the block is only a wasted read.
+// On the embedded Memory (cachekit.Cache.Remote is false) a read costs no
+// round trip, and ranges are left as they are.
 
 const (
 	pfNewName = "__cachekit_pfnew"
@@ -233,7 +235,7 @@ func fieldOf(v reflect.Value, name string) (reflect.Value, bool) {
 // declaration to put before it, or nil when none of its blocks can be
 // prefetched.
 func (rw *rewriter) prefetch(rn *parse.RangeNode, first int) (parse.Node, error) {
-	if rn.Pipe == nil || rn.Pipe.IsAssign || len(rn.Pipe.Decl) > 2 || first == len(rw.blocks) {
+	if !rw.cache.Remote() || rn.Pipe == nil || rn.Pipe.IsAssign || len(rn.Pipe.Decl) > 2 || first == len(rw.blocks) {
 		return nil, nil
 	}
 	byFunc := map[string]*block{}

@@ -167,7 +167,7 @@ func TestCollectionWithoutMultiGet(t *testing.T) {
 func TestCollectionMapNestedOuter(t *testing.T) {
 	c, s := sharedCache(t)
 	n := newCounters()
-	src := `{{$u := .User}}{{range $k, $v := .Rows}}{{cache "row" 300 $k $u.ID}}[{{$k}}={{$v.Name}} {{work (printf "row%s" $k)}}]{{endcache}}{{end}}` +
+	src := `{{$u := .User}}{{range $k, $v := .Rows}}{{cache "row" 300 $k $u.ID $.User.ID}}[{{$k}}={{$v.Name}} {{work (printf "row%s" $k)}}]{{endcache}}{{end}}` +
 		`{{range $g := .Groups}}<{{$g.Title}}>{{range .Items}}{{cache "item" 300 $g.Title .ID}}({{.Name}}){{endcache}}{{cache "static" 300}}s{{endcache}}{{end}}{{end}}`
 	tm, plain := pair(t, c, n.funcs(), src)
 	type group struct {
@@ -281,5 +281,26 @@ func TestCollectionArrayAddressable(t *testing.T) {
 	}
 	if got := exec(t, tm, data); got != want {
 		t.Errorf("warm: got %q, want %q", got, want)
+	}
+}
+
+// On the embedded Memory a read costs no round trip: ranges are left as
+// they are. On a shared store the range of cards is prefetched.
+func TestCollectionOnlyOnSharedStores(t *testing.T) {
+	shared, _ := sharedCache(t)
+	for _, tc := range []struct {
+		c    *cachekit.Cache
+		want bool
+	}{{newCache(t), false}, {shared, true}} {
+		tm, _ := pair(t, tc.c, newCounters().funcs(), cardsSrc)
+		var all strings.Builder
+		for _, x := range tm.Templates() {
+			if x.Tree != nil {
+				all.WriteString(x.Tree.Root.String())
+			}
+		}
+		if got := strings.Contains(all.String(), "__cachekit_pf_"); got != tc.want {
+			t.Errorf("Remote %v: prefetch in the rewritten set: %v\n%s", tc.c.Remote(), got, all.String())
+		}
 	}
 }
