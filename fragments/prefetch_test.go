@@ -151,9 +151,9 @@ func TestCollectionRoundTrips(t *testing.T) {
 // Without a multi-get the entries and the tags are read one by one, each
 // tag once per render however many cards carry it.
 func TestCollectionWithoutMultiGet(t *testing.T) {
-	c, s := sharedCache(t)
+	_, s := sharedCache(t)
 	plainStore := &countingStore{Storage: s.Storage}
-	c = cachekit.New(cachekit.Config{Storage: plainStore})
+	c := cachekit.New(cachekit.Config{Storage: plainStore})
 	tm, _ := pair(t, c, newCounters().funcs(), cardsSrc)
 	data := cards(24)
 	exec(t, tm, data)
@@ -253,7 +253,7 @@ func TestCollectionDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := s.trips()
-	got := pageFill()
+	pageFill()
 	if trips := s.trips() - before; trips > 8 {
 		t.Errorf("warm page: %d round trips", trips)
 	}
@@ -262,7 +262,7 @@ func TestCollectionDependencies(t *testing.T) {
 	if err := c.InvalidateTags("product:5"); err != nil {
 		t.Fatal(err)
 	}
-	got = pageFill()
+	got := pageFill()
 	if strings.Count(got, "<li>new5</li>") != 2 {
 		t.Errorf("after invalidating product:5, the page:\n%s", got)
 	}

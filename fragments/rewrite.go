@@ -213,7 +213,7 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		frameNoDataName: frameNoData,
 	}
 	if len(rw.prefetches) > 0 {
-		funcs[pfNewName] = func() context.Context { return pfNew(nil) }
+		funcs[pfNewName] = func() context.Context { return pfNew(context.Background()) }
 		funcs[pfNewName+linkedSuffix] = pfNew
 	}
 	for _, np := range rw.prefetches {
