@@ -122,7 +122,14 @@ func TestCollectionRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	data[6].Name = "new7"
+	before = s.trips()
 	again := exec(t, tm, data)
+	// The prefetch (2), then card 7 alone: its entry, its tags, and its
+	// fill's generations (3); the cards after it still come from the
+	// prefetch (a fill does not void it).
+	if got := s.trips() - before; got != 5 {
+		t.Errorf("render with one card invalidated: %d round trips, want 5", got)
+	}
 	if !strings.Contains(again, "<li>new7 3</li>") || strings.Count(again, "<li>") != 24 {
 		t.Errorf("after invalidating product:7:\n%s", again)
 	}
