@@ -39,6 +39,7 @@ type Cache struct {
 	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
 	stats      counters                  // atomic
 	written    lineCounter               // entries this Cache wrote (or tried to): loadMiss's second look
+	changes    atomic.Uint64             // changes drop saw: a Batch's check (batch.go)
 	pending    pendingTags               // invalidations the store has not taken yet
 	space      atomic.Pointer[spaceCopy] // the key space's generation read from a shared store (lowlevel.go)
 	rmwLocks   [memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic

@@ -30,7 +30,8 @@
 //     corrupt entry is a miss); tags.go compares the generation of each of
 //     its tags with the current one, all read together (one multi-get on a
 //     store that has one). lookupmany.go does the same for many keys at
-//     once (LookupMany, GetMany).
+//     once (LookupMany, GetMany); batch.go keeps such a read for one render
+//     (Prefetch, Batch.Take: fragments' {{range}}), void after any change.
 //   - fill.go: on a miss, Load runs the Fill once for all concurrent callers
 //     (singleflight), or serves the stale copy while one refresh runs, and
 //     writes the new entry under the tags' generations.

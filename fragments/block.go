@@ -32,6 +32,9 @@ type block struct {
 	loc      string // its "name:line:col"
 	digest   [digestLen]byte
 	unlinked bool // its body calls templates an earlier Rewrite changed, without a linked variant: never stored (link.go)
+	// prefetched: it stands in a {{range}} whose blocks are read together,
+	// and looks in its link for what the range read (prefetch.go)
+	prefetched bool
 
 	ttl      time.Duration // when the ttl is a literal
 	dynTTL   bool          // the ttl is an argument
@@ -325,6 +328,11 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 	if b.nvary > 0 {
 		if key, err = varyKey(b.keyPrefix, rest[b.ntags:]); err != nil {
 			return "", b.fail(err)
+		}
+	}
+	if b.prefetched && ctx != nil {
+		if r, ok := take(ctx, key); ok && len(r.Value) >= digestLen && [digestLen]byte(r.Value) == b.digest {
+			return fragmentHTML(r.Value), nil
 		}
 	}
 	st := newCallState(b, ctx, args[:nf])

@@ -92,7 +92,8 @@
 // under a key made by hash.go from the vary values, and records its tags in
 // the fill it renders in, found through its link (link.go: a template's
 // plain and linked copies, and the linked variants of templates a body
-// calls).
+// calls). On a shared store, prefetch.go makes a {{range}} read the blocks
+// of all its iterations together before the first (cachekit.Cache.Prefetch).
 package fragments
 
 import (

@@ -13,6 +13,7 @@ import (
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/fragments"
 	"github.com/cachekit/cachekit/internal/parsetree"
+	"github.com/gofiber/fiber/v2"
 )
 
 var fuzzSeeds = []string{
@@ -42,7 +43,14 @@ var fuzzSeeds = []string{
 	`{{cache "a" 1}}{{$y := 1}}{{$y}}{{endcache}}`,
 	`{{- cache "a" 1 -}} x {{- endcache -}}`,
 	`{{cache "a" 1 .M}}{{range $k, $v := .M}}{{$k}}={{$v}};{{end}}{{endcache}}`,
+	`{{range $k, $v := .M}}{{cache "m" 60 $k $.A}}{{$k}}={{$v}};{{endcache}}{{end}}`,
+	`{{range $r := .L}}{{range $.L}}{{cache "n" 60 $r.ID .ID "c" 7 true}}{{$r.Name}}{{.Name}}{{endcache}}{{cache "s" 60}}s{{endcache}}{{end}}{{end}}`,
+	`{{range .N}}{{cache "x" 60 .}}{{.}}{{endcache}}{{else}}empty{{end}}`,
+	`{{range .L}}{{if .ID}}{{cache "i" 60 .ID}}{{.Name}}{{endcache}}{{end}}{{with .Name}}{{cache "w" 60 .}}{{.}}{{endcache}}{{end}}{{end}}{{cache "after" 60 .A}}{{.A}}{{endcache}}`,
 }
+
+// sharedView is a Memory the Cache does not see as one: a shared store.
+type sharedView struct{ fiber.Storage }
 
 var (
 	fuzzStoreOnce sync.Once
@@ -149,6 +157,23 @@ func FuzzRewrite(f *testing.F) {
 		}
 		if err := tm2.Execute(&warm, data); err != nil || warm.String() != cold.String() {
 			t.Fatalf("warm:\n got %q, %v\nwant %q", warm.String(), err, cold.String())
+		}
+
+		// The same store seen as a shared one: ranges of blocks are
+		// prefetched; cold and warm renders are the embedded store's.
+		tm3, err := template.New("f").Funcs(fragments.Funcs()).Parse(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := cachekit.New(cachekit.Config{Storage: sharedView{fuzzStore}, Prefix: "s" + strconv.FormatInt(fuzzPrefix.Add(1), 10)})
+		if err := fragments.Rewrite(tm3, sc); err != nil {
+			t.Fatalf("Rewrite on a shared store: %v", err)
+		}
+		for _, pass := range []string{"cold", "warm"} {
+			var out strings.Builder
+			if err := tm3.Execute(&out, data); err != nil || out.String() != cold.String() {
+				t.Fatalf("shared store, %s:\n got %q, %v\nwant %q", pass, out.String(), err, cold.String())
+			}
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package fragments
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -211,6 +212,13 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		frameName:       frameFor,
 		frameNoDataName: frameNoData,
 	}
+	if len(rw.prefetches) > 0 {
+		funcs[pfNewName] = func() context.Context { return pfNew(context.Background()) }
+		funcs[pfNewName+linkedSuffix] = pfNew
+	}
+	for _, np := range rw.prefetches {
+		funcs[np.name] = np.p.fn
+	}
 	for _, b := range rw.blocks {
 		funcs[b.funcName] = b.fn()
 		funcs[b.funcName+linkedSuffix] = b.fnLinked()
@@ -258,6 +266,7 @@ type rewriter struct {
 	dotDepth   int // with/range bodies entered: dot is rebound
 	rangeDepth int
 	topFuncs   map[string]bool // funcs of the blocks standing in the template itself, not in a body
+	prefetches []namedPrefetch // the ranges whose blocks are read together (prefetch.go)
 }
 
 func (rw *rewriter) errorf(n parse.Node, block, format string, args ...any) error {

@@ -51,8 +51,18 @@ func (rw *rewriter) list(l *parse.ListNode) error {
 			i = e
 			continue
 		}
+		first := len(rw.blocks)
 		if err := rw.node(l.Nodes[i]); err != nil {
 			return err
+		}
+		if rn, ok := l.Nodes[i].(*parse.RangeNode); ok {
+			decl, err := rw.prefetch(rn, first)
+			if err != nil {
+				return err
+			}
+			if decl != nil {
+				out = append(out, decl)
+			}
 		}
 		out = append(out, l.Nodes[i])
 	}
