@@ -379,7 +379,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, head bool) error {
 	req := &s.req
 	if look {
-		s.key = req.appendPageKey(s.key[:0], c, m, &rec)
+		s.key = req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
 		r, _ := m.cache.Lookup(b2s(s.key))
 		if r.Status == cachekit.Hit {
 			var pg page

@@ -23,18 +23,24 @@ import (
 // cookies, so listView finds the two unexported fields by name, once, and
 // checks their types and layout; should a fasthttp version differ, the
 // scan goes through VisitAll as before (slower, never different).
+//
+// The response side (set) writes a hit's own headers into
+// ResponseHeader's list the way SetCanonical does for a name that is not
+// one fasthttp keeps apart, without SetCanonical's dispatch on the name.
 type listView struct {
 	ok        bool
 	list      uintptr // offset of RequestHeader.h ([]argsKV)
 	cookies   uintptr // offset of RequestHeader.cookies ([]argsKV)
 	collected uintptr // offset of RequestHeader.cookiesCollected (bool)
+	respOK    bool
+	resp      uintptr // offset of ResponseHeader.h ([]argsKV)
 }
 
 // kv mirrors fasthttp's argsKV; newListView checks the layout.
 type kv struct {
-	key   []byte
-	value []byte
-	_     bool // noValue
+	key     []byte
+	value   []byte
+	noValue bool
 }
 
 func newListView() listView {
@@ -45,7 +51,43 @@ func newListView() listView {
 	if !ok1 || !ok2 || !ok3 || cc.Type.Kind() != reflect.Bool || !kvSlice(l.Type) || !kvSlice(c.Type) {
 		return listView{}
 	}
-	return listView{ok: true, list: l.Offset, cookies: c.Offset, collected: cc.Offset}
+	lv := listView{ok: true, list: l.Offset, cookies: c.Offset, collected: cc.Offset}
+	if r, ok := reflect.TypeOf(fasthttp.ResponseHeader{}).FieldByName("h"); ok && kvSlice(r.Type) {
+		lv.respOK, lv.resp = true, r.Offset
+	}
+	return lv
+}
+
+// set sets the response header name (canonical, and none of the names
+// fasthttp's setSpecialHeader takes: Content-Type, Content-Length,
+// Content-Encoding, Connection, Server, Set-Cookie, Transfer-Encoding,
+// Trailer, Date) to value, as h.SetCanonical does: the first line of that
+// name gets the value, else a line is appended; both are copied.
+func (lv listView) set(h *fasthttp.ResponseHeader, name, value []byte) {
+	if !lv.respOK {
+		h.SetCanonical(name, value)
+		return
+	}
+	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
+	list := *p
+	for i := range list {
+		if string(list[i].key) == string(name) {
+			list[i].value = append(list[i].value[:0], value...)
+			list[i].noValue = false
+			return
+		}
+	}
+	n := len(list)
+	if cap(list) > n {
+		list = list[:n+1] // fasthttp's allocArg: the line's buffers are reused
+	} else {
+		list = append(list, kv{value: []byte{}})
+	}
+	e := &list[n]
+	e.key = append(e.key[:0], name...)
+	e.value = append(e.value[:0], value...)
+	e.noValue = false
+	*p = list
 }
 
 // kvSlice reports whether t is a slice of a struct laid out as kv.
@@ -59,7 +101,7 @@ func kvSlice(t reflect.Type) bool {
 	}
 	for i := 0; i < m.NumField(); i++ {
 		ef, mf := e.Field(i), m.Field(i)
-		if (mf.Name != "_" && ef.Name != mf.Name) || ef.Offset != mf.Offset || ef.Type.Kind() != mf.Type.Kind() ||
+		if ef.Name != mf.Name || ef.Offset != mf.Offset || ef.Type.Kind() != mf.Type.Kind() ||
 			ef.Type.Size() != mf.Type.Size() || (mf.Type.Kind() == reflect.Slice && ef.Type.Elem().Kind() != reflect.Uint8) {
 			return false
 		}

@@ -35,7 +35,7 @@ func appendPathKey(dst []byte, kind byte, path string) []byte {
 	start := len(dst)
 	dst = append(dst, 'f', 'c', kind, ':')
 	path = normPath(path)
-	dst = appendPathTag(dst, path)
+	dst = appendNormPathTag(dst, path)
 	from := len(dst)
 	dst = append(dst, path...)
 	lowerASCII(dst[from:])
@@ -60,7 +60,11 @@ func normPath(path string) string {
 // appendPathTag appends the hash tag of path's keys: '{', six hex digits
 // of a hash of the normalised path in lower case (normPath), '}'.
 func appendPathTag(dst []byte, path string) []byte {
-	path = normPath(path)
+	return appendNormPathTag(dst, normPath(path))
+}
+
+// appendNormPathTag is appendPathTag for a path normPath returned.
+func appendNormPathTag(dst []byte, path string) []byte {
 	h := uint32(2166136261) // FNV-1a
 	for i := 0; i < len(path); i++ {
 		c := path[i]
@@ -74,6 +78,18 @@ func appendPathTag(dst []byte, path string) []byte {
 		dst = append(dst, "0123456789abcdef"[h>>s&15])
 	}
 	return append(dst, '}')
+}
+
+// pathTagLen is the length of a path's hash tag ("{" six hex digits "}").
+const pathTagLen = 8
+
+// pathKeyTag returns the hash tag inside the record or fence key k made
+// by appendPathKey (at the start of its buffer), nil when k is not one.
+func pathKeyTag(k []byte) []byte {
+	if len(k) < 4+pathTagLen || k[4] != '{' || k[4+pathTagLen-1] != '}' {
+		return nil
+	}
+	return k[4 : 4+pathTagLen]
 }
 
 // fenceKey returns the fence key of path.
@@ -102,9 +118,20 @@ func fenceKey(path string) string { return string(appendPathKey(nil, keyFence, p
 // Cookie and Authorization values never appear in a key in clear: a key
 // that varies on them is digested whole.
 func (r *request) appendPageKey(dst []byte, c *fiber.Ctx, m *middleware, rec *record) []byte {
+	return r.appendPageKeyTagged(dst, c, m, rec, nil)
+}
+
+// appendPageKeyTagged is appendPageKey with the path's hash tag given:
+// pathKeyTag of the record key made from c.Path() for this request, with
+// no handler run since (nil: computed here).
+func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, rec *record, tag []byte) []byte {
 	start := len(dst)
 	dst = append(dst, 'f', 'c', keyPage, ':')
-	dst = appendPathTag(dst, c.Path())
+	if len(tag) == pathTagLen {
+		dst = append(dst, tag...)
+	} else {
+		dst = appendPathTag(dst, c.Path())
+	}
 	from := len(dst)
 	dst = append(dst, m.cfg.KeyPrefix...)
 	dst = append(dst, '|')

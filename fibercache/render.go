@@ -46,7 +46,7 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			s.req.reset()
 			s.req.scan(c, m, &rec)
 		}
-		s.key = s.req.appendPageKey(s.key[:0], c, m, &rec)
+		s.key = s.req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
 		// A view of the pooled buffer, so that a hit allocates nothing:
 		// the core keeps no reference to a key past the call.
 		key := b2s(s.key)

@@ -47,14 +47,17 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	for i := 0; i < pg.nheaders; i++ {
 		var hd header
 		hd, hs = nextHeader(hs)
-		if seenBefore(pg.headers, i, hd.name) {
+		switch {
+		case seenBefore(pg.headers, i, hd.name):
 			h.AddBytesKV(hd.name, hd.value)
-		} else {
+		case maybeSpecial(hd.name):
 			h.SetCanonical(hd.name, hd.value)
+		default:
+			m.list.set(h, hd.name, hd.value)
 		}
 	}
 	if len(pg.etag) > 0 {
-		h.SetCanonical(hdrETag, pg.etag)
+		m.list.set(h, hdrETag, pg.etag)
 	}
 
 	var buf [96]byte
@@ -67,33 +70,33 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	}
 	if kind != kindCollapsed || pg.age != 0 {
 		// The age it had when stored (its Age, its Date) counts too.
-		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], age+int64(pg.age), 10))
+		m.list.set(h, hdrAge, strconv.AppendInt(buf[:0], age+int64(pg.age), 10))
 	}
 	b := append(buf[:0], "cachekit; "...)
 	switch kind {
 	case kindHit:
-		h.SetCanonical(hdrXCache, xHit)
+		m.list.set(h, hdrXCache, xHit)
 		b = append(b, "hit; ttl="...)
 		b = strconv.AppendInt(b, remaining, 10)
 	case kindStale:
-		h.SetCanonical(hdrXCache, xStale)
+		m.list.set(h, hdrXCache, xStale)
 		b = append(b, "hit; ttl="...)
 		b = strconv.AppendInt(b, min(remaining, 0), 10)
 		b = append(b, "; detail=stale-while-revalidate"...)
 	case kindStaleIfError:
-		h.SetCanonical(hdrXCache, xStale)
+		m.list.set(h, hdrXCache, xStale)
 		b = append(b, "fwd=stale; ttl="...)
 		b = strconv.AppendInt(b, min(remaining, 0), 10)
 		b = append(b, "; detail=stale-if-error"...)
 	case kindCollapsed:
-		h.SetCanonical(hdrXCache, xMiss)
+		m.list.set(h, hdrXCache, xMiss)
 		b = append(b, "fwd=uri-miss; collapsed; stored"...)
 	case kindRevalidated:
-		h.SetCanonical(hdrXCache, xHit)
+		m.list.set(h, hdrXCache, xHit)
 		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
 		b = strconv.AppendInt(b, remaining, 10)
 	}
-	h.SetCanonical(hdrCacheStatus, b)
+	m.list.set(h, hdrCacheStatus, b)
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}
@@ -106,6 +109,20 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	// stored value, shared with every other hit, and a middleware outside
 	// may edit the response body in place.
 	resp.SetBody(pg.body)
+}
+
+// maybeSpecial reports whether the response header name may be one that
+// fasthttp's SetCanonical keeps apart from its list (setSpecialHeader
+// dispatches on the first letter: c, s, t, d).
+func maybeSpecial(name []byte) bool {
+	if len(name) == 0 {
+		return true
+	}
+	switch name[0] | 0x20 {
+	case 'c', 's', 't', 'd':
+		return true
+	}
+	return false
 }
 
 // seenBefore reports whether one of the first i headers of the encoded list

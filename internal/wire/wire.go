@@ -40,6 +40,20 @@ func AppendStringField(dst []byte, f string) []byte {
 // The field's capacity ends where it does, so appending to it never writes
 // into what follows. ok is false when b does not start with such a field.
 func ReadField(b []byte, max int) (field, rest []byte, ok bool) {
+	// Fields shorter than 128 bytes (a one-byte length, as binary.Uvarint
+	// reads it) are split here, inlined into the caller.
+	if len(b) > 0 && b[0] < 0x80 {
+		end := 1 + int(b[0])
+		if end-1 > max || end > len(b) {
+			return nil, b, false
+		}
+		return b[1:end:end], b[end:], true
+	}
+	return readFieldLong(b, max)
+}
+
+// readFieldLong is ReadField for any length.
+func readFieldLong(b []byte, max int) (field, rest []byte, ok bool) {
 	n, w := binary.Uvarint(b)
 	if w <= 0 || n > uint64(max) || n > uint64(len(b)-w) {
 		return nil, b, false
