@@ -425,7 +425,7 @@ func putScratch(s *scratchState) {
 		return
 	}
 	s.req.reset()
-	s.rd = render{}
+	s.rd.clear()
 	s.key = s.key[:0]
 	s.rk = s.rk[:0]
 	scratchPool.Put(s)

@@ -63,7 +63,7 @@ func newListView() listView {
 // Content-Encoding, Connection, Server, Set-Cookie, Transfer-Encoding,
 // Trailer, Date) to value, as h.SetCanonical does: the first line of that
 // name gets the value, else a line is appended; both are copied.
-func (lv listView) set(h *fasthttp.ResponseHeader, name, value []byte) {
+func (lv *listView) set(h *fasthttp.ResponseHeader, name, value []byte) {
 	if !lv.respOK {
 		h.SetCanonical(name, value)
 		return

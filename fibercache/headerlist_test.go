@@ -137,3 +137,36 @@ func FuzzScanList(f *testing.F) {
 		}
 	})
 }
+
+// TestHeaderListSet: listView.set leaves a response header exactly as
+// SetCanonical does, with lines already there (an outer middleware's, one
+// of the same name among them) or none, and values longer than the last.
+func TestHeaderListSet(t *testing.T) {
+	lv := newListView()
+	if !lv.respOK {
+		t.Fatal("fasthttp.ResponseHeader's header list not found: hits set headers through SetCanonical")
+	}
+	sets := [][2]string{{"Etag", `W/"abc"`}, {"Age", "12"}, {"X-Cache", "HIT"}, {"Age", "123456"},
+		{"Cache-Status", "cachekit; hit; ttl=3600"}, {"X-Frame-Options", "DENY"}, {"Etag", `"x"`}}
+	for _, before := range [][][2]string{nil, {{"X-Frame-Options", "SAMEORIGIN"}}, {{"Age", "1"}, {"Vary", "Accept"}}} {
+		var a, b fasthttp.Response
+		for round := 0; round < 3; round++ { // reused as fasthttp reuses a response
+			a.Reset()
+			b.Reset()
+			for _, kv := range before {
+				a.Header.Set(kv[0], kv[1])
+				b.Header.Set(kv[0], kv[1])
+			}
+			for _, kv := range sets[:len(sets)-round] {
+				lv.set(&a.Header, []byte(kv[0]), []byte(kv[1]))
+				b.Header.SetCanonical([]byte(kv[0]), []byte(kv[1]))
+			}
+			if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
+				t.Fatalf("before %q round %d:\nset:          %q\nSetCanonical: %q", before, round, ga, gb)
+			}
+			if got := string(a.Header.Peek("Age")); got != "123456" {
+				t.Fatalf("Age = %q", got)
+			}
+		}
+	}
+}

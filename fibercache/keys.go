@@ -2,6 +2,7 @@ package fibercache
 
 import (
 	"bytes"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -146,11 +147,10 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	dst = appendLenField(dst, r.host)
 	lowerASCII(dst[hs:]) // host is case-insensitive
 	dst = appendTarget(dst, c)
-	for i, v := range r.fwd {
-		if r.fwdSeen&(1<<i) != 0 {
-			dst = append(dst, byte('A'+i))
-			dst = appendLenField(dst, v)
-		}
+	for seen := r.fwdSeen; seen != 0; seen &= seen - 1 {
+		i := bits.TrailingZeros16(seen) // in index order, as fwdHeaders
+		dst = append(dst, byte('A'+i))
+		dst = appendLenField(dst, r.fwd[i])
 	}
 	if r.hasUser {
 		dst = append(dst, 'u')

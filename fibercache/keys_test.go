@@ -111,3 +111,20 @@ func TestPathKey(t *testing.T) {
 		t.Errorf("fenceKey = %q", fenceKey("/A/"))
 	}
 }
+
+// TestPathKeyTag: the tag a hit takes from the path's record key is the
+// one appendPageKey makes from the path itself, for short and digested
+// record keys alike.
+func TestPathKeyTag(t *testing.T) {
+	for _, p := range []string{"/", "/blog", "/Blog/", "/a?b=1", "/caf\xc3\xa9", "/" + strings.Repeat("long/", 60), "/a b"} {
+		for _, kind := range []byte{keyRecord, keyFence} {
+			got := pathKeyTag(appendPathKey(nil, kind, p))
+			if want := appendPathTag(nil, p); string(got) != string(want) {
+				t.Errorf("%q: tag %q, want %q", p, got, want)
+			}
+		}
+	}
+	if pathKeyTag([]byte("fcr:short")) != nil {
+		t.Error("a key without a tag gave one")
+	}
+}
