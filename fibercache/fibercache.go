@@ -206,7 +206,7 @@ type middleware struct {
 	routeTTL         bool                // Page: cfg.TTL wins over the response's
 	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
 	harmlessPrefix   []string            // those ending in '*', without it
-	harmlessList     []string            // harmlessExact's names when there are few, else nil
+	harmlessByLen    [harmlessShort + 1][]string // harmlessExact's names up to harmlessShort bytes, by length
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
@@ -253,10 +253,9 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 			m.harmlessExact[n] = struct{}{}
 		}
 	}
-	if len(m.harmlessExact) <= 16 {
-		m.harmlessList = make([]string, 0, len(m.harmlessExact))
-		for n := range m.harmlessExact {
-			m.harmlessList = append(m.harmlessList, n)
+	for n := range m.harmlessExact {
+		if len(n) <= harmlessShort {
+			m.harmlessByLen[len(n)] = append(m.harmlessByLen[len(n)], n)
 		}
 	}
 	m.userCookie = cfg.UserCookie
@@ -288,11 +287,16 @@ func pageTTL(ttl time.Duration, c *cachekit.Cache) time.Duration {
 	return min(ttl, cachekit.MaxStoreTTL)
 }
 
+// harmlessShort: harmless cookie names up to this long are looked up by
+// length (middleware.harmlessByLen), longer ones in the map.
+const harmlessShort = 32
+
 func (m *middleware) harmless(name []byte) bool {
-	if m.harmlessList != nil {
-		// A few names: compared in turn, cheaper than hashing the name.
-		for _, n := range m.harmlessList {
-			if len(n) == len(name) && n == string(name) {
+	if len(name) <= harmlessShort {
+		// The few names of that length compared in turn: cheaper than
+		// hashing the name.
+		for _, n := range m.harmlessByLen[len(name)] {
+			if n == string(name) {
 				return true
 			}
 		}

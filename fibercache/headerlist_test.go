@@ -170,3 +170,21 @@ func TestHeaderListSet(t *testing.T) {
 		}
 	}
 }
+
+// TestHarmlessLookup: a cookie name is harmless exactly when it is one of
+// Config.HarmlessCookies or starts with one ending in '*', whatever its
+// length (short names are looked up by length, long ones in a map).
+func TestHarmlessLookup(t *testing.T) {
+	long := strings.Repeat("x", 40)
+	cfg := configDefault(Config{Cache: newCache(t), HarmlessCookies: []string{"a", "_ga", "_gid", "_gat", "pre_*", long, "exactly32_" + strings.Repeat("y", 22)}})
+	m := newMiddleware(cfg, false)
+	for name, want := range map[string]bool{
+		"a": true, "b": false, "_ga": true, "_gb": false, "_gid": true, "_gat": true, "_ga_": false, "": false,
+		"pre_": true, "pre_x": true, "pre": false, long: true, long + "x": false, long[:39]: false,
+		"exactly32_" + strings.Repeat("y", 22): true, "exactly32_" + strings.Repeat("y", 21) + "z": false,
+	} {
+		if got := m.harmless([]byte(name)); got != want {
+			t.Errorf("harmless(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -42,12 +42,10 @@ func AppendStringField(dst []byte, f string) []byte {
 func ReadField(b []byte, max int) (field, rest []byte, ok bool) {
 	// Fields shorter than 128 bytes (a one-byte length, as binary.Uvarint
 	// reads it) are split here, inlined into the caller.
-	if len(b) > 0 && b[0] < 0x80 {
-		end := 1 + int(b[0])
-		if end-1 > max || end > len(b) {
-			return nil, b, false
+	if len(b) > 0 {
+		if n := int(b[0]); n < 0x80 && n < len(b) && n <= max {
+			return b[1 : n+1 : n+1], b[n+1:], true
 		}
-		return b[1:end:end], b[end:], true
 	}
 	return readFieldLong(b, max)
 }
