@@ -146,11 +146,13 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 		}
 	}
 	anyCookie := false
+	in, vl := &m.interest, r.varyLens // r.wants, read once for the loop
 	for i := range list {
-		k, v := list[i].key, list[i].value
-		if !r.wants(k) {
+		k := list[i].key
+		if bit := uint64(1) << min(len(k), 63); vl&bit == 0 && (len(k) == 0 || in[k[0]&31]&bit == 0) {
 			continue
 		}
+		v := list[i].value
 		r.visit(k, v)
 		if !collected && len(v) > 0 && len(k) == 6 && utils.EqualFold(b2s(k), "Cookie") {
 			anyCookie = r.rawCookies(v) || anyCookie

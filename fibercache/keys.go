@@ -193,9 +193,25 @@ func digestTail(dst []byte, start, from int) []byte {
 }
 
 func appendLenField(dst, v []byte) []byte {
-	dst = strconv.AppendInt(dst, int64(len(v)), 10)
+	dst = appendInt(dst, int64(len(v)))
 	dst = append(dst, ':')
 	return append(dst, v...)
+}
+
+// appendInt is strconv.AppendInt(dst, n, 10), its common small values
+// (lengths, ages, TTLs) written inline.
+func appendInt(dst []byte, n int64) []byte {
+	switch {
+	case n < 0 || n >= 10000:
+		return strconv.AppendInt(dst, n, 10)
+	case n < 10:
+		return append(dst, byte('0'+n))
+	case n < 100:
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
+	case n < 1000:
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 }
 
 func lowerASCII(b []byte) {

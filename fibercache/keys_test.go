@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -126,5 +127,15 @@ func TestPathKeyTag(t *testing.T) {
 	}
 	if pathKeyTag([]byte("fcr:short")) != nil {
 		t.Error("a key without a tag gave one")
+	}
+}
+
+// TestAppendInt: appendInt writes what strconv.AppendInt writes, on both
+// sides of each of its limits.
+func TestAppendInt(t *testing.T) {
+	for _, n := range []int64{-10000, -1, 0, 1, 9, 10, 42, 99, 100, 999, 1000, 3600, 9999, 10000, 86400, 1 << 40} {
+		if got, want := string(appendInt([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
+			t.Errorf("appendInt(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

@@ -70,23 +70,23 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	}
 	if kind != kindCollapsed || pg.age != 0 {
 		// The age it had when stored (its Age, its Date) counts too.
-		m.list.set(h, hdrAge, strconv.AppendInt(buf[:0], age+int64(pg.age), 10))
+		m.list.set(h, hdrAge, appendInt(buf[:0], age+int64(pg.age)))
 	}
 	b := append(buf[:0], "cachekit; "...)
 	switch kind {
 	case kindHit:
 		m.list.set(h, hdrXCache, xHit)
 		b = append(b, "hit; ttl="...)
-		b = strconv.AppendInt(b, remaining, 10)
+		b = appendInt(b, remaining)
 	case kindStale:
 		m.list.set(h, hdrXCache, xStale)
 		b = append(b, "hit; ttl="...)
-		b = strconv.AppendInt(b, min(remaining, 0), 10)
+		b = appendInt(b, min(remaining, 0))
 		b = append(b, "; detail=stale-while-revalidate"...)
 	case kindStaleIfError:
 		m.list.set(h, hdrXCache, xStale)
 		b = append(b, "fwd=stale; ttl="...)
-		b = strconv.AppendInt(b, min(remaining, 0), 10)
+		b = appendInt(b, min(remaining, 0))
 		b = append(b, "; detail=stale-if-error"...)
 	case kindCollapsed:
 		m.list.set(h, hdrXCache, xMiss)
@@ -94,7 +94,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	case kindRevalidated:
 		m.list.set(h, hdrXCache, xHit)
 		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
-		b = strconv.AppendInt(b, remaining, 10)
+		b = appendInt(b, remaining)
 	}
 	m.list.set(h, hdrCacheStatus, b)
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
