@@ -91,6 +91,7 @@ package fibercache
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -253,8 +254,8 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 			m.harmlessExact[n] = struct{}{}
 		}
 	}
-	for n := range m.harmlessExact {
-		if len(n) <= harmlessShort {
+	for _, n := range cfg.HarmlessCookies { // in the order given: the likeliest first
+		if _, exact := m.harmlessExact[n]; exact && len(n) <= harmlessShort && !slices.Contains(m.harmlessByLen[len(n)], n) {
 			m.harmlessByLen[len(n)] = append(m.harmlessByLen[len(n)], n)
 		}
 	}
