@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"unsafe"
 
-	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -90,6 +89,44 @@ func (lv *listView) set(h *fasthttp.ResponseHeader, name, value []byte) {
 	*p = list
 }
 
+// hdrPair is one response header to set.
+type hdrPair struct{ name, value []byte }
+
+// setAll is set for each of pairs in turn, whose names are distinct: the
+// list is found once, and only the lines already there are searched.
+func (lv *listView) setAll(h *fasthttp.ResponseHeader, pairs []hdrPair) {
+	if !lv.respOK {
+		for _, pr := range pairs {
+			h.SetCanonical(pr.name, pr.value)
+		}
+		return
+	}
+	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
+	list := *p
+	had := len(list)
+next:
+	for _, pr := range pairs {
+		for i := 0; i < had; i++ {
+			if string(list[i].key) == string(pr.name) {
+				list[i].value = append(list[i].value[:0], pr.value...)
+				list[i].noValue = false
+				continue next
+			}
+		}
+		n := len(list)
+		if cap(list) > n {
+			list = list[:n+1]
+		} else {
+			list = append(list, kv{value: []byte{}})
+		}
+		e := &list[n]
+		e.key = append(e.key[:0], pr.name...)
+		e.value = append(e.value[:0], pr.value...)
+		e.noValue = false
+	}
+	*p = list
+}
+
 // kvSlice reports whether t is a slice of a struct laid out as kv.
 func kvSlice(t reflect.Type) bool {
 	if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct {
@@ -154,7 +191,7 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 		}
 		v := list[i].value
 		r.visit(k, v)
-		if !collected && len(v) > 0 && len(k) == 6 && utils.EqualFold(b2s(k), "Cookie") {
+		if !collected && len(v) > 0 && len(k) == 6 && isName(b2s(k), "Cookie") {
 			anyCookie = r.rawCookies(v) || anyCookie
 		}
 	}

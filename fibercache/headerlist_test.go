@@ -188,3 +188,30 @@ func TestHarmlessLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderListSetAll: setAll is SetCanonical for each pair in turn.
+func TestHeaderListSetAll(t *testing.T) {
+	lv := newListView()
+	pairs := []hdrPair{{[]byte("Etag"), []byte(`"e"`)}, {[]byte("Age"), []byte("7")}, {[]byte("X-Cache"), []byte("HIT")},
+		{[]byte("Cache-Status"), []byte("cachekit; hit; ttl=10")}}
+	for _, before := range [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}}} {
+		for _, off := range []listView{lv, {}} { // the list written, and SetCanonical
+			var a, b fasthttp.Response
+			for round := 0; round < 2; round++ {
+				a.Reset()
+				b.Reset()
+				for _, kv := range before {
+					a.Header.Set(kv[0], kv[1])
+					b.Header.Set(kv[0], kv[1])
+				}
+				off.setAll(&a.Header, pairs)
+				for _, pr := range pairs {
+					b.Header.SetCanonical(pr.name, pr.value)
+				}
+				if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
+					t.Fatalf("before %q: setAll %q, SetCanonical %q", before, ga, gb)
+				}
+			}
+		}
+	}
+}

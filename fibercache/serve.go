@@ -56,10 +56,14 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 			m.list.set(h, hd.name, hd.value)
 		}
 	}
+	// ETag, Age, X-Cache and Cache-Status, set at once.
+	var pairs [4]hdrPair
+	np := 0
 	if len(pg.etag) > 0 {
-		m.list.set(h, hdrETag, pg.etag)
+		pairs[np] = hdrPair{hdrETag, pg.etag}
+		np++
 	}
-
+	var ageBuf [24]byte
 	var buf [96]byte
 	// Seconds of freshness left (negative when stale): the page's TTL
 	// less its age, with no clock read.
@@ -70,33 +74,35 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	}
 	if kind != kindCollapsed || pg.age != 0 {
 		// The age it had when stored (its Age, its Date) counts too.
-		m.list.set(h, hdrAge, appendInt(buf[:0], age+int64(pg.age)))
+		pairs[np] = hdrPair{hdrAge, appendInt(ageBuf[:0], age+int64(pg.age))}
+		np++
 	}
 	b := append(buf[:0], "cachekit; "...)
+	x := xHit
 	switch kind {
 	case kindHit:
-		m.list.set(h, hdrXCache, xHit)
 		b = append(b, "hit; ttl="...)
 		b = appendInt(b, remaining)
 	case kindStale:
-		m.list.set(h, hdrXCache, xStale)
+		x = xStale
 		b = append(b, "hit; ttl="...)
 		b = appendInt(b, min(remaining, 0))
 		b = append(b, "; detail=stale-while-revalidate"...)
 	case kindStaleIfError:
-		m.list.set(h, hdrXCache, xStale)
+		x = xStale
 		b = append(b, "fwd=stale; ttl="...)
 		b = appendInt(b, min(remaining, 0))
 		b = append(b, "; detail=stale-if-error"...)
 	case kindCollapsed:
-		m.list.set(h, hdrXCache, xMiss)
+		x = xMiss
 		b = append(b, "fwd=uri-miss; collapsed; stored"...)
 	case kindRevalidated:
-		m.list.set(h, hdrXCache, xHit)
 		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
 		b = appendInt(b, remaining)
 	}
-	m.list.set(h, hdrCacheStatus, b)
+	pairs[np] = hdrPair{hdrXCache, x}
+	pairs[np+1] = hdrPair{hdrCacheStatus, b}
+	m.list.setAll(h, pairs[:np+2])
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}
