@@ -185,8 +185,7 @@ func Tag(c *fiber.Ctx, tags ...string) {
 // User-value keys.
 type (
 	tagsKey    struct{} // *[]string: Tag's tags
-	handledKey struct{} // *middleware: the innermost instance that ran
-	depthKey   struct{} // int: how many instances the request went through
+	visitKey   struct{} // *visit: the innermost instance that ran, and how many did
 	refreshKey struct{} // *refreshState: a background refresh request
 	fillKey    struct{} // context.Context: the fill the page renders in
 )
@@ -221,6 +220,7 @@ type middleware struct {
 	// checks the path's record again only when one happened since its
 	// request read it (render.run), not at the cost of a read every miss.
 	recordWrites atomic.Uint64
+	visits       [8]visit // visitAt's, made by newMiddleware
 }
 
 // isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
@@ -239,6 +239,9 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	}
 	m := &middleware{cfg: cfg, cache: cfg.Cache, routeTTL: routeTTL, harmlessExact: map[string]struct{}{}}
 	m.marks.init()
+	for i := range m.visits {
+		m.visits[i] = visit{m: m, n: i}
+	}
 	m.list = newListView()
 	if m.cache == nil {
 		m.cache = cachekit.Default()
@@ -439,10 +442,29 @@ func putScratch(s *scratchState) {
 // enter records that the request reached m and returns how many instances
 // it went through before.
 func enter(rctx *fasthttp.RequestCtx, m *middleware) int {
-	depth, _ := rctx.UserValue(depthKey{}).(int)
-	rctx.SetUserValue(depthKey{}, depth+1)
-	rctx.SetUserValue(handledKey{}, m)
+	depth := 0
+	if v, _ := rctx.UserValue(visitKey{}).(*visit); v != nil {
+		depth = v.n
+	}
+	rctx.SetUserValue(visitKey{}, m.visitAt(depth+1))
 	return depth
+}
+
+// visit is what a request's visitKey holds: the innermost fibercache
+// instance it reached (m), and how many it went through (n, m included).
+// A middleware makes its first few once (middleware.visits), never
+// changed after: a request sets one user value, allocating nothing.
+type visit struct {
+	m *middleware
+	n int
+}
+
+// visitAt returns m's visit for n instances.
+func (m *middleware) visitAt(n int) *visit {
+	if n < len(m.visits) {
+		return &m.visits[n]
+	}
+	return &visit{m: m, n: n}
 }
 
 // pass runs the rest of the chain without the cache.
@@ -459,8 +481,8 @@ func (m *middleware) pass(c *fiber.Ctx, x []byte, fwd, detail string) error {
 // innerHandled reports whether an inner fibercache instance (a Page inside
 // a site-wide New) handled the request: it then owns the response.
 func (m *middleware) innerHandled(c *fiber.Ctx) bool {
-	h, _ := c.Context().UserValue(handledKey{}).(*middleware)
-	return h != nil && h != m
+	v, _ := c.Context().UserValue(visitKey{}).(*visit)
+	return v != nil && v.m != m
 }
 
 // credentialed serves a request with credentials the middleware does not
