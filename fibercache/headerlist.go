@@ -83,21 +83,28 @@ func (lv *listView) set(h *fasthttp.ResponseHeader, name, value []byte) {
 		list = append(list, kv{value: []byte{}})
 	}
 	e := &list[n]
-	e.key = append(e.key[:0], name...)
+	if string(e.key) != string(name) { // a reused line holds its last name
+		e.key = append(e.key[:0], name...)
+	}
 	e.value = append(e.value[:0], value...)
 	e.noValue = false
 	*p = list
 }
 
-// hdrPair is one response header to set.
-type hdrPair struct{ name, value []byte }
+// hdrPair is one response header to set: name is a canonical Go string,
+// compared and copied without a call when it is a constant.
+type hdrPair struct {
+	name  string
+	value []byte
+}
 
 // setAll is set for each of pairs in turn, whose names are distinct: the
-// list is found once, and only the lines already there are searched.
+// list is found once, only the lines already there are searched, and a
+// reused line already holding the name keeps it.
 func (lv *listView) setAll(h *fasthttp.ResponseHeader, pairs []hdrPair) {
 	if !lv.respOK {
 		for _, pr := range pairs {
-			h.SetCanonical(pr.name, pr.value)
+			h.SetCanonical(s2b(pr.name), pr.value)
 		}
 		return
 	}
@@ -107,7 +114,7 @@ func (lv *listView) setAll(h *fasthttp.ResponseHeader, pairs []hdrPair) {
 next:
 	for _, pr := range pairs {
 		for i := 0; i < had; i++ {
-			if string(list[i].key) == string(pr.name) {
+			if string(list[i].key) == pr.name {
 				list[i].value = append(list[i].value[:0], pr.value...)
 				list[i].noValue = false
 				continue next
@@ -120,12 +127,17 @@ next:
 			list = append(list, kv{value: []byte{}})
 		}
 		e := &list[n]
-		e.key = append(e.key[:0], pr.name...)
+		if string(e.key) != pr.name { // a reused line holds its last name
+			e.key = append(e.key[:0], pr.name...)
+		}
 		e.value = append(e.value[:0], pr.value...)
 		e.noValue = false
 	}
 	*p = list
 }
+
+// s2b views s as bytes without copying; they must not be written.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // kvSlice reports whether t is a slice of a struct laid out as kv.
 func kvSlice(t reflect.Type) bool {

@@ -192,8 +192,8 @@ func TestHarmlessLookup(t *testing.T) {
 // TestHeaderListSetAll: setAll is SetCanonical for each pair in turn.
 func TestHeaderListSetAll(t *testing.T) {
 	lv := newListView()
-	pairs := []hdrPair{{[]byte("Etag"), []byte(`"e"`)}, {[]byte("Age"), []byte("7")}, {[]byte("X-Cache"), []byte("HIT")},
-		{[]byte("Cache-Status"), []byte("cachekit; hit; ttl=10")}}
+	pairs := []hdrPair{{"ETag", []byte(`"e"`)}, {"Age", []byte("7")}, {"X-Cache", []byte("HIT")},
+		{"Cache-Status", []byte("cachekit; hit; ttl=10")}}
 	for _, before := range [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}}} {
 		for _, off := range []listView{lv, {}} { // the list written, and SetCanonical
 			var a, b fasthttp.Response
@@ -206,12 +206,38 @@ func TestHeaderListSetAll(t *testing.T) {
 				}
 				off.setAll(&a.Header, pairs)
 				for _, pr := range pairs {
-					b.Header.SetCanonical(pr.name, pr.value)
+					b.Header.SetCanonical([]byte(pr.name), pr.value)
 				}
 				if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
 					t.Fatalf("before %q: setAll %q, SetCanonical %q", before, ga, gb)
 				}
 			}
+		}
+	}
+}
+
+// TestHitHeaderBytes: a hit sends its headers under the names it always
+// sent, byte for byte as fasthttp writes them.
+func TestHitHeaderBytes(t *testing.T) {
+	app := fiber.New()
+	app.Use(New(Config{Cache: newCache(t), TTL: time.Hour}))
+	app.Get("/blog", renderPage)
+	h := app.Handler()
+	var ctx fasthttp.RequestCtx
+	for i := 0; i < 3; i++ { // as serveLoopReq warms: the third is a hit
+		ctx.Init(&fasthttp.Request{}, nil, nil)
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(benchBrowserRequest))); err != nil {
+			t.Fatal(err)
+		}
+		h(&ctx)
+	}
+	got := ctx.Response.Header.String()
+	for _, want := range []string{"\r\nETag: W/\"", "\r\nAge: 0\r\n", "\r\nX-Cache: HIT\r\n", "\r\nCache-Status: cachekit; hit; ttl=3600\r\n",
+		"\r\nLast-Modified: ", "\r\nContent-Type: text/html\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hit headers lack %q:\n%s", want, got)
 		}
 	}
 }

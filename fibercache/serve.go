@@ -60,7 +60,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	var pairs [4]hdrPair
 	np := 0
 	if len(pg.etag) > 0 {
-		pairs[np] = hdrPair{hdrETag, pg.etag}
+		pairs[np] = hdrPair{"ETag", pg.etag}
 		np++
 	}
 	var ageBuf [24]byte
@@ -74,7 +74,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	}
 	if kind != kindCollapsed || pg.age != 0 {
 		// The age it had when stored (its Age, its Date) counts too.
-		pairs[np] = hdrPair{hdrAge, appendInt(ageBuf[:0], age+int64(pg.age))}
+		pairs[np] = hdrPair{"Age", appendInt(ageBuf[:0], age+int64(pg.age))}
 		np++
 	}
 	b := append(buf[:0], "cachekit; "...)
@@ -100,8 +100,8 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
 		b = appendInt(b, remaining)
 	}
-	pairs[np] = hdrPair{hdrXCache, x}
-	pairs[np+1] = hdrPair{hdrCacheStatus, b}
+	pairs[np] = hdrPair{"X-Cache", x}
+	pairs[np+1] = hdrPair{"Cache-Status", b}
 	m.list.setAll(h, pairs[:np+2])
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
