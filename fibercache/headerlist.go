@@ -180,7 +180,11 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	// What VisitAll reports besides the list, Content-Length and Trailer
 	// aside (the body check reads those).
 	if host := h.Host(); len(host) > 0 {
-		r.visit(strHost, host)
+		if r.varyN == 0 && m.userHeader == "" && m.credLens&(1<<len(strHost)) == 0 {
+			r.host = host // all visit would do
+		} else {
+			r.visit(strHost, host)
+		}
 	}
 	if ct := h.ContentType(); len(ct) > 0 && r.wants(strContentType) {
 		r.visit(strContentType, ct)
