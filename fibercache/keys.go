@@ -74,11 +74,9 @@ func appendNormPathTag(dst []byte, path string) []byte {
 		}
 		h = (h ^ uint32(c)) * 16777619
 	}
-	dst = append(dst, '{')
-	for s := 20; s >= 0; s -= 4 {
-		dst = append(dst, "0123456789abcdef"[h>>s&15])
-	}
-	return append(dst, '}')
+	const hex = "0123456789abcdef"
+	t := [pathTagLen]byte{'{', hex[h>>20&15], hex[h>>16&15], hex[h>>12&15], hex[h>>8&15], hex[h>>4&15], hex[h&15], '}'}
+	return append(dst, t[:]...)
 }
 
 // pathTagLen is the length of a path's hash tag ("{" six hex digits "}").
