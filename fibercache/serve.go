@@ -12,7 +12,6 @@ import (
 var (
 	hdrXCache       = []byte("X-Cache")
 	hdrCacheStatus  = []byte("Cache-Status")
-	hdrAge          = []byte("Age")
 	hdrETag         = []byte("ETag")
 	hdrLastModified = []byte("Last-Modified")
 	hdrCacheCtl     = []byte("Cache-Control")
