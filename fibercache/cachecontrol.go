@@ -29,6 +29,12 @@ func newCacheControl() cacheControl {
 // parse adds the directives of one Cache-Control field line to cc. Several
 // lines are the same as one line joined with commas.
 func (cc *cacheControl) parse(s []byte) {
+	if string(s) == "max-age=0" {
+		// What browsers send on a reload, read as the loop below reads it.
+		cc.any = true
+		cc.maxAge = 0
+		return
+	}
 	i := 0
 	for i < len(s) {
 		// skip separators and whitespace

@@ -68,3 +68,20 @@ func FuzzParseCacheControl(f *testing.F) {
 		}
 	})
 }
+
+// TestParseCacheControlReload: the reload value browsers send, read on its
+// own fast path, parses as the general loop parses it.
+func TestParseCacheControlReload(t *testing.T) {
+	for _, first := range []string{"", "max-age=5", "no-cache", "max-age=0"} {
+		fast, slow := newCacheControl(), newCacheControl()
+		if first != "" {
+			fast.parse([]byte(first))
+			slow.parse([]byte(first))
+		}
+		fast.parse([]byte("max-age=0"))
+		slow.parse([]byte(" max-age=0 ")) // not the fast path
+		if fast != slow {
+			t.Errorf("after %q: fast %+v, loop %+v", first, fast, slow)
+		}
+	}
+}

@@ -93,6 +93,7 @@ package fibercache
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,8 +187,7 @@ func Tag(c *fiber.Ctx, tags ...string) {
 // User-value keys.
 type (
 	tagsKey    struct{} // *[]string: Tag's tags
-	handledKey struct{} // *middleware: the innermost instance that ran
-	depthKey   struct{} // int: how many instances the request went through
+	visitKey   struct{} // *visit: the innermost instance that ran, and how many did
 	refreshKey struct{} // *refreshState: a background refresh request
 	fillKey    struct{} // context.Context: the fill the page renders in
 )
@@ -204,11 +204,11 @@ var (
 // cache.
 type middleware struct {
 	cfg              Config
-	cache            *cachekit.Cache     // cfg.Cache, or cachekit.Default()
-	routeTTL         bool                // Page: cfg.TTL wins over the response's
-	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
-	harmlessPrefix   []string            // those ending in '*', without it
-	harmlessList     []string            // harmlessExact's names when there are few, else nil
+	cache            *cachekit.Cache             // cfg.Cache, or cachekit.Default()
+	routeTTL         bool                        // Page: cfg.TTL wins over the response's
+	harmlessExact    map[string]struct{}         // cfg.HarmlessCookies without '*'
+	harmlessPrefix   []string                    // those ending in '*', without it
+	harmlessByLen    [harmlessShort + 1][]string // harmlessExact's names up to harmlessShort bytes, by length
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
@@ -222,6 +222,7 @@ type middleware struct {
 	// checks the path's record again only when one happened since its
 	// request read it (render.run), not at the cost of a read every miss.
 	recordWrites atomic.Uint64
+	visits       [8]visit // visitAt's, made by newMiddleware
 }
 
 // isCredentialHeader reports whether k is one of cfg.CredentialHeaders.
@@ -240,6 +241,9 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 	}
 	m := &middleware{cfg: cfg, cache: cfg.Cache, routeTTL: routeTTL, harmlessExact: map[string]struct{}{}}
 	m.marks.init()
+	for i := range m.visits {
+		m.visits[i] = visit{m: m, n: i}
+	}
 	m.list = newListView()
 	if m.cache == nil {
 		m.cache = cachekit.Default()
@@ -255,10 +259,9 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 			m.harmlessExact[n] = struct{}{}
 		}
 	}
-	if len(m.harmlessExact) <= 16 {
-		m.harmlessList = make([]string, 0, len(m.harmlessExact))
-		for n := range m.harmlessExact {
-			m.harmlessList = append(m.harmlessList, n)
+	for _, n := range cfg.HarmlessCookies { // in the order given: the likeliest first
+		if _, exact := m.harmlessExact[n]; exact && len(n) <= harmlessShort && !slices.Contains(m.harmlessByLen[len(n)], n) {
+			m.harmlessByLen[len(n)] = append(m.harmlessByLen[len(n)], n)
 		}
 	}
 	m.userCookie = cfg.UserCookie
@@ -290,11 +293,16 @@ func pageTTL(ttl time.Duration, c *cachekit.Cache) time.Duration {
 	return min(ttl, cachekit.MaxStoreTTL)
 }
 
+// harmlessShort: harmless cookie names up to this long are looked up by
+// length (middleware.harmlessByLen), longer ones in the map.
+const harmlessShort = 32
+
 func (m *middleware) harmless(name []byte) bool {
-	if m.harmlessList != nil {
-		// A few names: compared in turn, cheaper than hashing the name.
-		for _, n := range m.harmlessList {
-			if len(n) == len(name) && n == string(name) {
+	if len(name) <= harmlessShort {
+		// The few names of that length compared in turn: cheaper than
+		// hashing the name.
+		for _, n := range m.harmlessByLen[len(name)] {
+			if n == string(name) {
 				return true
 			}
 		}
@@ -381,7 +389,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, head bool) error {
 	req := &s.req
 	if look {
-		s.key = req.appendPageKey(s.key[:0], c, m, &rec)
+		s.key = req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
 		r, _ := m.cache.Lookup(b2s(s.key))
 		if r.Status == cachekit.Hit {
 			var pg page
@@ -427,7 +435,7 @@ func putScratch(s *scratchState) {
 		return
 	}
 	s.req.reset()
-	s.rd = render{}
+	s.rd.clear()
 	s.key = s.key[:0]
 	s.rk = s.rk[:0]
 	scratchPool.Put(s)
@@ -436,10 +444,29 @@ func putScratch(s *scratchState) {
 // enter records that the request reached m and returns how many instances
 // it went through before.
 func enter(rctx *fasthttp.RequestCtx, m *middleware) int {
-	depth, _ := rctx.UserValue(depthKey{}).(int)
-	rctx.SetUserValue(depthKey{}, depth+1)
-	rctx.SetUserValue(handledKey{}, m)
+	depth := 0
+	if v, _ := rctx.UserValue(visitKey{}).(*visit); v != nil {
+		depth = v.n
+	}
+	rctx.SetUserValue(visitKey{}, m.visitAt(depth+1))
 	return depth
+}
+
+// visit is what a request's visitKey holds: the innermost fibercache
+// instance it reached (m), and how many it went through (n, m included).
+// A middleware makes its first few once (middleware.visits), never
+// changed after: a request sets one user value, allocating nothing.
+type visit struct {
+	m *middleware
+	n int
+}
+
+// visitAt returns m's visit for n instances.
+func (m *middleware) visitAt(n int) *visit {
+	if n < len(m.visits) {
+		return &m.visits[n]
+	}
+	return &visit{m: m, n: n}
 }
 
 // pass runs the rest of the chain without the cache.
@@ -456,8 +483,8 @@ func (m *middleware) pass(c *fiber.Ctx, x []byte, fwd, detail string) error {
 // innerHandled reports whether an inner fibercache instance (a Page inside
 // a site-wide New) handled the request: it then owns the response.
 func (m *middleware) innerHandled(c *fiber.Ctx) bool {
-	h, _ := c.Context().UserValue(handledKey{}).(*middleware)
-	return h != nil && h != m
+	v, _ := c.Context().UserValue(visitKey{}).(*visit)
+	return v != nil && v.m != m
 }
 
 // credentialed serves a request with credentials the middleware does not

@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"unsafe"
 
-	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -23,18 +22,24 @@ import (
 // cookies, so listView finds the two unexported fields by name, once, and
 // checks their types and layout; should a fasthttp version differ, the
 // scan goes through VisitAll as before (slower, never different).
+//
+// The response side (set) writes a hit's own headers into
+// ResponseHeader's list the way SetCanonical does for a name that is not
+// one fasthttp keeps apart, without SetCanonical's dispatch on the name.
 type listView struct {
 	ok        bool
 	list      uintptr // offset of RequestHeader.h ([]argsKV)
 	cookies   uintptr // offset of RequestHeader.cookies ([]argsKV)
 	collected uintptr // offset of RequestHeader.cookiesCollected (bool)
+	respOK    bool
+	resp      uintptr // offset of ResponseHeader.h ([]argsKV)
 }
 
 // kv mirrors fasthttp's argsKV; newListView checks the layout.
 type kv struct {
-	key   []byte
-	value []byte
-	_     bool // noValue
+	key     []byte
+	value   []byte
+	noValue bool
 }
 
 func newListView() listView {
@@ -45,8 +50,94 @@ func newListView() listView {
 	if !ok1 || !ok2 || !ok3 || cc.Type.Kind() != reflect.Bool || !kvSlice(l.Type) || !kvSlice(c.Type) {
 		return listView{}
 	}
-	return listView{ok: true, list: l.Offset, cookies: c.Offset, collected: cc.Offset}
+	lv := listView{ok: true, list: l.Offset, cookies: c.Offset, collected: cc.Offset}
+	if r, ok := reflect.TypeOf(fasthttp.ResponseHeader{}).FieldByName("h"); ok && kvSlice(r.Type) {
+		lv.respOK, lv.resp = true, r.Offset
+	}
+	return lv
 }
+
+// set sets the response header name (canonical, and none of the names
+// fasthttp's setSpecialHeader takes: Content-Type, Content-Length,
+// Content-Encoding, Connection, Server, Set-Cookie, Transfer-Encoding,
+// Trailer, Date) to value, as h.SetCanonical does: the first line of that
+// name gets the value, else a line is appended; both are copied.
+func (lv *listView) set(h *fasthttp.ResponseHeader, name, value []byte) {
+	if !lv.respOK {
+		h.SetCanonical(name, value)
+		return
+	}
+	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
+	list := *p
+	for i := range list {
+		if string(list[i].key) == string(name) {
+			list[i].value = append(list[i].value[:0], value...)
+			list[i].noValue = false
+			return
+		}
+	}
+	n := len(list)
+	if cap(list) > n {
+		list = list[:n+1] // fasthttp's allocArg: the line's buffers are reused
+	} else {
+		list = append(list, kv{value: []byte{}})
+	}
+	e := &list[n]
+	if string(e.key) != string(name) { // a reused line holds its last name
+		e.key = append(e.key[:0], name...)
+	}
+	e.value = append(e.value[:0], value...)
+	e.noValue = false
+	*p = list
+}
+
+// hdrPair is one response header to set: name is a canonical Go string,
+// compared and copied without a call when it is a constant.
+type hdrPair struct {
+	name  string
+	value []byte
+}
+
+// setAll is set for each of pairs in turn, whose names are distinct: the
+// list is found once, only the lines already there are searched, and a
+// reused line already holding the name keeps it.
+func (lv *listView) setAll(h *fasthttp.ResponseHeader, pairs []hdrPair) {
+	if !lv.respOK {
+		for _, pr := range pairs {
+			h.SetCanonical(s2b(pr.name), pr.value)
+		}
+		return
+	}
+	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
+	list := *p
+	had := len(list)
+next:
+	for _, pr := range pairs {
+		for i := 0; i < had; i++ {
+			if string(list[i].key) == pr.name {
+				list[i].value = append(list[i].value[:0], pr.value...)
+				list[i].noValue = false
+				continue next
+			}
+		}
+		n := len(list)
+		if cap(list) > n {
+			list = list[:n+1]
+		} else {
+			list = append(list, kv{value: []byte{}})
+		}
+		e := &list[n]
+		if string(e.key) != pr.name { // a reused line holds its last name
+			e.key = append(e.key[:0], pr.name...)
+		}
+		e.value = append(e.value[:0], pr.value...)
+		e.noValue = false
+	}
+	*p = list
+}
+
+// s2b views s as bytes without copying; they must not be written.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // kvSlice reports whether t is a slice of a struct laid out as kv.
 func kvSlice(t reflect.Type) bool {
@@ -59,7 +150,7 @@ func kvSlice(t reflect.Type) bool {
 	}
 	for i := 0; i < m.NumField(); i++ {
 		ef, mf := e.Field(i), m.Field(i)
-		if (mf.Name != "_" && ef.Name != mf.Name) || ef.Offset != mf.Offset || ef.Type.Kind() != mf.Type.Kind() ||
+		if ef.Name != mf.Name || ef.Offset != mf.Offset || ef.Type.Kind() != mf.Type.Kind() ||
 			ef.Type.Size() != mf.Type.Size() || (mf.Type.Kind() == reflect.Slice && ef.Type.Elem().Kind() != reflect.Uint8) {
 			return false
 		}
@@ -89,7 +180,11 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	// What VisitAll reports besides the list, Content-Length and Trailer
 	// aside (the body check reads those).
 	if host := h.Host(); len(host) > 0 {
-		r.visit(strHost, host)
+		if r.varyN == 0 && m.userHeader == "" && m.credLens&(1<<len(strHost)) == 0 {
+			r.host = host // all visit would do
+		} else {
+			r.visit(strHost, host)
+		}
 	}
 	if ct := h.ContentType(); len(ct) > 0 && r.wants(strContentType) {
 		r.visit(strContentType, ct)
@@ -104,13 +199,15 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 		}
 	}
 	anyCookie := false
+	in, vl := &m.interest, r.varyLens // r.wants, read once for the loop
 	for i := range list {
-		k, v := list[i].key, list[i].value
-		if !r.wants(k) {
+		k := list[i].key
+		if bit := uint64(1) << min(len(k), 63); vl&bit == 0 && (len(k) == 0 || in[k[0]&31]&bit == 0) {
 			continue
 		}
+		v := list[i].value
 		r.visit(k, v)
-		if !collected && len(v) > 0 && len(k) == 6 && utils.EqualFold(b2s(k), "Cookie") {
+		if !collected && len(v) > 0 && len(k) == 6 && isName(b2s(k), "Cookie") {
 			anyCookie = r.rawCookies(v) || anyCookie
 		}
 	}

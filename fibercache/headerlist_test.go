@@ -137,3 +137,107 @@ func FuzzScanList(f *testing.F) {
 		}
 	})
 }
+
+// TestHeaderListSet: listView.set leaves a response header exactly as
+// SetCanonical does, with lines already there (an outer middleware's, one
+// of the same name among them) or none, and values longer than the last.
+func TestHeaderListSet(t *testing.T) {
+	lv := newListView()
+	if !lv.respOK {
+		t.Fatal("fasthttp.ResponseHeader's header list not found: hits set headers through SetCanonical")
+	}
+	sets := [][2]string{{"Etag", `W/"abc"`}, {"Age", "12"}, {"X-Cache", "HIT"}, {"Age", "123456"},
+		{"Cache-Status", "cachekit; hit; ttl=3600"}, {"X-Frame-Options", "DENY"}, {"Etag", `"x"`}}
+	for _, before := range [][][2]string{nil, {{"X-Frame-Options", "SAMEORIGIN"}}, {{"Age", "1"}, {"Vary", "Accept"}}} {
+		var a, b fasthttp.Response
+		for round := 0; round < 3; round++ { // reused as fasthttp reuses a response
+			a.Reset()
+			b.Reset()
+			for _, kv := range before {
+				a.Header.Set(kv[0], kv[1])
+				b.Header.Set(kv[0], kv[1])
+			}
+			for _, kv := range sets[:len(sets)-round] {
+				lv.set(&a.Header, []byte(kv[0]), []byte(kv[1]))
+				b.Header.SetCanonical([]byte(kv[0]), []byte(kv[1]))
+			}
+			if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
+				t.Fatalf("before %q round %d:\nset:          %q\nSetCanonical: %q", before, round, ga, gb)
+			}
+			if got := string(a.Header.Peek("Age")); got != "123456" {
+				t.Fatalf("Age = %q", got)
+			}
+		}
+	}
+}
+
+// TestHarmlessLookup: a cookie name is harmless exactly when it is one of
+// Config.HarmlessCookies or starts with one ending in '*', whatever its
+// length (short names are looked up by length, long ones in a map).
+func TestHarmlessLookup(t *testing.T) {
+	long := strings.Repeat("x", 40)
+	cfg := configDefault(Config{Cache: newCache(t), HarmlessCookies: []string{"a", "_ga", "_gid", "_gat", "pre_*", long, "exactly32_" + strings.Repeat("y", 22)}})
+	m := newMiddleware(cfg, false)
+	for name, want := range map[string]bool{
+		"a": true, "b": false, "_ga": true, "_gb": false, "_gid": true, "_gat": true, "_ga_": false, "": false,
+		"pre_": true, "pre_x": true, "pre": false, long: true, long + "x": false, long[:39]: false,
+		"exactly32_" + strings.Repeat("y", 22): true, "exactly32_" + strings.Repeat("y", 21) + "z": false,
+	} {
+		if got := m.harmless([]byte(name)); got != want {
+			t.Errorf("harmless(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestHeaderListSetAll: setAll is SetCanonical for each pair in turn.
+func TestHeaderListSetAll(t *testing.T) {
+	lv := newListView()
+	pairs := []hdrPair{{"ETag", []byte(`"e"`)}, {"Age", []byte("7")}, {"X-Cache", []byte("HIT")},
+		{"Cache-Status", []byte("cachekit; hit; ttl=10")}}
+	for _, before := range [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}}} {
+		for _, off := range []listView{lv, {}} { // the list written, and SetCanonical
+			var a, b fasthttp.Response
+			for round := 0; round < 2; round++ {
+				a.Reset()
+				b.Reset()
+				for _, kv := range before {
+					a.Header.Set(kv[0], kv[1])
+					b.Header.Set(kv[0], kv[1])
+				}
+				off.setAll(&a.Header, pairs)
+				for _, pr := range pairs {
+					b.Header.SetCanonical([]byte(pr.name), pr.value)
+				}
+				if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
+					t.Fatalf("before %q: setAll %q, SetCanonical %q", before, ga, gb)
+				}
+			}
+		}
+	}
+}
+
+// TestHitHeaderBytes: a hit sends its headers under the names it always
+// sent, byte for byte as fasthttp writes them.
+func TestHitHeaderBytes(t *testing.T) {
+	app := fiber.New()
+	app.Use(New(Config{Cache: newCache(t), TTL: time.Hour}))
+	app.Get("/blog", renderPage)
+	h := app.Handler()
+	var ctx fasthttp.RequestCtx
+	for i := 0; i < 3; i++ { // as serveLoopReq warms: the third is a hit
+		ctx.Init(&fasthttp.Request{}, nil, nil)
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(benchBrowserRequest))); err != nil {
+			t.Fatal(err)
+		}
+		h(&ctx)
+	}
+	got := ctx.Response.Header.String()
+	for _, want := range []string{"\r\nETag: W/\"", "\r\nAge: 0\r\n", "\r\nX-Cache: HIT\r\n", "\r\nCache-Status: cachekit; hit; ttl=3600\r\n",
+		"\r\nLast-Modified: ", "\r\nContent-Type: text/html\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hit headers lack %q:\n%s", want, got)
+		}
+	}
+}

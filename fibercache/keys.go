@@ -2,6 +2,7 @@ package fibercache
 
 import (
 	"bytes"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -35,7 +36,7 @@ func appendPathKey(dst []byte, kind byte, path string) []byte {
 	start := len(dst)
 	dst = append(dst, 'f', 'c', kind, ':')
 	path = normPath(path)
-	dst = appendPathTag(dst, path)
+	dst = appendNormPathTag(dst, path)
 	from := len(dst)
 	dst = append(dst, path...)
 	lowerASCII(dst[from:])
@@ -60,7 +61,11 @@ func normPath(path string) string {
 // appendPathTag appends the hash tag of path's keys: '{', six hex digits
 // of a hash of the normalised path in lower case (normPath), '}'.
 func appendPathTag(dst []byte, path string) []byte {
-	path = normPath(path)
+	return appendNormPathTag(dst, normPath(path))
+}
+
+// appendNormPathTag is appendPathTag for a path normPath returned.
+func appendNormPathTag(dst []byte, path string) []byte {
 	h := uint32(2166136261) // FNV-1a
 	for i := 0; i < len(path); i++ {
 		c := path[i]
@@ -69,11 +74,21 @@ func appendPathTag(dst []byte, path string) []byte {
 		}
 		h = (h ^ uint32(c)) * 16777619
 	}
-	dst = append(dst, '{')
-	for s := 20; s >= 0; s -= 4 {
-		dst = append(dst, "0123456789abcdef"[h>>s&15])
+	const hex = "0123456789abcdef"
+	t := [pathTagLen]byte{'{', hex[h>>20&15], hex[h>>16&15], hex[h>>12&15], hex[h>>8&15], hex[h>>4&15], hex[h&15], '}'}
+	return append(dst, t[:]...)
+}
+
+// pathTagLen is the length of a path's hash tag ("{" six hex digits "}").
+const pathTagLen = 8
+
+// pathKeyTag returns the hash tag inside the record or fence key k made
+// by appendPathKey (at the start of its buffer), nil when k is not one.
+func pathKeyTag(k []byte) []byte {
+	if len(k) < 4+pathTagLen || k[4] != '{' || k[4+pathTagLen-1] != '}' {
+		return nil
 	}
-	return append(dst, '}')
+	return k[4 : 4+pathTagLen]
 }
 
 // fenceKey returns the fence key of path.
@@ -102,9 +117,20 @@ func fenceKey(path string) string { return string(appendPathKey(nil, keyFence, p
 // Cookie and Authorization values never appear in a key in clear: a key
 // that varies on them is digested whole.
 func (r *request) appendPageKey(dst []byte, c *fiber.Ctx, m *middleware, rec *record) []byte {
+	return r.appendPageKeyTagged(dst, c, m, rec, nil)
+}
+
+// appendPageKeyTagged is appendPageKey with the path's hash tag given:
+// pathKeyTag of the record key made from c.Path() for this request, with
+// no handler run since (nil: computed here).
+func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, rec *record, tag []byte) []byte {
 	start := len(dst)
 	dst = append(dst, 'f', 'c', keyPage, ':')
-	dst = appendPathTag(dst, c.Path())
+	if len(tag) == pathTagLen {
+		dst = append(dst, tag...)
+	} else {
+		dst = appendPathTag(dst, c.Path())
+	}
 	from := len(dst)
 	dst = append(dst, m.cfg.KeyPrefix...)
 	dst = append(dst, '|')
@@ -119,11 +145,10 @@ func (r *request) appendPageKey(dst []byte, c *fiber.Ctx, m *middleware, rec *re
 	dst = appendLenField(dst, r.host)
 	lowerASCII(dst[hs:]) // host is case-insensitive
 	dst = appendTarget(dst, c)
-	for i, v := range r.fwd {
-		if r.fwdSeen&(1<<i) != 0 {
-			dst = append(dst, byte('A'+i))
-			dst = appendLenField(dst, v)
-		}
+	for seen := r.fwdSeen; seen != 0; seen &= seen - 1 {
+		i := bits.TrailingZeros16(seen) // in index order, as fwdHeaders
+		dst = append(dst, byte('A'+i))
+		dst = appendLenField(dst, r.fwd[i])
 	}
 	if r.hasUser {
 		dst = append(dst, 'u')
@@ -166,9 +191,25 @@ func digestTail(dst []byte, start, from int) []byte {
 }
 
 func appendLenField(dst, v []byte) []byte {
-	dst = strconv.AppendInt(dst, int64(len(v)), 10)
+	dst = appendInt(dst, int64(len(v)))
 	dst = append(dst, ':')
 	return append(dst, v...)
+}
+
+// appendInt is strconv.AppendInt(dst, n, 10), its common small values
+// (lengths, ages, TTLs) written inline.
+func appendInt(dst []byte, n int64) []byte {
+	switch {
+	case n < 0 || n >= 10000:
+		return strconv.AppendInt(dst, n, 10)
+	case n < 10:
+		return append(dst, byte('0'+n))
+	case n < 100:
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
+	case n < 1000:
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 }
 
 func lowerASCII(b []byte) {

@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,5 +110,32 @@ func TestPathKey(t *testing.T) {
 	}
 	if fenceKey("/A/") != "fcf:"+tag("/a")+"/a" {
 		t.Errorf("fenceKey = %q", fenceKey("/A/"))
+	}
+}
+
+// TestPathKeyTag: the tag a hit takes from the path's record key is the
+// one appendPageKey makes from the path itself, for short and digested
+// record keys alike.
+func TestPathKeyTag(t *testing.T) {
+	for _, p := range []string{"/", "/blog", "/Blog/", "/a?b=1", "/caf\xc3\xa9", "/" + strings.Repeat("long/", 60), "/a b"} {
+		for _, kind := range []byte{keyRecord, keyFence} {
+			got := pathKeyTag(appendPathKey(nil, kind, p))
+			if want := appendPathTag(nil, p); string(got) != string(want) {
+				t.Errorf("%q: tag %q, want %q", p, got, want)
+			}
+		}
+	}
+	if pathKeyTag([]byte("fcr:short")) != nil {
+		t.Error("a key without a tag gave one")
+	}
+}
+
+// TestAppendInt: appendInt writes what strconv.AppendInt writes, on both
+// sides of each of its limits.
+func TestAppendInt(t *testing.T) {
+	for _, n := range []int64{-10000, -1, 0, 1, 9, 10, 42, 99, 100, 999, 1000, 3600, 9999, 10000, 86400, 1 << 40} {
+		if got, want := string(appendInt([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
+			t.Errorf("appendInt(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

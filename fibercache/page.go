@@ -85,6 +85,72 @@ func decodePage(b []byte, pg *page) error {
 	if len(b) < pageFixed || !pageMagic.Is(b) {
 		return errBadPage
 	}
+	if decodeShort(b, pg) {
+		return nil
+	}
+	return decodePageLong(b, pg)
+}
+
+// decodeShort is decodePage for a page whose fields (but its body) are all
+// shorter than 128 bytes, as most are, with their bounds found inline. It
+// reports false, pg partly set, for any other page, valid or not: then
+// decodePageLong decides.
+func decodeShort(b []byte, pg *page) bool {
+	pg.flags = b[3]
+	pg.status = int(binary.BigEndian.Uint16(b[4:]))
+	pg.lastModified = int64(binary.BigEndian.Uint64(b[6:]))
+	pg.ttl = binary.BigEndian.Uint32(b[14:])
+	pg.age = binary.BigEndian.Uint32(b[18:])
+	if pg.status < 100 || pg.status > 999 {
+		return false
+	}
+	s, e := shortField(b, pageFixed)
+	if e < 0 {
+		return false
+	}
+	pg.vary = b[s:e:e]
+	if s, e = shortField(b, e); e < 0 {
+		return false
+	}
+	pg.ctype = b[s:e:e]
+	if s, e = shortField(b, e); e < 0 {
+		return false
+	}
+	pg.etag = b[s:e:e]
+	if e >= len(b) || b[e] >= 0x80 { // at most 127 headers, under maxHeaders
+		return false
+	}
+	n := int(b[e])
+	start := e + 1
+	e = start
+	for i := 0; i < n; i++ {
+		if s, e = shortField(b, e); e <= s { // no header name is empty
+			return false
+		}
+		if _, e = shortField(b, e); e < 0 {
+			return false
+		}
+	}
+	pg.headers = b[start:e:e]
+	pg.nheaders = n
+	pg.body = b[e:]
+	return true
+}
+
+// shortField returns the bounds of the wire field at b[i:] (its bytes are
+// b[start:end]) when it is shorter than 128 bytes (a one-byte length),
+// end -1 otherwise.
+func shortField(b []byte, i int) (start, end int) {
+	if i < len(b) && b[i] < 0x80 {
+		if end = i + 1 + int(b[i]); end <= len(b) {
+			return i + 1, end
+		}
+	}
+	return 0, -1
+}
+
+// decodePageLong is decodePage for any page.
+func decodePageLong(b []byte, pg *page) error {
 	pg.flags = b[3]
 	pg.status = int(binary.BigEndian.Uint16(b[4:]))
 	pg.lastModified = int64(binary.BigEndian.Uint64(b[6:]))
@@ -128,6 +194,11 @@ func decodePage(b []byte, pg *page) error {
 // nextHeader returns the first header of the encoded list hs and the rest.
 // hs must come from a decoded page.
 func nextHeader(hs []byte) (h header, rest []byte) {
+	if s, e := shortField(hs, 0); e >= 0 {
+		if s2, e2 := shortField(hs, e); e2 >= 0 {
+			return header{name: hs[s:e:e], value: hs[s2:e2:e2]}, hs[e2:]
+		}
+	}
 	h.name, rest, _ = wire.ReadField(hs, maxFieldLen)
 	h.value, rest, _ = wire.ReadField(rest, maxFieldLen)
 	return h, rest

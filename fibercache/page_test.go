@@ -1,6 +1,8 @@
 package fibercache
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +97,15 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add(appendPage(nil, &e, []header{{[]byte("X-A"), []byte("1")}}))
 	f.Add([]byte("FC\x01\x00\x00\xc8"))
 	f.Add([]byte{})
+	f.Add(appendPage(nil, &e, []header{{[]byte("Link"), bytes.Repeat([]byte("x"), 200)}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) >= pageFixed && pageMagic.Is(b) {
+			// The short-field fast path decodes as the general one.
+			var s, l page
+			if decodeShort(b, &s) && (decodePageLong(b, &l) != nil || fmt.Sprint(s) != fmt.Sprint(l)) {
+				t.Fatalf("fast decode %+v, general %+v", s, l)
+			}
+		}
 		var d page
 		if decodePage(b, &d) != nil {
 			return

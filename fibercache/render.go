@@ -46,7 +46,7 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			s.req.reset()
 			s.req.scan(c, m, &rec)
 		}
-		s.key = s.req.appendPageKey(s.key[:0], c, m, &rec)
+		s.key = s.req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
 		// A view of the pooled buffer, so that a hit allocates nothing:
 		// the core keeps no reference to a key past the call.
 		key := b2s(s.key)
@@ -69,7 +69,14 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			}
 		}
 		rd := &s.rd
-		*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate, recSeen: s.recSeen}
+		if rd.used {
+			*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate, recSeen: s.recSeen}
+		} else {
+			// Still as putScratch left it: all but these is zero
+			// (render.clear), and a hit writes none of the rest.
+			rd.m, rd.c, rd.req, rd.rec, rd.rkey, rd.key = m, c, &s.req, rec, s.rk, s.key
+			rd.revalidate, rd.recSeen = revalidate, s.recSeen
+		}
 		var r cachekit.Result
 		var err error
 		if ctx := m.outerFill(c, s.req.depth); ctx != nil {
@@ -133,6 +140,9 @@ type render struct {
 	revalidate bool
 	recSeen    uint64 // m.recordWrites before rec was read
 
+	// used: run was called. Only run (and what it calls) writes the
+	// fields below; while used is false they are zero.
+	used       bool
 	ran        bool // this request rendered
 	snap       snapshot
 	an         analysis
@@ -142,6 +152,17 @@ type render struct {
 	elsewhere  bool // stored under another key (the Vary list grew)
 	stored     bool // stored by first's inner load
 	fence      fence
+}
+
+// clear empties rd for another request: whole once run was called, else
+// the fields load sets (the others are still zero).
+func (rd *render) clear() {
+	if rd.used {
+		*rd = render{}
+		return
+	}
+	rd.m, rd.c, rd.req, rd.rec, rd.rkey, rd.key = nil, nil, nil, record{}, nil, nil
+	rd.revalidate, rd.recSeen = false, 0
 }
 
 // policy is the policy the page is loaded with; background makes the
@@ -158,6 +179,7 @@ func (rd *render) policy(background func() cachekit.Fill) cachekit.Policy {
 // run renders the page through the rest of the chain and returns its
 // stored form.
 func (rd *render) run(p *cachekit.Policy) ([]byte, error) {
+	rd.used = true
 	if rd.ran {
 		// The core runs the fill again for a caller whose value was not
 		// to be shared; this caller has its response already.

@@ -157,32 +157,32 @@ func (r *request) visitFixed(k, v []byte) {
 	name := b2s(k)
 	switch len(k) {
 	case 4:
-		if utils.EqualFold(name, "Host") {
+		if isName(name, "Host") {
 			r.host = v
 		}
 	case 6:
-		if utils.EqualFold(name, "Cookie") {
+		if isName(name, "Cookie") {
 			r.cookies = len(v) > 0
-		} else if utils.EqualFold(name, "Pragma") && containsFold(v, "no-cache") {
+		} else if isName(name, "Pragma") && containsFold(v, "no-cache") {
 			r.pragmaNoCache = true
 		}
 	case 7:
-		r.upgrade = r.upgrade || utils.EqualFold(name, "Upgrade")
+		r.upgrade = r.upgrade || isName(name, "Upgrade")
 	case 13:
 		switch {
-		case utils.EqualFold(name, "Authorization"):
+		case isName(name, "Authorization"):
 			r.authorization = true
-		case utils.EqualFold(name, "Cache-Control"):
+		case isName(name, "Cache-Control"):
 			r.cc.parse(v)
-		case utils.EqualFold(name, "If-None-Match"):
+		case isName(name, "If-None-Match"):
 			r.inm = v
 		}
 	case 17:
-		if utils.EqualFold(name, "If-Modified-Since") {
+		if isName(name, "If-Modified-Since") {
 			r.ims = v
 		}
 	case 19:
-		r.authorization = r.authorization || utils.EqualFold(name, "Proxy-Authorization")
+		r.authorization = r.authorization || isName(name, "Proxy-Authorization")
 	}
 	if len(k) < 6 || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
 		return
@@ -220,6 +220,12 @@ func (r *request) visitCookie(k, v []byte) {
 	if !m.harmless(k) {
 		r.credentialed = true
 	}
+}
+
+// isName reports whether the header name is canon, ignoring case; the
+// canonical form fasthttp gives parsed names is compared first.
+func isName(name, canon string) bool {
+	return name == canon || utils.EqualFold(name, canon)
 }
 
 // containsFold reports whether b contains the ASCII s, ignoring case.

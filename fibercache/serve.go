@@ -12,7 +12,6 @@ import (
 var (
 	hdrXCache       = []byte("X-Cache")
 	hdrCacheStatus  = []byte("Cache-Status")
-	hdrAge          = []byte("Age")
 	hdrETag         = []byte("ETag")
 	hdrLastModified = []byte("Last-Modified")
 	hdrCacheCtl     = []byte("Cache-Control")
@@ -47,17 +46,25 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	for i := 0; i < pg.nheaders; i++ {
 		var hd header
 		hd, hs = nextHeader(hs)
-		if seenBefore(pg.headers, i, hd.name) {
+		switch {
+		case seenBefore(pg.headers, i, hd.name):
 			h.AddBytesKV(hd.name, hd.value)
-		} else {
+		case maybeSpecial(hd.name):
 			h.SetCanonical(hd.name, hd.value)
+		default:
+			m.list.set(h, hd.name, hd.value)
 		}
 	}
+	// ETag, Age, X-Cache and Cache-Status, set at once.
+	var pairs [4]hdrPair
+	np := 0
 	if len(pg.etag) > 0 {
-		h.SetCanonical(hdrETag, pg.etag)
+		pairs[np] = hdrPair{"ETag", pg.etag}
+		np++
 	}
 	sendStoredDate(c, pg) // date.go
 
+	var ageBuf [24]byte
 	var buf [96]byte
 	// Seconds of freshness left (negative when stale): the page's TTL
 	// less its age, with no clock read.
@@ -68,33 +75,35 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	}
 	if kind != kindCollapsed || pg.age != 0 {
 		// The age it had when stored (its Age, its Date) counts too.
-		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], age+int64(pg.age), 10))
+		pairs[np] = hdrPair{"Age", appendInt(ageBuf[:0], age+int64(pg.age))}
+		np++
 	}
 	b := append(buf[:0], "cachekit; "...)
+	x := xHit
 	switch kind {
 	case kindHit:
-		h.SetCanonical(hdrXCache, xHit)
 		b = append(b, "hit; ttl="...)
-		b = strconv.AppendInt(b, remaining, 10)
+		b = appendInt(b, remaining)
 	case kindStale:
-		h.SetCanonical(hdrXCache, xStale)
+		x = xStale
 		b = append(b, "hit; ttl="...)
-		b = strconv.AppendInt(b, min(remaining, 0), 10)
+		b = appendInt(b, min(remaining, 0))
 		b = append(b, "; detail=stale-while-revalidate"...)
 	case kindStaleIfError:
-		h.SetCanonical(hdrXCache, xStale)
+		x = xStale
 		b = append(b, "fwd=stale; ttl="...)
-		b = strconv.AppendInt(b, min(remaining, 0), 10)
+		b = appendInt(b, min(remaining, 0))
 		b = append(b, "; detail=stale-if-error"...)
 	case kindCollapsed:
-		h.SetCanonical(hdrXCache, xMiss)
+		x = xMiss
 		b = append(b, "fwd=uri-miss; collapsed; stored"...)
 	case kindRevalidated:
-		h.SetCanonical(hdrXCache, xHit)
 		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
-		b = strconv.AppendInt(b, remaining, 10)
+		b = appendInt(b, remaining)
 	}
-	h.SetCanonical(hdrCacheStatus, b)
+	pairs[np] = hdrPair{"X-Cache", x}
+	pairs[np+1] = hdrPair{"Cache-Status", b}
+	m.list.setAll(h, pairs[:np+2])
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}
@@ -107,6 +116,20 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	// stored value, shared with every other hit, and a middleware outside
 	// may edit the response body in place.
 	resp.SetBody(pg.body)
+}
+
+// maybeSpecial reports whether the response header name may be one that
+// fasthttp's SetCanonical keeps apart from its list (setSpecialHeader
+// dispatches on the first letter: c, s, t, d).
+func maybeSpecial(name []byte) bool {
+	if len(name) == 0 {
+		return true
+	}
+	switch name[0] | 0x20 {
+	case 'c', 's', 't', 'd':
+		return true
+	}
+	return false
 }
 
 // seenBefore reports whether one of the first i headers of the encoded list

@@ -3,7 +3,6 @@ package fibercache
 import (
 	"encoding/binary"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2/utils"
@@ -63,7 +62,7 @@ func (r *request) appendVaryValues(dst []byte) []byte {
 			dst = append(dst, '-')
 			continue
 		}
-		dst = strconv.AppendInt(dst, int64(r.varyValueLen(i)), 10)
+		dst = appendInt(dst, int64(r.varyValueLen(i)))
 		dst = append(dst, ':')
 		dst = r.appendVaryValue(dst, i)
 	}

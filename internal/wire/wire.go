@@ -40,6 +40,18 @@ func AppendStringField(dst []byte, f string) []byte {
 // The field's capacity ends where it does, so appending to it never writes
 // into what follows. ok is false when b does not start with such a field.
 func ReadField(b []byte, max int) (field, rest []byte, ok bool) {
+	// Fields shorter than 128 bytes (a one-byte length, as binary.Uvarint
+	// reads it) are split here, inlined into the caller.
+	if len(b) > 0 {
+		if n := int(b[0]); n < 0x80 && n < len(b) && n <= max {
+			return b[1 : n+1 : n+1], b[n+1:], true
+		}
+	}
+	return readFieldLong(b, max)
+}
+
+// readFieldLong is ReadField for any length.
+func readFieldLong(b []byte, max int) (field, rest []byte, ok bool) {
 	n, w := binary.Uvarint(b)
 	if w <= 0 || n > uint64(max) || n > uint64(len(b)-w) {
 		return nil, b, false

@@ -62,3 +62,27 @@ func FuzzReadField(f *testing.F) {
 		}
 	})
 }
+
+// TestReadFieldShort: the one-byte-length fast path splits exactly as the
+// general reader, at and around every limit.
+func TestReadFieldShort(t *testing.T) {
+	for n := 0; n < 130; n++ {
+		for extra := -2; extra <= 2; extra++ {
+			for _, max := range []int{0, n - 1, n, n + 1, 1 << 20} {
+				size := 1 + n + extra
+				if size < 0 {
+					continue
+				}
+				b := make([]byte, size)
+				if size > 0 {
+					b[0] = byte(n)
+				}
+				f1, r1, ok1 := ReadField(b, max)
+				f2, r2, ok2 := readFieldLong(b, max)
+				if ok1 != ok2 || string(f1) != string(f2) || len(r1) != len(r2) || cap(f1) != cap(f2) {
+					t.Fatalf("n=%d size=%d max=%d: fast (%d,%d,%v), general (%d,%d,%v)", n, size, max, len(f1), len(r1), ok1, len(f2), len(r2), ok2)
+				}
+			}
+		}
+	}
+}
