@@ -114,41 +114,53 @@ func sfBareItem(s []byte, i int) (kind byte, num int64, next int, ok bool) {
 	case c == '-' || c >= '0' && c <= '9':
 		return sfNumber(s, i)
 	case c == '"':
-		for i++; i < len(s); i++ {
-			switch {
-			case s[i] == '\\':
-				if i+1 >= len(s) || s[i+1] != '"' && s[i+1] != '\\' {
-					return 0, 0, i, false
-				}
-				i++
-			case s[i] == '"':
-				return 's', 0, i + 1, true
-			case s[i] < 0x20 || s[i] > 0x7e:
-				return 0, 0, i, false
-			}
-		}
-		return 0, 0, i, false
+		next, ok = sfString(s, i)
+		return 's', 0, next, ok
 	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '*':
 		for i++; i < len(s) && (isTokenChar(s[i]) || s[i] == ':' || s[i] == '/'); i++ {
 		}
 		return 't', 0, i, true
 	case c == ':':
-		for i++; i < len(s) && s[i] != ':'; i++ {
-			if !(s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' ||
-				s[i] == '+' || s[i] == '/' || s[i] == '=') {
-				return 0, 0, i, false
-			}
-		}
-		if i >= len(s) {
-			return 0, 0, i, false
-		}
-		return 'b', 0, i + 1, true
+		next, ok = sfByteSeq(s, i)
+		return 'b', 0, next, ok
 	case c == '?':
 		if i+1 < len(s) && (s[i+1] == '0' || s[i+1] == '1') {
 			return '?', 0, i + 2, true
 		}
 	}
 	return 0, 0, i, false
+}
+
+// sfString reads a string item starting at its opening quote s[i].
+func sfString(s []byte, i int) (next int, ok bool) {
+	for i++; i < len(s); i++ {
+		switch {
+		case s[i] == '\\':
+			if i+1 >= len(s) || s[i+1] != '"' && s[i+1] != '\\' {
+				return i, false
+			}
+			i++
+		case s[i] == '"':
+			return i + 1, true
+		case s[i] < 0x20 || s[i] > 0x7e:
+			return i, false
+		}
+	}
+	return i, false
+}
+
+// sfByteSeq reads a byte sequence (base64 between colons) starting at s[i].
+func sfByteSeq(s []byte, i int) (next int, ok bool) {
+	for i++; i < len(s) && s[i] != ':'; i++ {
+		if !(s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' ||
+			s[i] == '+' || s[i] == '/' || s[i] == '=') {
+			return i, false
+		}
+	}
+	if i >= len(s) {
+		return i, false
+	}
+	return i + 1, true
 }
 
 // sfNumber reads an integer (at most 15 digits) or a decimal (at most 12
