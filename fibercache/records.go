@@ -154,10 +154,14 @@ func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, fence0 [
 	}
 	ttl := recordTTL(life)
 	if rec.provisional() || rec.pending {
-		// Made only if still absent, through a Load (which, unlike Set,
-		// does not make the hot layer revalidate everything): the record
-		// is ours if it holds our nonce.
-		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl}, func(*cachekit.Policy) ([]byte, error) {
+		// Written through a Load (which, unlike Set, does not make the
+		// hot layer revalidate everything), without reading it again: the
+		// request read it as missing, and a record another request made
+		// meanwhile may be overwritten (its pages are then unreachable,
+		// never wrong; the fence below sees an InvalidatePath). Concurrent
+		// callers here share one write: the record is ours if it holds
+		// our nonce.
+		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl, Absent: true}, func(*cachekit.Policy) ([]byte, error) {
 			return encodeRecord(nrec), nil
 		})
 		if got, ok := decodeRecord(r.Value); err != nil || !ok || !got.equal(nrec) {

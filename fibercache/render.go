@@ -166,13 +166,16 @@ func (rd *render) clear() {
 }
 
 // policy is the policy the page is loaded with; background makes the
-// stale-while-revalidate refresh (render.background).
+// stale-while-revalidate refresh (render.background). A key under the
+// provisional record, or under a record about to be made (its nonce is
+// new), holds nothing: the core skips its lookup (Policy.Absent).
 func (rd *render) policy(background func() cachekit.Fill) cachekit.Policy {
 	return cachekit.Policy{
 		TTL:                  rd.m.cfg.TTL,
 		StaleWhileRevalidate: rd.m.cfg.StaleWhileRevalidate,
 		StaleIfError:         rd.m.cfg.StaleIfError,
 		Background:           background,
+		Absent:               rd.rec.provisional() || rd.rec.pending,
 	}
 }
 
@@ -325,7 +328,9 @@ func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, 
 	nreq.scan(c, m, &nrec)
 	key := string(nreq.appendPageKey(nil, c, m, &nrec))
 	value := an.value
-	r, _ := m.cache.Load(key, an.policy(), func(p *cachekit.Policy) ([]byte, error) {
+	lp := an.policy()
+	lp.Absent = true // under the new record's nonce, which nothing was stored under
+	r, _ := m.cache.Load(key, lp, func(p *cachekit.Policy) ([]byte, error) {
 		cachekit.Inherit(p.Context(), render) // what the render read
 		return value, nil
 	})
