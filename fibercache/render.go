@@ -259,7 +259,14 @@ func (rd *render) render(p *cachekit.Policy) ([]byte, error) {
 	rd.ran = true
 	// The fence is read before the render: learn compares it with the one
 	// after its record write, to see an InvalidatePath that landed between.
-	fence := m.readPathFence(rd.c.Path())
+	// Only a render that may write the record with a nonce pages are
+	// stored under needs it (needFence); the others skip that read.
+	var fence fence
+	if rd.needFence() {
+		fence = m.readPathFence(rd.c.Path())
+	} else {
+		fence.skipped = true
+	}
 	rd.fence = fence
 	rd.snap.take(rd.c)
 	leave := enterFill(rd.c, p.Context())
@@ -282,6 +289,31 @@ type fence struct {
 	key   string
 	value []byte
 	err   error
+	// skipped: not read (needFence). Such a render never writes a record
+	// that a page it stores is keyed under: a Vary list it learns gets a
+	// record with a new nonce, its page unstored (learn), and its record
+	// is not extended.
+	skipped bool
+}
+
+// needFence reports whether this render reads the path's fence: the
+// path's first render (it makes the record its page is stored under), or
+// one whose record would expire within a page's life (finish extends it,
+// keeping its nonce). Any other render writes a record only to learn a
+// Vary list, with a new nonce and without storing its own page, which
+// needs no fence: a record with a new nonce brings back nothing
+// invalidated, and the pages stored under it are rendered by requests
+// that read it after it was written.
+func (rd *render) needFence() bool {
+	if rd.rec.provisional() || rd.rec.pending {
+		return true
+	}
+	if rd.rec.expires.IsZero() {
+		return false // never expires, or not stored: nothing to extend
+	}
+	cfg := &rd.m.cfg
+	horizon := max(cfg.TTL+max(cfg.StaleWhileRevalidate, cfg.StaleIfError), minRecordLife) + minRecordLife
+	return rd.rec.expires.Before(time.Now().Add(horizon))
 }
 
 func (m *middleware) readPathFence(path string) fence {
@@ -320,6 +352,10 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 // core's own fill checks that its tags were not invalidated while it
 // rendered.
 func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis, render context.Context) bool {
+	if f.skipped {
+		m.relearnVary(rkey, rec, an.vary, an.life())
+		return false
+	}
 	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err, an.life())
 	if !ok || len(an.tags) > 0 {
 		return false
@@ -386,7 +422,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 		return nil
 	}
 	setStatusHeaders(c, xMiss, fwd, "", true)
-	if r.Stored {
+	if r.Stored && !rd.fence.skipped {
 		// After the store, not inside the fill: a record write there
 		// would keep the core from storing a page tagged while it
 		// rendered.
