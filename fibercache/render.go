@@ -81,9 +81,9 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		var err error
 		if ctx := m.outerFill(c, s.req.depth); ctx != nil {
 			// Inside another instance's render: the outer page depends on this one.
-			r, err = m.cache.LoadContext(ctx, key, rd.policy(s.background), s.run)
+			r, err = m.cache.LoadContext(ctx, key, rd.policy(s.background, !haveRec), s.run)
 		} else {
-			r, err = m.cache.Load(key, rd.policy(s.background), s.run)
+			r, err = m.cache.Load(key, rd.policy(s.background, !haveRec), s.run)
 		}
 		if rd.ran {
 			return rd.finish(r, err)
@@ -168,14 +168,15 @@ func (rd *render) clear() {
 // policy is the policy the page is loaded with; background makes the
 // stale-while-revalidate refresh (render.background). A key under the
 // provisional record, or under a record about to be made (its nonce is
-// new), holds nothing: the core skips its lookup (Policy.Absent).
-func (rd *render) policy(background func() cachekit.Fill) cachekit.Policy {
+// new), holds nothing: the caller sets absent, and the core skips its
+// lookup (Policy.Absent).
+func (rd *render) policy(background func() cachekit.Fill, absent bool) cachekit.Policy {
 	return cachekit.Policy{
 		TTL:                  rd.m.cfg.TTL,
 		StaleWhileRevalidate: rd.m.cfg.StaleWhileRevalidate,
 		StaleIfError:         rd.m.cfg.StaleIfError,
 		Background:           background,
-		Absent:               rd.rec.provisional() || rd.rec.pending,
+		Absent:               absent,
 	}
 }
 
@@ -244,7 +245,7 @@ func (rd *render) first(p *cachekit.Policy) ([]byte, error) {
 	rd.rec = newRecord(nil)
 	rd.rec.pending = true
 	key := string(rd.req.appendPageKey(nil, rd.c, rd.m, &rd.rec))
-	r, err := rd.m.cache.Load(key, rd.policy(nil), func(ip *cachekit.Policy) ([]byte, error) { return rd.render(ip) })
+	r, err := rd.m.cache.Load(key, rd.policy(nil, true), func(ip *cachekit.Policy) ([]byte, error) { return rd.render(ip) })
 	// The record is written after the page: a record write inside the
 	// fill would keep the core from storing a page tagged while it
 	// rendered. Until it lands the page is unreachable; if it fails, the
