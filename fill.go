@@ -31,6 +31,12 @@ type Policy struct {
 	// request state the refresh needs. nil: the refresh runs the fill given
 	// to Load.
 	Background func() Fill
+	// Absent, set by the caller of Load, says the key is known to hold
+	// nothing (it was just read as missing, or it holds a random part
+	// nothing was ever stored under): Load skips its lookup and fills at
+	// once, still once for all concurrent callers of the key, and stores
+	// the value as on any miss (over whatever the key holds by then).
+	Absent bool
 
 	// storeDown, set by Load when its lookup failed on the store (a
 	// timeout, an open circuit): the fill runs without the store, so one
@@ -100,7 +106,11 @@ func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
 		return Result{}, err
 	}
 	written := c.written.Load() // before the lookup: see loadMiss
-	r, lerr := c.lookup(key)
+	var r Result
+	var lerr error
+	if !p.Absent {
+		r, lerr = c.lookup(key)
+	}
 	c.count(key, r.Status)
 	p.storeDown = lerr != nil && storeDown(lerr)
 	if r.Status == Hit {
@@ -123,7 +133,11 @@ func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Resu
 	}
 	d := depsFrom(ctx)
 	written := c.written.Load() // before the lookup: see loadMiss
-	r, lerr := c.lookup(key)
+	var r Result
+	var lerr error
+	if !p.Absent {
+		r, lerr = c.lookup(key)
+	}
 	c.count(key, r.Status)
 	p.storeDown = lerr != nil && storeDown(lerr)
 	if r.Status == Hit {
@@ -163,7 +177,7 @@ func (c *Cache) loadMiss(ctx context.Context, d *deps, key string, p Policy, fil
 		// otherwise fill again: look once more inside the flight.
 		epoch := c.epochNow()
 		at := c.flightStart(key)
-		if !p.storeDown && c.written.Load() != written {
+		if !p.storeDown && !p.Absent && c.written.Load() != written {
 			if r, _ := c.lookup(key); r.Status == Hit {
 				return fillResult{value: r.Value, epoch: epoch, list: r.tags}, nil
 			}

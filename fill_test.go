@@ -236,3 +236,49 @@ func testLateJoinerAfterInvalidation(t *testing.T) {
 		t.Fatalf("leader %q, follower %q", leader, follower.Value)
 	}
 }
+
+// Policy.Absent: Load fills without looking the key up (a value stored
+// there is not returned but replaced), once for concurrent callers, and
+// stores the fill's value as on any miss.
+func TestLoadAbsent(t *testing.T) { synctest.Test(t, testLoadAbsent) }
+
+func testLoadAbsent(t *testing.T) {
+	c, _ := newTestCache(t)
+	if err := c.Set("k", []byte("old"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var fills atomic.Int32
+	gate := make(chan struct{})
+	fill := func(*Policy) ([]byte, error) {
+		fills.Add(1)
+		<-gate
+		return []byte("new"), nil
+	}
+	p := Policy{TTL: time.Minute, Absent: true}
+	var wg sync.WaitGroup
+	results := make([]Result, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], _ = c.Load("k", p, fill)
+		}()
+	}
+	synctest.Wait() // every caller is in the fill or waiting for it
+	close(gate)
+	wg.Wait()
+	if n := fills.Load(); n != 1 {
+		t.Fatalf("fill ran %d times, want once", n)
+	}
+	if n := c.Stats().Coalesced; n != uint64(len(results)-1) {
+		t.Fatalf("%d callers coalesced, want %d", n, len(results)-1)
+	}
+	for i, r := range results {
+		if r.Status != Miss || string(r.Value) != "new" {
+			t.Fatalf("caller %d: %v %q, want a miss with the fill's value", i, r.Status, r.Value)
+		}
+	}
+	if r, _ := c.Lookup("k"); r.Status != Hit || string(r.Value) != "new" {
+		t.Fatalf("after: %v %q, want the fill's value stored", r.Status, r.Value)
+	}
+}

@@ -31,18 +31,20 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 		return fmt.Errorf("fibercache: InvalidatePath: empty path")
 	}
 	rkey := string(appendPathKey(nil, keyRecord, path))
+	// The fence first, before the record is read: a render that makes or
+	// rewrites the record reads the fence after its own record write, so
+	// it sees this invalidation if it overwrote it, or made the record
+	// after the read below found none; a record write it made before
+	// reading an older fence is found by that read, and replaced.
+	if err := cache.Set(fenceKey(path), newRecord(nil).nonce, fenceTTL); err != nil {
+		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
+	}
 	// Keep the learned Vary list: the next render need not learn it again.
 	var vary []byte
 	r, _ := cache.Peek(rkey)
 	have := r.Status == cachekit.Hit
 	if rec, ok := decodeRecord(r.Value); have && ok {
 		vary = rec.vary
-	}
-	// The fence first: a render that makes or rewrites the record reads it
-	// after its own record write, so it sees this invalidation if it
-	// overwrote it.
-	if err := cache.Set(fenceKey(path), newRecord(nil).nonce, fenceTTL); err != nil {
-		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
 	if !have {
 		return nil // no page of the path is reachable: nothing to replace

@@ -140,6 +140,21 @@ func (m *middleware) learnVary(rkey, fkey string, rec record, vary []byte, fence
 	return nrec, true
 }
 
+// relearnVary replaces the path's known record rec (under rkey) with one
+// listing vary and a new nonce, if the record still is rec, for a render
+// that did not read the fence (fence.skipped): nothing is stored under the
+// new record by that render, so no fence is needed. An InvalidatePath
+// whose record write this one overwrites is kept: the new nonce is no
+// record's either, and every page stored under it is rendered after it
+// was read, so after that InvalidatePath's writes.
+func (m *middleware) relearnVary(rkey string, rec record, vary []byte, life time.Duration) {
+	defer m.recordWrites.Add(1) // after the write: see render.run
+	if cur, ok := m.lookupRecord([]byte(rkey)); !ok || !cur.equal(rec) {
+		return
+	}
+	_ = m.cache.Set(rkey, encodeRecord(newRecord(vary)), recordTTL(life))
+}
+
 // rewriteRecord writes nrec in place of rec (see learnVary), for recordTTL(life).
 func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, fence0 []byte, fenceErr error, life time.Duration) bool {
 	if fenceErr != nil {
@@ -154,10 +169,14 @@ func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, fence0 [
 	}
 	ttl := recordTTL(life)
 	if rec.provisional() || rec.pending {
-		// Made only if still absent, through a Load (which, unlike Set,
-		// does not make the hot layer revalidate everything): the record
-		// is ours if it holds our nonce.
-		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl}, func(*cachekit.Policy) ([]byte, error) {
+		// Written through a Load (which, unlike Set, does not make the
+		// hot layer revalidate everything), without reading it again: the
+		// request read it as missing, and a record another request made
+		// meanwhile may be overwritten (its pages are then unreachable,
+		// never wrong; the fence below sees an InvalidatePath). Concurrent
+		// callers here share one write: the record is ours if it holds
+		// our nonce.
+		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl, Absent: true}, func(*cachekit.Policy) ([]byte, error) {
 			return encodeRecord(nrec), nil
 		})
 		if got, ok := decodeRecord(r.Value); err != nil || !ok || !got.equal(nrec) {

@@ -81,9 +81,9 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		var err error
 		if ctx := m.outerFill(c, s.req.depth); ctx != nil {
 			// Inside another instance's render: the outer page depends on this one.
-			r, err = m.cache.LoadContext(ctx, key, rd.policy(s.background), s.run)
+			r, err = m.cache.LoadContext(ctx, key, rd.policy(s.background, !haveRec), s.run)
 		} else {
-			r, err = m.cache.Load(key, rd.policy(s.background), s.run)
+			r, err = m.cache.Load(key, rd.policy(s.background, !haveRec), s.run)
 		}
 		if rd.ran {
 			return rd.finish(r, err)
@@ -166,13 +166,17 @@ func (rd *render) clear() {
 }
 
 // policy is the policy the page is loaded with; background makes the
-// stale-while-revalidate refresh (render.background).
-func (rd *render) policy(background func() cachekit.Fill) cachekit.Policy {
+// stale-while-revalidate refresh (render.background). A key under the
+// provisional record, or under a record about to be made (its nonce is
+// new), holds nothing: the caller sets absent, and the core skips its
+// lookup (Policy.Absent).
+func (rd *render) policy(background func() cachekit.Fill, absent bool) cachekit.Policy {
 	return cachekit.Policy{
 		TTL:                  rd.m.cfg.TTL,
 		StaleWhileRevalidate: rd.m.cfg.StaleWhileRevalidate,
 		StaleIfError:         rd.m.cfg.StaleIfError,
 		Background:           background,
+		Absent:               absent,
 	}
 }
 
@@ -241,7 +245,7 @@ func (rd *render) first(p *cachekit.Policy) ([]byte, error) {
 	rd.rec = newRecord(nil)
 	rd.rec.pending = true
 	key := string(rd.req.appendPageKey(nil, rd.c, rd.m, &rd.rec))
-	r, err := rd.m.cache.Load(key, rd.policy(nil), func(ip *cachekit.Policy) ([]byte, error) { return rd.render(ip) })
+	r, err := rd.m.cache.Load(key, rd.policy(nil, true), func(ip *cachekit.Policy) ([]byte, error) { return rd.render(ip) })
 	// The record is written after the page: a record write inside the
 	// fill would keep the core from storing a page tagged while it
 	// rendered. Until it lands the page is unreachable; if it fails, the
@@ -256,7 +260,14 @@ func (rd *render) render(p *cachekit.Policy) ([]byte, error) {
 	rd.ran = true
 	// The fence is read before the render: learn compares it with the one
 	// after its record write, to see an InvalidatePath that landed between.
-	fence := m.readPathFence(rd.c.Path())
+	// Only a render that may write the record with a nonce pages are
+	// stored under needs it (needFence); the others skip that read.
+	var fence fence
+	if rd.needFence() {
+		fence = m.readPathFence(rd.c.Path())
+	} else {
+		fence.skipped = true
+	}
 	rd.fence = fence
 	rd.snap.take(rd.c)
 	leave := enterFill(rd.c, p.Context())
@@ -279,6 +290,31 @@ type fence struct {
 	key   string
 	value []byte
 	err   error
+	// skipped: not read (needFence). Such a render never writes a record
+	// that a page it stores is keyed under: a Vary list it learns gets a
+	// record with a new nonce, its page unstored (learn), and its record
+	// is not extended.
+	skipped bool
+}
+
+// needFence reports whether this render reads the path's fence: the
+// path's first render (it makes the record its page is stored under), or
+// one whose record would expire within a page's life (finish extends it,
+// keeping its nonce). Any other render writes a record only to learn a
+// Vary list, with a new nonce and without storing its own page, which
+// needs no fence: a record with a new nonce brings back nothing
+// invalidated, and the pages stored under it are rendered by requests
+// that read it after it was written.
+func (rd *render) needFence() bool {
+	if rd.rec.provisional() || rd.rec.pending {
+		return true
+	}
+	if rd.rec.expires.IsZero() {
+		return false // never expires, or not stored: nothing to extend
+	}
+	cfg := &rd.m.cfg
+	horizon := max(cfg.TTL+max(cfg.StaleWhileRevalidate, cfg.StaleIfError), minRecordLife) + minRecordLife
+	return rd.rec.expires.Before(time.Now().Add(horizon))
 }
 
 func (m *middleware) readPathFence(path string) fence {
@@ -317,6 +353,10 @@ func (m *middleware) commit(c *fiber.Ctx, snap *snapshot, p *cachekit.Policy, re
 // core's own fill checks that its tags were not invalidated while it
 // rendered.
 func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, f fence, an *analysis, render context.Context) bool {
+	if f.skipped {
+		m.relearnVary(rkey, rec, an.vary, an.life())
+		return false
+	}
 	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err, an.life())
 	if !ok || len(an.tags) > 0 {
 		return false
@@ -325,7 +365,9 @@ func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, 
 	nreq.scan(c, m, &nrec)
 	key := string(nreq.appendPageKey(nil, c, m, &nrec))
 	value := an.value
-	r, _ := m.cache.Load(key, an.policy(), func(p *cachekit.Policy) ([]byte, error) {
+	lp := an.policy()
+	lp.Absent = true // under the new record's nonce, which nothing was stored under
+	r, _ := m.cache.Load(key, lp, func(p *cachekit.Policy) ([]byte, error) {
 		cachekit.Inherit(p.Context(), render) // what the render read
 		return value, nil
 	})
@@ -381,7 +423,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 		return nil
 	}
 	setStatusHeaders(c, xMiss, fwd, "", true)
-	if r.Stored {
+	if r.Stored && !rd.fence.skipped {
 		// After the store, not inside the fill: a record write there
 		// would keep the core from storing a page tagged while it
 		// rendered.
