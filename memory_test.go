@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -214,4 +215,43 @@ func TestDummyStoresNothing(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("loader ran %d times over Dummy, want 3", n)
 	}
+}
+
+// Writers, readers and a Reset at once over a store that keeps evicting:
+// the race detector's test, and the bound holds once they are done.
+func TestMemoryConcurrentEviction(t *testing.T) {
+	eachEviction(t, func(t *testing.T, ev Eviction) {
+		m := newTestMemory(t, MemoryConfig{MaxBytes: 2 << 20, Eviction: ev})
+		val := bytes.Repeat([]byte("c"), 10<<10)
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 500 {
+					k := fmt.Sprint("k", g, "-", i%300)
+					if b, _ := m.Get(k); b != nil && !bytes.Equal(b, val) {
+						t.Errorf("%s: a torn value", k)
+						return
+					}
+					if err := m.Set(k, val, time.Minute); err != nil {
+						t.Error(err)
+						return
+					}
+					if g == 0 && i == 250 {
+						m.Reset()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		m.Set("last", val, time.Minute) // runs what maintenance the writers left
+		s := m.Stats()
+		if s.Evictions == 0 || s.Capacity > s.MaxBytes {
+			t.Errorf("after the writers: %+v", s)
+		}
+		if v, _ := m.Get("last"); !bytes.Equal(v, val) {
+			t.Error("the last write is not there")
+		}
+	})
 }
