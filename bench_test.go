@@ -34,6 +34,13 @@ func BenchmarkGetHit(b *testing.B) {
 		}
 		runParallelGets(b, keys, func(k string) []byte { v, _ := m.Get(k); return v }, key)
 	})
+	b.Run("Memory-TinyLFU", func(b *testing.B) {
+		m := newTestMemory(b, MemoryConfig{Eviction: EvictTinyLFU})
+		for i := 0; i < keys; i++ {
+			m.Set(key(i), val, time.Hour)
+		}
+		runParallelGets(b, keys, func(k string) []byte { v, _ := m.Get(k); return v }, key)
+	})
 	b.Run("fiber-storage-memory", func(b *testing.B) {
 		s := fibermemory.New(fibermemory.Config{GCInterval: time.Hour})
 		defer s.Close()
@@ -49,6 +56,20 @@ func BenchmarkGetHit(b *testing.B) {
 		}
 		runParallelGets(b, keys, func(k string) []byte { r, _ := c.Lookup(k); return r.Value }, key)
 	})
+	// Each policy through a Cache, with the hot layer (a hit rarely reads the
+	// store) and without (every hit is the store's).
+	for _, ev := range []Eviction{EvictFIFO, EvictTinyLFU} {
+		for _, hot := range []int64{0, -1} {
+			name := "Cache-" + ev.String() + map[int64]string{0: "", -1: "-nohot"}[hot]
+			b.Run(name, func(b *testing.B) {
+				c := New(Config{Storage: newTestMemory(b, MemoryConfig{Eviction: ev}), Prefix: "test", HotBytes: hot})
+				for i := 0; i < keys; i++ {
+					c.Set(key(i), val, time.Hour, "products")
+				}
+				runParallelGets(b, keys, func(k string) []byte { r, _ := c.Lookup(k); return r.Value }, key)
+			})
+		}
+	}
 	b.Run("Cache-on-Memory-tagged", func(b *testing.B) {
 		c, _ := newTestCache(b)
 		for i := 0; i < keys; i++ {

@@ -10,6 +10,7 @@ require (
 	github.com/gofiber/storage/redis/v3 v3.4.3
 	github.com/gofiber/template v1.8.3
 	github.com/gofiber/template/html/v2 v2.1.3
+	github.com/maypok86/otter/v2 v2.4.0
 	github.com/valyala/fasthttp v1.51.0
 	golang.org/x/sync v0.24.0
 )

@@ -233,14 +233,18 @@ func TestHotLayerAge(t *testing.T) {
 // Cache has no Clear) empties the store; the hot layer must not go on
 // serving what the store no longer holds.
 func TestHotLayerAfterMemoryReset(t *testing.T) {
-	c, m := newTestCache(t)
-	c.Set("k", []byte("v1"), time.Minute)
-	c.Get("k") // kept in the hot layer
-	if err := c.Storage().Reset(); err != nil {
-		t.Fatal(err)
-	}
-	if v, ok, _ := c.Get("k"); ok {
-		t.Fatalf("served %q after the store was reset", v)
-	}
-	_ = m
+	eachEviction(t, func(t *testing.T, ev Eviction) {
+		c := New(Config{Storage: newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20, Eviction: ev}), Prefix: "test"})
+		c.Set("k", []byte("v1"), time.Minute)
+		c.Get("k") // kept in the hot layer
+		if err := c.Storage().Reset(); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, _ := c.Get("k"); ok {
+			t.Fatalf("served %q after the store was reset", v)
+		}
+		if c.Stats().Hits == 0 {
+			t.Fatal("the first Get was not a hit: the test shows nothing")
+		}
+	})
 }

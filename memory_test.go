@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,8 +20,21 @@ func newTestMemory(t testing.TB, cfg MemoryConfig) *Memory {
 	return m
 }
 
-func TestMemoryGetSetDelete(t *testing.T) {
-	m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})
+// evictions are the policies every Memory test runs over.
+var evictions = []Eviction{EvictFIFO, EvictTinyLFU}
+
+// eachEviction runs f as a subtest per policy.
+func eachEviction(t *testing.T, f func(t *testing.T, ev Eviction)) {
+	t.Helper()
+	for _, ev := range evictions {
+		t.Run(ev.String(), func(t *testing.T) { f(t, ev) })
+	}
+}
+
+func TestMemoryGetSetDelete(t *testing.T) { eachEviction(t, testMemoryGetSetDelete) }
+
+func testMemoryGetSetDelete(t *testing.T, ev Eviction) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20, Eviction: ev})
 	if v, err := m.Get("missing"); v != nil || err != nil {
 		t.Fatalf("Get(missing) = %q, %v; want nil, nil", v, err)
 	}
@@ -52,31 +66,65 @@ func TestMemoryGetSetDelete(t *testing.T) {
 }
 
 func TestMemoryPerEntryTTL(t *testing.T) {
+	eachEviction(t, func(t *testing.T, ev Eviction) {
+		synctest.Test(t, func(t *testing.T) {
+			m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20, Eviction: ev})
+			m.Set("short", []byte("a"), time.Second)
+			m.Set("long", []byte("b"), time.Hour)
+			m.Set("forever", []byte("c"), 0)
+			time.Sleep(2 * time.Second)
+			if v, _ := m.Get("short"); v != nil {
+				t.Errorf("short-lived entry still there after its TTL: %q", v)
+			}
+			if v, _ := m.Get("long"); string(v) != "b" {
+				t.Errorf("long-lived entry gone: %q", v)
+			}
+			if m.Stats().Expired != 1 {
+				t.Errorf("Expired = %d, want 1", m.Stats().Expired)
+			}
+			// bigcache's life window is a century; otter's clean-up ticks
+			// once a second, which makes a century of fake time too long.
+			far := 100 * 365 * 24 * time.Hour
+			if ev == EvictTinyLFU {
+				far = 3 * time.Hour
+			}
+			time.Sleep(far)
+			if v, _ := m.Get("forever"); string(v) != "c" {
+				t.Errorf("entry without expiry gone: %q", v)
+			}
+			if v, _ := m.Get("long"); v != nil {
+				t.Errorf("long-lived entry still there after %v: %q", far, v)
+			}
+		})
+	})
+}
+
+// Under TinyLFU an expired entry gives its bytes back without being read.
+func TestMemoryTinyLFUExpiryFreesBytes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})
-		m.Set("short", []byte("a"), time.Second)
-		m.Set("long", []byte("b"), time.Hour)
-		m.Set("forever", []byte("c"), 0)
-		time.Sleep(2 * time.Second)
-		if v, _ := m.Get("short"); v != nil {
-			t.Errorf("short-lived entry still there after its TTL: %q", v)
+		m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20, Eviction: EvictTinyLFU})
+		val := bytes.Repeat([]byte("v"), 10<<10)
+		for i := range 100 {
+			m.Set(fmt.Sprint("k", i), val, time.Minute)
 		}
-		if v, _ := m.Get("long"); string(v) != "b" {
-			t.Errorf("long-lived entry gone: %q", v)
+		m.Set("stays", []byte("s"), 0)
+		if s := m.Stats(); s.Entries != 101 || s.Capacity < 100*10<<10 {
+			t.Fatalf("before expiry: %+v", s)
 		}
-		time.Sleep(100 * 365 * 24 * time.Hour)
-		if v, _ := m.Get("forever"); string(v) != "c" {
-			t.Errorf("entry without expiry gone: %q", v)
-		}
-		if m.Stats().Expired != 1 {
-			t.Errorf("Expired = %d, want 1", m.Stats().Expired)
+		time.Sleep(2 * time.Minute)
+		m.Get("stays") // otter's maintenance runs on reads and writes, and once a second
+		s := m.Stats()
+		if s.Entries != 1 || s.Capacity > 1<<10 || s.Expired != 100 {
+			t.Fatalf("after expiry: %+v; want 1 entry, its bytes, 100 expired", s)
 		}
 	})
 }
 
-func TestMemoryRealTTL(t *testing.T) {
+func TestMemoryRealTTL(t *testing.T) { eachEviction(t, testMemoryRealTTL) }
+
+func testMemoryRealTTL(t *testing.T, ev Eviction) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20})
+		m := newTestMemory(t, MemoryConfig{MaxBytes: 1 << 20, Eviction: ev})
 		m.Set("k", []byte("v"), 30*time.Millisecond)
 		if v, _ := m.Get("k"); string(v) != "v" {
 			t.Fatalf("fresh Get = %q", v)
@@ -88,8 +136,10 @@ func TestMemoryRealTTL(t *testing.T) {
 	})
 }
 
-func TestMemoryEvictsUnderMaxBytes(t *testing.T) {
-	m := newTestMemory(t, MemoryConfig{MaxBytes: 2 << 20, Shards: 2})
+func TestMemoryEvictsUnderMaxBytes(t *testing.T) { eachEviction(t, testMemoryEvictsUnderMaxBytes) }
+
+func testMemoryEvictsUnderMaxBytes(t *testing.T, ev Eviction) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 2 << 20, Shards: 2, Eviction: ev})
 	val := bytes.Repeat([]byte("x"), 10<<10)
 	for i := 0; i < 1000; i++ { // 10 MB into a 2 MiB store
 		if err := m.Set(fmt.Sprint("k", i), val, 0); err != nil {
@@ -106,14 +156,21 @@ func TestMemoryEvictsUnderMaxBytes(t *testing.T) {
 	if v, _ := m.Get("k999"); !bytes.Equal(v, val) {
 		t.Error("newest entry missing")
 	}
-	if v, _ := m.Get("k0"); v != nil {
+	if n := s.Entries; n < 100 || n > 2<<20/(10<<10) {
+		t.Errorf("%d entries of 10 KiB held in 2 MiB", n)
+	}
+	// FIFO drops the oldest; TinyLFU keeps some of them, since no newcomer
+	// was asked for more often than what it would evict.
+	if v, _ := m.Get("k0"); ev == EvictFIFO && v != nil {
 		t.Error("oldest entry not evicted")
 	}
 }
 
-func TestMemoryLargeEntries(t *testing.T) {
-	m := newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20, Shards: 4}) // 2 MiB shards
-	big := bytes.Repeat([]byte("y"), 1<<20)                           // far above bigcache's default entry size
+func TestMemoryLargeEntries(t *testing.T) { eachEviction(t, testMemoryLargeEntries) }
+
+func testMemoryLargeEntries(t *testing.T, ev Eviction) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20, Shards: 4, Eviction: ev}) // 2 MiB shards
+	big := bytes.Repeat([]byte("y"), 1<<20)                                         // far above bigcache's default entry size
 	if err := m.Set("big", big, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +189,8 @@ func TestMemoryLargeEntries(t *testing.T) {
 }
 
 func TestNewMemoryBadConfig(t *testing.T) {
-	for _, cfg := range []MemoryConfig{{MaxBytes: -1}, {Shards: 3}, {Shards: -2}, {MaxBytes: 1 << 20, Shards: 64}} {
+	for _, cfg := range []MemoryConfig{{MaxBytes: -1}, {Shards: 3}, {Shards: -2}, {MaxBytes: 1 << 20, Shards: 64},
+		{Eviction: EvictTinyLFU + 1}, {MaxBytes: 1 << 20, Shards: 64, Eviction: EvictTinyLFU}} {
 		if _, err := NewMemory(cfg); err == nil {
 			t.Errorf("NewMemory(%+v): no error", cfg)
 		}
@@ -157,4 +215,43 @@ func TestDummyStoresNothing(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("loader ran %d times over Dummy, want 3", n)
 	}
+}
+
+// Writers, readers and a Reset at once over a store that keeps evicting:
+// the race detector's test, and the bound holds once they are done.
+func TestMemoryConcurrentEviction(t *testing.T) {
+	eachEviction(t, func(t *testing.T, ev Eviction) {
+		m := newTestMemory(t, MemoryConfig{MaxBytes: 2 << 20, Eviction: ev})
+		val := bytes.Repeat([]byte("c"), 10<<10)
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 500 {
+					k := fmt.Sprint("k", g, "-", i%300)
+					if b, _ := m.Get(k); b != nil && !bytes.Equal(b, val) {
+						t.Errorf("%s: a torn value", k)
+						return
+					}
+					if err := m.Set(k, val, time.Minute); err != nil {
+						t.Error(err)
+						return
+					}
+					if g == 0 && i == 250 {
+						m.Reset()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		m.Set("last", val, time.Minute) // runs what maintenance the writers left
+		s := m.Stats()
+		if s.Evictions == 0 || s.Capacity > s.MaxBytes {
+			t.Errorf("after the writers: %+v", s)
+		}
+		if v, _ := m.Get("last"); !bytes.Equal(v, val) {
+			t.Error("the last write is not there")
+		}
+	})
 }

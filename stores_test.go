@@ -89,6 +89,9 @@ type storeCase struct {
 
 var storeCases = []storeCase{
 	{"Memory", func(t testing.TB) fiber.Storage { return newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20}) }},
+	{"Memory-TinyLFU", func(t testing.TB) fiber.Storage {
+		return newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20, Eviction: EvictTinyLFU})
+	}},
 	{"Redis", func(t testing.TB) fiber.Storage { return redisStore(t, testserver.Addr(t, "CACHEKIT_REDIS_ADDR")) }},
 	{"Memcached", func(t testing.TB) fiber.Storage {
 		return newMemcachedStore(testserver.Addr(t, "CACHEKIT_MEMCACHED_ADDR"))
@@ -225,7 +228,7 @@ func TestStores(t *testing.T) {
 				}
 			})
 			t.Run("TwoInstances", func(t *testing.T) {
-				if sc.name == "Memory" {
+				if strings.HasPrefix(sc.name, "Memory") {
 					t.Skip("an embedded store is not shared between machines")
 				}
 				prefix := uniquePrefix()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/storage/bbolt/v2"
@@ -86,6 +87,16 @@ func redisKeys(t testing.TB, c goredis.UniversalClient) map[string]time.Duration
 }
 
 var drivers = []driver{
+	// The embedded store with its other eviction policy, against the
+	// default Memory TestPageHit compares every driver with.
+	{name: "Memory-TinyLFU", open: func(t testing.TB) fiber.Storage {
+		m, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 32 << 20, Eviction: cachekit.EvictTinyLFU})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}},
 	{name: "Redis", open: func(t testing.TB) fiber.Storage {
 		client := goredis.NewClient(redisOptions(testserver.Addr(t, "CACHEKIT_REDIS_ADDR")))
 		t.Cleanup(func() { client.Close() })
