@@ -99,24 +99,7 @@ type Fill func(p *Policy) ([]byte, error)
 // value is returned uncached. Load returns an error only for bad arguments
 // or when fill fails with nothing stale to serve.
 func (c *Cache) Load(key string, p Policy, fill Fill) (Result, error) {
-	if err := c.check(key); err != nil {
-		return Result{}, err
-	}
-	if err := p.check(); err != nil {
-		return Result{}, err
-	}
-	written := c.written.Load() // before the lookup: see loadMiss
-	var r Result
-	var lerr error
-	if !p.Absent {
-		r, lerr = c.lookup(key)
-	}
-	c.count(key, r.Status)
-	p.storeDown = lerr != nil && storeDown(lerr)
-	if r.Status == Hit {
-		return r, nil
-	}
-	return c.loadMiss(noContext, nil, key, p, fill, &r, written)
+	return c.load(noContext, key, p, fill)
 }
 
 // noContext is the context of Load: none.
