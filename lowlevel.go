@@ -277,41 +277,25 @@ func (c *Cache) Incr(key string, delta int64) (int64, error) {
 	if err := c.check(key); err != nil {
 		return 0, err
 	}
-	skey := c.keys.storageKey(kindEntry, key)
-	a, done := c.rmw(skey)
-	defer done()
-	for i := range maxSwaps {
-		backoff(i)
-		old, err := c.readRaw(a, skey)
-		if err != nil {
-			return 0, c.atomicError("incr", key, err)
-		}
-		e, live, err := c.liveEntry(old)
-		if err != nil {
-			return 0, err
-		}
-		if !live {
-			return 0, fmt.Errorf("cachekit: incr %q: %w", key, ErrNotFound)
-		}
-		n, err := strconv.ParseInt(string(e.value), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("cachekit: incr %q: %w: %.40q", key, ErrNotNumber, e.value)
+	var n int64
+	live, err := c.swapLive("incr", key, func(e *entry) ([]byte, time.Duration, bool, error) {
+		var err error
+		if n, err = strconv.ParseInt(string(e.value), 10, 64); err != nil {
+			return nil, 0, false, fmt.Errorf("cachekit: incr %q: %w: %.40q", key, ErrNotNumber, e.value)
 		}
 		if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {
-			return 0, fmt.Errorf("cachekit: incr %q: %w: %d%+d overflows int64", key, ErrNotNumber, n, delta)
+			return nil, 0, false, fmt.Errorf("cachekit: incr %q: %w: %d%+d overflows int64", key, ErrNotNumber, n, delta)
 		}
 		n += delta
-		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), strconv.AppendInt(nil, n, 10))
-		ok, err := a.CompareAndSwap(skey, old, buf, storeExpiry(c.remaining(&e))) // never 0: every key expires
-		if err != nil {
-			return 0, c.atomicError("incr", key, err)
-		}
-		if ok {
-			c.changed(msgKey, key)
-			return n, nil
-		}
+		return strconv.AppendInt(nil, n, 10), c.remaining(e), false, nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("cachekit: incr %q: %w", key, errContended)
+	if !live {
+		return 0, fmt.Errorf("cachekit: incr %q: %w", key, ErrNotFound)
+	}
+	return n, nil
 }
 
 // Touch gives the fresh entry under key a new ttl from now (NoExpiry: none,
@@ -324,21 +308,9 @@ func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
 		return false, err
 	}
 	ttl, store := c.resolveTTL(ttl)
-	skey := c.keys.storageKey(kindEntry, key)
-	a, done := c.rmw(skey)
-	defer done()
-	for i := range maxSwaps {
-		backoff(i)
-		old, err := c.readRaw(a, skey)
-		if err != nil {
-			return false, c.atomicError("touch", key, err)
-		}
-		e, live, err := c.liveEntry(old)
-		if err != nil || !live {
-			return false, err
-		}
+	return c.swapLive("touch", key, func(e *entry) ([]byte, time.Duration, bool, error) {
 		if !store {
-			return true, c.Delete(key)
+			return nil, 0, true, nil
 		}
 		var swr, sie time.Duration // the stale windows
 		if e.fresh != 0 {
@@ -352,17 +324,47 @@ func (c *Cache) Touch(key string, ttl time.Duration) (bool, error) {
 			e.swr, e.sie = e.fresh+int64(swr), e.fresh+int64(sie)
 			exp = ttl + max(swr, sie)
 		}
-		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), e.value)
-		ok, err := a.CompareAndSwap(skey, old, buf, storeExpiry(exp)) // never 0: every key expires
+		return e.value, exp, false, nil
+	})
+}
+
+// swapLive rewrites the live entry under key, atomically against other
+// writers (Incr and Touch): rewrite returns the new value and how long the
+// store keeps it (never 0: every key expires), or del to delete the entry
+// instead. live reports whether there was a live entry; on an error it is
+// false and nothing is changed.
+func (c *Cache) swapLive(op, key string, rewrite func(e *entry) (value []byte, exp time.Duration, del bool, err error)) (live bool, err error) {
+	skey := c.keys.storageKey(kindEntry, key)
+	a, done := c.rmw(skey)
+	defer done()
+	for i := range maxSwaps {
+		backoff(i)
+		old, err := c.readRaw(a, skey)
 		if err != nil {
-			return false, c.atomicError("touch", key, err)
+			return false, c.atomicError(op, key, err)
+		}
+		e, live, err := c.liveEntry(old)
+		if err != nil || !live {
+			return false, err
+		}
+		value, exp, del, err := rewrite(&e)
+		if err != nil {
+			return false, err
+		}
+		if del {
+			return true, c.Delete(key)
+		}
+		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), value)
+		ok, err := a.CompareAndSwap(skey, old, buf, storeExpiry(exp))
+		if err != nil {
+			return false, c.atomicError(op, key, err)
 		}
 		if ok {
 			c.changed(msgKey, key)
 			return true, nil
 		}
 	}
-	return false, fmt.Errorf("cachekit: touch %q: %w", key, errContended)
+	return false, fmt.Errorf("cachekit: %s %q: %w", op, key, errContended)
 }
 
 // readRaw reads the stored bytes under a storage key from the store itself,
