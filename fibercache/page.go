@@ -96,12 +96,7 @@ func decodePage(b []byte, pg *page) error {
 // reports false, pg partly set, for any other page, valid or not: then
 // decodePageLong decides.
 func decodeShort(b []byte, pg *page) bool {
-	pg.flags = b[3]
-	pg.status = int(binary.BigEndian.Uint16(b[4:]))
-	pg.lastModified = int64(binary.BigEndian.Uint64(b[6:]))
-	pg.ttl = binary.BigEndian.Uint32(b[14:])
-	pg.age = binary.BigEndian.Uint32(b[18:])
-	if pg.status < 100 || pg.status > 999 {
+	if !decodeFixed(b, pg) {
 		return false
 	}
 	s, e := shortField(b, pageFixed)
@@ -137,6 +132,20 @@ func decodeShort(b []byte, pg *page) bool {
 	return true
 }
 
+// decodeFixed reads the page's fixed-size fields (b holds at least
+// pageFixed bytes) and reports whether its status is valid.
+func decodeFixed(b []byte, pg *page) bool {
+	pg.flags = b[3]
+	pg.status = int(binary.BigEndian.Uint16(b[4:]))
+	pg.lastModified = int64(binary.BigEndian.Uint64(b[6:]))
+	pg.ttl = binary.BigEndian.Uint32(b[14:])
+	pg.age = binary.BigEndian.Uint32(b[18:])
+	if pg.status < 100 || pg.status > 999 {
+		return false
+	}
+	return true
+}
+
 // shortField returns the bounds of the wire field at b[i:] (its bytes are
 // b[start:end]) when it is shorter than 128 bytes (a one-byte length),
 // end -1 otherwise.
@@ -151,12 +160,7 @@ func shortField(b []byte, i int) (start, end int) {
 
 // decodePageLong is decodePage for any page.
 func decodePageLong(b []byte, pg *page) error {
-	pg.flags = b[3]
-	pg.status = int(binary.BigEndian.Uint16(b[4:]))
-	pg.lastModified = int64(binary.BigEndian.Uint64(b[6:]))
-	pg.ttl = binary.BigEndian.Uint32(b[14:])
-	pg.age = binary.BigEndian.Uint32(b[18:])
-	if pg.status < 100 || pg.status > 999 {
+	if !decodeFixed(b, pg) {
 		return errBadPage
 	}
 	rest := b[pageFixed:]
