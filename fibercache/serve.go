@@ -59,6 +59,10 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	var pairs [4]hdrPair
 	np := 0
 	if len(pg.etag) > 0 {
+		// The page's ETag replaces one a middleware in front set, as the
+		// handler's did on the miss: fasthttp's Set spells it "Etag",
+		// which setAll's line would be sent beside.
+		h.Del("ETag")
 		pairs[np] = hdrPair{"ETag", pg.etag}
 		np++
 	}
