@@ -250,8 +250,14 @@ func TestMemoryConcurrentEviction(t *testing.T) {
 		if s.Evictions == 0 || s.Capacity > s.MaxBytes {
 			t.Errorf("after the writers: %+v", s)
 		}
-		if v, _ := m.Get("last"); !bytes.Equal(v, val) {
-			t.Error("the last write is not there")
+		// FIFO keeps the newest write. W-TinyLFU's admission may turn a
+		// newcomer away when its window overflows (a key asked for once
+		// loses to a victim asked for more): then it is absent, never
+		// another value.
+		switch v, _ := m.Get("last"); {
+		case v == nil && ev == EvictTinyLFU:
+		case !bytes.Equal(v, val):
+			t.Errorf("the last write reads %d bytes, want the %d written", len(v), len(val))
 		}
 	})
 }
