@@ -1,0 +1,128 @@
+package cachekit
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A view of a version is made once: later calls allocate nothing.
+func TestWithVersionAllocatesOnce(t *testing.T) {
+	c := New(Config{Storage: newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20}), Version: 3})
+	first := c.WithVersion(1000)
+	if n := testing.AllocsPerRun(100, func() {
+		if c.WithVersion(1000) != first || first.WithVersion(3) != c {
+			t.Fatal("another Cache for one version")
+		}
+	}); n != 0 {
+		t.Fatalf("WithVersion allocates %v per call after the first", n)
+	}
+	if first.hot != c.hot || first.stats != c.stats || first.marks != c.marks || first.hotID == 0 {
+		t.Fatal("a view does not share the hot layer and counters, or shares the root's hot keys")
+	}
+}
+
+// A version whose keys cannot fit MaxKeyLen gives a Cache whose every call
+// fails with the reason, as New does for a bad Config.
+func TestWithVersionKeyLength(t *testing.T) {
+	c := New(Config{Prefix: strings.Repeat("p", 40), MaxKeyLen: 40 + 1 + 1 + 4 + 41})
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := c.WithVersion(123456)
+	if w.Err() == nil {
+		t.Fatal("no error for a version whose keys do not fit")
+	}
+	if err := w.Set("k", []byte("v"), time.Minute); err == nil || !strings.Contains(err.Error(), "MaxKeyLen") {
+		t.Fatalf("Set on that view: %v", err)
+	}
+	if _, err := c.IncrVersion("k", 123456); err == nil {
+		t.Fatal("IncrVersion to that version: no error")
+	}
+}
+
+// Closing a view closes its root, once.
+func TestWithVersionClose(t *testing.T) {
+	c := New(Config{Storage: newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})})
+	if err := c.WithVersion(2).Close(); err != nil || !c.closed.Load() {
+		t.Fatalf("Close of a view: %v, root closed %v", err, c.closed.Load())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two instances with a Bus: a view's writes reach the other instance's view
+// of that version (its Local and hot copies), and IncrVersion on one leaves
+// no old copy served on the other.
+func TestWithVersionBus(t *testing.T) {
+	store := shared{newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})}
+	bus := &localBus{}
+	newInstance := func() *Cache {
+		c := New(Config{Storage: store, Prefix: "vbus", Bus: bus, Local: newTestMemory(t, MemoryConfig{MaxBytes: 2 << 20})})
+		if c.Err() != nil || c.hot == nil {
+			t.Fatalf("two-level Cache: %v", c.Err())
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := newInstance(), newInstance()
+	a2, b2 := a.WithVersion(2), b.WithVersion(2)
+	read := func(c *Cache, want string) {
+		t.Helper()
+		for i := range 2 { // the second from the hot layer
+			v, ok, err := c.Get("k")
+			if want == "" && ok || want != "" && string(v) != want {
+				t.Fatalf("read %d at version %d: %q %v %v, want %q", i, c.Version(), v, ok, err, want)
+			}
+		}
+	}
+	if err := a2.Set("k", []byte("one"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	read(b2, "one")
+	a2.Set("k", []byte("two"), time.Minute)
+	read(b2, "two")
+	if n, _ := b.local.Get(b2.keys.storageKey(kindEntry, "k")); string(n) == "" {
+		t.Fatal("b's view kept nothing in Local")
+	}
+	to, err := a2.IncrVersion("k", 1)
+	if err != nil || to != 3 {
+		t.Fatalf("IncrVersion: %d, %v", to, err)
+	}
+	read(b2, "")
+	read(b.WithVersion(3), "two")
+	if _, err := b.IncrVersion("k", 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("IncrVersion of a key only another version holds: %v", err)
+	}
+	// A message that may have been missed reaches the views too.
+	a.WithVersion(3).Set("k", []byte("three"), time.Minute)
+	read(b.WithVersion(3), "three")
+	b.onMessage("")
+	if n, _ := b.local.Get(b.WithVersion(3).keys.storageKey(kindEntry, "k")); n != nil {
+		t.Fatal("a view's copy in Local kept after a missed-messages signal")
+	}
+}
+
+// Two versions of one key in one hot bucket are two values: each version
+// is served its own.
+func TestHotVersionsOfOneKey(t *testing.T) {
+	h := newHotLayer(1 << 20)
+	vs := newVersions()
+	id := uint64(1)
+	for h.bucket("k", id) != h.bucket("k", 0) {
+		id++
+	}
+	h.put("k", &hotValue{value: []byte("root")})
+	h.put("k", &hotValue{id: id, value: []byte("view")})
+	if v, ok := h.get("k", 0, 0, vs); !ok || string(v.value) != "root" {
+		t.Fatalf("root's value: %v %v", v, ok)
+	}
+	if v, ok := h.get("k", id, 0, vs); !ok || string(v.value) != "view" {
+		t.Fatalf("view's value: %v %v", v, ok)
+	}
+	if _, ok := h.get("k", id+1, 0, vs); ok {
+		t.Fatal("served to a version that kept nothing")
+	}
+}
