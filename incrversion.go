@@ -1,6 +1,8 @@
 package cachekit
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -154,10 +156,28 @@ func (c *Cache) IncrVersion(key string, delta int) (int, error) {
 	if err := c.moveTo(dst, key); err != nil {
 		return c.version, err
 	}
-	if err := c.Delete(key); err != nil {
+	if err := c.deleteMoved(key); err != nil {
 		return to, fmt.Errorf("cachekit: incr version %q: moved to version %d, the old entry is left: %w", key, to, err)
 	}
 	return to, nil
+}
+
+// deleteMoved deletes the entry under key that IncrVersion moved. A delete
+// that fails because the entry is gone already (a concurrent IncrVersion
+// deleted it; some drivers, gofiber/storage/memcache's, fail the delete of
+// an absent key) is not an error.
+func (c *Cache) deleteMoved(key string) error {
+	skey := c.keys.storageKey(kindEntry, key)
+	err := c.storeDelete(context.Background(), skey)
+	c.changed(msgKey, key)
+	if err == nil {
+		return nil
+	}
+	if b, gerr := c.storeGet(context.Background(), skey); gerr == nil && b == nil {
+		return nil
+	}
+	c.storageError(err)
+	return fmt.Errorf("cachekit: delete %q: %w", key, err)
 }
 
 // DecrVersion is IncrVersion(key, -delta) (Django's decr_version).
@@ -175,6 +195,13 @@ func (c *Cache) moveTo(dst *Cache, key string) error {
 	old, err := c.readRaw(a, c.keys.storageKey(kindEntry, key))
 	if err != nil {
 		return c.atomicError("incr version", key, err)
+	}
+	if c.memory == nil {
+		// Its own copy: the value is encoded again after the writes that
+		// make dst's generations, and some drivers return memory that
+		// their next write may unmap (gofiber/storage/bbolt's Get returns
+		// bbolt's mmapped page).
+		old = bytes.Clone(old)
 	}
 	e, live, err := c.liveEntry(old)
 	if err != nil {

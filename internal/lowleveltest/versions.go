@@ -132,7 +132,9 @@ func testIncrVersion(t *testing.T, s suite) {
 			set(t, c.WithVersion(c.Version()+1), "k", []byte("old there"), time.Minute)
 		}, func(c *cachekit.Cache) (int, error) { return c.IncrVersion("k", 1) }, nil},
 		{"delta 0 changes nothing", nil, func(c *cachekit.Cache) (int, error) { return c.IncrVersion("k", 0) },
-			func(t *testing.T, c *cachekit.Cache, got int, err error) { moved(c.Version(), c.Version(), "v")(t, c, got, err) }},
+			func(t *testing.T, c *cachekit.Cache, got int, err error) {
+				moved(c.Version(), c.Version(), "v")(t, c, got, err)
+			}},
 		{"missing key", func(t *testing.T, c *cachekit.Cache) { c.Delete("k") },
 			func(c *cachekit.Cache) (int, error) { return c.IncrVersion("k", 1) }, failed(cachekit.ErrNotFound, "")},
 		{"missing key, delta 0", func(t *testing.T, c *cachekit.Cache) { c.Delete("k") },
