@@ -126,3 +126,57 @@ func TestHotVersionsOfOneKey(t *testing.T) {
 		t.Fatal("served to a version that kept nothing")
 	}
 }
+
+// failing fails the writes (Set or Delete) of keys that start with prefix.
+type failing struct {
+	*Memory
+	op, prefix string
+}
+
+func (f failing) Set(k string, v []byte, exp time.Duration) error {
+	if f.op == "set" && strings.HasPrefix(k, f.prefix) {
+		return errors.New("disk full")
+	}
+	return f.Memory.Set(k, v, exp)
+}
+
+func (f failing) Delete(k string) error {
+	if f.op == "delete" && strings.HasPrefix(k, f.prefix) {
+		return errors.New("read-only replica")
+	}
+	return f.Memory.Delete(k)
+}
+
+// The value is never lost: a write at the new version that fails leaves
+// the old one in place; a delete of the old one that fails leaves both.
+func TestIncrVersionNeverLoses(t *testing.T) {
+	for _, tc := range []struct {
+		op         string
+		wantV      int
+		old, moved bool
+	}{
+		{"set", 1, true, false},
+		{"delete", 2, true, true},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			f := failing{newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20}), tc.op, "p:2:e:"}
+			if tc.op == "delete" {
+				f.prefix = "p:1:e:"
+			}
+			c := New(Config{Storage: f, Prefix: "p", Version: 1, Logger: quiet()})
+			if err := c.Set("k", []byte("v"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			v, err := c.IncrVersion("k", 1)
+			if err == nil || v != tc.wantV {
+				t.Fatalf("IncrVersion with a failing %s: %d, %v", tc.op, v, err)
+			}
+			if got, ok, _ := c.Get("k"); ok != tc.old || ok && string(got) != "v" {
+				t.Fatalf("at version 1: %q %v, want it there: %v", got, ok, tc.old)
+			}
+			if got, ok, _ := c.WithVersion(2).Get("k"); ok != tc.moved || ok && string(got) != "v" {
+				t.Fatalf("at version 2: %q %v, want it there: %v", got, ok, tc.moved)
+			}
+		})
+	}
+}
