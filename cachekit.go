@@ -102,7 +102,7 @@ func (c *Cache) wire(cfg *Config) error {
 		c.store = c.guard
 		c.keys.place = true
 		if cfg.Replicas > 1 {
-			c.guard.reps = newReplicas(cfg.Replicas, c.keys)
+			c.guard.reps = newReplicas(cfg.Replicas, c.keys, cfg.Prefix)
 		}
 	}
 	if cfg.Local != nil {

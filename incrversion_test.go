@@ -180,3 +180,51 @@ func TestIncrVersionNeverLoses(t *testing.T) {
 		})
 	}
 }
+
+// With Replicas, a view's tag generations are replicated as the root's
+// are, under keys of their own.
+func TestWithVersionReplicas(t *testing.T) {
+	m := newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20})
+	c := New(Config{Storage: shared{m}, Prefix: "site", Version: 1, Replicas: 3, Logger: quiet()})
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := c.guard.reps
+	for key, want := range map[string]string{
+		"site:1:t:x": "site:1:", "site:-12:t:x": "site:-12:", "site:7:t:": "site:7:",
+		"site:1:e:x": "", "site:-:t:x": "", "site::t:x": "", "site:1a:t:x": "", "sitex:1:t:x": "", "other:1:t:x": "", "site:1-:t:x": "",
+	} {
+		if head, ok := r.headOf(key); head != want || ok != (want != "") {
+			t.Errorf("headOf(%q) = %q %v, want %q", key, head, ok, want)
+		}
+	}
+	w := c.WithVersion(7)
+	for _, v := range []*Cache{c, w} {
+		if err := v.Set("k", []byte("v"), time.Minute, "tg"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, v := range []*Cache{c, w} {
+		tk := v.keys.storageKey(kindTag, "tg")
+		if b, _ := m.Get(tk); b != nil {
+			t.Fatalf("version %d: the generation stored unreplicated under %q", v.Version(), tk)
+		}
+		for j := range r.n {
+			rk := r.replicaKey(tk, j)
+			if b, _ := m.Get(rk); len(b) != generationLen || seen[rk] || !strings.HasPrefix(rk, v.keys.head) {
+				t.Fatalf("version %d: replica %d under %q: %d bytes, seen %v", v.Version(), j, rk, len(b), seen[rk])
+			}
+			seen[rk] = true
+		}
+	}
+	if err := w.InvalidateTags("tg"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := w.Get("k"); ok {
+		t.Fatal("served after its tag was invalidated")
+	}
+	if _, ok, _ := c.Get("k"); !ok {
+		t.Fatal("another version's invalidation reached the root")
+	}
+}
