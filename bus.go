@@ -210,9 +210,9 @@ type busState struct {
 func (c *Cache) busLive() bool { return c.bus != nil && c.bus.live.Load() }
 
 // onMessage handles another instance's change (or, for "", messages that
-// may have been missed).
-// A message names no version: every version this instance has a view of
-// (WithVersion) drops the name, the one it was sent for among them.
+// may have been missed). A message names no version: the Cache and every
+// view of it (WithVersion) drop the name, the version it was sent for
+// among them.
 func (c *Cache) onMessage(msg string) {
 	kind, name := byte(0), ""
 	if msg != "" {

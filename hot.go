@@ -107,9 +107,9 @@ func (h *hotLayer) get(key string, id uint64, now int64, vs *versions) (*hotValu
 	return e, true
 }
 
-// put keeps e (at the version e.id stands for), validated at e.all and e.marks. A value whose versions moved
-// since they were read is never served, so a put racing an invalidation is
-// harmless.
+// put keeps e (at the version e.id stands for), validated at e.all and
+// e.marks. A value whose versions moved since they were read is never
+// served, so a put racing an invalidation is harmless.
 func (h *hotLayer) put(key string, e *hotValue) {
 	e.size = int64(len(key) + len(e.value))
 	if len(e.value) > h.maxValue || e.size > h.budget {
@@ -146,7 +146,7 @@ func (h *hotLayer) slotFor(b uint64, key string, id uint64) uint64 {
 	case first != nil && first.key == key && first.id == id:
 		return i
 	case second != nil && second.key == key && second.id == id:
-		return i + 1 // never two values of one key in a bucket
+		return i + 1 // never two values of one key (at one version) in a bucket
 	case first == nil:
 		return i
 	case second == nil || second.kept < first.kept:
