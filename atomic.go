@@ -204,7 +204,7 @@ func (c *Cache) atomics() (Atomic, bool) {
 		}
 		return a, true
 	}
-	return lockedStore{s: c.store, locks: &c.rmwLocks}, false
+	return lockedStore{s: c.store, locks: c.rmwLocks}, false
 }
 
 // rmw returns the Atomic calls for a read-modify-write of skey, and the
@@ -240,7 +240,7 @@ func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, er
 	if l, ok := a.(lockedStore); ok {
 		// Not the read-modify-write locks: a read-modify-write whose read
 		// must remake a generation holds its key's, which may be tk's.
-		l.locks = &c.genLocks
+		l.locks = c.genLocks
 		a = l
 	}
 	for range maxSwaps {

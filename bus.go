@@ -170,7 +170,7 @@ func (c *Cache) subscribe(bus Bus, timeout time.Duration) {
 				c.bus.mu.Lock()
 				c.bus.stop = stop
 				c.bus.mu.Unlock()
-				c.drop(0, "") // anything kept before now may have missed a message
+				c.onMessage("") // anything kept before now may have missed a message
 				c.bus.live.Store(true)
 				close(confirmed)
 				select {
@@ -210,18 +210,25 @@ type busState struct {
 func (c *Cache) busLive() bool { return c.bus != nil && c.bus.live.Load() }
 
 // onMessage handles another instance's change (or, for "", messages that
-// may have been missed).
+// may have been missed). A message names no version: the Cache and every
+// view of it (WithVersion) drop the name, the version it was sent for
+// among them.
 func (c *Cache) onMessage(msg string) {
-	if msg == "" {
-		c.drop(0, "")
-		return
+	kind, name := byte(0), ""
+	if msg != "" {
+		kind, name = msg[0], msg[1:]
 	}
-	c.drop(msg[0], msg[1:])
+	c.drop(kind, name)
+	for _, v := range c.views.all() {
+		v.drop(kind, name)
+	}
 }
 
 // Close stops the Cache's Bus subscription, if any. The storage is the
-// caller's to close.
+// caller's to close. Closing a view (WithVersion) closes the Cache it was
+// made from, and so every view of it.
 func (c *Cache) Close() error {
+	c = c.base()
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}

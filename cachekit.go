@@ -14,8 +14,10 @@ import (
 
 // Cache is a cache over one fiber.Storage. It is safe for concurrent use.
 //
-// New sets every field above group and nothing writes them afterwards; the
-// fields from group on guard themselves.
+// New (or WithVersion, for a view) sets every field above closed and
+// nothing writes them afterwards; the pointers among them are shared by a
+// Cache and its views. closed, views and the fields from group on guard
+// themselves.
 type Cache struct {
 	store      fiber.Storage // the storage, guarded when external
 	user       fiber.Storage // the storage as given
@@ -34,18 +36,26 @@ type Cache struct {
 	now        func() time.Time // nil: the real clock; tests set their own before use
 	start      time.Time        // when New ran: monoNow counts from it
 	err        error            // why the Cache cannot work (a bad Config)
+	prefix     string           // Config.Prefix
+	version    int              // Config.Version, or the view's (WithVersion)
+	root       *Cache           // the Cache a view was made from (WithVersion); nil for one New made
+	hotID      uint64           // tells this version's hot values apart from the other views' (0: the root's)
 
+	// Shared by a Cache and its views (WithVersion).
+	stats    *counters                  // atomic
+	errlog   *errorLog                  // errorLog.mu protects its state
+	rmwLocks *[memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic
+	genLocks *[memoryStripes]sync.Mutex // makeGeneration's, apart: it runs inside read-modify-writes that hold rmwLocks
+	closed   atomic.Bool                // Close was called (the root's counts)
+	views    viewSet                    // the root's views, by version
+
+	// Per version.
 	group      singleflight.Group        // coalesces concurrent fills of one storage key
 	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
-	stats      counters                  // atomic
 	written    lineCounter               // entries this Cache wrote (or tried to): loadMiss's second look
 	changes    atomic.Uint64             // changes drop saw: a Batch's check (batch.go)
 	pending    pendingTags               // invalidations the store has not taken yet
 	space      atomic.Pointer[spaceCopy] // the key space's generation read from a shared store (lowlevel.go)
-	rmwLocks   [memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic
-	genLocks   [memoryStripes]sync.Mutex // makeGeneration's, apart: it runs inside read-modify-writes that hold rmwLocks
-	closed     atomic.Bool               // Close was called
-	errlog     errorLog                  // errorLog.mu protects its state
 }
 
 // New returns a Cache over cfg.Storage. It never panics: a config that
@@ -58,9 +68,14 @@ func New(cfg Config) *Cache {
 		codec:      cfg.Codec,
 		defaultTTL: cfg.DefaultTTL,
 		observe:    cfg.Observe,
-		errlog:     errorLog{logger: cfg.Logger, every: cfg.ErrorLogInterval},
+		errlog:     &errorLog{logger: cfg.Logger, every: cfg.ErrorLogInterval},
 		keys:       keyspace{head: newKeyspace(cfg.Prefix, cfg.Version).head, max: cfg.MaxKeyLen},
 		start:      time.Now(),
+		prefix:     cfg.Prefix,
+		version:    cfg.Version,
+		stats:      new(counters),
+		rmwLocks:   new([memoryStripes]sync.Mutex),
+		genLocks:   new([memoryStripes]sync.Mutex),
 	}
 	if err := cfg.validate(); err != nil {
 		c.err = err
@@ -87,7 +102,7 @@ func (c *Cache) wire(cfg *Config) error {
 		c.store = c.guard
 		c.keys.place = true
 		if cfg.Replicas > 1 {
-			c.guard.reps = newReplicas(cfg.Replicas, c.keys)
+			c.guard.reps = newReplicas(cfg.Replicas, c.keys, cfg.Prefix)
 		}
 	}
 	if cfg.Local != nil {

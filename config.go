@@ -40,7 +40,9 @@ type Config struct {
 	Prefix string
 
 	// Version is part of every key (Django's VERSION): bump it to leave every
-	// entry written under the old version behind at once.
+	// entry written under the old version behind at once. Cache.WithVersion
+	// gives the Cache of another version over the same layers (Django's
+	// version= argument), Cache.IncrVersion moves one key to another.
 	//
 	// Optional. Default: 0.
 	Version int

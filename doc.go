@@ -44,7 +44,10 @@
 //   - lowlevel.go: Django's calls (GetMany, SetMany, DeleteMany, Add, Incr,
 //     Touch, Clear); the read-modify-write ones go through atomic.go's
 //     Atomic, the store's own when it has one. Clear moves the key space's
-//     generation, an implicit tag of every entry.
+//     generation, an implicit tag of every entry. incrversion.go: Django's
+//     version= (WithVersion, a view of another version of the keys over
+//     the same layers) and IncrVersion, which moves an entry to another
+//     version under that version's generations of its tags.
 //   - ttl.go: what a TTL means in every call (NoExpiry, DefaultTTL, 0 or
 //     negative: nothing stored); Set, Add, Touch and the fill read it there.
 //   - deps.go: every fill runs with a collector of the tags of what it

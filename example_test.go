@@ -2,6 +2,7 @@ package cachekit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -75,4 +76,24 @@ func ExampleCache_LookupMany() {
 	// HIT "Lamp"
 	// MISS ""
 	// HIT "Desk"
+}
+
+func ExampleCache_IncrVersion() {
+	cache := cachekit.New(cachekit.Config{Prefix: "shop", Version: 1})
+	cache.Set("report", []byte("Q3 figures"), time.Hour, "reports")
+
+	v, err := cache.IncrVersion("report", 1) // value, tags and remaining TTL move to version 2
+	fmt.Println(v, err)
+	_, ok, _ := cache.Get("report")
+	fmt.Println("version 1 has it:", ok)
+	report, ok, _ := cache.WithVersion(v).Get("report") // Django's get("report", version=2)
+	fmt.Println("version 2 has it:", ok, string(report))
+
+	_, err = cache.IncrVersion("no-such-key", 1)
+	fmt.Println(errors.Is(err, cachekit.ErrNotFound))
+	// Output:
+	// 2 <nil>
+	// version 1 has it: false
+	// version 2 has it: true Q3 figures
+	// true
 }

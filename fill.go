@@ -403,6 +403,12 @@ func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGe
 	if err != nil {
 		return err
 	}
+	return c.writeEncoded(skey, buf, exp)
+}
+
+// writeEncoded writes an encoded entry under the storage key, for exp (0:
+// as long as the store may keep it), and into Local in the two-level mode.
+func (c *Cache) writeEncoded(skey string, buf []byte, exp time.Duration) error {
 	if c.local != nil {
 		localExp := c.localTTL
 		if exp > 0 && exp < localExp {
@@ -410,7 +416,7 @@ func (c *Cache) writeEntry(skey string, value []byte, p *Policy, gens []taggedGe
 		}
 		_ = c.local.Set(skey, buf, localExp)
 	}
-	err = c.storeSet(context.Background(), skey, buf, exp)
+	err := c.storeSet(context.Background(), skey, buf, exp)
 	c.written.Add(1) // after the write: see loadMiss
 	if err != nil {
 		c.storageError(err)

@@ -41,6 +41,7 @@ const (
 type hotValue struct {
 	// What a hit checks first, together.
 	key     string
+	id      uint64               // Cache.hotID of the version it was read at
 	all     uint64               // versions.all when it was validated
 	freshTo int64                // served until this (0: no expiry)
 	until   int64                // and kept no longer than this (0: while fresh)
@@ -84,17 +85,19 @@ func newHotLayer(total int64) *hotLayer {
 	return h
 }
 
-func (h *hotLayer) bucket(key string) uint64 {
-	return maphash.String(h.seed, key) & (h.buckets - 1)
+// bucket returns the bucket of key at the version id stands for (0 for a
+// root Cache's), so that versions of one key do not share one bucket.
+func (h *hotLayer) bucket(key string, id uint64) uint64 {
+	return (maphash.String(h.seed, key) + id*0x9e3779b97f4a7c15) & (h.buckets - 1)
 }
 
-// get returns a fresh value for key whose versions have not moved; now is
-// a Cache.monoNow reading.
-func (h *hotLayer) get(key string, now int64, vs *versions) (*hotValue, bool) {
-	b := hotWays * h.bucket(key)
+// get returns a fresh value for key at the version id stands for, whose
+// versions have not moved; now is a Cache.monoNow reading.
+func (h *hotLayer) get(key string, id uint64, now int64, vs *versions) (*hotValue, bool) {
+	b := hotWays * h.bucket(key, id)
 	e := h.slots[b].Load()
-	if e == nil || e.key != key {
-		if e = h.slots[b+1].Load(); e == nil || e.key != key {
+	if e == nil || e.key != key || e.id != id {
+		if e = h.slots[b+1].Load(); e == nil || e.key != key || e.id != id {
 			return nil, false
 		}
 	}
@@ -104,9 +107,9 @@ func (h *hotLayer) get(key string, now int64, vs *versions) (*hotValue, bool) {
 	return e, true
 }
 
-// put keeps e, validated at e.all and e.marks. A value whose versions moved
-// since they were read is never served, so a put racing an invalidation is
-// harmless.
+// put keeps e (at the version e.id stands for), validated at e.all and
+// e.marks. A value whose versions moved since they were read is never
+// served, so a put racing an invalidation is harmless.
 func (h *hotLayer) put(key string, e *hotValue) {
 	e.size = int64(len(key) + len(e.value))
 	if len(e.value) > h.maxValue || e.size > h.budget {
@@ -117,11 +120,11 @@ func (h *hotLayer) put(key string, e *hotValue) {
 		e.marks = e.inline[:copy(e.inline[:], e.marks)]
 	}
 	e.value = e.value[:len(e.value):len(e.value)]
-	b := h.bucket(key)
+	b := h.bucket(key, e.id)
 	s := &h.shards[b&hotShardMask]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := h.slotFor(b, key)
+	i := h.slotFor(b, key, e.id)
 	h.clear(s, i)
 	for s.bytes+e.size > h.budget { // over budget: clear this shard's buckets in turn
 		s.hand = (s.hand + 1) % (h.buckets / hotShards)
@@ -133,17 +136,17 @@ func (h *hotLayer) put(key string, e *hotValue) {
 	h.slots[i].Store(e)
 }
 
-// slotFor picks the slot of bucket b that key goes to: the one holding key,
-// else an empty one, else the one validated longer ago. Its shard's mu is
-// held.
-func (h *hotLayer) slotFor(b uint64, key string) uint64 {
+// slotFor picks the slot of bucket b that key (at id) goes to: the one
+// holding it, else an empty one, else the one validated longer ago. Its
+// shard's mu is held.
+func (h *hotLayer) slotFor(b uint64, key string, id uint64) uint64 {
 	i := hotWays * b
 	first, second := h.slots[i].Load(), h.slots[i+1].Load()
 	switch {
-	case first != nil && first.key == key:
+	case first != nil && first.key == key && first.id == id:
 		return i
-	case second != nil && second.key == key:
-		return i + 1 // never two values of one key in a bucket
+	case second != nil && second.key == key && second.id == id:
+		return i + 1 // never two values of one key (at one version) in a bucket
 	case first == nil:
 		return i
 	case second == nil || second.kept < first.kept:

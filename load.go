@@ -116,7 +116,7 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 		return false
 	}
 	now := c.monoNow()
-	v, ok := c.hot.get(key, now, c.marks)
+	v, ok := c.hot.get(key, c.hotID, now, c.marks)
 	if !ok {
 		return false
 	}
@@ -149,7 +149,7 @@ func (c *Cache) keepHot(key string, r *Result, now int64, all uint64, marks []ma
 	if r.Status != Hit || (c.bus != nil && !c.bus.live.Load()) {
 		return
 	}
-	v := &hotValue{value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
+	v := &hotValue{id: c.hotID, value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
 	if !r.Expires.IsZero() {
 		v.expires = r.Expires.UnixNano()
 		v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says

@@ -76,3 +76,54 @@ func BenchmarkIncr(b *testing.B) {
 		})
 	})
 }
+
+// IncrVersion moving a tagged 1 KB value between two versions and back,
+// against the same move by hand (Get at one version, Set at the other,
+// Delete), on Memory; and WithVersion of a version already seen.
+func BenchmarkIncrVersion(b *testing.B) {
+	c := New(Config{Storage: newTestMemory(b, MemoryConfig{MaxBytes: 8 << 20}), Version: 1})
+	views := [2]*Cache{c, c.WithVersion(2)}
+	c.Set("k", make([]byte, 1000), time.Hour, "t")
+	b.Run("IncrVersion", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := views[i].IncrVersion("k", 1-2*i); err != nil {
+				b.Fatal(err)
+			}
+			i ^= 1
+		}
+		if i == 1 { // back at version 1 for the next run
+			views[1].IncrVersion("k", -1)
+		}
+	})
+	b.Run("Get+Set+Delete", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			from, to := views[i], views[i^1]
+			v, ok, _ := from.Get("k")
+			if !ok {
+				b.Fatal("miss")
+			}
+			if err := to.Set("k", v, time.Hour, "t"); err != nil {
+				b.Fatal(err)
+			}
+			if err := from.Delete("k"); err != nil {
+				b.Fatal(err)
+			}
+			i ^= 1
+		}
+		if i == 1 {
+			views[1].IncrVersion("k", -1)
+		}
+	})
+	b.Run("WithVersion", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if c.WithVersion(2) != views[1] {
+				b.Fatal("another view")
+			}
+		}
+	})
+}

@@ -53,7 +53,7 @@ func (c *Cache) retryPending() {
 	for {
 		time.Sleep(pendingRetry)
 		p.mu.Lock()
-		if len(p.tags) == 0 || c.closed.Load() {
+		if len(p.tags) == 0 || c.base().closed.Load() {
 			p.running = false
 			p.mu.Unlock()
 			return

@@ -49,18 +49,52 @@ import (
 type replicas struct {
 	n, quorum int
 	ks        keyspace
-	tagHead   string // the head of ks's tag keys
+	prefix    string // "<prefix>:": the tag keys of every version of it are replicated (WithVersion)
 	tags      *replicaTags
 	disagree  atomic.Uint64 // reads whose answers differed
 	short     atomic.Uint64 // calls with fewer than a quorum of answers
 }
 
-func newReplicas(n int, ks keyspace) *replicas {
-	return &replicas{n: n, quorum: n/2 + 1, ks: ks, tagHead: ks.head + string(kindTag) + ":", tags: newReplicaTags(n)}
+func newReplicas(n int, ks keyspace, prefix string) *replicas {
+	return &replicas{n: n, quorum: n/2 + 1, ks: ks, prefix: prefix + ":", tags: newReplicaTags(n)}
 }
 
-// of reports whether key is a tag generation's key, stored replicated.
-func (r *replicas) of(key string) bool { return r != nil && strings.HasPrefix(key, r.tagHead) }
+// of reports whether key is a tag generation's key, stored replicated: a
+// tag key of the Cache's prefix, at any version.
+func (r *replicas) of(key string) bool {
+	_, ok := r.headOf(key)
+	return ok
+}
+
+// headOf returns the head ("<prefix>:<version>:") of a tag key of the
+// Cache's prefix at any version, and false for any other key. A prefix
+// holds no ':', a version is strconv.Itoa's form.
+func (r *replicas) headOf(key string) (string, bool) {
+	if r == nil || !strings.HasPrefix(key, r.prefix) {
+		return "", false
+	}
+	rest := key[len(r.prefix):]
+	i := strings.IndexByte(rest, ':')
+	if i <= 0 || !strings.HasPrefix(rest[i:], ":"+string(kindTag)+":") {
+		return "", false
+	}
+	for j, b := range []byte(rest[:i]) {
+		if (b < '0' || b > '9') && (b != '-' || j > 0 || i == 1) {
+			return "", false
+		}
+	}
+	return key[:len(r.prefix)+i+1], true
+}
+
+// replicaKey returns the storage key of the i-th replica of tk, a key of
+// its tag keys at any version.
+func (r *replicas) replicaKey(tk string, i int) string {
+	ks := r.ks
+	if head, ok := r.headOf(tk); ok {
+		ks.head = head
+	}
+	return ks.replicaKey(r.tags, tk, i)
+}
 
 type replicaAnswer struct {
 	v   []byte
@@ -72,7 +106,7 @@ type replicaAnswer struct {
 func (g *guard) fanOut(ctx context.Context, tk string, op func(ctx context.Context, rk string) ([]byte, error)) <-chan replicaAnswer {
 	ch := make(chan replicaAnswer, g.reps.n)
 	for i := range g.reps.n {
-		rk := g.reps.ks.replicaKey(g.reps.tags, tk, i)
+		rk := g.reps.replicaKey(tk, i)
 		go func() {
 			v, err := op(ctx, rk)
 			ch <- replicaAnswer{v, err}

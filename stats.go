@@ -54,7 +54,7 @@ type counters struct {
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
-	s := &c.stats
+	s := c.stats
 	var g Stats
 	if c.guard != nil {
 		g.Timeouts = c.guard.timeouts.Load()

@@ -1,6 +1,7 @@
 // Package lowleveltest is the behaviour suite of cachekit's low-level calls
-// (GetMany, SetMany, DeleteMany, Add, Incr, Touch, Clear), run by the core's
-// tests over every store and by redisbus's over redisbus.Atomic.
+// (GetMany, SetMany, DeleteMany, Add, Incr, Touch, Clear, WithVersion,
+// IncrVersion), run by the core's tests over every store and by redisbus's
+// over redisbus.Atomic.
 package lowleveltest
 
 import (
@@ -38,7 +39,7 @@ type behaviour struct {
 
 // behaviours lists Run's subtests, in the order they run.
 func behaviours() []behaviour {
-	return []behaviour{
+	return append([]behaviour{
 		{"GetMany", testGetMany},
 		{"SetManyDeleteMany", testSetManyDeleteMany},
 		{"Add", testAdd},
@@ -49,7 +50,7 @@ func behaviours() []behaviour {
 		{"Clear", testClear},
 		{"BadInput", testBadInput},
 		{"TTLMeaning", testTTLMeaning},
-	}
+	}, versionBehaviours()...)
 }
 
 // testGetMany checks that GetMany returns the live entries asked for and
