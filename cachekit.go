@@ -96,6 +96,9 @@ func (c *Cache) wire(cfg *Config) error {
 		c.user = m
 	}
 	c.store = c.user
+	if aliasesReads(c.user) {
+		c.store = copyingStore{c.user}
+	}
 	c.memory, _ = c.store.(*Memory)
 	if c.memory == nil && cfg.Timeout >= 0 {
 		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold, cfg.MaxAbandoned)

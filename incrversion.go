@@ -1,7 +1,6 @@
 package cachekit
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -195,13 +194,6 @@ func (c *Cache) moveTo(dst *Cache, key string) error {
 	old, err := c.readRaw(a, c.keys.storageKey(kindEntry, key))
 	if err != nil {
 		return c.atomicError("incr version", key, err)
-	}
-	if c.memory == nil {
-		// Its own copy: the value is encoded again after the writes that
-		// make dst's generations, and some drivers return memory that
-		// their next write may unmap (gofiber/storage/bbolt's Get returns
-		// bbolt's mmapped page).
-		old = bytes.Clone(old)
 	}
 	e, live, err := c.liveEntry(old)
 	if err != nil {
