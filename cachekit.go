@@ -44,6 +44,7 @@ type Cache struct {
 	space      atomic.Pointer[spaceCopy] // the key space's generation read from a shared store (lowlevel.go)
 	rmwLocks   [memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic
 	genLocks   [memoryStripes]sync.Mutex // makeGeneration's, apart: it runs inside read-modify-writes that hold rmwLocks
+	genMade    madeGens                  // the generations setGeneration wrote last
 	closed     atomic.Bool               // Close was called
 	errlog     errorLog                  // errorLog.mu protects its state
 }
