@@ -22,7 +22,9 @@ type tagCalls struct {
 	gets, sets atomic.Int64
 }
 
-func (s *tagCalls) isTagKey(k string) bool { return strings.Contains(k, ":t:") && strings.Contains(k, s.tag) }
+func (s *tagCalls) isTagKey(k string) bool {
+	return strings.Contains(k, ":t:") && strings.Contains(k, s.tag)
+}
 
 func (s *tagCalls) Get(k string) ([]byte, error) {
 	if s.isTagKey(k) {
