@@ -40,10 +40,20 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 	// reads it keeps the record it writes only when the fence is still
 	// that one (records.go, Fences).
 	fence := newNonce()
-	if err := cache.Set(fenceKey(path), fence, fenceTTL); err != nil {
+	fkey := fenceKey(path)
+	if err := cache.Set(fkey, fence, fenceTTL); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
+	written := time.Now()
 	r, _ := cache.Peek(rkey)
+	if time.Since(written) >= fenceQuick/2 {
+		// A slow store: the fence written above must still be there for
+		// fenceQuick after the record write below (Fences).
+		fence = newNonce()
+		if err := cache.Set(fkey, fence, fenceTTL); err != nil {
+			return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
+		}
+	}
 	rec, tomb, ok := decodeRecord(r.Value)
 	if r.Status != cachekit.Hit || !ok || tomb {
 		// No page of the path is reachable: a tombstone tells the path's

@@ -226,27 +226,24 @@ func (m *middleware) relearnVary(rkey string, rec record, vary []byte, life time
 
 // rewriteRecord writes nrec in place of rec (see learnVary), for
 // recordTTL(life), then checks the fence (see Fences): nrec holds the one
-// the request read; start is when the request began.
+// the request read; start is when the request began. It writes without
+// reading the record again: a record written since rec was read by an
+// InvalidatePath is seen through the fence, and rewritten with a new
+// nonce; one written by another render (another Vary list learned, the
+// same path's first render elsewhere) is overwritten, which makes the
+// pages stored under it unreachable, never wrong (each page holds the
+// Vary list it was stored under, checked on a hit).
 func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, start time.Time, life time.Duration) bool {
 	defer m.recordWrites.Add(1) // after the writes: see render.run
-	if !rec.provisional() && !rec.pending {
-		// A record made meanwhile is found by the Load below.
-		if cur, ok := m.lookupRecord([]byte(rkey)); !ok || !cur.equal(rec) {
-			return false
-		}
-	}
 	ttl := recordTTL(life)
 	if (rec.provisional() || rec.pending) && rec.fence == nil {
-		// The record key held nothing when the request read it (a
-		// tombstone, which holds a fence, is written over with Set: that
-		// drops the copies of it the hot layer and Local keep). Written
-		// through a Load (which, unlike Set, does not make the
-		// hot layer revalidate everything), without reading it again: the
-		// request read it as missing, and a record another request made
-		// meanwhile may be overwritten (its pages are then unreachable,
-		// never wrong; the fence below sees an InvalidatePath). Concurrent
-		// callers here share one write: the record is ours if it holds
-		// our nonce.
+		// The record key held nothing when the request read it: written
+		// through a Load (which, unlike Set, does not move the epoch, so
+		// concurrent fills are not taken for stale), without reading it
+		// again (Absent). Concurrent callers here share one write: the
+		// record is ours if it holds our nonce. Over anything else (a
+		// record, a tombstone), Set: it drops the copies of the old value
+		// the hot layer and Local keep.
 		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl, Absent: true}, func(*cachekit.Policy) ([]byte, error) {
 			return encodeRecord(nrec), nil
 		})
