@@ -124,3 +124,25 @@ func TestEnsureRecord(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeRecord: any bytes decode to a record, a tombstone or nothing,
+// never a panic; what decodes encodes to bytes that decode to the same.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(newRecord([]byte("Accept-Language"), newNonce())))
+	f.Add(encodeRecord(newRecord(nil, nil)))
+	f.Add(encodeTombstone(newNonce()))
+	f.Add([]byte("FR\x01\x10"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, tomb, ok := decodeRecord(b)
+		if !ok {
+			return
+		}
+		if tomb != (len(rec.nonce) == 0) || (tomb && len(rec.vary) != 0) {
+			t.Fatalf("tomb %v with nonce %q vary %q", tomb, rec.nonce, rec.vary)
+		}
+		again, tomb2, ok := decodeRecord(encodeRecord(rec))
+		if !ok || tomb2 != tomb || !again.equal(rec) || string(again.fence) != string(rec.fence) {
+			t.Fatalf("%q: re-encoded, decodes to %q %q %q", b, again.nonce, again.vary, again.fence)
+		}
+	})
+}
