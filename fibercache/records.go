@@ -31,10 +31,11 @@ type record struct {
 // path's fence key, then replaces the record (a new nonce) or, when the
 // path has none, leaves a tombstone under the record key: a record without
 // a nonce, that no page is stored under, which holds only the fence. A
-// render that writes a record its page is stored under (the path's first,
-// or one that extends or relearns the record) reads the fence after that
-// write, and keeps the record only when the fence is the one the record
-// (or tombstone) it read at the start of the request holds, or none:
+// render that writes a record its page is stored under (the path's first
+// render, or one whose record is near expiry: needFence) reads the fence
+// once, after that write, and keeps the record only when the fence is the
+// one the record (or tombstone) it read at the start of the request holds,
+// or none; otherwise it writes a record with a new nonce:
 //
 //   - an InvalidatePath whose fence write landed after the request read
 //     the record wrote a fresh value, which no record read before holds:
@@ -47,9 +48,12 @@ type record struct {
 //
 // "None" is the fence key expired or evicted. A fence lives fenceTTL, and
 // a render whose request began more than fenceQuick before its fence read
-// keeps nothing (quick), so a fence written during a render cannot have
-// expired by then. An eviction of a key written that recently is not
-// covered, as before.
+// keeps nothing (fenceKept), so a fence written during a render cannot
+// have expired by then; an InvalidatePath slow between its fence write and
+// its record write writes the fence again. An eviction of a key written
+// that recently is not covered, as before. Only durations on one clock
+// count (the request's start and the fence read, on the render's), never
+// the clocks of two machines.
 
 // A path without a record renders under the provisional record: its page
 // key holds a nonce no record ever has (random nonces are base64url), so
