@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -228,20 +229,18 @@ func (c *Cache) rmw(skey string) (Atomic, func()) {
 }
 
 // makeGeneration makes the generation under tk that a read found missing (or
-// malformed: old), with a set-if-absent, so that concurrent writers of a new
-// tag all write under the one generation stored, as far as atomics holds.
-func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, err error) {
-	a, _ := c.atomics()
-	if c.guard != nil && c.guard.reps != nil {
-		// Replicated: through the guard, which writes every replica; a
-		// store's own Atomic knows one key.
-		a = lockedStore{s: c.store}
-	}
-	if l, ok := a.(lockedStore); ok {
-		// Not the read-modify-write locks: a read-modify-write whose read
-		// must remake a generation holds its key's, which may be tk's.
-		l.locks = c.genLocks
-		a = l
+// malformed: old). seen is c.genMade.seq as read before that read.
+//
+// Over a store whose own Atomic holds across processes (Memory,
+// redisbus.Atomic), with a set-if-absent: one call, and concurrent makers
+// of a new tag all write under the one generation stored. Otherwise (a
+// plain fiber.Storage, whose set-if-absent would be a second read, or
+// replicated generations) with a plain write of a fresh one: no second
+// read (setGeneration).
+func (c *Cache) makeGeneration(tk string, old []byte, seen uint64) (g [generationLen]byte, err error) {
+	a, shared := c.atomics()
+	if !shared || (c.guard != nil && c.guard.reps != nil) {
+		return c.setGeneration(tk, seen)
 	}
 	for range maxSwaps {
 		g = newGeneration(c.wallNow().UnixNano())
@@ -263,6 +262,55 @@ func (c *Cache) makeGeneration(tk string, old []byte) (g [generationLen]byte, er
 		}
 	}
 	return g, errContended
+}
+
+// setGeneration writes a fresh generation under tk with a plain write, for
+// a read that found none (makeGeneration), and returns it.
+//
+// Why a plain write is safe: a generation is random and written once, by
+// the call that made it, so an entry stamped with generation g matches only
+// while tk still holds g. The entry's data is read after this write
+// returned (a fill reads a tag's generation before the data it guards:
+// AddTags); an invalidation that makes it stale comes after that data
+// changed, so after this write, and writes another fresh generation: from
+// then on tk never holds g again. Two makers racing (two processes, or this
+// one and another) overwrite each other: the entries stamped with the
+// overwritten generation read as misses (a lost hit), never as hits. A
+// write that overwrites an invalidation's generation writes a new one,
+// which nothing stored before that invalidation carries. (Replicated: the
+// write goes to every replica, as an invalidation's.)
+//
+// This process's makers of one tag share one write: a maker that read the
+// tag as missing before a write made here completed (seen) takes that
+// write's generation instead of writing another.
+func (c *Cache) setGeneration(tk string, seen uint64) ([generationLen]byte, error) {
+	i := stripeOf(tk)
+	mu := &c.genLocks[i]
+	mu.Lock()
+	defer mu.Unlock()
+	slot := &c.genMade.slots[i]
+	if slot.key == tk && slot.seq > seen {
+		return slot.gen, nil
+	}
+	g := newGeneration(c.wallNow().UnixNano())
+	if err := c.storeSet(context.Background(), tk, g[:], generationTTL); err != nil {
+		return g, err
+	}
+	*slot = madeGen{key: tk, gen: g, seq: c.genMade.seq.Add(1)}
+	return g, nil
+}
+
+// madeGens are the generations setGeneration wrote last, one per lock
+// stripe (the stripe's lock guards its slot), and seq counts those writes.
+type madeGens struct {
+	seq   atomic.Uint64
+	slots [memoryStripes]madeGen
+}
+
+type madeGen struct {
+	key string
+	gen [generationLen]byte
+	seq uint64 // madeGens.seq after the write
 }
 
 // getManyReplicated is GetMany with tag generations replicated: those are

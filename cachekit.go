@@ -46,6 +46,7 @@ type Cache struct {
 	errlog   *errorLog                  // errorLog.mu protects its state
 	rmwLocks *[memoryStripes]sync.Mutex // serialise this Cache's read-modify-writes over a store that is not Atomic
 	genLocks *[memoryStripes]sync.Mutex // makeGeneration's, apart: it runs inside read-modify-writes that hold rmwLocks
+	genMade  *madeGens                  // the generations setGeneration wrote last (genLocks guard its slots)
 	closed   atomic.Bool                // Close was called (the root's counts)
 	views    viewSet                    // the root's views, by version
 
@@ -76,6 +77,7 @@ func New(cfg Config) *Cache {
 		stats:      new(counters),
 		rmwLocks:   new([memoryStripes]sync.Mutex),
 		genLocks:   new([memoryStripes]sync.Mutex),
+		genMade:    new(madeGens),
 	}
 	if err := cfg.validate(); err != nil {
 		c.err = err

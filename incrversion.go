@@ -101,7 +101,7 @@ func (c *Cache) view(v int) *Cache {
 		bus: root.bus, hot: root.hot, epoch: root.epoch, marks: root.marks,
 		observe: root.observe, keys: root.keys, codec: root.codec, now: root.now, start: root.start,
 		prefix: root.prefix, version: v, root: root, hotID: uint64(int64(v) - int64(root.version)),
-		stats: root.stats, errlog: root.errlog, rmwLocks: root.rmwLocks, genLocks: root.genLocks,
+		stats: root.stats, errlog: root.errlog, rmwLocks: root.rmwLocks, genLocks: root.genLocks, genMade: root.genMade,
 	}
 	w.keys.head = newKeyspace(root.prefix, v).head
 	if min := len(w.keys.head) + 2 + keys.DigestLen; root.keys.max != 0 && root.keys.max < min {

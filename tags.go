@@ -82,8 +82,8 @@ func (c *Cache) opContext(parent context.Context) (context.Context, context.Canc
 }
 
 // generations returns the current generation of each tag, making the ones
-// that do not exist yet. It reads them in one multi-get on a store that has
-// one.
+// that do not exist yet (makeGeneration: no second read). It reads them in
+// one multi-get on a store that has one.
 func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error) {
 	if len(tags) == 0 {
 		return dst, nil
@@ -92,6 +92,7 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 	for i, t := range tags {
 		tks[i] = c.keys.storageKey(kindTag, t)
 	}
+	seen := c.genMade.seq.Load() // before the read: see setGeneration
 	got, err := c.storeGetMany(context.Background(), tks)
 	if err != nil {
 		c.storageError(err)
@@ -101,7 +102,7 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 		tg := taggedGen{name: t}
 		if b := got[i]; len(b) == generationLen {
 			copy(tg.gen[:], b)
-		} else if tg.gen, err = c.makeGeneration(tks[i], b); err != nil {
+		} else if tg.gen, err = c.makeGeneration(tks[i], b, seen); err != nil {
 			c.storageError(err)
 			return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
 		}

@@ -358,6 +358,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	defer putScratch(s)
 	s.rk = appendPathKey(s.rk[:0], keyRecord, c.Path())
 	s.recSeen = m.recordWrites.Load()
+	s.start = requestStart(c)
 	rec, haveRec := m.lookupRecord(s.rk)
 	req := &s.req
 	req.depth = depth
@@ -415,6 +416,9 @@ type scratchState struct {
 	rd  render
 	// recSeen is m.recordWrites as read before the path's record was.
 	recSeen uint64
+	// start is when the request began (requestStart): before the path's
+	// record was read.
+	start time.Time
 	// run and background are rd's methods as values, made once per
 	// scratchState so that a cache.Load on the hit path allocates nothing.
 	run        func(*cachekit.Policy) ([]byte, error)
@@ -493,11 +497,8 @@ func (m *middleware) innerHandled(c *fiber.Ctx) bool {
 func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) error {
 	// No record is made here: a credentialed response is stored only when
 	// public, under a record a storable anonymous response made.
-	rec, haveRec := m.lookupRecord(s.rk)
-	if !haveRec {
-		rec = provisional
-	}
-	f := m.readPathFence(c.Path())
+	rec, haveRec := m.lookupRecord(s.rk) // the provisional record if none
+	f := pathFence(c.Path(), s.start)
 	var snap snapshot
 	snap.take(c)
 	deps := m.cache.Collect(c.UserContext()) // what the page is built from, should it be stored
@@ -522,7 +523,7 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 				// response: the record is made or rewritten first.
 				stored = m.learn(c, &s.req, rec, string(s.rk), f, &an, deps)
 			} else {
-				m.extendRecord(string(s.rk), f.key, rec, f.value, f.err, an.life())
+				m.extendRecord(string(s.rk), f.key, rec, f.start, an.life())
 				key := string(s.req.appendPageKey(s.key[:0], c, m, &rec))
 				r, _ := m.cache.Load(key, an.policy(), func(p *cachekit.Policy) ([]byte, error) {
 					cachekit.Inherit(p.Context(), deps) // what the page was built from
@@ -544,6 +545,16 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	m.stripSurrogateKey(c)
 	setStatusHeaders(c, xBypass, "fwd=bypass", "credentials", false)
 	return nil
+}
+
+// requestStart returns when the request began (fasthttp's RequestCtx.Time,
+// set as it reads each request), or now for a context not served by a
+// fasthttp server.
+func requestStart(c *fiber.Ctx) time.Time {
+	if t := c.Context().Time(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
 }
 
 // b2s views b as a string without copying; b must not change while the

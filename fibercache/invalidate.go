@@ -35,27 +35,42 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 	// rewrites the record reads the fence after its own record write, so
 	// it sees this invalidation if it overwrote it, or made the record
 	// after the read below found none; a record write it made before
-	// reading an older fence is found by that read, and replaced.
-	if err := cache.Set(fenceKey(path), newRecord(nil).nonce, fenceTTL); err != nil {
+	// reading an older fence is found by that read, and replaced. The
+	// record (or tombstone) written below holds the fence: a render that
+	// reads it keeps the record it writes only when the fence is still
+	// that one (records.go, Fences).
+	fence := newNonce()
+	fkey := fenceKey(path)
+	if err := cache.Set(fkey, fence, fenceTTL); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
-	// Keep the learned Vary list: the next render need not learn it again.
-	var vary []byte
+	written := time.Now()
 	r, _ := cache.Peek(rkey)
-	have := r.Status == cachekit.Hit
-	if rec, ok := decodeRecord(r.Value); have && ok {
-		vary = rec.vary
+	if time.Since(written) >= fenceQuick/2 {
+		// A slow store: the fence written above must still be there for
+		// fenceQuick after the record write below (Fences).
+		fence = newNonce()
+		if err := cache.Set(fkey, fence, fenceTTL); err != nil {
+			return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
+		}
 	}
-	if !have {
-		return nil // no page of the path is reachable: nothing to replace
+	rec, tomb, ok := decodeRecord(r.Value)
+	if r.Status != cachekit.Hit || !ok || tomb {
+		// No page of the path is reachable: a tombstone tells the path's
+		// next first render the fence it starts under.
+		if err := cache.Set(rkey, encodeTombstone(fence), fenceTTL); err != nil {
+			return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
+		}
+		return nil
 	}
+	// Keep the learned Vary list: the next render need not learn it again.
 	// The new record lives as long as the old one was to: the pages it
 	// keys are stored from now on, and extend it as they need.
 	ttl := recordTTL(0)
 	if !r.Expires.IsZero() {
 		ttl = max(time.Until(r.Expires), time.Second)
 	}
-	if err := cache.Set(rkey, encodeRecord(newRecord(vary)), ttl); err != nil {
+	if err := cache.Set(rkey, encodeRecord(newRecord(rec.vary, fence)), ttl); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
 	return nil

@@ -12,16 +12,48 @@ import (
 
 // record is a path's record, stored under its record key (keys.go): a
 // nonce that InvalidatePath replaces, and the Vary list learned from the
-// path's responses. Every page key of the path holds both.
+// path's responses. Every page key of the path holds both. It also holds
+// the path's fence as it was when the record was written (see fences
+// below): reading the record reads the fence a render compares with after
+// it wrote a record.
 type record struct {
 	nonce []byte // nonceLen printable bytes
 	vary  []byte // canonical header names, sorted, comma separated
+	fence []byte // the fence it was written under (nil: none)
 	// expires is when the stored record expires (zero: never, or not
 	// stored); not part of its stored form.
 	expires time.Time
 	// pending: a record about to be made (its path has none), not stored yet.
 	pending bool
 }
+
+// Fences. InvalidatePath first writes a fresh random value under the
+// path's fence key, then replaces the record (a new nonce) or, when the
+// path has none, leaves a tombstone under the record key: a record without
+// a nonce, that no page is stored under, which holds only the fence. A
+// render that writes a record its page is stored under (the path's first
+// render, or one whose record is near expiry: needFence) reads the fence
+// once, after that write, and keeps the record only when the fence is the
+// one the record (or tombstone) it read at the start of the request holds,
+// or none; otherwise it writes a record with a new nonce:
+//
+//   - an InvalidatePath whose fence write landed after the request read
+//     the record wrote a fresh value, which no record read before holds:
+//     if it landed before the render's fence read, the render sees it and
+//     writes a record with a new nonce instead (its page unreachable); if
+//     after, that InvalidatePath reads the record after the render wrote
+//     it, and replaces it;
+//   - an InvalidatePath whose fence write landed before the request read
+//     the record changed the data before, so the render read the new data.
+//
+// "None" is the fence key expired or evicted. A fence lives fenceTTL, and
+// a render whose request began more than fenceQuick before its fence read
+// keeps nothing (fenceKept), so a fence written during a render cannot
+// have expired by then; an InvalidatePath slow between its fence write and
+// its record write writes the fence again. An eviction of a key written
+// that recently is not covered, as before. Only durations on one clock
+// count (the request's start and the fence read, on the render's), never
+// the clocks of two machines.
 
 // A path without a record renders under the provisional record: its page
 // key holds a nonce no record ever has (random nonces are base64url), so
@@ -33,12 +65,22 @@ var provisional = record{nonce: []byte("~~~~~~~~~~~~~~~~")}
 
 func (r record) provisional() bool { return string(r.nonce) == string(provisional.nonce) }
 
+// provisionalUnder is the provisional record of a path whose record key
+// holds nothing or a tombstone with the fence fence.
+func provisionalUnder(fence []byte) record {
+	r := provisional
+	r.fence = fence
+	return r
+}
+
 // Every key fibercache writes expires (rule 8). A record lives at least
 // as long as the pages it keys: recordTTL of the longest page life stored
 // under it (commit extends it when a longer-lived page is stored). A fence
-// lives long enough for any render it guards.
+// (and a tombstone) lives fenceTTL; a render keeps a record it wrote only
+// when its request began less than fenceQuick before it read the fence.
 const (
-	fenceTTL      = 24 * time.Hour
+	fenceTTL      = 10 * time.Minute
+	fenceQuick    = fenceTTL / 2
 	minRecordLife = time.Minute
 )
 
@@ -49,59 +91,88 @@ func recordTTL(life time.Duration) time.Duration {
 	return 2*max(life, minRecordLife) + time.Minute
 }
 
-// The stored form of a record: recordMagic, then the nonce and the Vary
-// list as wire fields.
-var recordMagic = wire.Magic{A: 'F', B: 'R', Format: 1}
+// The stored form of a record: recordMagic, then the nonce, the Vary list
+// and the fence as wire fields. A tombstone has an empty nonce and Vary
+// list. (Format 1, without the fence, does not decode: such a path renders
+// as one without a record, and makes a new one.)
+var recordMagic = wire.Magic{A: 'F', B: 'R', Format: 2}
 
 const nonceLen = 16
 
 func encodeRecord(rec record) []byte {
-	b := make([]byte, 0, wire.HeaderLen+2*binary.MaxVarintLen16+len(rec.nonce)+len(rec.vary))
+	b := make([]byte, 0, wire.HeaderLen+3*binary.MaxVarintLen16+len(rec.nonce)+len(rec.vary)+len(rec.fence))
 	b = recordMagic.AppendHeader(b)
 	b = wire.AppendField(b, rec.nonce)
-	return wire.AppendField(b, rec.vary)
+	b = wire.AppendField(b, rec.vary)
+	return wire.AppendField(b, rec.fence)
 }
 
-// decodeRecord parses b; the record aliases it.
-func decodeRecord(b []byte) (record, bool) {
+// encodeTombstone is the stored form of a tombstone holding fence.
+func encodeTombstone(fence []byte) []byte { return encodeRecord(record{fence: fence}) }
+
+// decodeRecord parses b; the record aliases it. tomb reports a tombstone
+// (rec then holds only its fence).
+func decodeRecord(b []byte) (rec record, tomb, ok bool) {
 	if !recordMagic.Is(b) {
-		return record{}, false
+		return record{}, false, false
 	}
 	nonce, rest, ok := wire.ReadField(b[wire.HeaderLen:], nonceLen)
-	if !ok || len(nonce) != nonceLen {
-		return record{}, false
+	if !ok || (len(nonce) != nonceLen && len(nonce) != 0) {
+		return record{}, false, false
 	}
 	vary, rest, ok := wire.ReadField(rest, maxFieldLen)
-	if !ok || len(rest) != 0 {
-		return record{}, false
+	if !ok {
+		return record{}, false, false
 	}
-	return record{nonce: nonce, vary: vary}, true
+	fence, rest, ok := wire.ReadField(rest, nonceLen)
+	if !ok || len(rest) != 0 || (len(nonce) == 0 && len(vary) != 0) {
+		return record{}, false, false
+	}
+	if len(fence) == 0 {
+		fence = nil
+	}
+	return record{nonce: nonce, vary: vary, fence: fence}, len(nonce) == 0, true
 }
 
 func (r record) equal(o record) bool {
 	return string(r.nonce) == string(o.nonce) && string(r.vary) == string(o.vary)
 }
 
-// newRecord returns a record with a fresh random nonce and the Vary list vary.
-func newRecord(vary []byte) record {
+// newRecord returns a record with a fresh random nonce and the Vary list
+// vary, written under the fence fence.
+func newRecord(vary, fence []byte) record {
+	return record{nonce: newNonce(), vary: vary, fence: fence}
+}
+
+// newNonce returns nonceLen fresh random printable bytes: a record's nonce,
+// or a fence.
+func newNonce() []byte {
 	var raw [12]byte
 	_, _ = rand.Read(raw[:])
 	b := make([]byte, nonceLen)
 	base64.RawURLEncoding.Encode(b, raw[:])
-	return record{nonce: b, vary: vary}
+	return b
 }
 
 // lookupRecord returns the path's record, read through the core without
 // counting (cache.Peek): the core's hot layer is exact, so a record held
-// there is the stored one.
-func (m *middleware) lookupRecord(rkey []byte) (record, bool) {
+// there is the stored one. A path without one (none stored, a tombstone,
+// one that does not decode) gets the provisional record, holding the
+// tombstone's fence if any, and ok false.
+func (m *middleware) lookupRecord(rkey []byte) (rec record, ok bool) {
 	r, _ := m.cache.Peek(b2s(rkey))
 	if r.Status != cachekit.Hit {
-		return record{}, false
+		return provisional, false
 	}
-	rec, ok := decodeRecord(r.Value)
+	rec, tomb, ok := decodeRecord(r.Value)
+	switch {
+	case !ok:
+		return provisional, false
+	case tomb:
+		return provisionalUnder(rec.fence), false
+	}
 	rec.expires = r.Expires
-	return rec, ok
+	return rec, true
 }
 
 // ensureRecord returns the path's record, making it (once for concurrent
@@ -109,15 +180,15 @@ func (m *middleware) lookupRecord(rkey []byte) (record, bool) {
 // Tests use it; requests make records only through learnVary.
 func (m *middleware) ensureRecord(rkey string) (record, bool) {
 	r, err := m.cache.Load(rkey, cachekit.Policy{TTL: recordTTL(0)}, func(*cachekit.Policy) ([]byte, error) {
-		return encodeRecord(newRecord(nil)), nil
+		return encodeRecord(newRecord(nil, nil)), nil
 	})
 	if err != nil {
 		return record{}, false
 	}
-	if rec, ok := decodeRecord(r.Value); ok {
+	if rec, tomb, ok := decodeRecord(r.Value); ok && !tomb {
 		return rec, true
 	}
-	rec := newRecord(nil)
+	rec := newRecord(nil, nil)
 	if m.cache.Set(rkey, encodeRecord(rec), recordTTL(0)) != nil {
 		return record{}, false
 	}
@@ -128,12 +199,13 @@ func (m *middleware) ensureRecord(rkey string) (record, bool) {
 // one listing vary and a new nonce, or makes it when rec is the
 // provisional one, unless the record moved while the page rendered. An
 // InvalidatePath that ran meanwhile is seen through the fence it rewrites
-// first (fence0 is the fence read before the render): the record is then
-// invalidated again, so this write can never undo it. life is how long
-// the page that made it lives: the record outlives it (recordTTL).
-func (m *middleware) learnVary(rkey, fkey string, rec record, vary []byte, fence0 []byte, fenceErr error, life time.Duration) (record, bool) {
-	nrec := newRecord(vary)
-	if !m.rewriteRecord(rkey, fkey, rec, nrec, fence0, fenceErr, life) {
+// first (rec holds the fence as the request read it; start is when the
+// request began): the record is then invalidated again, so this write can
+// never undo it. life is how long the page that made it lives: the record
+// outlives it (recordTTL).
+func (m *middleware) learnVary(rkey, fkey string, rec record, vary []byte, start time.Time, life time.Duration) (record, bool) {
+	nrec := newRecord(vary, rec.fence)
+	if !m.rewriteRecord(rkey, fkey, rec, nrec, start, life) {
 		return record{}, false
 	}
 	nrec.expires = time.Now().Add(recordTTL(life))
@@ -149,57 +221,67 @@ func (m *middleware) learnVary(rkey, fkey string, rec record, vary []byte, fence
 // was read, so after that InvalidatePath's writes.
 func (m *middleware) relearnVary(rkey string, rec record, vary []byte, life time.Duration) {
 	defer m.recordWrites.Add(1) // after the write: see render.run
-	if cur, ok := m.lookupRecord([]byte(rkey)); !ok || !cur.equal(rec) {
+	cur, ok := m.lookupRecord([]byte(rkey))
+	if !ok || !cur.equal(rec) {
 		return
 	}
-	_ = m.cache.Set(rkey, encodeRecord(newRecord(vary)), recordTTL(life))
+	_ = m.cache.Set(rkey, encodeRecord(newRecord(vary, cur.fence)), recordTTL(life))
 }
 
-// rewriteRecord writes nrec in place of rec (see learnVary), for recordTTL(life).
-func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, fence0 []byte, fenceErr error, life time.Duration) bool {
-	if fenceErr != nil {
-		return false
-	}
+// rewriteRecord writes nrec in place of rec (see learnVary), for
+// recordTTL(life), then checks the fence (see Fences): nrec holds the one
+// the request read; start is when the request began. It writes without
+// reading the record again: a record written since rec was read by an
+// InvalidatePath is seen through the fence, and rewritten with a new
+// nonce; one written by another render (another Vary list learned, the
+// same path's first render elsewhere) is overwritten, which makes the
+// pages stored under it unreachable, never wrong (each page holds the
+// Vary list it was stored under, checked on a hit).
+func (m *middleware) rewriteRecord(rkey, fkey string, rec, nrec record, start time.Time, life time.Duration) bool {
 	defer m.recordWrites.Add(1) // after the writes: see render.run
-	if !rec.provisional() && !rec.pending {
-		// A record made meanwhile is found by the Load below.
-		if cur, ok := m.lookupRecord([]byte(rkey)); !ok || !cur.equal(rec) {
-			return false
-		}
-	}
 	ttl := recordTTL(life)
-	if rec.provisional() || rec.pending {
-		// Written through a Load (which, unlike Set, does not make the
-		// hot layer revalidate everything), without reading it again: the
-		// request read it as missing, and a record another request made
-		// meanwhile may be overwritten (its pages are then unreachable,
-		// never wrong; the fence below sees an InvalidatePath). Concurrent
-		// callers here share one write: the record is ours if it holds
-		// our nonce.
+	if (rec.provisional() || rec.pending) && rec.fence == nil {
+		// The record key held nothing when the request read it: written
+		// through a Load (which, unlike Set, does not move the epoch, so
+		// concurrent fills are not taken for stale), without reading it
+		// again (Absent). Concurrent callers here share one write: the
+		// record is ours if it holds our nonce. Over anything else (a
+		// record, a tombstone), Set: it drops the copies of the old value
+		// the hot layer and Local keep.
 		r, err := m.cache.Load(rkey, cachekit.Policy{TTL: ttl, Absent: true}, func(*cachekit.Policy) ([]byte, error) {
 			return encodeRecord(nrec), nil
 		})
-		if got, ok := decodeRecord(r.Value); err != nil || !ok || !got.equal(nrec) {
+		if got, tomb, ok := decodeRecord(r.Value); err != nil || !ok || tomb || !got.equal(nrec) {
 			return false
 		}
 	} else if m.cache.Set(rkey, encodeRecord(nrec), ttl) != nil {
 		return false
 	}
 	fence1, err := m.readFence(fkey)
-	if err != nil || string(fence0) != string(fence1) {
-		_ = m.cache.Set(rkey, encodeRecord(newRecord(nrec.vary)), ttl)
+	if err != nil || !fenceKept(nrec.fence, fence1, start) {
+		_ = m.cache.Set(rkey, encodeRecord(newRecord(nrec.vary, fence1)), ttl)
 		return false
 	}
 	return true
 }
 
+// fenceKept reports whether a record written under the fence fence0 (as
+// the request that began at start read it) may stay, now that the fence is
+// fence1 (nil: none): see Fences.
+func fenceKept(fence0, fence1 []byte, start time.Time) bool {
+	if time.Since(start) >= fenceQuick {
+		return false // a fence written since the request began may be gone
+	}
+	return fence1 == nil || string(fence1) == string(fence0)
+}
+
 // extendRecord makes rec live at least as long as a page of life stored
 // now under it: one write, only when it would expire first.
-func (m *middleware) extendRecord(rkey, fkey string, rec record, fence0 []byte, fenceErr error, life time.Duration) {
+func (m *middleware) extendRecord(rkey, fkey string, rec record, start time.Time, life time.Duration) {
 	if rec.expires.IsZero() || rec.provisional() || rec.pending || !rec.expires.Before(time.Now().Add(life)) {
 		return
 	}
-	m.rewriteRecord(rkey, fkey, rec, rec, fence0, fenceErr, life)
+	m.rewriteRecord(rkey, fkey, rec, rec, start, life)
 }
 
 // readFence returns the path's fence (nil when there is none).

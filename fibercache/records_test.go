@@ -49,35 +49,45 @@ func TestLostRecordBringsNothingBack(t *testing.T) {
 }
 
 func TestRecordCodec(t *testing.T) {
-	rec := newRecord([]byte("Accept-Encoding,X-Theme"))
+	rec := newRecord([]byte("Accept-Encoding,X-Theme"), newNonce())
 	enc := encodeRecord(rec)
+	fence := newNonce()
+	v1 := append([]byte("FR\x01"), enc[3:len(enc)-len(rec.fence)-1]...) // format 1: no fence
 	cases := []struct {
-		name string
-		b    []byte
-		ok   bool
+		name     string
+		b        []byte
+		ok, tomb bool
+		fence    []byte
 	}{
-		{"round trip", enc, true},
-		{"no vary", encodeRecord(newRecord(nil)), true},
-		{"long vary", encodeRecord(newRecord([]byte(strings.Repeat("X-Long-Header-Name,", 100)))), true},
-		{"empty", nil, false},
-		{"old format", append([]byte("R1"), rec.nonce...), false},
-		{"truncated", enc[:len(enc)-1], false},
-		{"trailing bytes", append(append([]byte(nil), enc...), 'x'), false},
-		{"short nonce", encodeRecord(record{nonce: []byte("abc")}), false},
-		{"wrong magic", append([]byte("FC\x01"), enc[3:]...), false},
+		{"round trip", enc, true, false, rec.fence},
+		{"no vary, no fence", encodeRecord(newRecord(nil, nil)), true, false, nil},
+		{"long vary", encodeRecord(newRecord([]byte(strings.Repeat("X-Long-Header-Name,", 100)), nil)), true, false, nil},
+		{"tombstone", encodeTombstone(fence), true, true, fence},
+		{"empty", nil, false, false, nil},
+		{"old format", append([]byte("R1"), rec.nonce...), false, false, nil},
+		{"format 1", v1, false, false, nil},
+		{"truncated", enc[:len(enc)-1], false, false, nil},
+		{"trailing bytes", append(append([]byte(nil), enc...), 'x'), false, false, nil},
+		{"short nonce", encodeRecord(record{nonce: []byte("abc")}), false, false, nil},
+		{"tombstone with a Vary list", encodeRecord(record{vary: []byte("X-A"), fence: fence}), false, false, nil},
+		{"long fence", encodeRecord(record{nonce: rec.nonce, fence: []byte(strings.Repeat("f", nonceLen+1))}), false, false, nil},
+		{"wrong magic", append([]byte("FC\x02"), enc[3:]...), false, false, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := decodeRecord(tc.b)
-			if ok != tc.ok {
-				t.Fatalf("decodeRecord ok = %v, want %v", ok, tc.ok)
+			got, tomb, ok := decodeRecord(tc.b)
+			if ok != tc.ok || tomb != tc.tomb {
+				t.Fatalf("decodeRecord ok = %v tomb = %v, want %v %v", ok, tomb, tc.ok, tc.tomb)
+			}
+			if ok && string(got.fence) != string(tc.fence) {
+				t.Errorf("fence %q, want %q", got.fence, tc.fence)
 			}
 			if tc.name == "round trip" && !got.equal(rec) {
 				t.Errorf("decoded %q %q, want %q %q", got.nonce, got.vary, rec.nonce, rec.vary)
 			}
 		})
 	}
-	if a, b := newRecord(nil), newRecord(nil); string(a.nonce) == string(b.nonce) || len(a.nonce) != nonceLen {
+	if a, b := newRecord(nil, nil), newRecord(nil, nil); string(a.nonce) == string(b.nonce) || len(a.nonce) != nonceLen {
 		t.Errorf("nonces %q and %q", a.nonce, b.nonce)
 	}
 }
@@ -108,9 +118,31 @@ func TestEnsureRecord(t *testing.T) {
 			if !ok || !again.equal(rec) {
 				t.Fatalf("lookup after ensure: %v %q, want %q", ok, again.nonce, rec.nonce)
 			}
-			if want, ok := decodeRecord(tc.stored); ok && !rec.equal(want) {
+			if want, _, ok := decodeRecord(tc.stored); ok && !rec.equal(want) {
 				t.Errorf("stored record replaced")
 			}
 		})
 	}
+}
+
+// FuzzDecodeRecord: any bytes decode to a record, a tombstone or nothing,
+// never a panic; what decodes encodes to bytes that decode to the same.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(newRecord([]byte("Accept-Language"), newNonce())))
+	f.Add(encodeRecord(newRecord(nil, nil)))
+	f.Add(encodeTombstone(newNonce()))
+	f.Add([]byte("FR\x01\x10"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, tomb, ok := decodeRecord(b)
+		if !ok {
+			return
+		}
+		if tomb != (len(rec.nonce) == 0) || (tomb && len(rec.vary) != 0) {
+			t.Fatalf("tomb %v with nonce %q vary %q", tomb, rec.nonce, rec.vary)
+		}
+		again, tomb2, ok := decodeRecord(encodeRecord(rec))
+		if !ok || tomb2 != tomb || !again.equal(rec) || string(again.fence) != string(rec.fence) {
+			t.Fatalf("%q: re-encoded, decodes to %q %q %q", b, again.nonce, again.vary, again.fence)
+		}
+	})
 }

@@ -33,16 +33,13 @@ const maxRounds = 3
 // the record moved meanwhile (InvalidatePath, a Vary list learned), goes
 // round again with the new record, at most maxRounds times.
 func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, revalidate bool) error {
-	if !haveRec {
-		rec = provisional // the scan in handle had no Vary list either
-	}
+	// Without a record, rec is the provisional one (lookupRecord): the scan
+	// in handle had no Vary list either.
 	waited := false
 	for round := 0; round < maxRounds; round++ {
 		if round > 0 && !haveRec {
 			s.recSeen = m.recordWrites.Load()
-			if rec, haveRec = m.lookupRecord(s.rk); !haveRec {
-				rec = provisional
-			}
+			rec, haveRec = m.lookupRecord(s.rk)
 			s.req.reset()
 			s.req.scan(c, m, &rec)
 		}
@@ -70,12 +67,12 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 		}
 		rd := &s.rd
 		if rd.used {
-			*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate, recSeen: s.recSeen}
+			*rd = render{m: m, c: c, req: &s.req, rec: rec, rkey: s.rk, key: s.key, revalidate: revalidate, recSeen: s.recSeen, start: s.start}
 		} else {
 			// Still as putScratch left it: all but these is zero
 			// (render.clear), and a hit writes none of the rest.
 			rd.m, rd.c, rd.req, rd.rec, rd.rkey, rd.key = m, c, &s.req, rec, s.rk, s.key
-			rd.revalidate, rd.recSeen = revalidate, s.recSeen
+			rd.revalidate, rd.recSeen, rd.start = revalidate, s.recSeen, s.start
 		}
 		var r cachekit.Result
 		var err error
@@ -138,7 +135,8 @@ type render struct {
 	rkey       []byte // the record key (aliases the request's scratch)
 	key        []byte // the page key (aliases the request's scratch)
 	revalidate bool
-	recSeen    uint64 // m.recordWrites before rec was read
+	recSeen    uint64    // m.recordWrites before rec was read
+	start      time.Time // when the request began: before rec was read
 
 	// used: run was called. Only run (and what it calls) writes the
 	// fields below; while used is false they are zero.
@@ -162,7 +160,7 @@ func (rd *render) clear() {
 		return
 	}
 	rd.m, rd.c, rd.req, rd.rec, rd.rkey, rd.key = nil, nil, nil, record{}, nil, nil
-	rd.revalidate, rd.recSeen = false, 0
+	rd.revalidate, rd.recSeen, rd.start = false, 0, time.Time{}
 }
 
 // policy is the policy the page is loaded with; background makes the
@@ -242,7 +240,7 @@ func (rd *render) hitForMiss() time.Duration {
 // writes the record just before, and only for a storable response.
 func (rd *render) first(p *cachekit.Policy) ([]byte, error) {
 	p.NoStore = true
-	rd.rec = newRecord(nil)
+	rd.rec = newRecord(nil, rd.rec.fence) // the fence of the tombstone read, if any
 	rd.rec.pending = true
 	key := string(rd.req.appendPageKey(nil, rd.c, rd.m, &rd.rec))
 	r, err := rd.m.cache.Load(key, rd.policy(nil, true), func(ip *cachekit.Policy) ([]byte, error) { return rd.render(ip) })
@@ -250,7 +248,7 @@ func (rd *render) first(p *cachekit.Policy) ([]byte, error) {
 	// fill would keep the core from storing a page tagged while it
 	// rendered. Until it lands the page is unreachable; if it fails, the
 	// page expires unseen.
-	rd.stored = r.Stored && rd.m.rewriteRecord(string(rd.rkey), rd.fence.key, rd.rec, rd.rec, rd.fence.value, rd.fence.err, rd.an.life())
+	rd.stored = r.Stored && rd.m.rewriteRecord(string(rd.rkey), rd.fence.key, rd.rec, rd.rec, rd.start, rd.an.life())
 	return r.Value, err
 }
 
@@ -258,15 +256,14 @@ func (rd *render) first(p *cachekit.Policy) ([]byte, error) {
 func (rd *render) render(p *cachekit.Policy) ([]byte, error) {
 	m := rd.m
 	rd.ran = true
-	// The fence is read before the render: learn compares it with the one
-	// after its record write, to see an InvalidatePath that landed between.
-	// Only a render that may write the record with a nonce pages are
-	// stored under needs it (needFence); the others skip that read.
-	var fence fence
+	// The fence as the request read it is in rd.rec (records.go, Fences):
+	// a render that writes the record with a nonce pages are stored under
+	// compares it with the one after its record write, to see an
+	// InvalidatePath that landed between (needFence); the others skip that
+	// read.
+	fence := fence{skipped: true}
 	if rd.needFence() {
-		fence = m.readPathFence(rd.c.Path())
-	} else {
-		fence.skipped = true
+		fence = pathFence(rd.c.Path(), rd.start)
 	}
 	rd.fence = fence
 	rd.snap.take(rd.c)
@@ -285,19 +282,20 @@ func (rd *render) render(p *cachekit.Policy) ([]byte, error) {
 	return rd.value, rd.err
 }
 
-// fence is the path's fence as read before a render.
+// fence is how a render checks the path's fence after a record write: the
+// fence key, and when the request began (the fence it compares with is
+// the one the record it read holds).
 type fence struct {
 	key   string
-	value []byte
-	err   error
-	// skipped: not read (needFence). Such a render never writes a record
+	start time.Time
+	// skipped: not to be read (needFence). Such a render never writes a record
 	// that a page it stores is keyed under: a Vary list it learns gets a
 	// record with a new nonce, its page unstored (learn), and its record
 	// is not extended.
 	skipped bool
 }
 
-// needFence reports whether this render reads the path's fence: the
+// needFence reports whether this render checks the path's fence: the
 // path's first render (it makes the record its page is stored under), or
 // one whose record would expire within a page's life (finish extends it,
 // keeping its nonce). Any other render writes a record only to learn a
@@ -317,10 +315,8 @@ func (rd *render) needFence() bool {
 	return rd.rec.expires.Before(time.Now().Add(horizon))
 }
 
-func (m *middleware) readPathFence(path string) fence {
-	f := fence{key: fenceKey(path)}
-	f.value, f.err = m.readFence(f.key)
-	return f
+func pathFence(path string, start time.Time) fence {
+	return fence{key: fenceKey(path), start: start}
 }
 
 // commit analyses the response the chain produced and returns what the
@@ -357,7 +353,7 @@ func (m *middleware) learn(c *fiber.Ctx, req *request, rec record, rkey string, 
 		m.relearnVary(rkey, rec, an.vary, an.life())
 		return false
 	}
-	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.value, f.err, an.life())
+	nrec, ok := m.learnVary(rkey, f.key, rec, an.vary, f.start, an.life())
 	if !ok || len(an.tags) > 0 {
 		return false
 	}
@@ -427,7 +423,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 		// After the store, not inside the fill: a record write there
 		// would keep the core from storing a page tagged while it
 		// rendered.
-		m.extendRecord(string(rd.rkey), rd.fence.key, rd.rec, rd.fence.value, rd.fence.err, rd.an.life())
+		m.extendRecord(string(rd.rkey), rd.fence.key, rd.rec, rd.start, rd.an.life())
 	}
 	m.downstream(c, rd.an.flags(), rd.an.ttl)
 	if rd.an.status == fiber.StatusOK && notModified(rd.req, rd.an.etag, rd.an.lastModified) {
@@ -443,6 +439,7 @@ type refreshState struct {
 	m       *middleware
 	rec     record
 	rkey    string
+	start   time.Time // when the request that read rec began
 	p       *cachekit.Policy
 	reached bool
 	value   []byte
@@ -464,12 +461,12 @@ func (rd *render) background() cachekit.Fill {
 		nc = &bgTLSConn{bgConn: conn, state: *st}
 	}
 	handler := rd.c.App().Server().Handler
-	m, rec, rkey := rd.m, rd.rec, string(rd.rkey)
+	m, rec, rkey, start := rd.m, rd.rec, string(rd.rkey), rd.start
 	return func(p *cachekit.Policy) ([]byte, error) {
 		ctx := new(fasthttp.RequestCtx)
 		ctx.Init2(nc, nopLogger{}, false)
 		req.CopyTo(&ctx.Request)
-		rs := &refreshState{m: m, rec: rec, rkey: rkey, p: p}
+		rs := &refreshState{m: m, rec: rec, rkey: rkey, start: start, p: p}
 		ctx.SetUserValue(refreshKey{}, rs)
 		handler(ctx)
 		if !rs.reached {
@@ -482,7 +479,7 @@ func (rd *render) background() cachekit.Fill {
 // refresh renders a page for a background refresh.
 func (m *middleware) refresh(c *fiber.Ctx, rs *refreshState, depth int) error {
 	rs.reached = true
-	fence := m.readPathFence(c.Path())
+	fence := pathFence(c.Path(), rs.start)
 	var snap snapshot
 	snap.take(c)
 	leave := enterFill(c, rs.p.Context())
