@@ -3,6 +3,7 @@ package cachekit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -84,6 +85,35 @@ func (c *Cache) Peek(key string) (r Result, err error) {
 		return r, nil
 	}
 	return c.lookupMiss(key)
+}
+
+// LookupHot returns the value the hot layer keeps for key, when it holds a
+// fresh one: the cheapest read there is (no storage read, no lock shared by
+// all callers, no fill). It counts as a Lookup hit and, like a hit of
+// LoadContext, adds the entry's tags to the fill running under ctx (nil for
+// none). ok is false when the hot layer has nothing fresh for key, or when
+// the Cache has no hot layer (a shared store without Local and a Bus, or
+// a negative Config.HotBytes): read key with Load or LoadContext then,
+// which also reports a bad key (a key they refuse is never in the hot
+// layer). The value must not be modified. LookupHot keeps nothing of key,
+// which may alias a buffer the caller reuses. fragments' {{cache}} blocks
+// try it first, so a hit pays neither a fill's setup nor a Policy's checks.
+func (c *Cache) LookupHot(ctx context.Context, key string) (value []byte, ok bool) {
+	if c.hot == nil || (c.bus != nil && !c.bus.live.Load()) {
+		return nil, false
+	}
+	v, ok := c.hot.get(key, c.monoNow(), c.marks)
+	if !ok {
+		return nil, false
+	}
+	c.stats.hits.Add(1) // count, with key not kept: it may alias the caller's buffer
+	if c.observe != nil {
+		c.observe(strings.Clone(key), Hit)
+	}
+	if d := depsFrom(ctx); d != nil {
+		d.addList(c, v.tags)
+	}
+	return v.value, true
 }
 
 // count records one lookup's outcome.
