@@ -92,8 +92,9 @@ func (c *Cache) generations(tags []string, dst []taggedGen, memo *tagMemo) ([]ta
 	}
 	stamp := memo.stamp() // before every read: see tagMemo.put
 	start := len(dst)
-	var tks []string
-	var todo []int // the places in dst still to read
+	tks := make([]string, 0, len(tags))
+	var todoBuf [batchTags]int
+	todo := todoBuf[:0] // the places in dst still to read
 	for _, t := range tags {
 		tg := taggedGen{name: t}
 		if g, ok := memo.get(t); ok {
