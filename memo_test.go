@@ -83,7 +83,7 @@ func TestTagMemoReadsATagOnce(t *testing.T) {
 // entry with the memo's generation.
 func TestTagMemoOfAFill(t *testing.T) {
 	c, _ := memoCache(t)
-	_, err := c.LoadContext(nil, "page", Policy{TTL: time.Minute}, func(p *Policy) ([]byte, error) {
+	_, err := c.LoadContext(context.Background(), "page", Policy{TTL: time.Minute}, func(p *Policy) ([]byte, error) {
 		m1, m2 := c.memoFrom(c.TagMemo(p.Context())), c.memoFrom(c.TagMemo(p.Context()))
 		if m1 == nil || m1 != m2 {
 			t.Errorf("two TagMemo of one fill: %p, %p", m1, m2)
@@ -97,7 +97,7 @@ func TestTagMemoOfAFill(t *testing.T) {
 	if err := c.Set("seed", []byte("s"), time.Minute, "t"); err != nil {
 		t.Fatal(err)
 	}
-	ctx := c.TagMemo(nil)
+	ctx := c.TagMemo(context.Background())
 	if _, ok, _ := c.GetContext(ctx, "seed"); !ok { // the memo reads t
 		t.Fatal("seed missed")
 	}
@@ -118,7 +118,7 @@ func TestTagMemoOfAFill(t *testing.T) {
 // The memo keeps at most maxMemoTags generations.
 func TestTagMemoBounded(t *testing.T) {
 	c, _ := memoCache(t)
-	ctx := c.TagMemo(nil)
+	ctx := c.TagMemo(context.Background())
 	tags := make([]string, maxMemoTags+10)
 	for i := range tags {
 		tags[i] = "t" + strconv.Itoa(i)
