@@ -97,6 +97,9 @@ func (c *Cache) drop(kind byte, name string) {
 	c.moveMarks(kind, name)
 	c.moveEpoch()
 	c.changes.Add(1)
+	if kind != msgKey {
+		c.tagChanges.Add(1)
+	}
 }
 
 // moveMarks drops the hot copies a change makes wrong: the key's, every

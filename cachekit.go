@@ -55,6 +55,7 @@ type Cache struct {
 	refreshing sync.Map                  // storage keys with a background refresh running; LoadOrStore claims one
 	written    lineCounter               // entries this Cache wrote (or tried to): loadMiss's second look
 	changes    atomic.Uint64             // changes drop saw: a Batch's check (batch.go)
+	tagChanges atomic.Uint64             // the tag (and Clear, and lost-message) changes drop saw: a TagMemo's check (memo.go)
 	pending    pendingTags               // invalidations the store has not taken yet
 	space      atomic.Pointer[spaceCopy] // the key space's generation read from a shared store (lowlevel.go)
 }
@@ -207,7 +208,7 @@ func (c *Cache) Set(key string, value []byte, ttl time.Duration, tags ...string)
 	if _, ok := c.resolveTTL(ttl); !ok {
 		return c.Delete(key)
 	}
-	gens, err := c.entryGenerations(p.Tags)
+	gens, err := c.entryGenerations(p.Tags, nil)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func (c *Cache) GetContext(ctx context.Context, key string) (value []byte, ok bo
 	if err := c.check(key); err != nil {
 		return nil, false, err
 	}
-	r, err := c.lookup(key)
+	r, err := c.lookupMemo(key, c.memoFrom(ctx))
 	c.count(key, r.Status)
 	if r.Status != Hit {
 		return nil, false, err

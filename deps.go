@@ -41,6 +41,7 @@ type deps struct {
 	lists      [][]byte    // encoded tag lists of entries read (they alias those entries)
 	gens       []taggedGen // generations of nested fills and AddTags
 	unstorable bool        // a piece from another Cache's tags, or a generation AddTags could not read
+	memo       *tagMemo    // the memo of the render the fill is (TagMemo), made on first use, under mu
 }
 
 // depsFrom returns the collector ctx carries, or nil.
@@ -203,7 +204,7 @@ func AddTags(ctx context.Context, tags ...string) error {
 	if d.c.err != nil {
 		return d.c.err
 	}
-	gens, err := d.c.generations(tags, nil)
+	gens, err := d.c.generations(tags, nil, d.c.memoFrom(ctx))
 	if err != nil {
 		d.mu.Lock()
 		d.unstorable = true // the generation is unknown: the fill's value must not be stored

@@ -31,7 +31,10 @@
 //     its tags with the current one, all read together (one multi-get on a
 //     store that has one). lookupmany.go does the same for many keys at
 //     once (LookupMany, GetMany); batch.go keeps such a read for one render
-//     (Prefetch, Batch.Take: fragments' {{range}}), void after any change.
+//     (Prefetch, Batch.Take: fragments' {{range}}), void after any change;
+//     memo.go keeps the tag generations one render read over a shared
+//     store (TagMemo), emptied by any invalidation this Cache sees.
+//     LookupHot is the hot layer alone, which a {{cache}} hit tries first.
 //   - fill.go: on a miss, Load runs the Fill once for all concurrent callers
 //     (singleflight), or serves the stale copy while one refresh runs, and
 //     writes the new entry under the tags' generations.

@@ -119,7 +119,7 @@ func (c *Cache) load(ctx context.Context, key string, p Policy, fill Fill) (Resu
 	var r Result
 	var lerr error
 	if !p.Absent {
-		r, lerr = c.lookup(key)
+		r, lerr = c.lookupMemo(key, c.memoFrom(ctx))
 	}
 	c.count(key, r.Status)
 	p.storeDown = lerr != nil && storeDown(lerr)
@@ -268,7 +268,7 @@ func (c *Cache) flightCurrent(f *fillResult, joined flightMarks) bool {
 			return false
 		}
 	}
-	cur, err := c.tagGens(context.Background(), names, make([][]byte, 0, len(names)))
+	cur, err := c.tagGens(context.Background(), names, make([][]byte, 0, len(names)), nil) // the store's, not a render's
 	if err != nil {
 		return false
 	}
@@ -302,7 +302,7 @@ func (c *Cache) runFill(parent context.Context, skey string, p Policy, fill Fill
 		return fillResult{value: v, noStore: p.NoStore, epoch: epoch, unsafe: true}, err
 	}
 	upfront := p.Tags
-	gens, genErr := c.entryGenerations(upfront)
+	gens, genErr := c.entryGenerations(upfront, c.memoFrom(parent))
 	started := c.wallNow()
 	epoch := c.epochNow()
 	fp := p
@@ -337,7 +337,7 @@ func (c *Cache) runFill(parent context.Context, skey string, p Policy, fill Fill
 		// Tags known only after the fill: a generation that moved (or
 		// appeared) while the fill ran may belong to an invalidation the
 		// value predates, so such a value is not stored.
-		lateGens, err := c.generations(late, nil)
+		lateGens, err := c.generations(late, nil, nil) // the store's: see below
 		if err != nil {
 			f.unsafe = true
 			return f, nil

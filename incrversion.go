@@ -210,7 +210,7 @@ func (c *Cache) moveTo(dst *Cache, key string) error {
 			names = append(names, string(name))
 		}
 	}
-	gens, err := dst.entryGenerations(names)
+	gens, err := dst.entryGenerations(names, nil)
 	if err != nil {
 		return fmt.Errorf("cachekit: incr version %q: %w", key, err)
 	}

@@ -3,6 +3,7 @@ package cachekit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -83,7 +84,36 @@ func (c *Cache) Peek(key string) (r Result, err error) {
 	if c.hotHit(key, &r) { // not through lookup: r is built where it is returned
 		return r, nil
 	}
-	return c.lookupMiss(key)
+	return c.lookupMiss(key, nil)
+}
+
+// LookupHot returns the value the hot layer keeps for key, when it holds a
+// fresh one: the cheapest read there is (no storage read, no lock shared by
+// all callers, no fill). It counts as a Lookup hit and, like a hit of
+// LoadContext, adds the entry's tags to the fill running under ctx (nil for
+// none). ok is false when the hot layer has nothing fresh for key, or when
+// the Cache has no hot layer (a shared store without Local and a Bus, or
+// a negative Config.HotBytes): read key with Load or LoadContext then,
+// which also reports a bad key (a key they refuse is never in the hot
+// layer). The value must not be modified. LookupHot keeps nothing of key,
+// which may alias a buffer the caller reuses. fragments' {{cache}} blocks
+// try it first, so a hit pays neither a fill's setup nor a Policy's checks.
+func (c *Cache) LookupHot(ctx context.Context, key string) (value []byte, ok bool) {
+	if c.hot == nil || (c.bus != nil && !c.bus.live.Load()) {
+		return nil, false
+	}
+	v, ok := c.hot.get(key, c.hotID, c.monoNow(), c.marks)
+	if !ok {
+		return nil, false
+	}
+	c.stats.hits.Add(1) // count, with key not kept: it may alias the caller's buffer
+	if c.observe != nil {
+		c.observe(strings.Clone(key), Hit)
+	}
+	if d := depsFrom(ctx); d != nil {
+		d.addList(c, v.tags)
+	}
+	return v.value, true
 }
 
 // count records one lookup's outcome.
@@ -104,10 +134,15 @@ func (c *Cache) count(key string, s Status) {
 // lookup reads and validates the entry under key, from the hot layer when
 // it has it. It counts nothing but errors and corrupt entries.
 func (c *Cache) lookup(key string) (r Result, err error) {
+	return c.lookupMemo(key, nil)
+}
+
+// lookupMemo is lookup validating against a render's memo (memo.go).
+func (c *Cache) lookupMemo(key string, memo *tagMemo) (r Result, err error) {
 	if c.hotHit(key, &r) {
 		return r, nil
 	}
-	return c.lookupMiss(key)
+	return c.lookupMiss(key, memo)
 }
 
 // hotHit sets r from the hot layer, if it holds a fresh value for key.
@@ -129,16 +164,16 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 
 // lookupMiss is lookup past the hot layer: it reads the storage, and keeps
 // a hit in the hot layer when there is one.
-func (c *Cache) lookupMiss(key string) (Result, error) {
+func (c *Cache) lookupMiss(key string, memo *tagMemo) (Result, error) {
 	if c.hot == nil {
-		return c.lookupStored(key, nil)
+		return c.lookupStored(key, nil, memo)
 	}
 	now := c.monoNow()
 	// Before the reads: see hotLayer.put.
 	all := c.marks.all.Load()
 	marks := make([]mark, 1, 4)
 	marks[0] = c.keyMark(key)
-	r, err := c.lookupStored(key, &marks)
+	r, err := c.lookupStored(key, &marks, memo)
 	c.keepHot(key, &r, now, all, marks)
 	return r, err
 }
@@ -162,8 +197,9 @@ func (c *Cache) keepHot(key string, r *Result, now int64, all uint64, marks []ma
 
 // lookupStored reads and validates the entry under key from the storage.
 // With marks, it appends the version of each of the entry's tags to it,
-// read before the tag's generation.
-func (c *Cache) lookupStored(key string, marks *[]mark) (Result, error) {
+// read before the tag's generation. With a memo, the generations are the
+// render's (memo.go).
+func (c *Cache) lookupStored(key string, marks *[]mark, memo *tagMemo) (Result, error) {
 	b, err := c.read(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
@@ -177,7 +213,7 @@ func (c *Cache) lookupStored(key string, marks *[]mark) (Result, error) {
 		c.errlog.log(fmt.Errorf("cachekit: the entry under %q does not decode (%w); read as a miss", key, err))
 		return Result{}, nil
 	}
-	valid, err := c.validTags(&e, marks)
+	valid, err := c.validTags(&e, marks, memo)
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
 	}

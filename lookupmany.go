@@ -102,7 +102,7 @@ func (c *Cache) lookupMany(ctx context.Context, keys []string, todo []int, out [
 			}
 		}
 	}
-	cur, err := c.tagGens(ctx, names, make([][]byte, 0, len(names)))
+	cur, err := c.tagGens(ctx, names, make([][]byte, 0, len(names)), c.memoFrom(ctx))
 	if err != nil {
 		c.storageError(err)
 		return err

@@ -45,7 +45,7 @@ var clearTags = []string{clearTag}
 
 // entryGenerations returns the generations an entry is written under: the
 // key space's (Clear) and each tag's.
-func (c *Cache) entryGenerations(tags []string) ([]taggedGen, error) {
+func (c *Cache) entryGenerations(tags []string, memo *tagMemo) ([]taggedGen, error) {
 	gens := make([]taggedGen, 0, 1+len(tags))
 	if c.memory != nil {
 		tg := taggedGen{name: clearTag}
@@ -59,11 +59,11 @@ func (c *Cache) entryGenerations(tags []string) ([]taggedGen, error) {
 		gens = append(gens, taggedGen{name: clearTag, gen: sc.gen})
 	} else {
 		var err error
-		if gens, err = c.generations(clearTags, gens); err != nil {
+		if gens, err = c.generations(clearTags, gens, nil); err != nil {
 			return nil, err
 		}
 	}
-	return c.generations(tags, gens)
+	return c.generations(tags, gens, memo)
 }
 
 // spaceGen returns the generation of the key space that starts with head.
@@ -176,7 +176,7 @@ func (c *Cache) SetMany(values map[string][]byte, ttl time.Duration, tags ...str
 		}
 		return errors.Join(errs...)
 	}
-	gens, err := c.entryGenerations(p.Tags)
+	gens, err := c.entryGenerations(p.Tags, nil)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func (c *Cache) Add(key string, value []byte, ttl time.Duration, tags ...string)
 		r, err := c.lookup(key)
 		return r.Status != Hit && err == nil, err
 	}
-	gens, err := c.entryGenerations(p.Tags)
+	gens, err := c.entryGenerations(p.Tags, nil)
 	if err != nil {
 		return false, err
 	}
@@ -393,7 +393,7 @@ func (c *Cache) liveEntry(b []byte) (entry, bool, error) {
 	if err != nil {
 		return entry{}, false, nil
 	}
-	valid, err := c.validTags(&e, nil)
+	valid, err := c.validTags(&e, nil, nil)
 	if err != nil {
 		return entry{}, false, fmt.Errorf("cachekit: %w", err)
 	}
@@ -464,7 +464,7 @@ func (c *Cache) sharedSpace() (*spaceCopy, error) {
 	if sc != nil && now-sc.at < int64(spaceCopyTTL) {
 		return sc, nil
 	}
-	gens, err := c.generations(clearTags, nil)
+	gens, err := c.generations(clearTags, nil, nil)
 	if err != nil {
 		if sc != nil {
 			return sc, nil

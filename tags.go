@@ -82,15 +82,31 @@ func (c *Cache) opContext(parent context.Context) (context.Context, context.Canc
 }
 
 // generations returns the current generation of each tag, making the ones
-// that do not exist yet (makeGeneration: no second read). It reads them in
-// one multi-get on a store that has one.
-func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error) {
+// that do not exist yet. It reads them in one multi-get on a store that has
+// one. With a render's memo (memo.go) it takes the generations the memo
+// keeps and keeps those it reads or makes: an entry filled during the
+// render is stamped with the generation the render validates against.
+func (c *Cache) generations(tags []string, dst []taggedGen, memo *tagMemo) ([]taggedGen, error) {
 	if len(tags) == 0 {
 		return dst, nil
 	}
-	tks := make([]string, len(tags))
-	for i, t := range tags {
-		tks[i] = c.keys.storageKey(kindTag, t)
+	stamp := memo.stamp() // before every read: see tagMemo.put
+	start := len(dst)
+	tks := make([]string, 0, len(tags))
+	var todoBuf [batchTags]int
+	todo := todoBuf[:0] // the places in dst still to read
+	for _, t := range tags {
+		tg := taggedGen{name: t}
+		if g, ok := memo.get(t); ok {
+			copy(tg.gen[:], g)
+		} else {
+			todo = append(todo, len(dst)-start)
+			tks = append(tks, c.keys.storageKey(kindTag, t))
+		}
+		dst = append(dst, tg)
+	}
+	if len(tks) == 0 {
+		return dst, nil
 	}
 	seen := c.genMade.seq.Load() // before the read: see setGeneration
 	got, err := c.storeGetMany(context.Background(), tks)
@@ -98,15 +114,18 @@ func (c *Cache) generations(tags []string, dst []taggedGen) ([]taggedGen, error)
 		c.storageError(err)
 		return nil, fmt.Errorf("cachekit: read tags %q: %w", tags, err)
 	}
-	for i, t := range tags {
-		tg := taggedGen{name: t}
-		if b := got[i]; len(b) == generationLen {
+	for j, i := range todo {
+		tg := &dst[start+i]
+		if b := got[j]; len(b) == generationLen {
 			copy(tg.gen[:], b)
-		} else if tg.gen, err = c.makeGeneration(tks[i], b, seen); err != nil {
+		} else if tg.gen, err = c.makeGeneration(tks[j], b, seen); err != nil {
 			c.storageError(err)
-			return nil, fmt.Errorf("cachekit: make tag %q: %w", t, err)
+			return nil, fmt.Errorf("cachekit: make tag %q: %w", tg.name, err)
 		}
-		dst = append(dst, tg)
+		if memo != nil {
+			g := tg.gen // a copy: dst is the caller's
+			memo.put(stamp, tg.name, g[:])
+		}
 	}
 	return dst, nil
 }
@@ -118,8 +137,9 @@ const batchTags = 8
 // validTags reports whether every tag of e still has the generation e was
 // written under. It reads the generations together: one multi-get on a
 // shared store that has one (tagGens). With marks, it first appends the
-// version of each tag to it (see lookupMiss).
-func (c *Cache) validTags(e *entry, marks *[]mark) (bool, error) {
+// version of each tag to it (see lookupMiss). With a memo, the generations
+// are the render's (tagGens).
+func (c *Cache) validTags(e *entry, marks *[]mark, memo *tagMemo) (bool, error) {
 	var nameBuf, wantBuf, curBuf [batchTags][]byte
 	names, want := nameBuf[:0], wantBuf[:0]
 	for rest := e.tags; len(rest) > 0; {
@@ -140,7 +160,7 @@ func (c *Cache) validTags(e *entry, marks *[]mark) (bool, error) {
 			}
 		}
 	}
-	cur, err := c.tagGens(context.Background(), names, curBuf[:0])
+	cur, err := c.tagGens(context.Background(), names, curBuf[:0], memo)
 	if err != nil {
 		c.storageError(err)
 		return false, err
@@ -156,9 +176,10 @@ func (c *Cache) validTags(e *entry, marks *[]mark) (bool, error) {
 // tagGens appends the current generation of each named tag to dst (nil for
 // one that is not stored): from Local first with a live Bus, from the
 // embedded store, or from the shared store in one multi-get for all the
-// tags that must be read there (storeGetMany). Names alias an entry's
-// buffer.
-func (c *Cache) tagGens(ctx context.Context, names [][]byte, dst [][]byte) ([][]byte, error) {
+// tags that must be read there (storeGetMany); with a render's memo
+// (memo.go), from the memo first, keeping there what the store gave. Names
+// alias an entry's buffer.
+func (c *Cache) tagGens(ctx context.Context, names [][]byte, dst [][]byte, memo *tagMemo) ([][]byte, error) {
 	if c.memory != nil {
 		for _, name := range names {
 			if len(name) == 0 { // clearTag
@@ -171,6 +192,7 @@ func (c *Cache) tagGens(ctx context.Context, names [][]byte, dst [][]byte) ([][]
 	}
 	live := c.busLive()
 	epoch := c.epochNow() // before every read: see copyToLocal
+	stamp := memo.stamp() // before every read: see tagMemo.put
 	start := len(dst)
 	var missBuf [batchTags]int
 	var keyBuf [batchTags]string
@@ -191,6 +213,10 @@ func (c *Cache) tagGens(ctx context.Context, names [][]byte, dst [][]byte) ([][]
 			dst = append(dst, sc.gen[:])
 			continue
 		}
+		if g, ok := memo.get(tag); ok {
+			dst = append(dst, g)
+			continue
+		}
 		dst = append(dst, nil)
 		miss, tks = append(miss, i), append(tks, c.keys.storageKey(kindTag, tag))
 	}
@@ -206,6 +232,7 @@ func (c *Cache) tagGens(ctx context.Context, names [][]byte, dst [][]byte) ([][]
 		if live && len(got[j]) == generationLen {
 			c.copyToLocal(tks[j], got[j], epoch)
 		}
+		memo.put(stamp, unsafe.String(unsafe.SliceData(names[i]), len(names[i])), got[j])
 	}
 	return dst, nil
 }

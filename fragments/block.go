@@ -35,6 +35,14 @@ type block struct {
 	// prefetched: it stands in a {{range}} whose blocks are read together,
 	// and looks in its link for what the range read (prefetch.go)
 	prefetched bool
+	// static: its key and ttl are fixed and it stores (no vary values, a
+	// literal ttl that stores, linked): a hit looks its one key up in the
+	// hot layer before anything else (call)
+	static bool
+	// fixedTTL: a literal ttl that stores, linked, with vary values: call
+	// tries the hot layer before anything else when they are of the usual
+	// kinds (appendSimpleKey)
+	fixedTTL bool
 
 	ttl      time.Duration // when the ttl is a literal
 	dynTTL   bool          // the ttl is an argument
@@ -152,6 +160,9 @@ var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // setArgs counts the arguments the block's host action passes.
 func (b *block) setArgs() {
 	b.nargs = b.nvars + b.ntags + b.nvary
+	stores := !b.dynTTL && !b.unlinked && (b.ttl > 0 || b.ttl == cachekit.DefaultTTL)
+	b.static = stores && b.nvary == 0
+	b.fixedTTL = stores && b.nvary > 0
 	for _, p := range []bool{b.passDot, b.passRoot, b.dynTTL} {
 		if p {
 			b.nargs++
@@ -297,7 +308,42 @@ func (b *block) nframe() int {
 // call returns the fragment, from the cache or rendered.
 // ctx is the block's link: the context of the fill (a page, an enclosing
 // block's) that records what the fragment depends on, or nil.
-func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HTML, err error) {
+func (b *block) call(ctx context.Context, args []reflect.Value) (template.HTML, error) {
+	key := ""
+	switch {
+	case b.static:
+		if h, ok := b.hot(ctx, b.staticKey); ok {
+			return h, nil
+		}
+	case b.fixedTTL && len(args) == b.nargs:
+		// The key is made in kb from vary values of the usual kinds,
+		// which cannot panic; a hit in the hot layer needs no string of
+		// its own (LookupHot keeps nothing of the key).
+		var kb [128]byte
+		if k, ok := appendSimpleKey(kb[:0], b.keyPrefix, args[b.nargs-b.nvary:]); ok {
+			if h, ok := b.hot(ctx, unsafe.String(unsafe.SliceData(k), len(k))); ok {
+				return h, nil
+			}
+			key = string(k)
+		}
+	}
+	return b.callSlow(ctx, args, key)
+}
+
+// hot returns the fragment under key from the cache's hot layer, if it
+// holds this block's version of it (cachekit.Cache.LookupHot): a hit that
+// sets up no fill, no Policy and no tags.
+func (b *block) hot(ctx context.Context, key string) (template.HTML, bool) {
+	v, ok := b.cache.LookupHot(ctx, key)
+	if ok && len(v) >= digestLen && [digestLen]byte(v) == b.digest {
+		return fragmentHTML(v), true
+	}
+	return "", false
+}
+
+// callSlow is call past the hot layer; key is the fragment's key when call
+// made it, else "".
+func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) (out template.HTML, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", b.fail(fmt.Errorf("panic: %v", r))
@@ -318,15 +364,20 @@ func (b *block) call(ctx context.Context, args []reflect.Value) (out template.HT
 	if (ttl <= 0 && ttl != cachekit.DefaultTTL) || b.unlinked { // 0 or negative: not stored (cachekit.NoExpiry)
 		return b.renderNow(ctx, args[:nf])
 	}
+	switch {
+	case b.nvary == 0:
+		key = b.staticKey
+	case key == "":
+		if key, err = varyKey(b.keyPrefix, rest[b.ntags:]); err != nil {
+			return "", b.fail(err)
+		}
+		if h, ok := b.hot(ctx, key); ok {
+			return h, nil
+		}
+	}
 	tags := b.tags
 	if b.ntags > 0 {
 		if tags, err = b.userTags(rest[:b.ntags]); err != nil {
-			return "", b.fail(err)
-		}
-	}
-	key := b.staticKey
-	if b.nvary > 0 {
-		if key, err = varyKey(b.keyPrefix, rest[b.ntags:]); err != nil {
 			return "", b.fail(err)
 		}
 	}

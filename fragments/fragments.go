@@ -88,12 +88,15 @@
 // a template, rewriting dot, $ and variables and checking their scope;
 // hostaction.go turns one block into its host action and body template
 // (nodes.go makes the new nodes, digest.go hashes the block's source). At
-// render, block.go looks the fragment up in the cache or renders the body,
+// render, block.go looks the fragment up in the cache (the hot layer first,
+// cachekit.Cache.LookupHot, under a key made on the stack) or renders the body,
 // under a key made by hash.go from the vary values, and records its tags in
 // the fill it renders in, found through its link (link.go: a template's
 // plain and linked copies, and the linked variants of templates a body
 // calls). On a shared store, prefetch.go makes a {{range}} read the blocks
-// of all its iterations together before the first (cachekit.Cache.Prefetch).
+// of all its iterations together before the first (cachekit.Cache.Prefetch),
+// and every render runs under a memo of the tag generations it read
+// (cachekit.Cache.TagMemo), so a tag is read once per render.
 package fragments
 
 import (

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"reflect"
@@ -40,15 +39,54 @@ func hashVary(vals []reflect.Value) (string, error) {
 // allocation: the key a block looks its fragment up under.
 func varyKey(prefix string, vals []reflect.Value) (string, error) {
 	var dst [128]byte
-	b, err := appendVaryHash(append(dst[:0], prefix...), vals)
+	b, err := appendVaryKey(dst[:0], prefix, vals)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
 }
 
-// appendVaryHash appends the hex digest of vals to dst.
+// appendVaryKey appends prefix and the hex digest of vals to dst.
+func appendVaryKey(dst []byte, prefix string, vals []reflect.Value) ([]byte, error) {
+	return appendVaryHash(append(dst, prefix...), vals)
+}
+
+// simpleEnc is the room made on the stack for the encoding of the usual
+// vary values (an id and a short string take about 30 bytes); a longer one
+// grows on the heap.
+const simpleEnc = 80
+
+// appendSimpleKey is appendVaryKey for vals of the usual kinds (integers,
+// strings, booleans, floats, nil, through pointers and interfaces), encoded
+// with no reflect beyond their kind (appendSimple), to the same bytes as
+// appendValue gives them: ok is false when a value is of another kind. It
+// keeps nothing of dst and cannot panic, so a block makes its key in a
+// stack buffer and looks a hit up under it before anything else.
+func appendSimpleKey(dst []byte, prefix string, vals []reflect.Value) (_ []byte, ok bool) {
+	var buf [simpleEnc]byte
+	b := append(buf[:0], 1) // encoding version
+	for i := range vals {
+		if b, ok = appendSimple(b, vals[i]); !ok {
+			return dst, false
+		}
+	}
+	sum := sha256.Sum256(b)
+	return appendHex16(append(dst, prefix...), &sum), true
+}
+
+// appendVaryHash appends the hex digest of vals to dst: through
+// appendSimpleKey's encoding when it can, else the general one
+// (appendValue), which gives the usual kinds the same bytes: one encoding,
+// one SHA-256, whichever path made it.
 func appendVaryHash(dst []byte, vals []reflect.Value) ([]byte, error) {
+	if out, ok := appendSimpleKey(dst, "", vals); ok {
+		return out, nil
+	}
+	return appendVaryHashSlow(dst, vals)
+}
+
+// appendVaryHashSlow is appendVaryHash through the general encoding.
+func appendVaryHashSlow(dst []byte, vals []reflect.Value) ([]byte, error) {
 	bp := hashBufs.Get().(*[]byte)
 	b := append((*bp)[:0], 1) // encoding version
 	var err error
@@ -65,7 +103,77 @@ func appendVaryHash(dst []byte, vals []reflect.Value) ([]byte, error) {
 		*bp = b[:0]
 		hashBufs.Put(bp)
 	}
-	return hex.AppendEncode(dst, sum[:16]), nil
+	return appendHex16(dst, &sum), nil
+}
+
+// appendHex16 appends the lower-case hex of the first 16 bytes of sum, as
+// hex.AppendEncode does, eight bytes at a time (hex8).
+func appendHex16(dst []byte, sum *[sha256.Size]byte) []byte {
+	var h [32]byte
+	hi, lo := hex8(binary.BigEndian.Uint64(sum[:8]))
+	binary.BigEndian.PutUint64(h[0:], hi)
+	binary.BigEndian.PutUint64(h[8:], lo)
+	hi, lo = hex8(binary.BigEndian.Uint64(sum[8:16]))
+	binary.BigEndian.PutUint64(h[16:], hi)
+	binary.BigEndian.PutUint64(h[24:], lo)
+	return append(dst, h[:]...)
+}
+
+// hex8 returns the 16 lower-case hex digits of x, most significant first,
+// as two big-endian words of eight ASCII bytes each.
+func hex8(x uint64) (hi, lo uint64) {
+	return hex4(uint32(x >> 32)), hex4(uint32(x))
+}
+
+// hex4 returns the 8 hex digits of x as a big-endian word: each nibble is
+// spread into a byte of its own, then turned into '0'-'9' or 'a'-'f'
+// without a branch.
+func hex4(x uint32) uint64 {
+	v := uint64(x)
+	v = (v | v<<16) & 0x0000ffff0000ffff
+	v = (v | v<<8) & 0x00ff00ff00ff00ff
+	v = (v | v<<4) & 0x0f0f0f0f0f0f0f0f
+	letters := ((v + 0x0606060606060606) >> 4) & 0x0101010101010101 // 1 where the nibble is >= 10
+	return v + 0x3030303030303030 + letters*('a'-'0'-10)
+}
+
+// appendSimple appends the encoding of v as appendValue does, when v is of
+// a usual kind (through at most a few pointers and interfaces); ok is false
+// for anything else, which appendValue encodes.
+func appendSimple(b []byte, v reflect.Value) (_ []byte, ok bool) {
+	for range 4 {
+		if !v.IsValid() {
+			return append(b, 'n'), true
+		}
+		switch v.Kind() {
+		case reflect.Interface, reflect.Pointer:
+			if v.IsNil() {
+				return append(b, 'n'), true
+			}
+			v = v.Elem()
+			continue
+		case reflect.Bool:
+			if v.Bool() {
+				return append(b, 'b', 1), true
+			}
+			return append(b, 'b', 0), true
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return binary.BigEndian.AppendUint64(append(b, 'i'), uint64(v.Int())), true
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			u := v.Uint()
+			if u <= math.MaxInt64 {
+				return binary.BigEndian.AppendUint64(append(b, 'i'), u), true
+			}
+			return binary.BigEndian.AppendUint64(append(b, 'u'), u), true
+		case reflect.Float32, reflect.Float64:
+			return binary.BigEndian.AppendUint64(append(b, 'f'), math.Float64bits(v.Float())), true
+		case reflect.String:
+			s := v.String()
+			return append(binary.AppendUvarint(append(b, 's'), uint64(len(s))), s...), true
+		}
+		return b, false
+	}
+	return b, false
 }
 
 var (

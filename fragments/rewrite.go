@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,6 +212,16 @@ func (rw *rewriter) commit(roots map[*parse.Tree]*parse.ListNode) error {
 		varName:         frameVar,
 		frameName:       frameFor,
 		frameNoDataName: frameNoData,
+	}
+	if rw.cache.Remote() {
+		// Over a shared store every render runs the linked copies, under a
+		// memo of tag generations (cachekit.Cache.TagMemo): each tag the
+		// render's blocks carry is read once per render, not once per
+		// block. A page's context (cachekit.BindKey) carries the memo of
+		// its fill, which every template it renders shares.
+		c := rw.cache
+		funcs[boundName] = func(reflect.Value) bool { return true }
+		funcs[topName] = func(root reflect.Value) context.Context { return c.TagMemo(topLink(root)) }
 	}
 	if len(rw.prefetches) > 0 {
 		funcs[pfNewName] = func() context.Context { return pfNew(context.Background()) }
