@@ -53,6 +53,10 @@ type hotValue struct {
 	kept    int64  // when it was validated
 	age     int64  // its Result.Age then
 	expires int64  // unix nanoseconds; 0: no expiry
+
+	// memo is Result.Memo's slot: the one field written after the value
+	// is stored in a slot, by a caller's first hit on it.
+	memo Memo
 }
 
 // hotInlineMarks is how many marks (a key and its tags) a hotValue holds

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -55,6 +56,51 @@ type Result struct {
 	// tags is the encoded tag list of the entry the value came from (it
 	// aliases the entry's buffer): what a fill that reads it depends on.
 	tags []byte
+	// hot is the hot layer's value this one is, nil when it was read
+	// from the storage (Memo).
+	hot *hotValue
+}
+
+// Memo returns the slot where a caller may keep its own form of r.Value
+// (a decoded page, say) for as long as the hot layer keeps that value:
+// every hit answered with the same kept value gets the same slot, and a
+// value the hot layer replaces or drops takes its slot with it. It is nil
+// when r did not come from the hot layer. What is kept there must be made
+// from r.Value alone, never from anything else about the hit (its Age,
+// its Status): the slot is shared by every caller of the key, and whether
+// the value may be served is decided by each lookup, not by the slot.
+func (r *Result) Memo() *Memo {
+	if r.hot == nil {
+		return nil
+	}
+	return &r.hot.memo
+}
+
+// A Memo is Result.Memo's slot. Its methods are safe for concurrent use.
+type Memo struct{ p atomic.Pointer[any] }
+
+// Load returns what Store kept, nil if nothing.
+func (m *Memo) Load() any {
+	if p := m.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Store keeps v, in place of what was kept.
+func (m *Memo) Store(v any) { m.p.Store(&v) }
+
+// LookupHot is Lookup for a fresh value the hot layer holds (counted as
+// Lookup counts a hit): it touches no storage, and takes no lock. When
+// the hot layer holds no fresh value for key, ok is false and nothing is
+// counted, so that the caller can go on to Load or Lookup as it would
+// have, as if LookupHot had not been called.
+func (c *Cache) LookupHot(key string) (r Result, ok bool) {
+	if c.err != nil || key == "" || !c.hotHit(key, &r) {
+		return Result{}, false
+	}
+	c.count(key, Hit)
+	return r, true
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxKeyLen+8); return &b }}
@@ -120,7 +166,7 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 	if !ok {
 		return false
 	}
-	r.Value, r.Status, r.Age, r.tags = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0)), v.tags
+	r.Value, r.Status, r.Age, r.tags, r.hot = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0)), v.tags, v
 	if v.expires != 0 {
 		r.Expires = time.Unix(0, v.expires)
 	}

@@ -379,7 +379,17 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	if req.credentialed || head {
 		return m.lookup(c, s, rec, haveRec && !revalidate, head)
 	}
-	return m.load(c, s, rec, haveRec, revalidate)
+	keyed := false
+	if haveRec && !revalidate && m.outerFill(c, depth) == nil {
+		// Not nested in another instance's render (whose page would
+		// depend on this one): a fresh page of the hot layer is
+		// answered at once (hit.go).
+		if done, err := m.hit(c, s, &rec); done {
+			return err
+		}
+		keyed = true
+	}
+	return m.load(c, s, rec, haveRec, revalidate, keyed)
 }
 
 // lookup answers a request the shared cache may serve but not store under
@@ -392,10 +402,10 @@ func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, hea
 		s.key = req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
 		r, _ := m.cache.Lookup(b2s(s.key))
 		if r.Status == cachekit.Hit {
-			var pg page
-			if decodePage(r.Value, &pg) == nil && string(pg.vary) == string(rec.vary) &&
-				(!req.credentialed || pg.flags&flagPublic != 0) && !stale(&pg, &r) {
-				m.serve(c, &pg, &r, req, kindHit)
+			var local page
+			if pg, pp, ok := m.pageOf(&r, &local); ok && string(pg.vary) == string(rec.vary) &&
+				(!req.credentialed || pg.flags&flagPublic != 0) && !stale(pg, &r) {
+				m.serve(c, pg, pp, &r, req, kindHit)
 				return nil
 			}
 		}

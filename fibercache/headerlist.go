@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"unsafe"
 
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -134,6 +135,25 @@ next:
 		e.noValue = false
 	}
 	*p = list
+}
+
+// respLines returns how many lines h's header list holds (respOK).
+func (lv *listView) respLines(h *fasthttp.ResponseHeader) int {
+	return len(*(*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp)))
+}
+
+// hasLineFold reports whether h's header list has a line named name
+// (lower case), whatever its case; true when the list cannot be read.
+func (lv *listView) hasLineFold(h *fasthttp.ResponseHeader, name string) bool {
+	if !lv.respOK {
+		return true
+	}
+	for _, l := range *(*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp)) {
+		if len(l.key) == len(name) && utils.EqualFold(b2s(l.key), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // s2b views s as bytes without copying; they must not be written.
