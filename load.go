@@ -90,16 +90,44 @@ func (m *Memo) Load() any {
 // Store keeps v, in place of what was kept.
 func (m *Memo) Store(v any) { m.p.Store(&v) }
 
-// LookupHot is Lookup for a fresh value the hot layer holds (counted as
-// Lookup counts a hit): it touches no storage, and takes no lock. When
-// the hot layer holds no fresh value for key, ok is false and nothing is
-// counted, so that the caller can go on to Load or Lookup as it would
-// have, as if LookupHot had not been called.
-func (c *Cache) LookupHot(key string) (r Result, ok bool) {
-	if c.err != nil || key == "" || !c.hotHit(key, &r) {
+// A HotView reads the hot layer at one instant, the clock read once: the
+// reads one request makes (fibercache's path record, then its page) cost
+// one clock reading, not one each. It is for one goroutine and a few
+// reads in a row: its instant does not move, so a value whose fresh
+// window ends meanwhile still reads as fresh from it, for as long as the
+// view is used.
+type HotView struct {
+	c   *Cache
+	now int64
+}
+
+// HotView returns a view of the hot layer at the current instant.
+func (c *Cache) HotView() HotView {
+	if c.hot == nil || c.err != nil {
+		return HotView{}
+	}
+	return HotView{c: c, now: c.monoNow()}
+}
+
+// Peek is Cache.Peek for a fresh value the hot layer holds (nothing is
+// counted): ok is false, and no storage read, otherwise.
+func (v HotView) Peek(key string) (r Result, ok bool) {
+	if v.c == nil || key == "" || !v.c.hotHitAt(key, v.now, &r) {
 		return Result{}, false
 	}
-	c.count(key, Hit)
+	return r, true
+}
+
+// Lookup is Cache.Lookup for a fresh value the hot layer holds, counted as
+// Lookup counts a hit: it touches no storage and takes no lock. When the
+// hot layer holds no fresh value for key, ok is false and nothing is
+// counted, so that the caller can go on to Load or Lookup as it would
+// have, as if Lookup had not been called.
+func (v HotView) Lookup(key string) (r Result, ok bool) {
+	if v.c == nil || key == "" || !v.c.hotHitAt(key, v.now, &r) {
+		return Result{}, false
+	}
+	v.c.count(key, Hit)
 	return r, true
 }
 
@@ -158,10 +186,17 @@ func (c *Cache) lookup(key string) (r Result, err error) {
 
 // hotHit sets r from the hot layer, if it holds a fresh value for key.
 func (c *Cache) hotHit(key string, r *Result) bool {
-	if c.hot == nil || (c.bus != nil && !c.bus.live.Load()) {
+	if c.hot == nil {
 		return false
 	}
-	now := c.monoNow()
+	return c.hotHitAt(key, c.monoNow(), r)
+}
+
+// hotHitAt is hotHit at now, a monoNow reading; c.hot is not nil.
+func (c *Cache) hotHitAt(key string, now int64, r *Result) bool {
+	if c.bus != nil && !c.bus.live.Load() {
+		return false
+	}
 	v, ok := c.hot.get(key, now, c.marks)
 	if !ok {
 		return false

@@ -101,6 +101,7 @@ import (
 	"unsafe"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/keys"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
@@ -221,6 +222,7 @@ type middleware struct {
 	// recordWrites counts the record writes of this instance: a render
 	// checks the path's record again only when one happened since its
 	// request read it (render.run), not at the cost of a read every miss.
+	prefixSafe   bool // "fcp:{tag}" cfg.KeyPrefix "|" is a key keys.Safe keeps as it is
 	recordWrites atomic.Uint64
 	visits       [8]visit // visitAt's, made by newMiddleware
 }
@@ -279,6 +281,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		m.credLens |= 1 << len(n)
 	}
 	m.interest = newInterest(m)
+	m.prefixSafe = keys.Safe(m.cfg.KeyPrefix + "|")
 	return m
 }
 
@@ -358,7 +361,8 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	defer putScratch(s)
 	s.rk = appendPathKey(s.rk[:0], keyRecord, c.Path())
 	s.recSeen = m.recordWrites.Load()
-	rec, haveRec := m.lookupRecord(s.rk)
+	hv := m.cache.HotView() // one clock reading for the record and the page
+	rec, haveRec := m.lookupRecordIn(hv, s.rk)
 	req := &s.req
 	req.depth = depth
 	if haveRec {
@@ -384,7 +388,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 		// Not nested in another instance's render (whose page would
 		// depend on this one): a fresh page of the hot layer is
 		// answered at once (hit.go).
-		if done, err := m.hit(c, s, &rec); done {
+		if done, err := m.hit(c, s, &rec, hv); done {
 			return err
 		}
 		keyed = true

@@ -12,7 +12,7 @@ import (
 // The hit path. A request the cache may serve and store (handle) whose
 // path has a record first tries hit: the page key, the hit-for-miss and
 // render marks, and one read of the core's hot layer (LookupHot, which
-// counts the hit as Load would). A fresh page found there is answered at
+// HotView.Lookup, which counts the hit as Load would). A fresh page found there is answered at
 // once (answer), without the miss sequence's render state, policy and
 // fill; anything else (no page in the hot layer, a mark, a nested
 // instance) goes on to load exactly as before, which then reads the key
@@ -29,13 +29,13 @@ import (
 // hit answers the request from a fresh page of the hot layer, and reports
 // whether it did; when it did not, s.key holds the page key (load reuses
 // it) and nothing was counted or written.
-func (m *middleware) hit(c *fiber.Ctx, s *scratchState, rec *record) (bool, error) {
+func (m *middleware) hit(c *fiber.Ctx, s *scratchState, rec *record, hv cachekit.HotView) (bool, error) {
 	s.key = s.req.appendPageKeyTagged(s.key[:0], c, m, rec, pathKeyTag(s.rk))
 	key := b2s(s.key)
 	if st, _ := m.marks.check(key); st != markNone {
 		return false, nil // load decides, as for any request
 	}
-	r, ok := m.cache.LookupHot(key)
+	r, ok := hv.Lookup(key)
 	if !ok {
 		return false, nil
 	}
@@ -60,8 +60,8 @@ type prepared struct {
 }
 
 // maxPreparedPairs is how many stored list headers a simple page has at
-// most (serve's pairs array has room for them and the hit's four).
-const maxPreparedPairs = 8
+// most.
+const maxPreparedPairs = 16
 
 // pageOf returns the page r holds: its prepared form when the hot layer
 // answered (nil, and pg decoded in place, otherwise), and whether it
@@ -95,6 +95,9 @@ func (m *middleware) prepare(b []byte) *prepared {
 		switch {
 		case seenBefore(p.pg.headers, i, hd.name) || ownHeader(hd.name):
 			p.simple = false
+		case m.list.dateNoop && utils.EqualFold(b2s(hd.name), "Date"):
+			// SetCanonical would drop it: nothing to set (a hit's stored
+			// Date goes out through sendStoredDate).
 		case maybeSpecial(hd.name):
 			// Kept apart by fasthttp (Content-Encoding, Date, ...) if
 			// SetCanonical leaves its list empty: then the order against

@@ -19,8 +19,8 @@ import (
 // <tag> is the path's hash tag (appendPathTag): a path's keys share it, so
 // the core keeps them on one node of a sharded store and a page hit
 // depends on one node, not two. A key that is too long or holds bytes a
-// store may refuse keeps its "fc<kind>:{<tag>}" and has the rest replaced
-// by its digest (keys.AppendDigest),
+// store may refuse (the part after the tag is not keys.Safe) keeps its
+// "fc<kind>:{<tag>}" and has the rest replaced by its digest (keys.AppendDigest),
 // so the core never has to digest (or allocate for) a key on the hit path.
 const (
 	maxPlainKey = 120 // leaves room for the core's prefix and version
@@ -34,13 +34,27 @@ const (
 // lower case, no trailing slash, no query.
 func appendPathKey(dst []byte, kind byte, path string) []byte {
 	start := len(dst)
-	dst = append(dst, 'f', 'c', kind, ':')
+	dst = append(dst, 'f', 'c', kind, ':', '{', 0, 0, 0, 0, 0, 0, '}')
 	path = normPath(path)
-	dst = appendNormPathTag(dst, path)
 	from := len(dst)
 	dst = append(dst, path...)
-	lowerASCII(dst[from:])
-	return digestTail(dst, start, from)
+	// One pass over the path: lower case, the tag's hash (as
+	// appendNormPathTag makes it) and whether it is keys.Safe.
+	h, bad := uint32(2166136261), false // FNV-1a
+	p := dst[from:]
+	for i, c := range p {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+			p[i] = c
+		}
+		h = (h ^ uint32(c)) * 16777619
+		bad = bad || c <= ' ' || c >= 0x7f
+	}
+	putPathTag(dst[from-pathTagLen:from], h)
+	if len(dst)-start <= maxPlainKey && !bad && p[0] != keys.DigestMark {
+		return dst
+	}
+	return keys.AppendDigest(dst[:from], dst[from:])
 }
 
 // normPath is path as routing sees it by default, but for case: no query,
@@ -74,9 +88,16 @@ func appendNormPathTag(dst []byte, path string) []byte {
 		}
 		h = (h ^ uint32(c)) * 16777619
 	}
-	const hex = "0123456789abcdef"
-	t := [pathTagLen]byte{'{', hex[h>>20&15], hex[h>>16&15], hex[h>>12&15], hex[h>>8&15], hex[h>>4&15], hex[h&15], '}'}
+	var t [pathTagLen]byte
+	putPathTag(t[:], h)
 	return append(dst, t[:]...)
+}
+
+// putPathTag writes the tag of hash h into t (pathTagLen bytes).
+func putPathTag(t []byte, h uint32) {
+	const hex = "0123456789abcdef"
+	_ = t[pathTagLen-1]
+	t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7] = '{', hex[h>>20&15], hex[h>>16&15], hex[h>>12&15], hex[h>>8&15], hex[h>>4&15], hex[h&15], '}'
 }
 
 // pathTagLen is the length of a path's hash tag ("{" six hex digits "}").
@@ -132,62 +153,84 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 		dst = appendPathTag(dst, c.Path())
 	}
 	from := len(dst)
+	// Whether the part after the tag is keys.Safe is checked as it is
+	// built, over the parts that come from the request, the record and
+	// the config only: the rest is printable by construction.
 	dst = append(dst, m.cfg.KeyPrefix...)
+	safe := m.prefixSafe
 	dst = append(dst, '|')
 	dst = append(dst, rec.nonce...)
+	safe = safe && keys.Printable(rec.nonce)
 	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)))
 	if c.Context().IsTLS() {
 		dst = append(dst, 's')
 	} else {
 		dst = append(dst, 'h')
 	}
+	dst = appendInt(dst, int64(len(r.host)))
+	dst = append(dst, ':')
 	hs := len(dst)
-	dst = appendLenField(dst, r.host)
-	lowerASCII(dst[hs:]) // host is case-insensitive
-	dst = appendTarget(dst, c)
+	dst = append(dst, r.host...)
+	safe = lowerPrintable(dst[hs:]) && safe // host is case-insensitive
+	var tsafe bool
+	dst, tsafe = appendTarget(dst, c)
+	safe = safe && tsafe
 	for seen := r.fwdSeen; seen != 0; seen &= seen - 1 {
 		i := bits.TrailingZeros16(seen) // in index order, as fwdHeaders
 		dst = append(dst, byte('A'+i))
 		dst = appendLenField(dst, r.fwd[i])
+		safe = safe && keys.Printable(r.fwd[i])
 	}
 	if r.hasUser {
 		dst = append(dst, 'u')
-		dst = append(dst, r.userHash[:]...)
+		dst = append(dst, r.userHash[:]...) // hex
 	}
 	dst = append(dst, '|')
+	vs := len(dst)
 	dst = r.appendVaryValues(dst)
 	if r.cookieIdx >= 0 || r.varyHasSecret() {
 		return keys.AppendDigest(dst[:from], dst[from:])
 	}
-	return digestTail(dst, start, from)
+	if len(dst)-start <= maxPlainKey && safe && keys.Printable(dst[vs:]) {
+		return dst
+	}
+	return keys.AppendDigest(dst[:from], dst[from:])
+}
+
+// lowerPrintable lowers the ASCII letters of b and reports whether all its
+// bytes are printable (keys.Printable).
+func lowerPrintable(b []byte) bool {
+	bad := false
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+		bad = bad || c <= ' ' || c >= 0x7f
+	}
+	return !bad
 }
 
 // appendTarget appends the request target exactly as sent (c.OriginalURL),
 // and the path and query the handler sees when a middleware in front
 // rewrote the path.
-func appendTarget(dst []byte, c *fiber.Ctx) []byte {
+//
+// It reports whether what it appended is printable (keys.Printable).
+func appendTarget(dst []byte, c *fiber.Ctx) ([]byte, bool) {
 	raw := c.Request().Header.RequestURI()
 	dst = appendLenField(dst, raw)
+	safe := keys.Printable(raw)
 	rawPath := raw
 	if i := bytes.IndexByte(raw, '?'); i >= 0 {
 		rawPath = raw[:i]
 	}
 	if po := c.Request().URI().PathOriginal(); string(po) != string(rawPath) {
+		q := c.Request().URI().QueryString()
 		dst = append(dst, 'r')
 		dst = appendLenField(dst, po)
-		dst = appendLenField(dst, c.Request().URI().QueryString())
+		dst = appendLenField(dst, q)
+		safe = safe && keys.Printable(po) && keys.Printable(q)
 	}
-	return dst
-}
-
-// digestTail leaves the key dst[start:] as it is when it is short enough and
-// its part from dst[from:] is keys.Safe, and replaces that part by its
-// digest otherwise.
-func digestTail(dst []byte, start, from int) []byte {
-	if len(dst)-start <= maxPlainKey && keys.Safe(dst[from:]) {
-		return dst
-	}
-	return keys.AppendDigest(dst[:from], dst[from:])
+	return dst, safe
 }
 
 func appendLenField(dst, v []byte) []byte {
@@ -210,12 +253,4 @@ func appendInt(dst []byte, n int64) []byte {
 		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
 	}
 	return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
-}
-
-func lowerASCII(b []byte) {
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
 }

@@ -48,13 +48,14 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	h.SetContentTypeBytes(pg.ctype)
 	// The stored headers (when prepared), ETag, Age, X-Cache and
 	// Cache-Status, set at once.
-	var pairs [maxPreparedPairs + 4]hdrPair
+	var pairs [4]hdrPair
 	np := 0
+	var pre []hdrPair
 	if pp != nil && pp.simple {
 		for _, hd := range pp.apart {
 			h.SetCanonical(hd.name, hd.value)
 		}
-		np = copy(pairs[:], pp.pairs)
+		pre = pp.pairs
 	} else {
 		setStored(h, &m.list, pg)
 	}
@@ -109,7 +110,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	}
 	pairs[np] = hdrPair{"X-Cache", x}
 	pairs[np+1] = hdrPair{"Cache-Status", b}
-	m.list.setAll(h, pairs[:np+2])
+	m.list.setAll(h, pre, pairs[:np+2])
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}

@@ -102,6 +102,22 @@ func quoted(forbid string) string {
 // mark): -1 when one fails, else how many bytes it checked. A byte below
 // 0x21 or above 0x7e sets its high bit in lo or hi (no borrow or carry
 // crosses bytes that pass).
+// Printable reports whether every byte of b is one Safe allows (it does
+// not look for a leading DigestMark): the check of a part of a key whose
+// other parts are known to be printable.
+func Printable(b []byte) bool {
+	i := safeWords(b)
+	if i < 0 {
+		return false
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func safeWords(b []byte) int {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
