@@ -141,3 +141,39 @@ func plainLayout(t *testing.T, r *request, c *fiber.Ctx, m *middleware, rec *rec
 	k = append(k, '|')
 	return r.appendVaryValues(k)
 }
+
+// TestLowerASCIIWords: lowerASCII, eight bytes at a time, lowers exactly
+// the bytes 'A' to 'Z', whatever surrounds them (every byte value, at every
+// place of words and tails).
+func TestLowerASCIIWords(t *testing.T) {
+	for n := 1; n <= 19; n++ {
+		for pos := 0; pos < n; pos++ {
+			for v := 0; v < 256; v++ {
+				for _, fill := range []byte{'a', 'Z', 0x80, '@', '['} {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[pos] = byte(v)
+					want := append([]byte(nil), b...)
+					lowerBytes(want)
+					lowerASCII(b)
+					if !bytes.Equal(b, want) {
+						t.Fatalf("n %d, byte %#x at %d in %q: %q, want %q", n, v, pos, fill, b, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzLowerASCII: lowerASCII is lowerBytes.
+func FuzzLowerASCII(f *testing.F) {
+	f.Add([]byte("Example.COM:8080"))
+	f.Add([]byte("\xc3\x89COLE/Path"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := append([]byte(nil), b...)
+		lowerBytes(want)
+		lowerASCII(b)
+		if !bytes.Equal(b, want) {
+			t.Fatalf("%q, want %q", b, want)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package fibercache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -38,20 +39,16 @@ func appendPathKey(dst []byte, kind byte, path string) []byte {
 	path = normPath(path)
 	from := len(dst)
 	dst = append(dst, path...)
-	// One pass over the path: lower case, the tag's hash (as
-	// appendNormPathTag makes it) and whether it is keys.Safe.
-	h, bad := uint32(2166136261), false // FNV-1a
+	// The path in lower case, the tag's hash of it (as
+	// appendNormPathTag makes it), and whether it is keys.Safe.
 	p := dst[from:]
-	for i, c := range p {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-			p[i] = c
-		}
+	lowerASCII(p)
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range p {
 		h = (h ^ uint32(c)) * 16777619
-		bad = bad || c <= ' ' || c >= 0x7f
 	}
 	putPathTag(dst[from-pathTagLen:from], h)
-	if len(dst)-start <= maxPlainKey && !bad && p[0] != keys.DigestMark {
+	if len(dst)-start <= maxPlainKey && p[0] != keys.DigestMark && keys.Printable(p) {
 		return dst
 	}
 	return keys.AppendDigest(dst[:from], dst[from:])
@@ -157,10 +154,9 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	// built, over the parts that come from the request, the record and
 	// the config only: the rest is printable by construction.
 	dst = append(dst, m.cfg.KeyPrefix...)
-	safe := m.prefixSafe
 	dst = append(dst, '|')
+	ns := len(dst) // from here to the end, checked at once
 	dst = append(dst, rec.nonce...)
-	safe = safe && keys.Printable(rec.nonce)
 	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)))
 	if c.Context().IsTLS() {
 		dst = append(dst, 's')
@@ -171,66 +167,71 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	dst = append(dst, ':')
 	hs := len(dst)
 	dst = append(dst, r.host...)
-	safe = lowerPrintable(dst[hs:]) && safe // host is case-insensitive
-	var tsafe bool
-	dst, tsafe = appendTarget(dst, c)
-	safe = safe && tsafe
+	lowerASCII(dst[hs:]) // host is case-insensitive
+	dst = appendTarget(dst, c)
 	for seen := r.fwdSeen; seen != 0; seen &= seen - 1 {
 		i := bits.TrailingZeros16(seen) // in index order, as fwdHeaders
 		dst = append(dst, byte('A'+i))
 		dst = appendLenField(dst, r.fwd[i])
-		safe = safe && keys.Printable(r.fwd[i])
 	}
 	if r.hasUser {
 		dst = append(dst, 'u')
-		dst = append(dst, r.userHash[:]...) // hex
+		dst = append(dst, r.userHash[:]...)
 	}
 	dst = append(dst, '|')
-	vs := len(dst)
 	dst = r.appendVaryValues(dst)
 	if r.cookieIdx >= 0 || r.varyHasSecret() {
 		return keys.AppendDigest(dst[:from], dst[from:])
 	}
-	if len(dst)-start <= maxPlainKey && safe && keys.Printable(dst[vs:]) {
+	// keys.Safe of dst[from:]: its start (the prefix) was checked once.
+	if len(dst)-start <= maxPlainKey && m.prefixSafe && keys.Printable(dst[ns:]) {
 		return dst
 	}
 	return keys.AppendDigest(dst[:from], dst[from:])
 }
 
-// lowerPrintable lowers the ASCII letters of b and reports whether all its
-// bytes are printable (keys.Printable).
-func lowerPrintable(b []byte) bool {
-	bad := false
+// lowerASCII lowers the ASCII letters of b, eight bytes at a time.
+func lowerASCII(b []byte) {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if w&0x8080808080808080 != 0 {
+			lowerBytes(b[i : i+8])
+			continue
+		}
+		// The high bit of each byte that is >= 'A' and not >= 'Z'+1.
+		up := (w + 0x3f3f3f3f3f3f3f3f) &^ (w + 0x2525252525252525) & 0x8080808080808080
+		if up != 0 {
+			binary.LittleEndian.PutUint64(b[i:], w|up>>2)
+		}
+	}
+	lowerBytes(b[i:])
+}
+
+func lowerBytes(b []byte) {
 	for i, c := range b {
 		if c >= 'A' && c <= 'Z' {
 			b[i] = c + 'a' - 'A'
 		}
-		bad = bad || c <= ' ' || c >= 0x7f
 	}
-	return !bad
 }
 
 // appendTarget appends the request target exactly as sent (c.OriginalURL),
 // and the path and query the handler sees when a middleware in front
 // rewrote the path.
-//
-// It reports whether what it appended is printable (keys.Printable).
-func appendTarget(dst []byte, c *fiber.Ctx) ([]byte, bool) {
+func appendTarget(dst []byte, c *fiber.Ctx) []byte {
 	raw := c.Request().Header.RequestURI()
 	dst = appendLenField(dst, raw)
-	safe := keys.Printable(raw)
 	rawPath := raw
 	if i := bytes.IndexByte(raw, '?'); i >= 0 {
 		rawPath = raw[:i]
 	}
 	if po := c.Request().URI().PathOriginal(); string(po) != string(rawPath) {
-		q := c.Request().URI().QueryString()
 		dst = append(dst, 'r')
 		dst = appendLenField(dst, po)
-		dst = appendLenField(dst, q)
-		safe = safe && keys.Printable(po) && keys.Printable(q)
+		dst = appendLenField(dst, c.Request().URI().QueryString())
 	}
-	return dst, safe
+	return dst
 }
 
 func appendLenField(dst, v []byte) []byte {

@@ -110,6 +110,11 @@ func Printable(b []byte) bool {
 	if i < 0 {
 		return false
 	}
+	if i < len(b) && len(b) >= 8 {
+		// The last bytes as the word that ends b (it overlaps words
+		// already checked).
+		return wordSafe(binary.LittleEndian.Uint64(b[len(b)-8:]))
+	}
 	for ; i < len(b); i++ {
 		if c := b[i]; c <= ' ' || c >= 0x7f {
 			return false
@@ -121,12 +126,17 @@ func Printable(b []byte) bool {
 func safeWords(b []byte) int {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by hi)
-		hi := (w + 0x0101010101010101) | w  // high bit: byte >= 0x7f
-		if (lo|hi)&0x8080808080808080 != 0 {
+		if !wordSafe(binary.LittleEndian.Uint64(b[i:])) {
 			return -1
 		}
 	}
 	return i
+}
+
+// wordSafe reports whether each of the 8 bytes of w is printable ASCII
+// without space.
+func wordSafe(w uint64) bool {
+	lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by hi)
+	hi := (w + 0x0101010101010101) | w  // high bit: byte >= 0x7f
+	return (lo|hi)&0x8080808080808080 == 0
 }
