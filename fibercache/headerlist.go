@@ -2,7 +2,6 @@ package fibercache
 
 import (
 	"bytes"
-	"encoding/binary"
 	"reflect"
 	"unsafe"
 
@@ -143,7 +142,7 @@ next:
 			list = append(list, kv{value: []byte{}})
 		}
 		e := &list[n]
-		if !sameName(e.key, pr.name) { // a reused line holds its last name
+		if string(e.key) != pr.name { // a reused line holds its last name
 			e.key = append(e.key[:0], pr.name...)
 		}
 		e.value = append(e.value[:0], pr.value...)
@@ -173,20 +172,6 @@ func (lv *listView) hasLineFold(h *fasthttp.ResponseHeader, name string) bool {
 
 // s2b views s as bytes without copying; they must not be written.
 func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-// sameName is string(k) == name, names of up to 16 bytes compared as two
-// words without a call.
-func sameName(k []byte, name string) bool {
-	if len(k) != len(name) {
-		return false
-	}
-	if n := len(k); n >= 8 && n <= 16 {
-		nb := s2b(name)
-		return binary.LittleEndian.Uint64(k) == binary.LittleEndian.Uint64(nb) &&
-			binary.LittleEndian.Uint64(k[n-8:]) == binary.LittleEndian.Uint64(nb[n-8:])
-	}
-	return string(k) == name
-}
 
 // setDateNoop reports whether SetCanonical of a Date leaves a response
 // header as it was: written out, it is the same as one never given it
@@ -300,34 +285,20 @@ var (
 // pairs separated by ';', the name before the first '=' (none without
 // one), spaces trimmed, and a value's surrounding quotes; a pair with
 // neither name nor value is skipped. It reports whether it read a cookie.
-//
-// Names are short and values long: the name is read byte by byte, up to
-// the '=' (or the ';' of a pair without one), and the value's end found
-// with IndexByte.
 func (r *request) rawCookies(b []byte) (found bool) {
-	for i := 0; i < len(b); {
-		for i < len(b) && b[i] == ' ' {
-			i++
-		}
-		ns := i
-		for i < len(b) && b[i] != '=' && b[i] != ';' {
-			i++
+	for len(b) > 0 {
+		pair := b
+		if i := bytes.IndexByte(b, ';'); i >= 0 {
+			pair, b = b[:i], b[i+1:]
+		} else {
+			b = nil
 		}
 		var name, value []byte
-		if i < len(b) && b[i] == '=' {
-			name = trimRight(b[ns:i])
-			i++
-			vs := i
-			if j := bytes.IndexByte(b[i:], ';'); j >= 0 {
-				i += j
-			} else {
-				i = len(b)
-			}
-			value = trimSpace(b[vs:i])
+		if eq := bytes.IndexByte(pair, '='); eq >= 0 {
+			name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
 		} else {
-			value = trimRight(b[ns:i]) // no '=': all of it is the value
+			value = trimSpace(pair)
 		}
-		i++ // past the ';'
 		if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
 			value = value[1 : len(value)-1]
 		}
@@ -344,11 +315,6 @@ func trimSpace(b []byte) []byte {
 	for len(b) > 0 && b[0] == ' ' {
 		b = b[1:]
 	}
-	return trimRight(b)
-}
-
-// trimRight trims the spaces that end b.
-func trimRight(b []byte) []byte {
 	for len(b) > 0 && b[len(b)-1] == ' ' {
 		b = b[:len(b)-1]
 	}
