@@ -202,9 +202,7 @@ func (c *Cache) hotHitAt(key string, now int64, r *Result) bool {
 		return false
 	}
 	r.Value, r.Status, r.Age, r.tags, r.hot = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0)), v.tags, v
-	if v.expires != 0 {
-		r.Expires = time.Unix(0, v.expires)
-	}
+	r.Expires = v.expires
 	return true
 }
 
@@ -232,7 +230,7 @@ func (c *Cache) keepHot(key string, r *Result, now int64, all uint64, marks []ma
 	}
 	v := &hotValue{value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
 	if !r.Expires.IsZero() {
-		v.expires = r.Expires.UnixNano()
+		v.expires = time.Unix(0, r.Expires.UnixNano())      // as it was returned when read from a hit's nanoseconds
 		v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
 	}
 	if c.bus != nil {
