@@ -73,7 +73,10 @@
 // fasthttp's parsed header list: headerlist.go); a
 // request the cache must not touch goes straight on. HEAD and requests
 // with credentials only look a page up (lookup, fibercache.go). Every
-// other request runs the miss sequence, load (render.go): it builds the
+// other request first tries hit (hit.go): the page key and one read of the
+// core's hot layer, a fresh page there answered at once from its form
+// decoded once per kept value; anything else runs the miss sequence, load
+// (render.go): it builds the
 // page key (keys.go, with the Vary values of vary.go), waits a bounded
 // time for a render of that key already running, or goes straight on for
 // a hit-for-miss (flights.go), and makes one cache.Load. A path with no
