@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The hot layer keeps the values of recent hits in process, decoded, so a
@@ -48,12 +49,16 @@ type hotValue struct {
 	marks   []mark               // the versions of its key, then of each of its tags, read before its validation
 	inline  [hotInlineMarks]mark // marks' backing array when they fit: one allocation, adjacent lines
 
-	value   []byte // len == cap, shared by every hit, never modified
-	tags    []byte // the entry's encoded tag list (same buffer as value)
-	size    int64  // len(key) + len(value): what it takes of the budget
-	kept    int64  // when it was validated
-	age     int64  // its Result.Age then
-	expires int64  // unix nanoseconds; 0: no expiry
+	value   []byte    // len == cap, shared by every hit, never modified
+	tags    []byte    // the entry's encoded tag list (same buffer as value)
+	size    int64     // len(key) + len(value): what it takes of the budget
+	kept    int64     // when it was validated
+	age     int64     // its Result.Age then
+	expires time.Time // Result.Expires; zero: no expiry
+
+	// memo is Result.Memo's slot: the one field written after the value
+	// is stored in a slot, by a caller's first hit on it.
+	memo Memo
 }
 
 // hotInlineMarks is how many marks (a key and its tags) a hotValue holds

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -56,6 +57,79 @@ type Result struct {
 	// tags is the encoded tag list of the entry the value came from (it
 	// aliases the entry's buffer): what a fill that reads it depends on.
 	tags []byte
+	// hot is the hot layer's value this one is, nil when it was read
+	// from the storage (Memo).
+	hot *hotValue
+}
+
+// Memo returns the slot where a caller may keep its own form of r.Value
+// (a decoded page, say) for as long as the hot layer keeps that value:
+// every hit answered with the same kept value gets the same slot, and a
+// value the hot layer replaces or drops takes its slot with it. It is nil
+// when r did not come from the hot layer. What is kept there must be made
+// from r.Value alone, never from anything else about the hit (its Age,
+// its Status): the slot is shared by every caller of the key, and whether
+// the value may be served is decided by each lookup, not by the slot.
+func (r *Result) Memo() *Memo {
+	if r.hot == nil {
+		return nil
+	}
+	return &r.hot.memo
+}
+
+// A Memo is Result.Memo's slot. Its methods are safe for concurrent use.
+type Memo struct{ p atomic.Pointer[any] }
+
+// Load returns what Store kept, nil if nothing.
+func (m *Memo) Load() any {
+	if p := m.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Store keeps v, in place of what was kept.
+func (m *Memo) Store(v any) { m.p.Store(&v) }
+
+// A HotView reads the hot layer at one instant, the clock read once: the
+// reads one request makes (fibercache's path record, then its page) cost
+// one clock reading, not one each. It is for one goroutine and a few
+// reads in a row: its instant does not move, so a value whose fresh
+// window ends meanwhile still reads as fresh from it, for as long as the
+// view is used.
+type HotView struct {
+	c   *Cache
+	now int64
+}
+
+// HotView returns a view of the hot layer at the current instant.
+func (c *Cache) HotView() HotView {
+	if c.hot == nil || c.err != nil {
+		return HotView{}
+	}
+	return HotView{c: c, now: c.monoNow()}
+}
+
+// Peek is Cache.Peek for a fresh value the hot layer holds (nothing is
+// counted): ok is false, and no storage read, otherwise.
+func (v HotView) Peek(key string) (r Result, ok bool) {
+	if v.c == nil || key == "" || !v.c.hotHitAt(key, v.now, &r) {
+		return Result{}, false
+	}
+	return r, true
+}
+
+// Lookup is Cache.Lookup for a fresh value the hot layer holds, counted as
+// Lookup counts a hit: it touches no storage and takes no lock. When the
+// hot layer holds no fresh value for key, ok is false and nothing is
+// counted, so that the caller can go on to Load or Lookup as it would
+// have, as if Lookup had not been called.
+func (v HotView) Lookup(key string) (r Result, ok bool) {
+	if v.c == nil || key == "" || !v.c.hotHitAt(key, v.now, &r) {
+		return Result{}, false
+	}
+	v.c.count(key, Hit)
+	return r, true
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxKeyLen+8); return &b }}
@@ -147,18 +221,23 @@ func (c *Cache) lookupMemo(key string, memo *tagMemo) (r Result, err error) {
 
 // hotHit sets r from the hot layer, if it holds a fresh value for key.
 func (c *Cache) hotHit(key string, r *Result) bool {
-	if c.hot == nil || (c.bus != nil && !c.bus.live.Load()) {
+	if c.hot == nil {
 		return false
 	}
-	now := c.monoNow()
+	return c.hotHitAt(key, c.monoNow(), r)
+}
+
+// hotHitAt is hotHit at now, a monoNow reading; c.hot is not nil.
+func (c *Cache) hotHitAt(key string, now int64, r *Result) bool {
+	if c.bus != nil && !c.bus.live.Load() {
+		return false
+	}
 	v, ok := c.hot.get(key, c.hotID, now, c.marks)
 	if !ok {
 		return false
 	}
-	r.Value, r.Status, r.Age, r.tags = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0)), v.tags
-	if v.expires != 0 {
-		r.Expires = time.Unix(0, v.expires)
-	}
+	r.Value, r.Status, r.Age, r.tags, r.hot = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0)), v.tags, v
+	r.Expires = v.expires
 	return true
 }
 
@@ -186,7 +265,7 @@ func (c *Cache) keepHot(key string, r *Result, now int64, all uint64, marks []ma
 	}
 	v := &hotValue{id: c.hotID, value: r.Value, tags: r.tags, all: all, marks: marks, kept: now, age: int64(r.Age)}
 	if !r.Expires.IsZero() {
-		v.expires = r.Expires.UnixNano()
+		v.expires = time.Unix(0, r.Expires.UnixNano())      // as it was returned when read from a hit's nanoseconds
 		v.freshTo = now + int64(r.Expires.Sub(c.wallNow())) // measured after the read: never later than storage says
 	}
 	if c.bus != nil {

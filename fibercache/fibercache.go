@@ -73,7 +73,10 @@
 // fasthttp's parsed header list: headerlist.go); a
 // request the cache must not touch goes straight on. HEAD and requests
 // with credentials only look a page up (lookup, fibercache.go). Every
-// other request runs the miss sequence, load (render.go): it builds the
+// other request first tries hit (hit.go): the page key and one read of the
+// core's hot layer, a fresh page there answered at once from its form
+// decoded once per kept value; anything else runs the miss sequence, load
+// (render.go): it builds the
 // page key (keys.go, with the Vary values of vary.go), waits a bounded
 // time for a render of that key already running, or goes straight on for
 // a hit-for-miss (flights.go), and makes one cache.Load. A path with no
@@ -101,6 +104,7 @@ import (
 	"unsafe"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/keys"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
@@ -221,6 +225,7 @@ type middleware struct {
 	// recordWrites counts the record writes of this instance: a render
 	// checks the path's record again only when one happened since its
 	// request read it (render.run), not at the cost of a read every miss.
+	prefixSafe   bool // "fcp:{tag}" cfg.KeyPrefix "|" is a key keys.Safe keeps as it is
 	recordWrites atomic.Uint64
 	visits       [8]visit // visitAt's, made by newMiddleware
 }
@@ -279,6 +284,7 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		m.credLens |= 1 << len(n)
 	}
 	m.interest = newInterest(m)
+	m.prefixSafe = keys.Safe(m.cfg.KeyPrefix + "|")
 	return m
 }
 
@@ -359,7 +365,8 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	s.rk = appendPathKey(s.rk[:0], keyRecord, c.Path())
 	s.recSeen = m.recordWrites.Load()
 	s.start = requestStart(c)
-	rec, haveRec := m.lookupRecord(s.rk)
+	hv := m.cache.HotView() // one clock reading for the record and the page
+	rec, haveRec := m.lookupRecordIn(hv, s.rk)
 	req := &s.req
 	req.depth = depth
 	if haveRec {
@@ -380,7 +387,17 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	if req.credentialed || head {
 		return m.lookup(c, s, rec, haveRec && !revalidate, head)
 	}
-	return m.load(c, s, rec, haveRec, revalidate)
+	keyed := false
+	if haveRec && !revalidate && m.outerFill(c, depth) == nil {
+		// Not nested in another instance's render (whose page would
+		// depend on this one): a fresh page of the hot layer is
+		// answered at once (hit.go).
+		if done, err := m.hit(c, s, &rec, hv); done {
+			return err
+		}
+		keyed = true
+	}
+	return m.load(c, s, rec, haveRec, revalidate, keyed)
 }
 
 // lookup answers a request the shared cache may serve but not store under
@@ -393,10 +410,10 @@ func (m *middleware) lookup(c *fiber.Ctx, s *scratchState, rec record, look, hea
 		s.key = req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
 		r, _ := m.cache.Lookup(b2s(s.key))
 		if r.Status == cachekit.Hit {
-			var pg page
-			if decodePage(r.Value, &pg) == nil && string(pg.vary) == string(rec.vary) &&
-				(!req.credentialed || pg.flags&flagPublic != 0) && !stale(&pg, &r) {
-				m.serve(c, &pg, &r, req, kindHit)
+			var local page
+			if pg, pp, ok := m.pageOf(&r, &local); ok && string(pg.vary) == string(rec.vary) &&
+				(!req.credentialed || pg.flags&flagPublic != 0) && !stale(pg, &r) {
+				m.serve(c, pg, pp, &r, req, kindHit)
 				return nil
 			}
 		}

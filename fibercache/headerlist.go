@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"unsafe"
 
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -33,6 +34,9 @@ type listView struct {
 	collected uintptr // offset of RequestHeader.cookiesCollected (bool)
 	respOK    bool
 	resp      uintptr // offset of ResponseHeader.h ([]argsKV)
+	// dateNoop: fasthttp's SetCanonical drops a Date (it writes its own,
+	// or none), as newListView saw.
+	dateNoop bool
 }
 
 // kv mirrors fasthttp's argsKV; newListView checks the layout.
@@ -54,6 +58,7 @@ func newListView() listView {
 	if r, ok := reflect.TypeOf(fasthttp.ResponseHeader{}).FieldByName("h"); ok && kvSlice(r.Type) {
 		lv.respOK, lv.resp = true, r.Offset
 	}
+	lv.dateNoop = setDateNoop()
 	return lv
 }
 
@@ -98,11 +103,14 @@ type hdrPair struct {
 	value []byte
 }
 
-// setAll is set for each of pairs in turn, whose names are distinct: the
-// list is found once, only the lines already there are searched, and a
-// reused line already holding the name keeps it.
-func (lv *listView) setAll(h *fasthttp.ResponseHeader, pairs []hdrPair) {
+// setAll is set for each of pre, then of pairs, in turn, whose names are
+// all distinct: the list is found once, only the lines already there are
+// searched, and a reused line already holding the name keeps it.
+func (lv *listView) setAll(h *fasthttp.ResponseHeader, pre, pairs []hdrPair) {
 	if !lv.respOK {
+		for _, pr := range pre {
+			h.SetCanonical(s2b(pr.name), pr.value)
+		}
 		for _, pr := range pairs {
 			h.SetCanonical(s2b(pr.name), pr.value)
 		}
@@ -111,6 +119,13 @@ func (lv *listView) setAll(h *fasthttp.ResponseHeader, pairs []hdrPair) {
 	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
 	list := *p
 	had := len(list)
+	list = setPairs(list, had, pre)
+	*p = setPairs(list, had, pairs)
+}
+
+// setPairs is setAll's loop over pairs, on list, whose first had lines are
+// those already there.
+func setPairs(list []kv, had int, pairs []hdrPair) []kv {
 next:
 	for _, pr := range pairs {
 		for i := 0; i < had; i++ {
@@ -133,11 +148,49 @@ next:
 		e.value = append(e.value[:0], pr.value...)
 		e.noValue = false
 	}
-	*p = list
+	return list
+}
+
+// respLines returns how many lines h's header list holds (respOK).
+func (lv *listView) respLines(h *fasthttp.ResponseHeader) int {
+	return len(*(*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp)))
+}
+
+// hasLineFold reports whether h's header list has a line named name
+// (lower case), whatever its case; true when the list cannot be read.
+func (lv *listView) hasLineFold(h *fasthttp.ResponseHeader, name string) bool {
+	if !lv.respOK {
+		return true
+	}
+	for _, l := range *(*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp)) {
+		if len(l.key) == len(name) && utils.EqualFold(b2s(l.key), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // s2b views s as bytes without copying; they must not be written.
 func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// setDateNoop reports whether SetCanonical of a Date leaves a response
+// header as it was: written out, it is the same as one never given it
+// (both written at once, again should the second of fasthttp's own Date
+// tick in between).
+func setDateNoop() bool {
+	for range 3 {
+		var with, without fasthttp.ResponseHeader
+		with.SetCanonical([]byte("Date"), []byte("Mon, 02 Jan 2006 15:04:05 GMT"))
+		a, b := with.Header(), without.Header()
+		if string(a) == string(b) {
+			return true
+		}
+		if len(a) != len(b) {
+			return false
+		}
+	}
+	return false
+}
 
 // kvSlice reports whether t is a slice of a struct laid out as kv.
 func kvSlice(t reflect.Type) bool {

@@ -196,20 +196,22 @@ func TestHeaderListSetAll(t *testing.T) {
 		{"Cache-Status", []byte("cachekit; hit; ttl=10")}}
 	for _, before := range [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}}} {
 		for _, off := range []listView{lv, {}} { // the list written, and SetCanonical
-			var a, b fasthttp.Response
-			for round := 0; round < 2; round++ {
-				a.Reset()
-				b.Reset()
-				for _, kv := range before {
-					a.Header.Set(kv[0], kv[1])
-					b.Header.Set(kv[0], kv[1])
-				}
-				off.setAll(&a.Header, pairs)
-				for _, pr := range pairs {
-					b.Header.SetCanonical([]byte(pr.name), pr.value)
-				}
-				if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
-					t.Fatalf("before %q: setAll %q, SetCanonical %q", before, ga, gb)
+			for split := 0; split <= len(pairs); split++ { // pairs as pre, then the rest
+				var a, b fasthttp.Response
+				for round := 0; round < 2; round++ {
+					a.Reset()
+					b.Reset()
+					for _, kv := range before {
+						a.Header.Set(kv[0], kv[1])
+						b.Header.Set(kv[0], kv[1])
+					}
+					off.setAll(&a.Header, pairs[:split], pairs[split:])
+					for _, pr := range pairs {
+						b.Header.SetCanonical([]byte(pr.name), pr.value)
+					}
+					if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
+						t.Fatalf("before %q, split %d: setAll %q, SetCanonical %q", before, split, ga, gb)
+					}
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package fibercache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -19,8 +20,8 @@ import (
 // <tag> is the path's hash tag (appendPathTag): a path's keys share it, so
 // the core keeps them on one node of a sharded store and a page hit
 // depends on one node, not two. A key that is too long or holds bytes a
-// store may refuse keeps its "fc<kind>:{<tag>}" and has the rest replaced
-// by its digest (keys.AppendDigest),
+// store may refuse (the part after the tag is not keys.Safe) keeps its
+// "fc<kind>:{<tag>}" and has the rest replaced by its digest (keys.AppendDigest),
 // so the core never has to digest (or allocate for) a key on the hit path.
 const (
 	maxPlainKey = 120 // leaves room for the core's prefix and version
@@ -34,13 +35,23 @@ const (
 // lower case, no trailing slash, no query.
 func appendPathKey(dst []byte, kind byte, path string) []byte {
 	start := len(dst)
-	dst = append(dst, 'f', 'c', kind, ':')
+	dst = append(dst, 'f', 'c', kind, ':', '{', 0, 0, 0, 0, 0, 0, '}')
 	path = normPath(path)
-	dst = appendNormPathTag(dst, path)
 	from := len(dst)
 	dst = append(dst, path...)
-	lowerASCII(dst[from:])
-	return digestTail(dst, start, from)
+	// The path in lower case, the tag's hash of it (as
+	// appendNormPathTag makes it), and whether it is keys.Safe.
+	p := dst[from:]
+	lowerASCII(p)
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range p {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	putPathTag(dst[from-pathTagLen:from], h)
+	if len(dst)-start <= maxPlainKey && p[0] != keys.DigestMark && keys.Printable(p) {
+		return dst
+	}
+	return keys.AppendDigest(dst[:from], dst[from:])
 }
 
 // normPath is path as routing sees it by default, but for case: no query,
@@ -74,9 +85,16 @@ func appendNormPathTag(dst []byte, path string) []byte {
 		}
 		h = (h ^ uint32(c)) * 16777619
 	}
-	const hex = "0123456789abcdef"
-	t := [pathTagLen]byte{'{', hex[h>>20&15], hex[h>>16&15], hex[h>>12&15], hex[h>>8&15], hex[h>>4&15], hex[h&15], '}'}
+	var t [pathTagLen]byte
+	putPathTag(t[:], h)
 	return append(dst, t[:]...)
+}
+
+// putPathTag writes the tag of hash h into t (pathTagLen bytes).
+func putPathTag(t []byte, h uint32) {
+	const hex = "0123456789abcdef"
+	_ = t[pathTagLen-1]
+	t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7] = '{', hex[h>>20&15], hex[h>>16&15], hex[h>>12&15], hex[h>>8&15], hex[h>>4&15], hex[h&15], '}'
 }
 
 // pathTagLen is the length of a path's hash tag ("{" six hex digits "}").
@@ -132,8 +150,12 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 		dst = appendPathTag(dst, c.Path())
 	}
 	from := len(dst)
+	// Whether the part after the tag is keys.Safe is checked as it is
+	// built, over the parts that come from the request, the record and
+	// the config only: the rest is printable by construction.
 	dst = append(dst, m.cfg.KeyPrefix...)
 	dst = append(dst, '|')
+	ns := len(dst) // from here to the end, checked at once
 	dst = append(dst, rec.nonce...)
 	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)))
 	if c.Context().IsTLS() {
@@ -141,8 +163,10 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	} else {
 		dst = append(dst, 'h')
 	}
+	dst = appendInt(dst, int64(len(r.host)))
+	dst = append(dst, ':')
 	hs := len(dst)
-	dst = appendLenField(dst, r.host)
+	dst = append(dst, r.host...)
 	lowerASCII(dst[hs:]) // host is case-insensitive
 	dst = appendTarget(dst, c)
 	for seen := r.fwdSeen; seen != 0; seen &= seen - 1 {
@@ -159,7 +183,37 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	if r.cookieIdx >= 0 || r.varyHasSecret() {
 		return keys.AppendDigest(dst[:from], dst[from:])
 	}
-	return digestTail(dst, start, from)
+	// keys.Safe of dst[from:]: its start (the prefix) was checked once.
+	if len(dst)-start <= maxPlainKey && m.prefixSafe && keys.Printable(dst[ns:]) {
+		return dst
+	}
+	return keys.AppendDigest(dst[:from], dst[from:])
+}
+
+// lowerASCII lowers the ASCII letters of b, eight bytes at a time.
+func lowerASCII(b []byte) {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if w&0x8080808080808080 != 0 {
+			lowerBytes(b[i : i+8])
+			continue
+		}
+		// The high bit of each byte that is >= 'A' and not >= 'Z'+1.
+		up := (w + 0x3f3f3f3f3f3f3f3f) &^ (w + 0x2525252525252525) & 0x8080808080808080
+		if up != 0 {
+			binary.LittleEndian.PutUint64(b[i:], w|up>>2)
+		}
+	}
+	lowerBytes(b[i:])
+}
+
+func lowerBytes(b []byte) {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
 }
 
 // appendTarget appends the request target exactly as sent (c.OriginalURL),
@@ -178,16 +232,6 @@ func appendTarget(dst []byte, c *fiber.Ctx) []byte {
 		dst = appendLenField(dst, c.Request().URI().QueryString())
 	}
 	return dst
-}
-
-// digestTail leaves the key dst[start:] as it is when it is short enough and
-// its part from dst[from:] is keys.Safe, and replaces that part by its
-// digest otherwise.
-func digestTail(dst []byte, start, from int) []byte {
-	if len(dst)-start <= maxPlainKey && keys.Safe(dst[from:]) {
-		return dst
-	}
-	return keys.AppendDigest(dst[:from], dst[from:])
 }
 
 func appendLenField(dst, v []byte) []byte {
@@ -210,12 +254,4 @@ func appendInt(dst []byte, n int64) []byte {
 		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
 	}
 	return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
-}
-
-func lowerASCII(b []byte) {
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
 }

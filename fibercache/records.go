@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"time"
+	"unsafe"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/internal/wire"
@@ -173,6 +174,42 @@ func (m *middleware) lookupRecord(rkey []byte) (rec record, ok bool) {
 	}
 	rec.expires = r.Expires
 	return rec, true
+}
+
+// lookupRecordIn is lookupRecord through hv, the request's view of the
+// core's hot layer: a record held there is decoded once for as long as it
+// is held (its memo, as a page's: hit.go), and one that is not is read as
+// lookupRecord reads it.
+func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte) (record, bool) {
+	r, ok := hv.Peek(b2s(rkey))
+	if !ok {
+		return m.lookupRecord(rkey)
+	}
+	memo := r.Memo()
+	d, _ := memo.Load().(*decodedRecord)
+	if d == nil || len(d.src) != len(r.Value) || unsafe.SliceData(d.src) != unsafe.SliceData(r.Value) {
+		d = &decodedRecord{src: r.Value}
+		d.rec, d.tomb, d.ok = decodeRecord(r.Value)
+		memo.Store(d)
+	}
+	switch {
+	case !d.ok:
+		return provisional, false
+	case d.tomb:
+		return provisionalUnder(d.rec.fence), false
+	}
+	rec := d.rec
+	rec.expires = r.Expires
+	return rec, true
+}
+
+// decodedRecord is a record decoded once (lookupRecordIn): never
+// modified once made.
+type decodedRecord struct {
+	src  []byte
+	rec  record
+	tomb bool // an InvalidatePath's tombstone (decodeRecord)
+	ok   bool
 }
 
 // ensureRecord returns the path's record, making it (once for concurrent

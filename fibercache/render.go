@@ -32,7 +32,9 @@ const maxRounds = 3
 // A caller that waited for a render whose page it cannot use, and finds
 // the record moved meanwhile (InvalidatePath, a Vary list learned), goes
 // round again with the new record, at most maxRounds times.
-func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, revalidate bool) error {
+//
+// keyed says s.key already holds the page key under rec (hit made it).
+func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, revalidate, keyed bool) error {
 	// Without a record, rec is the provisional one (lookupRecord): the scan
 	// in handle had no Vary list either.
 	waited := false
@@ -43,7 +45,9 @@ func (m *middleware) load(c *fiber.Ctx, s *scratchState, rec record, haveRec, re
 			s.req.reset()
 			s.req.scan(c, m, &rec)
 		}
-		s.key = s.req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
+		if round > 0 || !keyed {
+			s.key = s.req.appendPageKeyTagged(s.key[:0], c, m, &rec, pathKeyTag(s.rk))
+		}
 		// A view of the pooled buffer, so that a hit allocates nothing:
 		// the core keeps no reference to a key past the call.
 		key := b2s(s.key)
@@ -106,21 +110,23 @@ func (m *middleware) answer(c *fiber.Ctx, req *request, rec *record, key []byte,
 		// The render this request waited for failed: render its own.
 		return m.pass(c, xMiss, "fwd=uri-miss", "collapsed-error")
 	}
-	var pg page
-	if decodePage(r.Value, &pg) != nil || string(pg.vary) != string(rec.vary) {
+	var local page
+	pg, pp, ok := m.pageOf(r, &local) // hit.go
+	if !ok || string(pg.vary) != string(rec.vary) {
 		return m.pass(c, xMiss, "fwd=uri-miss", "mismatch")
 	}
 	switch {
-	case r.Status == cachekit.Hit && stale(&pg, r):
-		return m.revalidate(c, req, rec, key, &pg)
+	case r.Status == cachekit.Hit && stale(pg, r):
+		local = *pg // revalidate decodes into it: never into a prepared page
+		return m.revalidate(c, req, rec, key, &local)
 	case r.Status == cachekit.Hit:
-		m.serve(c, &pg, r, req, kindHit)
+		m.serve(c, pg, pp, r, req, kindHit)
 	case r.Status == cachekit.Stale && r.FillErr != nil:
-		m.serve(c, &pg, r, req, kindStaleIfError)
+		m.serve(c, pg, pp, r, req, kindStaleIfError)
 	case r.Status == cachekit.Stale:
-		m.serve(c, &pg, r, req, kindStale)
+		m.serve(c, pg, pp, r, req, kindStale)
 	default:
-		m.serve(c, &pg, r, req, kindCollapsed)
+		m.serve(c, pg, pp, r, req, kindCollapsed)
 	}
 	return nil
 }
@@ -393,7 +399,7 @@ func (rd *render) finish(r cachekit.Result, err error) error {
 			var pg page
 			if decodePage(r.Value, &pg) == nil {
 				rd.snap.restore(c)
-				m.serve(c, &pg, &r, rd.req, kindStaleIfError)
+				m.serve(c, &pg, nil, &r, rd.req, kindStaleIfError)
 				return nil
 			}
 		}

@@ -102,7 +102,7 @@ func (m *middleware) revalidate(c *fiber.Ctx, req *request, rec *record, key []b
 		var npg page
 		if decodePage(value, &npg) == nil {
 			snap.restore(c)
-			m.serve(c, &npg, &cachekit.Result{}, req, kindRevalidated)
+			m.serve(c, &npg, nil, &cachekit.Result{}, req, kindRevalidated)
 			return nil
 		}
 	}

@@ -71,8 +71,22 @@ type request struct {
 }
 
 // reset empties r for another scan, keeping its scratch buffer and depth.
+// The arrays fwd, vary and userHash keep their old contents: they are read
+// only under fwdSeen, varyN and hasUser, which reset clears (not clearing
+// them saves the most of clearing r; TestRequestReset checks the rest).
 func (r *request) reset() {
-	*r = request{scratch: r.scratch[:0], depth: r.depth}
+	r.host = nil
+	r.fwdSeen = 0
+	r.cc = cacheControl{}
+	r.pragmaNoCache, r.upgrade, r.authorization, r.cookies, r.credentialed = false, false, false, false, false
+	r.ambiguous = ""
+	r.user, r.hasUser, r.userCookieSeen, r.userHeaderSeen = nil, false, false, false
+	r.inm, r.ims = nil, nil
+	r.varyN, r.varySeen, r.varyLens = 0, 0, 0
+	r.ae = aeClass{}
+	r.aeIndex, r.cookieIdx = 0, 0
+	r.scratch = r.scratch[:0]
+	r.m = nil
 }
 
 // scan reads the request headers once. rec may be nil (no record yet): the

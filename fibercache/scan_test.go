@@ -1,8 +1,10 @@
 package fibercache
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -78,4 +80,65 @@ func TestPerUserHeader(t *testing.T) {
 	expect(t, "user b", r.body, "hi Bearer b")
 	r = get(t, app, "/")
 	expect(t, "anonymous", r.body, "hi ")
+}
+
+// TestRequestReset: reset leaves every field of a request as a zero one
+// but scratch (emptied, its buffer kept), depth (kept) and the arrays read
+// only under a count or a bit that reset clears (fwd under fwdSeen, vary
+// under varyN, userHash under hasUser). A field added to request must be
+// cleared by reset, or listed here with the reason it need not be.
+func TestRequestReset(t *testing.T) {
+	kept := map[string]bool{"scratch": true, "depth": true, "fwd": true, "vary": true, "userHash": true}
+	var r request
+	v := reflect.ValueOf(&r).Elem()
+	for i := 0; i < v.NumField(); i++ { // every field set to something
+		f := v.Field(i)
+		f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(3)
+		case reflect.Uint16, reflect.Uint64:
+			f.SetUint(3)
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]byte("x")))
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Struct:
+			for j := 0; j < f.NumField(); j++ {
+				g := f.Field(j)
+				g = reflect.NewAt(g.Type(), unsafe.Pointer(g.UnsafeAddr())).Elem()
+				switch g.Kind() {
+				case reflect.Bool:
+					g.SetBool(true)
+				case reflect.Int64:
+					g.SetInt(3)
+				case reflect.Uint8:
+					g.SetUint(3)
+				default:
+					t.Fatalf("field %s.%s: kind %s not handled by this test", v.Type().Field(i).Name, f.Type().Field(j).Name, g.Kind())
+				}
+			}
+		case reflect.Array:
+			f.Index(0).Set(reflect.ValueOf(f.Index(0).Interface()))
+		default:
+			t.Fatalf("field %s: kind %s not handled by this test", v.Type().Field(i).Name, f.Kind())
+		}
+		if f.IsZero() && f.Kind() != reflect.Array {
+			t.Fatalf("field %s not set", v.Type().Field(i).Name)
+		}
+	}
+	r.reset()
+	for i := 0; i < v.NumField(); i++ {
+		name := v.Type().Field(i).Name
+		if f := v.Field(i); !kept[name] && !f.IsZero() {
+			t.Errorf("reset leaves %s = %v", name, f)
+		}
+	}
+	if r.depth != 3 || len(r.scratch) != 0 || cap(r.scratch) == 0 {
+		t.Errorf("depth %d, scratch %q (cap %d): depth and the scratch buffer are kept, emptied", r.depth, r.scratch, cap(r.scratch))
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 var (
@@ -37,32 +38,34 @@ const (
 // serve answers the request from a stored page pg: status, headers, the
 // validators, Age, X-Cache and Cache-Status, and the body (none for HEAD:
 // fasthttp drops it) or a 304 when the request's validators match.
-func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *request, kind serveKind) {
+//
+// pp is pg's prepared form (hit.go), nil when it has none: its stored
+// headers are then set one by one.
+func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Result, req *request, kind serveKind) {
 	resp := c.Response()
 	h := &resp.Header
 	resp.SetStatusCode(pg.status)
 	h.SetContentTypeBytes(pg.ctype)
-	hs := pg.headers
-	for i := 0; i < pg.nheaders; i++ {
-		var hd header
-		hd, hs = nextHeader(hs)
-		switch {
-		case seenBefore(pg.headers, i, hd.name):
-			h.AddBytesKV(hd.name, hd.value)
-		case maybeSpecial(hd.name):
-			h.SetCanonical(hd.name, hd.value)
-		default:
-			m.list.set(h, hd.name, hd.value)
-		}
-	}
-	// ETag, Age, X-Cache and Cache-Status, set at once.
+	// The stored headers (when prepared), ETag, Age, X-Cache and
+	// Cache-Status, set at once.
 	var pairs [4]hdrPair
 	np := 0
+	var pre []hdrPair
+	if pp != nil && pp.simple {
+		for _, hd := range pp.apart {
+			h.SetCanonical(hd.name, hd.value)
+		}
+		pre = pp.pairs
+	} else {
+		setStored(h, &m.list, pg)
+	}
 	if len(pg.etag) > 0 {
 		// The page's ETag replaces one a middleware in front set, as the
 		// handler's did on the miss: fasthttp's Set spells it "Etag",
 		// which setAll's line would be sent beside.
-		h.Del("ETag")
+		if m.list.hasLineFold(h, "etag") {
+			h.Del("ETag")
+		}
 		pairs[np] = hdrPair{"ETag", pg.etag}
 		np++
 	}
@@ -107,7 +110,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	}
 	pairs[np] = hdrPair{"X-Cache", x}
 	pairs[np+1] = hdrPair{"Cache-Status", b}
-	m.list.setAll(h, pairs[:np+2])
+	m.list.setAll(h, pre, pairs[:np+2])
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}
@@ -120,6 +123,23 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, r *cachekit.Result, req *requ
 	// stored value, shared with every other hit, and a middleware outside
 	// may edit the response body in place.
 	resp.SetBody(pg.body)
+}
+
+// setStored sets pg's stored headers one by one, in order.
+func setStored(h *fasthttp.ResponseHeader, lv *listView, pg *page) {
+	hs := pg.headers
+	for i := 0; i < pg.nheaders; i++ {
+		var hd header
+		hd, hs = nextHeader(hs)
+		switch {
+		case seenBefore(pg.headers, i, hd.name):
+			h.AddBytesKV(hd.name, hd.value)
+		case maybeSpecial(hd.name):
+			h.SetCanonical(hd.name, hd.value)
+		default:
+			lv.set(h, hd.name, hd.value)
+		}
+	}
 }
 
 // maybeSpecial reports whether the response header name may be one that

@@ -188,8 +188,10 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 			eventually(t, "B still serves a path A invalidated", func() bool { return do(t, b, "GET", "/p/1").xcache != "HIT" })
 
 			do(t, a, "GET", "/p/1")
-			if r := do(t, b, "GET", "/p/1"); r.xcache != "HIT" {
-				t.Fatalf("B does not serve A's fresh page: %s", r.xcache)
+			for i := 0; i < 2; i++ { // the second from B's hot layer, its page decoded once (its memo)
+				if r := do(t, b, "GET", "/p/1"); r.xcache != "HIT" {
+					t.Fatalf("B does not serve A's fresh page: %s", r.xcache)
+				}
 			}
 			if err := cacheA.InvalidateTags("product:1"); err != nil {
 				t.Fatal(err)

@@ -102,15 +102,54 @@ func quoted(forbid string) string {
 // mark): -1 when one fails, else how many bytes it checked. A byte below
 // 0x21 or above 0x7e sets its high bit in lo or hi (no borrow or carry
 // crosses bytes that pass).
-func safeWords(b []byte) int {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by hi)
-		hi := (w + 0x0101010101010101) | w  // high bit: byte >= 0x7f
-		if (lo|hi)&0x8080808080808080 != 0 {
-			return -1
+// Printable reports whether every byte of b is one Safe allows (it does
+// not look for a leading DigestMark): the check of a part of a key whose
+// other parts are known to be printable.
+func Printable(b []byte) bool {
+	i := safeWords(b)
+	if i < 0 {
+		return false
+	}
+	if i < len(b) && len(b) >= 8 {
+		// The last bytes as the word that ends b (it overlaps words
+		// already checked).
+		return wordSafe(binary.LittleEndian.Uint64(b[len(b)-8:]))
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c <= ' ' || c >= 0x7f {
+			return false
 		}
 	}
-	return i
+	return true
+}
+
+func safeWords(b []byte) int {
+	// Two words a round, their verdicts joined: one branch per 16 bytes.
+	n := len(b)
+	var bad uint64
+	for len(b) >= 16 {
+		bad |= unsafeBits(binary.LittleEndian.Uint64(b[:8])) | unsafeBits(binary.LittleEndian.Uint64(b[8:16]))
+		b = b[16:]
+	}
+	if len(b) >= 8 {
+		bad |= unsafeBits(binary.LittleEndian.Uint64(b[:8]))
+		b = b[8:]
+	}
+	if bad&0x8080808080808080 != 0 {
+		return -1
+	}
+	return n - len(b)
+}
+
+// wordSafe reports whether each of the 8 bytes of w is printable ASCII
+// without space.
+func wordSafe(w uint64) bool { return unsafeBits(w)&0x8080808080808080 == 0 }
+
+// unsafeBits has the high bit of some byte set (of the first such byte at
+// least: a borrow or a carry reaches only the bytes above one) when a byte
+// of w is not printable ASCII without space.
+func unsafeBits(w uint64) uint64 {
+	lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by w)
+	hi := w + 0x0101010101010101        // high bit: byte >= 0x7f
+	return lo | hi | w
 }

@@ -73,3 +73,37 @@ func FuzzSafe(f *testing.F) {
 		}
 	})
 }
+
+// TestPrintableEveryByte: Printable, words and the overlapping last word,
+// agrees with the byte rule for every byte at every position (a leading
+// DigestMark is printable).
+func TestPrintableEveryByte(t *testing.T) {
+	for n := 0; n <= 27; n++ {
+		for pos := 0; pos < max(n, 1); pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				want := true
+				if n > 0 {
+					b[pos] = byte(c)
+					want = c > ' ' && c < 0x7f
+				}
+				if got := Printable(b); got != want {
+					t.Fatalf("Printable(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzPrintable(f *testing.F) {
+	f.Add([]byte("0123456789abcdef|G0h11:example.com"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := true
+		for _, c := range b {
+			want = want && c > ' ' && c < 0x7f
+		}
+		if Printable(b) != want {
+			t.Fatalf("Printable(%q) = %v", b, !want)
+		}
+	})
+}
