@@ -276,9 +276,18 @@ func fenceKept(fence0, fence1 []byte, start time.Time) bool {
 }
 
 // extendRecord makes rec live at least as long as a page of life stored
-// now under it: one write, only when it would expire first.
+// now under it: one write, only when it would expire first, and only if
+// the record (and its fence) still is rec when read again just before.
+// The extension writes rec's own nonce back: without that read, an
+// InvalidatePath that ran during the render would be undone until the
+// fence check after the write rewrote the record, and its old pages
+// served meanwhile (forever, if that rewrite failed). The read leaves that
+// window only to an InvalidatePath landing between it and the write.
 func (m *middleware) extendRecord(rkey, fkey string, rec record, start time.Time, life time.Duration) {
 	if rec.expires.IsZero() || rec.provisional() || rec.pending || !rec.expires.Before(time.Now().Add(life)) {
+		return
+	}
+	if cur, ok := m.lookupRecord([]byte(rkey)); !ok || !cur.equal(rec) || string(cur.fence) != string(rec.fence) {
 		return
 	}
 	m.rewriteRecord(rkey, fkey, rec, rec, start, life)
