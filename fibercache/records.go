@@ -53,7 +53,12 @@ type record struct {
 // its record write writes the fence again. An eviction of a key written
 // that recently is not covered, as before. Only durations on one clock
 // count (the request's start and the fence read, on the render's), never
-// the clocks of two machines.
+// the clocks of two machines. Not covered either: between the render's
+// record write and its rewrite after the fence read, the record it wrote
+// is the path's, over an InvalidatePath that may have returned; its page
+// is reachable for that round trip (for the record's life if the rewrite
+// fails). An extension, which writes back a nonce older pages are stored
+// under, reads the record first (extendRecord).
 
 // A path without a record renders under the provisional record: its page
 // key holds a nonce no record ever has (random nonces are base64url), so
