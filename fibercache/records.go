@@ -180,6 +180,21 @@ func (m *middleware) lookupRecord(rkey []byte) (rec record, ok bool) {
 	return rec, true
 }
 
+// lookupStoredRecord is lookupRecord reading the shared store itself, past
+// copies another instance's InvalidatePath may not have reached yet (see
+// readFence).
+func (m *middleware) lookupStoredRecord(rkey string) (record, bool) {
+	r, _ := m.cache.PeekStored(rkey)
+	if r.Status != cachekit.Hit {
+		return provisional, false
+	}
+	rec, tomb, ok := decodeRecord(r.Value)
+	if !ok || tomb {
+		return provisional, false
+	}
+	return rec, true
+}
+
 // ensureRecord returns the path's record, making it (once for concurrent
 // callers) when there is none, and replacing one that does not decode.
 // Tests use it; requests make records only through learnVary.
@@ -282,7 +297,8 @@ func fenceKept(fence0, fence1 []byte, start time.Time) bool {
 
 // extendRecord makes rec live at least as long as a page of life stored
 // now under it: one write, only when it would expire first, and only if
-// the record (and its fence) still is rec when read again just before.
+// the record (and its fence) still is rec when read again just before,
+// from the shared store (see readFence).
 // The extension writes rec's own nonce back: without that read, an
 // InvalidatePath that ran during the render would be undone until the
 // fence check after the write rewrote the record, and its old pages
@@ -292,14 +308,18 @@ func (m *middleware) extendRecord(rkey, fkey string, rec record, start time.Time
 	if rec.expires.IsZero() || rec.provisional() || rec.pending || !rec.expires.Before(time.Now().Add(life)) {
 		return
 	}
-	if cur, ok := m.lookupRecord([]byte(rkey)); !ok || !cur.equal(rec) || string(cur.fence) != string(rec.fence) {
+	if cur, ok := m.lookupStoredRecord(rkey); !ok || !cur.equal(rec) || string(cur.fence) != string(rec.fence) {
 		return
 	}
 	m.rewriteRecord(rkey, fkey, rec, rec, start, life)
 }
 
-// readFence returns the path's fence (nil when there is none).
+// readFence returns the path's fence (nil when there is none), as the
+// shared store holds it: in the two-level mode a copy in Local (or the hot
+// layer) may predate an InvalidatePath on another instance whose Bus
+// message has not arrived, and a render that compared with it would keep
+// the record it wrote over that InvalidatePath's (PeekStored).
 func (m *middleware) readFence(fkey string) ([]byte, error) {
-	r, err := m.cache.Peek(fkey)
+	r, err := m.cache.PeekStored(fkey)
 	return r.Value, err
 }
