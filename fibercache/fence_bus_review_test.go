@@ -96,7 +96,7 @@ func TestFenceReadPastLocalCopy(t *testing.T) {
 		})
 		return in
 	}
-	s.a, s.b = mk(), mk() // A subscribed first: subscriber 0
+	s.a, s.b = mk(), mk()                                   // A subscribed first: subscriber 0
 	if err := InvalidatePath(s.b.cache, "/p"); err != nil { // a tombstone and its fence
 		t.Fatal(err)
 	}
