@@ -190,6 +190,29 @@ func (c *Cache) LookupHot(ctx context.Context, key string) (value []byte, ok boo
 	return v.value, true
 }
 
+// PeekStored is Peek reading the storage itself: never the hot layer nor,
+// in the two-level mode, Local, and it copies what it reads into neither.
+// It sees a write another instance made whose Bus message has not arrived
+// yet: for a caller that decides on it what to write to the shared store
+// (fibercache's fence check after a record write). Over a Memory it is
+// Peek without the hot layer.
+func (c *Cache) PeekStored(key string) (Result, error) {
+	if err := c.check(key); err != nil {
+		return Result{}, err
+	}
+	var b []byte
+	if c.memory != nil {
+		b = memoryGet(c.memory, &c.keys, kindEntry, key)
+	} else {
+		var err error
+		if b, err = c.storeGet(context.Background(), c.keys.storageKey(kindEntry, key)); err != nil {
+			c.storageError(err)
+			return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
+		}
+	}
+	return c.storedResult(key, b, nil, nil)
+}
+
 // count records one lookup's outcome.
 func (c *Cache) count(key string, s Status) {
 	switch s {
@@ -283,6 +306,12 @@ func (c *Cache) lookupStored(key string, marks *[]mark, memo *tagMemo) (Result, 
 	if err != nil {
 		return Result{}, fmt.Errorf("cachekit: get %q: %w", key, err)
 	}
+	return c.storedResult(key, b, marks, memo)
+}
+
+// storedResult validates the stored bytes b read under key (nil: none), as
+// lookupStored.
+func (c *Cache) storedResult(key string, b []byte, marks *[]mark, memo *tagMemo) (Result, error) {
 	if b == nil {
 		return Result{}, nil
 	}

@@ -54,7 +54,12 @@ type record struct {
 // its record write writes the fence again. An eviction of a key written
 // that recently is not covered, as before. Only durations on one clock
 // count (the request's start and the fence read, on the render's), never
-// the clocks of two machines.
+// the clocks of two machines. Not covered either: between the render's
+// record write and its rewrite after the fence read, the record it wrote
+// is the path's, over an InvalidatePath that may have returned; its page
+// is reachable for that round trip (for the record's life if the rewrite
+// fails). An extension, which writes back a nonce older pages are stored
+// under, reads the record first (extendRecord).
 
 // A path without a record renders under the provisional record: its page
 // key holds a nonce no record ever has (random nonces are base64url), so
@@ -212,6 +217,21 @@ type decodedRecord struct {
 	ok   bool
 }
 
+// lookupStoredRecord is lookupRecord reading the shared store itself, past
+// copies another instance's InvalidatePath may not have reached yet (see
+// readFence).
+func (m *middleware) lookupStoredRecord(rkey string) (record, bool) {
+	r, _ := m.cache.PeekStored(rkey)
+	if r.Status != cachekit.Hit {
+		return provisional, false
+	}
+	rec, tomb, ok := decodeRecord(r.Value)
+	if !ok || tomb {
+		return provisional, false
+	}
+	return rec, true
+}
+
 // ensureRecord returns the path's record, making it (once for concurrent
 // callers) when there is none, and replacing one that does not decode.
 // Tests use it; requests make records only through learnVary.
@@ -313,16 +333,30 @@ func fenceKept(fence0, fence1 []byte, start time.Time) bool {
 }
 
 // extendRecord makes rec live at least as long as a page of life stored
-// now under it: one write, only when it would expire first.
+// now under it: one write, only when it would expire first, and only if
+// the record (and its fence) still is rec when read again just before,
+// from the shared store (see readFence).
+// The extension writes rec's own nonce back: without that read, an
+// InvalidatePath that ran during the render would be undone until the
+// fence check after the write rewrote the record, and its old pages
+// served meanwhile (forever, if that rewrite failed). The read leaves that
+// window only to an InvalidatePath landing between it and the write.
 func (m *middleware) extendRecord(rkey, fkey string, rec record, start time.Time, life time.Duration) {
 	if rec.expires.IsZero() || rec.provisional() || rec.pending || !rec.expires.Before(time.Now().Add(life)) {
+		return
+	}
+	if cur, ok := m.lookupStoredRecord(rkey); !ok || !cur.equal(rec) || string(cur.fence) != string(rec.fence) {
 		return
 	}
 	m.rewriteRecord(rkey, fkey, rec, rec, start, life)
 }
 
-// readFence returns the path's fence (nil when there is none).
+// readFence returns the path's fence (nil when there is none), as the
+// shared store holds it: in the two-level mode a copy in Local (or the hot
+// layer) may predate an InvalidatePath on another instance whose Bus
+// message has not arrived, and a render that compared with it would keep
+// the record it wrote over that InvalidatePath's (PeekStored).
 func (m *middleware) readFence(fkey string) ([]byte, error) {
-	r, err := m.cache.Peek(fkey)
+	r, err := m.cache.PeekStored(fkey)
 	return r.Value, err
 }
