@@ -16,6 +16,7 @@ const MaxKeyLen = 200
 const (
 	kindEntry = 'e'
 	kindTag   = 't'
+	kindFence = 'f' // fence.go
 )
 
 // keyspace builds storage keys: "<prefix>:<version>:<kind>:<key>".

@@ -352,3 +352,55 @@ func TestFirstRenderInvalidationStress(t *testing.T) {
 		})
 	}
 }
+
+// An InvalidatePath from an instance whose copy of the key space's
+// generation is not the store's still fences a first render elsewhere.
+// Instances keep their copy a while (cachekit's spaceCopyTTL), so after a
+// Clear on one instance (or when two made the key space at once over a
+// store without set-if-absent, each keeping its own), an entry one writes
+// validates nowhere else. A fence written as an entry then read as none
+// on the other instance: its render kept its record over the
+// InvalidatePath, and served the old page after it returned. Fences are
+// now stored outside every generation (cachekit.Cache.SetFence).
+func TestFenceSeenAcrossKeySpaceCopies(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		diverge func(t *testing.T, s *site)
+	}{
+		{"Clear on the rendering instance", func(t *testing.T, s *site) {
+			if err := s.a.cache.Clear(); err != nil { // B's copy is the old generation
+				t.Fatal(err)
+			}
+		}},
+		{"Clear on the invalidating instance", func(t *testing.T, s *site) {
+			if err := s.b.cache.Clear(); err != nil { // A's copy is the old generation
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t, false)
+			// Both instances read (and keep) the key space's generation.
+			for _, in := range []*instance{s.a, s.b} {
+				if body, _, err := fetchAsync(in.app, "/q"); err != nil || body != "v1" {
+					t.Fatalf("warm: %q, %v", body, err)
+				}
+			}
+			tc.diverge(t, s)
+			h := s.holdRender()
+			done := async(t, s.a, "/p") // /p's first render, on A
+			<-h.rendering
+			s.data.Store("v2")
+			if err := InvalidatePath(s.b.cache, "/p"); err != nil {
+				t.Fatal(err)
+			}
+			close(h.proceed)
+			expect(t, "the render's own answer", <-done, "v1")
+			for range 3 {
+				if body, xc, _ := fetchAsync(s.a.app, "/p"); body != "v2" {
+					t.Fatalf("A after the invalidation returned: %q (X-Cache %s), want v2", body, xc)
+				}
+			}
+		})
+	}
+}

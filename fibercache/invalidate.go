@@ -41,7 +41,7 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 	// that one (records.go, Fences).
 	fence := newNonce()
 	fkey := fenceKey(path)
-	if err := cache.Set(fkey, fence, fenceTTL); err != nil {
+	if err := cache.SetFence(fkey, fence, fenceTTL); err != nil {
 		return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 	}
 	written := time.Now()
@@ -50,7 +50,7 @@ func InvalidatePath(cache *cachekit.Cache, path string) error {
 		// A slow store: the fence written above must still be there for
 		// fenceQuick after the record write below (Fences).
 		fence = newNonce()
-		if err := cache.Set(fkey, fence, fenceTTL); err != nil {
+		if err := cache.SetFence(fkey, fence, fenceTTL); err != nil {
 			return fmt.Errorf("fibercache: invalidate %q: %w", path, err)
 		}
 	}

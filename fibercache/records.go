@@ -352,11 +352,11 @@ func (m *middleware) extendRecord(rkey, fkey string, rec record, start time.Time
 }
 
 // readFence returns the path's fence (nil when there is none), as the
-// shared store holds it: in the two-level mode a copy in Local (or the hot
-// layer) may predate an InvalidatePath on another instance whose Bus
-// message has not arrived, and a render that compared with it would keep
-// the record it wrote over that InvalidatePath's (PeekStored).
+// shared store holds it (cachekit's fences: never a copy, which in the
+// two-level mode may predate an InvalidatePath on another instance whose
+// Bus message has not arrived, and never hidden by a generation this
+// instance's copy differs on), so that a render never takes an
+// InvalidatePath's fence for none and keeps the record it wrote over it.
 func (m *middleware) readFence(fkey string) ([]byte, error) {
-	r, err := m.cache.PeekStored(fkey)
-	return r.Value, err
+	return m.cache.Fence(fkey)
 }
