@@ -25,7 +25,11 @@ func (s *readCounter) Get(key string) ([]byte, error) {
 func memoCache(t *testing.T) (*Cache, *readCounter) {
 	t.Helper()
 	s := &readCounter{Storage: newTestMemory(t, MemoryConfig{})}
-	c := New(Config{Storage: s})
+	// Wrapped, the Memory is an external store under the guard: the
+	// default 100 ms Timeout is within a loaded machine's scheduling
+	// delays ("make tag: storage call timed out" under load). These tests
+	// count reads, not time.
+	c := New(Config{Storage: s, Timeout: 10 * time.Second})
 	if c.Err() != nil {
 		t.Fatal(c.Err())
 	}

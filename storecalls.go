@@ -47,14 +47,19 @@ const MaxStoreTTL = 30 * 24 * time.Hour
 // storeExpiry is the expiry the Cache passes to a store for a key that
 // should live ttl (0: no expiry of its own): whole seconds, rounded up
 // (gofiber's memcache driver stores a sub-second expiry as none; Redis and
-// SQL drivers round as well), at least a second and at most MaxStoreTTL.
-// The Cache checks its own deadlines on every read, so a key that lives up
-// to a second longer in the store is never served past its TTL.
+// SQL drivers round as well), plus one, at most MaxStoreTTL. The second
+// more is for stores that count in whole seconds and drop a key up to a
+// second early: the SQL drivers keep the Unix second of now+expiry and
+// drop the key once the clock reaches it, Memcached's clock ticks once a
+// second; with ceil(ttl) alone, a 300 ms entry written 100 ms before a
+// whole second was gone 100 ms later. The Cache checks its own deadlines
+// on every read, so a key that lives up to two seconds longer in the store
+// is never served past its TTL.
 func storeExpiry(ttl time.Duration) time.Duration {
 	if ttl <= 0 || ttl >= MaxStoreTTL {
 		return MaxStoreTTL
 	}
-	return (ttl + time.Second - 1).Truncate(time.Second)
+	return min((ttl+time.Second-1).Truncate(time.Second)+time.Second, MaxStoreTTL)
 }
 
 // generationTTL is how long a tag generation lives in the store. An entry

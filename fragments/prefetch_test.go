@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/fragments"
@@ -54,7 +55,11 @@ func sharedCache(t testing.TB) (*cachekit.Cache, *multiStore) {
 	}
 	t.Cleanup(func() { m.Close() })
 	s := &multiStore{Storage: m}
-	c := cachekit.New(cachekit.Config{Storage: s})
+	// A store seen as shared gets the guard's Timeout: the default 100 ms
+	// is within a loaded machine's scheduling delays, and a call given up
+	// on is a miss (a render more, round trips more). These tests count
+	// renders and round trips, not time.
+	c := cachekit.New(cachekit.Config{Storage: s, Timeout: 10 * time.Second})
 	if err := c.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +167,7 @@ func TestCollectionRoundTrips(t *testing.T) {
 func TestCollectionWithoutMultiGet(t *testing.T) {
 	_, s := sharedCache(t)
 	plainStore := &countingStore{Storage: s.Storage}
-	c := cachekit.New(cachekit.Config{Storage: plainStore})
+	c := cachekit.New(cachekit.Config{Storage: plainStore, Timeout: 10 * time.Second}) // counts gets, not time: see sharedCache
 	tm, _ := pair(t, c, newCounters().funcs(), cardsSrc)
 	data := cards(24)
 	exec(t, tm, data)

@@ -20,7 +20,11 @@ import (
 // Redis store alone.
 func redisCache(t *testing.T, client *redis.Client, prefix string, twoLevel bool) *cachekit.Cache {
 	t.Helper()
-	cfg := cachekit.Config{Storage: storage.NewFromConnection(client), Prefix: prefix}
+	// Timeout 10 s: these tests are about what the other instance sees,
+	// not about a slow store; with the default 100 ms, a loaded machine
+	// made an invalidation time out (kept pending on its writer only, so
+	// the other instance read the deleted row from Redis).
+	cfg := cachekit.Config{Storage: storage.NewFromConnection(client), Prefix: prefix, Timeout: 10 * time.Second}
 	if twoLevel {
 		local, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 4 << 20})
 		if err != nil {

@@ -64,15 +64,48 @@ func TestDrivers(t *testing.T) {
 			})
 			t.Run("TTL", func(t *testing.T) {
 				c := newCache(t, store, prefix())
-				c.Set("short", []byte("v"), 300*time.Millisecond) // sub-second: the core rounds what the store gets
-				c.Set("year", []byte("v"), 365*24*time.Hour)      // past Memcached's 30 days
-				for _, k := range []string{"short", "year"} {
-					if _, ok, _ := c.Get(k); !ok {
-						t.Fatalf("fresh entry %q missing", k)
+				const ttl = 300 * time.Millisecond // sub-second: the core rounds what the store gets
+				if err := c.Set("year", []byte("v"), 365*24*time.Hour); err != nil { // past Memcached's 30 days
+					t.Fatal(err)
+				}
+				if _, ok, _ := c.Get("year"); !ok {
+					t.Fatal(`fresh entry "year" missing`)
+				}
+				// A read that ends within the TTL of its Set's start must
+				// hit. Each try starts its Set 100 ms before a whole second
+				// of the wall clock and reads 20 ms after it: stores that
+				// count expiry in whole seconds (the SQL drivers keep the
+				// Unix second of now+expiry) must still hold the entry
+				// there. Under load (-race, a slow disk) the Set and the
+				// Get can take the whole TTL: that try shows nothing, and
+				// the next one, on a new key, runs, for up to 10 s.
+				var key string
+				var setDone time.Time
+				for try, deadline := 0, time.Now().Add(10*time.Second); ; try++ {
+					key = "short" + strconv.Itoa(try)
+					second := time.Now().Add(time.Second + 100*time.Millisecond).Truncate(time.Second)
+					time.Sleep(time.Until(second.Add(-100 * time.Millisecond)))
+					start := time.Now()
+					if err := c.Set(key, []byte("v"), ttl); err != nil {
+						t.Fatal(err)
+					}
+					setDone = time.Now()
+					time.Sleep(time.Until(second.Add(20 * time.Millisecond)))
+					_, ok, err := c.Get(key)
+					if time.Since(start) < ttl {
+						if !ok {
+							t.Fatalf("fresh entry %q missing %v after its Set (%v)", key, time.Since(start), err)
+						}
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no Set and Get within %v in 10 s", ttl)
 					}
 				}
-				time.Sleep(400 * time.Millisecond)
-				if _, ok, _ := c.Get("short"); ok {
+				// A read that starts after the TTL from the Set's end must
+				// miss, whatever the store keeps (whole seconds).
+				time.Sleep(time.Until(setDone.Add(ttl + 100*time.Millisecond)))
+				if _, ok, _ := c.Get(key); ok {
 					t.Fatal("served after its TTL")
 				}
 				if _, ok, _ := c.Get("year"); !ok {
