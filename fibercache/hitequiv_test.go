@@ -70,6 +70,15 @@ func newEquivEnv(t *testing.T, hotBytes int64, cfg Config) *equivEnv {
 		c.Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT")
 		return c.SendString(echo(c))
 	})
+	e.app.Get("/vc", func(c *fiber.Ctx) error {
+		c.Vary("Cookie", "X-Forwarded-Host")
+		return c.SendString(echo(c))
+	})
+	e.app.Get("/ve", func(c *fiber.Ctx) error {
+		c.Vary("Accept-Encoding", "User-Agent")
+		c.Set("Content-Encoding", "identity")
+		return c.SendString(echo(c) + " ua=" + c.Get("User-Agent") + " ae=" + c.Get("Accept-Encoding"))
+	})
 	pcfg := cfg
 	pcfg.KeyPrefix = "inner"
 	e.app.Get("/nested", Page(time.Minute, pcfg), func(c *fiber.Ctx) error {
@@ -131,7 +140,7 @@ func TestHitPathMatchesLoad(t *testing.T) {
 				hdr            []string
 			}
 			var reqs []rq
-			for _, path := range []string{"/p", "/v", "/e", "/h", "/pub", "/p?a=1", "/P", "/p/", "/nested"} {
+			for _, path := range []string{"/p", "/v", "/e", "/h", "/pub", "/p?a=1", "/P", "/p/", "/nested", "/vc", "/ve"} {
 				for _, hdr := range [][]string{
 					nil,
 					nil,
@@ -155,6 +164,11 @@ func TestHitPathMatchesLoad(t *testing.T) {
 					{"If-None-Match", `"front"`},
 					{"If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"},
 					{"Accept-Encoding", "gzip"},
+					{"Accept-Encoding", "br, gzip"},
+					{"User-Agent", "a b"},
+					{"User-Agent", "a\x01b"},
+					{"Accept-Language", "fr", "Accept-Language", "de"},
+					{"Cookie", "sid=alice", "X-Forwarded-Host", "x"},
 					{"X-Http-Method-Override", "DELETE"},
 					{"Cache-Control", "no-cache"},
 					nil,
