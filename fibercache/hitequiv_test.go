@@ -193,3 +193,82 @@ func TestHitPathMatchesLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestHitPathVersions: two apps over one Memory, one through the Cache and
+// one through its view at another version (WithVersion): each serves its
+// own pages from the hot layer (never the other's decoded page), and an
+// invalidation through one (InvalidateTags, InvalidatePath, Clear) reaches
+// its own pages only.
+func TestHitPathVersions(t *testing.T) {
+	mem, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mem.Close() })
+	base := cachekit.New(cachekit.Config{Storage: mem})
+	check(t, base.Err())
+	view := base.WithVersion(2)
+	check(t, view.Err())
+	var renders atomic.Int64
+	mk := func(c *cachekit.Cache, name string) *fiber.App {
+		app := newApp()
+		app.Use(New(Config{Cache: c, TTL: time.Hour}))
+		app.Get("/p", func(fc *fiber.Ctx) error {
+			Tag(fc, "t")
+			return fc.SendString(name + strconv.FormatInt(renders.Add(1), 10))
+		})
+		return app
+	}
+	apps := map[string]*fiber.App{"base": mk(base, "base"), "view": mk(view, "view")}
+	caches := map[string]*cachekit.Cache{"base": base, "view": view}
+	want := map[string]string{}
+	serve := func(name string, fresh bool) {
+		t.Helper()
+		for i := range 3 {
+			r := get(t, apps[name], "/p")
+			if !strings.HasPrefix(r.body, name) {
+				t.Fatalf("%s served %q", name, r.body)
+			}
+			if i == 0 && fresh {
+				if r.xcache() == "HIT" || r.body == want[name] {
+					t.Fatalf("%s: %s %q after its invalidation, had %q", name, r.xcache(), r.body, want[name])
+				}
+				want[name] = r.body
+				continue
+			}
+			if r.xcache() != "HIT" || r.body != want[name] {
+				t.Fatalf("%s request %d: %s %q, want a hit of %q", name, i, r.xcache(), r.body, want[name])
+			}
+		}
+	}
+	serve("base", true)
+	serve("view", true)
+	for _, inv := range []struct {
+		name string
+		do   func(c *cachekit.Cache) error
+	}{
+		{"InvalidateTags", func(c *cachekit.Cache) error { return c.InvalidateTags("t") }},
+		{"InvalidatePath", func(c *cachekit.Cache) error { return InvalidatePath(c, "/p") }},
+		{"Clear", func(c *cachekit.Cache) error { return c.Clear() }},
+	} {
+		for _, who := range []string{"view", "base"} {
+			other := map[string]string{"view": "base", "base": "view"}[who]
+			check(t, inv.do(caches[who]))
+			serve(who, true)
+			if inv.name != "InvalidatePath" {
+				serve(other, false)
+			} else {
+				// Whether a path's record is per version or not, the
+				// other app serves its own page, fresh or renewed.
+				r := get(t, apps[other], "/p")
+				if r.xcache() == "HIT" && r.body != want[other] {
+					t.Fatalf("%s after %s on %s: %q", other, inv.name, who, r.body)
+				}
+				if r.xcache() != "HIT" {
+					want[other] = r.body
+				}
+				serve(other, false)
+			}
+		}
+	}
+}
