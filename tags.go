@@ -49,8 +49,7 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 	var errs []error
 	for _, t := range tags {
 		if err := c.invalidateTag(ctx, t); err != nil {
-			c.storageError(err)
-			c.pending.add(c, t)
+			c.storageError(err) // t is pending (invalidateTag)
 			errs = append(errs, err)
 		}
 	}
@@ -65,6 +64,12 @@ func (c *Cache) invalidateTag(ctx context.Context, t string) error {
 	// generation must see the epoch moved (the late-tag rule in fill).
 	c.moveEpoch()
 	err := c.storeSet(ctx, tk, g[:], generationTTL)
+	if err != nil {
+		// Pending before the hot layer's counters move (changedContext):
+		// a read in between would validate an entry against the store's
+		// old generation and keep it hot past the invalidation.
+		c.pending.add(c, t)
+	}
 	c.changedContext(ctx, msgTag, t)
 	if err != nil {
 		return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
