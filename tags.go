@@ -150,9 +150,6 @@ func (c *Cache) validTags(e *entry, marks *[]mark, memo *tagMemo) (bool, error) 
 	for rest := e.tags; len(rest) > 0; {
 		var name, gen []byte
 		name, gen, rest = nextTag(rest)
-		if c.pending.n.Load() != 0 && c.pending.has(name) {
-			return false, nil // invalidated here; the store has not taken it yet
-		}
 		names, want = append(names, name), append(want, gen)
 	}
 	if len(names) == 0 {
@@ -162,6 +159,15 @@ func (c *Cache) validTags(e *entry, marks *[]mark, memo *tagMemo) (bool, error) 
 		for _, name := range names {
 			if len(name) > 0 { // the key space's generation moves versions.all
 				*marks = append(*marks, c.tagMark(name))
+			}
+		}
+	}
+	// After the marks: a tag made pending before its marks moved (see
+	// invalidateTag) is seen here if they were read moved.
+	if c.pending.n.Load() != 0 {
+		for _, name := range names {
+			if c.pending.has(name) {
+				return false, nil // invalidated here; the store has not taken it yet
 			}
 		}
 	}
