@@ -94,12 +94,15 @@ func (c *Cache) drop(kind byte, name string) {
 	if (kind == msgTag && name == clearTag) || kind == 0 {
 		c.space.Store(nil)
 	}
+	if kind != msgKey {
+		// Before the hot layer's counters: a read that sees them moved
+		// sees every render's memo emptied too, so it cannot validate an
+		// old entry with a memo's old generation and keep it hot.
+		c.tagChanges.Add(1)
+	}
 	c.moveMarks(kind, name)
 	c.moveEpoch()
 	c.changes.Add(1)
-	if kind != msgKey {
-		c.tagChanges.Add(1)
-	}
 }
 
 // moveMarks drops the hot copies a change makes wrong: the key's, every

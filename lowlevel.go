@@ -101,6 +101,11 @@ func (c *Cache) Clear() error {
 	} else {
 		err = c.storeSet(context.Background(), c.keys.storageKey(kindTag, clearTag), g[:], generationTTL)
 	}
+	if err != nil {
+		// As InvalidateTags: never lost here, retried; pending before the
+		// drop moves the hot layer's counters (see invalidateTag).
+		c.pending.add(c, clearTag)
+	}
 	c.changed(msgTag, clearTag) // drops the copy of the key space's generation
 	if c.memory == nil && err == nil {
 		// After the drop: this instance's copy is the new generation.
@@ -108,7 +113,6 @@ func (c *Cache) Clear() error {
 	}
 	if err != nil {
 		c.storageError(err)
-		c.pending.add(c, clearTag) // as InvalidateTags: never lost here, retried
 		return fmt.Errorf("cachekit: clear: %w", err)
 	}
 	c.stats.invalidations.Add(1)

@@ -49,8 +49,7 @@ func (c *Cache) InvalidateTags(tags ...string) error {
 	var errs []error
 	for _, t := range tags {
 		if err := c.invalidateTag(ctx, t); err != nil {
-			c.storageError(err)
-			c.pending.add(c, t)
+			c.storageError(err) // t is pending (invalidateTag)
 			errs = append(errs, err)
 		}
 	}
@@ -65,6 +64,12 @@ func (c *Cache) invalidateTag(ctx context.Context, t string) error {
 	// generation must see the epoch moved (the late-tag rule in fill).
 	c.moveEpoch()
 	err := c.storeSet(ctx, tk, g[:], generationTTL)
+	if err != nil {
+		// Pending before the hot layer's counters move (changedContext):
+		// a read in between would validate an entry against the store's
+		// old generation and keep it hot past the invalidation.
+		c.pending.add(c, t)
+	}
 	c.changedContext(ctx, msgTag, t)
 	if err != nil {
 		return fmt.Errorf("cachekit: invalidate tag %q: %w", t, err)
@@ -145,9 +150,6 @@ func (c *Cache) validTags(e *entry, marks *[]mark, memo *tagMemo) (bool, error) 
 	for rest := e.tags; len(rest) > 0; {
 		var name, gen []byte
 		name, gen, rest = nextTag(rest)
-		if c.pending.n.Load() != 0 && c.pending.has(name) {
-			return false, nil // invalidated here; the store has not taken it yet
-		}
 		names, want = append(names, name), append(want, gen)
 	}
 	if len(names) == 0 {
@@ -157,6 +159,15 @@ func (c *Cache) validTags(e *entry, marks *[]mark, memo *tagMemo) (bool, error) 
 		for _, name := range names {
 			if len(name) > 0 { // the key space's generation moves versions.all
 				*marks = append(*marks, c.tagMark(name))
+			}
+		}
+	}
+	// After the marks: a tag made pending before its marks moved (see
+	// invalidateTag) is seen here if they were read moved.
+	if c.pending.n.Load() != 0 {
+		for _, name := range names {
+			if c.pending.has(name) {
+				return false, nil // invalidated here; the store has not taken it yet
 			}
 		}
 	}
