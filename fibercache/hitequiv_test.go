@@ -222,12 +222,19 @@ func TestHitPathVersions(t *testing.T) {
 	apps := map[string]*fiber.App{"base": mk(base, "base"), "view": mk(view, "view")}
 	caches := map[string]*cachekit.Cache{"base": base, "view": view}
 	want := map[string]string{}
-	serve := func(name string, fresh bool) {
+	// settle: the first render after the invalidation may not keep its
+	// page, and the next one must (a Clear leaves the path's fence, which
+	// a record it cannot read no longer holds: one render more, records.go).
+	serve := func(name string, fresh bool, settle ...bool) {
 		t.Helper()
 		for i := range 3 {
 			r := get(t, apps[name], "/p")
 			if !strings.HasPrefix(r.body, name) {
 				t.Fatalf("%s served %q", name, r.body)
+			}
+			if i == 1 && len(settle) > 0 && r.xcache() != "HIT" {
+				want[name] = r.body
+				continue
 			}
 			if i == 0 && fresh {
 				if r.xcache() == "HIT" || r.body == want[name] {
@@ -254,7 +261,11 @@ func TestHitPathVersions(t *testing.T) {
 		for _, who := range []string{"view", "base"} {
 			other := map[string]string{"view": "base", "base": "view"}[who]
 			check(t, inv.do(caches[who]))
-			serve(who, true)
+			if inv.name == "Clear" {
+				serve(who, true, true)
+			} else {
+				serve(who, true)
+			}
 			if inv.name != "InvalidatePath" {
 				serve(other, false)
 			} else {
