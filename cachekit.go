@@ -103,7 +103,8 @@ func (c *Cache) wire(cfg *Config) error {
 		c.store = copyingStore{c.user}
 	}
 	c.memory, _ = c.store.(*Memory)
-	if c.memory == nil && cfg.Timeout >= 0 {
+	if _, off := c.user.(dummy); c.memory == nil && cfg.Timeout >= 0 && !off {
+		// (A Dummy answers at once and holds nothing: nothing to bound.)
 		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold, cfg.MaxAbandoned)
 		c.store = c.guard
 		c.keys.place = true

@@ -64,7 +64,7 @@ func TestDrivers(t *testing.T) {
 			})
 			t.Run("TTL", func(t *testing.T) {
 				c := newCache(t, store, prefix())
-				const ttl = 300 * time.Millisecond // sub-second: the core rounds what the store gets
+				const ttl = 300 * time.Millisecond                                   // sub-second: the core rounds what the store gets
 				if err := c.Set("year", []byte("v"), 365*24*time.Hour); err != nil { // past Memcached's 30 days
 					t.Fatal(err)
 				}
