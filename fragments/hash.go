@@ -145,33 +145,41 @@ func appendSimple(b []byte, v reflect.Value) (_ []byte, ok bool) {
 		if !v.IsValid() {
 			return append(b, 'n'), true
 		}
-		switch v.Kind() {
-		case reflect.Interface, reflect.Pointer:
+		if k := v.Kind(); k == reflect.Interface || k == reflect.Pointer {
 			if v.IsNil() {
 				return append(b, 'n'), true
 			}
 			v = v.Elem()
 			continue
-		case reflect.Bool:
-			if v.Bool() {
-				return append(b, 'b', 1), true
-			}
-			return append(b, 'b', 0), true
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			return binary.BigEndian.AppendUint64(append(b, 'i'), uint64(v.Int())), true
-		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-			u := v.Uint()
-			if u <= math.MaxInt64 {
-				return binary.BigEndian.AppendUint64(append(b, 'i'), u), true
-			}
-			return binary.BigEndian.AppendUint64(append(b, 'u'), u), true
-		case reflect.Float32, reflect.Float64:
-			return binary.BigEndian.AppendUint64(append(b, 'f'), math.Float64bits(v.Float())), true
-		case reflect.String:
-			s := v.String()
-			return append(binary.AppendUvarint(append(b, 's'), uint64(len(s))), s...), true
 		}
-		return b, false
+		return appendScalar(b, v)
+	}
+	return b, false
+}
+
+// appendScalar appends the encoding of v when it is a bool, a number other
+// than complex, or a string (appendValue's encoding of those); ok is false
+// for any other kind.
+func appendScalar(b []byte, v reflect.Value) (_ []byte, ok bool) {
+	switch v.Kind() {
+	case reflect.Bool:
+		if v.Bool() {
+			return append(b, 'b', 1), true
+		}
+		return append(b, 'b', 0), true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return binary.BigEndian.AppendUint64(append(b, 'i'), uint64(v.Int())), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		u := v.Uint()
+		if u <= math.MaxInt64 {
+			return binary.BigEndian.AppendUint64(append(b, 'i'), u), true
+		}
+		return binary.BigEndian.AppendUint64(append(b, 'u'), u), true
+	case reflect.Float32, reflect.Float64:
+		return binary.BigEndian.AppendUint64(append(b, 'f'), math.Float64bits(v.Float())), true
+	case reflect.String:
+		s := v.String()
+		return append(appendLen(append(b, 's'), len(s)), s...), true
 	}
 	return b, false
 }
@@ -190,34 +198,19 @@ func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
 	if !v.IsValid() {
 		return append(b, 'n'), nil
 	}
+	if out, ok := appendScalar(b, v); ok {
+		return out, nil
+	}
 	switch v.Kind() {
 	case reflect.Interface, reflect.Pointer:
 		if v.IsNil() {
 			return append(b, 'n'), nil
 		}
 		return appendValue(b, v.Elem(), depth+1)
-	case reflect.Bool:
-		if v.Bool() {
-			return append(b, 'b', 1), nil
-		}
-		return append(b, 'b', 0), nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return binary.BigEndian.AppendUint64(append(b, 'i'), uint64(v.Int())), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		u := v.Uint()
-		if u <= math.MaxInt64 {
-			return binary.BigEndian.AppendUint64(append(b, 'i'), u), nil
-		}
-		return binary.BigEndian.AppendUint64(append(b, 'u'), u), nil
-	case reflect.Float32, reflect.Float64:
-		return binary.BigEndian.AppendUint64(append(b, 'f'), math.Float64bits(v.Float())), nil
 	case reflect.Complex64, reflect.Complex128:
 		c := v.Complex()
 		b = binary.BigEndian.AppendUint64(append(b, 'c'), math.Float64bits(real(c)))
 		return binary.BigEndian.AppendUint64(b, math.Float64bits(imag(c))), nil
-	case reflect.String:
-		s := v.String()
-		return append(appendLen(append(b, 's'), len(s)), s...), nil
 	case reflect.Slice, reflect.Array:
 		n := v.Len()
 		if v.Type().Elem().Kind() == reflect.Uint8 && (v.Kind() == reflect.Slice || v.CanAddr()) {
