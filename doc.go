@@ -53,6 +53,12 @@
 //     version= (WithVersion, a view of another version of the keys over
 //     the same layers) and IncrVersion, which moves an entry to another
 //     version under that version's generations of its tags.
+//   - fence.go: fences (SetFence, Fence), values stored as they are,
+//     outside every generation, and always read from the store itself:
+//     the negative information an invalidation leaves (fibercache's
+//     InvalidatePath), which no copy of a generation can hide. PeekStored
+//     (load.go) is Peek past Local and the hot layer, for the same kind of
+//     decision.
 //   - ttl.go: what a TTL means in every call (NoExpiry, DefaultTTL, 0 or
 //     negative: nothing stored); Set, Add, Touch and the fill read it there.
 //   - deps.go: every fill runs with a collector of the tags of what it
