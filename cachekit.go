@@ -103,8 +103,9 @@ func (c *Cache) wire(cfg *Config) error {
 		c.store = copyingStore{c.user}
 	}
 	c.memory, _ = c.store.(*Memory)
-	if _, off := c.user.(dummy); c.memory == nil && cfg.Timeout >= 0 && !off {
-		// (A Dummy answers at once and holds nothing: nothing to bound.)
+	if _, off := c.user.(dummy); c.memory == nil && cfg.Timeout >= 0 && (!off || cfg.Bus != nil) {
+		// (A Dummy answers at once and holds nothing: nothing to bound,
+		// unless a Bus is configured, whose publishes the guard bounds.)
 		c.guard = newGuard(c.store, cfg.Timeout, cfg.CircuitCooldown, cfg.CircuitThreshold, cfg.MaxAbandoned)
 		c.store = c.guard
 		c.keys.place = true

@@ -126,3 +126,36 @@ func TestGenerationExpiry(t *testing.T) {
 		}
 	})
 }
+
+// Incr and Touch write their entry with storeExpiry's rule once: the store
+// wrappers that make a read-modify-write (the guard's over a store's own
+// Atomic, the lock's over a plain store) apply it themselves, so it is not
+// applied before them too (a second more each time).
+func TestReadModifyWriteExpiry(t *testing.T) {
+	for name, plain := range map[string]bool{"Atomic store": false, "plain store": true} {
+		t.Run(name, func(t *testing.T) {
+			e := &expiries{Memory: newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20}), exp: map[string]time.Duration{}}
+			var s fiber.Storage = e
+			if plain {
+				s = plainStore{e}
+			}
+			c := New(Config{Storage: s, Logger: quiet()})
+			skey := c.keys.storageKey(kindEntry, "n")
+			if err := c.Set("n", []byte("1"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Incr("n", 1); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := e.exp[skey], storeExpiry(time.Hour); got != want {
+				t.Errorf("Incr wrote an hour's entry for %v, want %v", got, want)
+			}
+			if ok, err := c.Touch("n", 1500*time.Millisecond); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			if got, want := e.exp[skey], storeExpiry(1500*time.Millisecond); got != want {
+				t.Errorf("Touch(1.5 s) wrote the entry for %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -359,7 +359,12 @@ func (c *Cache) swapLive(op, key string, rewrite func(e *entry) (value []byte, e
 			return true, c.Delete(key)
 		}
 		buf := encodeEntry(make([]byte, 0, len(old)), &e, entryGens(&e), value)
-		ok, err := a.CompareAndSwap(skey, old, buf, storeExpiry(exp))
+		sexp := storeExpiry(exp)
+		switch a.(type) {
+		case guardedAtomic, lockedStore: // they apply storeExpiry themselves
+			sexp = exp
+		}
+		ok, err := a.CompareAndSwap(skey, old, buf, sexp)
 		if err != nil {
 			return false, c.atomicError(op, key, err)
 		}
