@@ -3,7 +3,6 @@ package cachekit
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,11 +124,10 @@ func (v HotView) Peek(key string) (r Result, ok bool) {
 // counted, so that the caller can go on to Load or Lookup as it would
 // have, as if Lookup had not been called.
 func (v HotView) Lookup(key string) (r Result, ok bool) {
-	if v.c == nil || key == "" || !v.c.hotHitAt(key, v.now, &r) {
-		return Result{}, false
+	if r, ok = v.Peek(key); ok {
+		v.c.count(key, Hit)
 	}
-	v.c.count(key, Hit)
-	return r, true
+	return r, ok
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxKeyLen+8); return &b }}
@@ -173,21 +171,15 @@ func (c *Cache) Peek(key string) (r Result, err error) {
 // which may alias a buffer the caller reuses. fragments' {{cache}} blocks
 // try it first, so a hit pays neither a fill's setup nor a Policy's checks.
 func (c *Cache) LookupHot(ctx context.Context, key string) (value []byte, ok bool) {
-	if c.hot == nil || (c.bus != nil && !c.bus.live.Load()) {
+	var r Result
+	if !c.hotHit(key, &r) {
 		return nil, false
 	}
-	v, ok := c.hot.get(key, c.hotID, c.monoNow(), c.marks)
-	if !ok {
-		return nil, false
-	}
-	c.stats.hits.Add(1) // count, with key not kept: it may alias the caller's buffer
-	if c.observe != nil {
-		c.observe(strings.Clone(key), Hit)
-	}
+	c.count(key, Hit) // Config.Observe is told keys may alias a caller's buffer
 	if d := depsFrom(ctx); d != nil {
-		d.addList(c, v.tags)
+		d.addList(c, r.tags)
 	}
-	return v.value, true
+	return r.Value, true
 }
 
 // PeekStored is Peek reading the storage itself: never the hot layer nor,
