@@ -171,13 +171,20 @@ func (m *middleware) lookupRecord(rkey []byte) (rec record, ok bool) {
 		return provisional, false
 	}
 	rec, tomb, ok := decodeRecord(r.Value)
+	return recordRead(rec, tomb, ok, r.Expires)
+}
+
+// recordRead is what a read of the record key says, decodeRecord's rec,
+// tomb and ok for a value fresh until expires: the record and true, or the
+// provisional record (under a tombstone's fence) and false.
+func recordRead(rec record, tomb, ok bool, expires time.Time) (record, bool) {
 	switch {
 	case !ok:
 		return provisional, false
 	case tomb:
 		return provisionalUnder(rec.fence), false
 	}
-	rec.expires = r.Expires
+	rec.expires = expires
 	return rec, true
 }
 
@@ -197,15 +204,7 @@ func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte) (record, b
 		d.rec, d.tomb, d.ok = decodeRecord(r.Value)
 		memo.Store(d)
 	}
-	switch {
-	case !d.ok:
-		return provisional, false
-	case d.tomb:
-		return provisionalUnder(d.rec.fence), false
-	}
-	rec := d.rec
-	rec.expires = r.Expires
-	return rec, true
+	return recordRead(d.rec, d.tomb, d.ok, r.Expires)
 }
 
 // decodedRecord is a record decoded once (lookupRecordIn): never
@@ -226,10 +225,7 @@ func (m *middleware) lookupStoredRecord(rkey string) (record, bool) {
 		return provisional, false
 	}
 	rec, tomb, ok := decodeRecord(r.Value)
-	if !ok || tomb {
-		return provisional, false
-	}
-	return rec, true
+	return recordRead(rec, tomb, ok, r.Expires)
 }
 
 // ensureRecord returns the path's record, making it (once for concurrent
