@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -68,6 +69,7 @@ var benchVariants = []benchVariant{
 		app.Get("/blog", func(c *fiber.Ctx) error { c.Type("html"); return c.Send(benchPage) })
 		return app
 	}},
+	{"prebuilt-same-response", sameResponseApp},
 	{"fibercache-hit", func(tb testing.TB) *fiber.App {
 		app := fiber.New()
 		app.Use(New(Config{Cache: newCache(tb), TTL: time.Hour}))
@@ -79,6 +81,38 @@ var benchVariants = []benchVariant{
 		app.Get("/blog", renderPage)
 		return app
 	}},
+}
+
+// The control for a fibercache hit's response: the headers a hit sends
+// (sameResponseLines, with the values of a hit of the benchmark's page,
+// constants here; TestSameResponseMatchesHit checks them against a real
+// hit), set with fasthttp's cheapest calls, and the body copied with
+// SetBody, as a hit must copy it (TestHitBodyNotWritable). Its cost over
+// prebuilt-bytes is the floor of answering with those headers.
+var (
+	sameResponseType  = []byte("text/html")
+	sameResponseLines = [][2][]byte{
+		{[]byte("Last-Modified"), []byte("Tue, 01 Dec 2026 15:21:29 GMT")},
+		{[]byte("ETag"), []byte(`W/"klMPFRGJhZqqjvfHpS0IIlAS"`)},
+		{[]byte("Age"), []byte("0")},
+		{[]byte("X-Cache"), []byte("HIT")},
+		{[]byte("Cache-Status"), []byte("cachekit; hit; ttl=3600")},
+	}
+)
+
+func sameResponseApp(testing.TB) *fiber.App {
+	app := fiber.New()
+	app.Get("/blog", func(c *fiber.Ctx) error {
+		resp := c.Response()
+		h := &resp.Header
+		h.SetContentTypeBytes(sameResponseType)
+		for _, l := range sameResponseLines {
+			h.SetCanonical(l[0], l[1])
+		}
+		resp.SetBody(benchPage)
+		return nil
+	})
+	return app
 }
 
 const benchRequest = "GET /blog?page=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (bench)\r\n" +
@@ -111,24 +145,7 @@ func serveLoop(b *testing.B, app *fiber.App, wire bool) { serveLoopReq(b, app, w
 // serveLoopReq is serveLoop with the request request.
 func serveLoopReq(b *testing.B, app *fiber.App, wire bool, request string) {
 	h := app.Handler()
-	// Warm: store the page, and check the answer.
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&fasthttp.Request{}, nil, nil)
-	for i := 0; i < 3; i++ {
-		ctx.Request.Reset()
-		ctx.Response.Reset()
-		ctx.ResetUserValues()
-		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(request))); err != nil {
-			b.Fatal(err)
-		}
-		h(&ctx)
-	}
-	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), benchPage) {
-		b.Fatalf("wrong answer: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
-	}
-	if x := ctx.Response.Header.Peek("X-Cache"); len(x) > 0 && !strings.EqualFold(string(x), "HIT") {
-		b.Fatalf("not a hit: %s %s", x, ctx.Response.Header.Peek("Cache-Status"))
-	}
+	warmAnswer(b, h, request)
 	raw := []byte(request)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchPage)))
@@ -164,6 +181,71 @@ func serveLoopReq(b *testing.B, app *fiber.App, wire bool, request string) {
 			}
 		}
 	})
+}
+
+// warmAnswer answers request with h three times (the first stores the
+// page), checks the last answer is the page (a hit, where X-Cache says)
+// and returns that response.
+func warmAnswer(tb testing.TB, h fasthttp.RequestHandler, request string) *fasthttp.Response {
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, nil, nil)
+	for i := 0; i < 3; i++ {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(request))); err != nil {
+			tb.Fatal(err)
+		}
+		h(&ctx)
+	}
+	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), benchPage) {
+		tb.Fatalf("wrong answer: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if x := ctx.Response.Header.Peek("X-Cache"); len(x) > 0 && !strings.EqualFold(string(x), "HIT") {
+		tb.Fatalf("not a hit: %s %s", x, ctx.Response.Header.Peek("Cache-Status"))
+	}
+	resp := new(fasthttp.Response)
+	ctx.Response.CopyTo(resp)
+	return resp
+}
+
+// TestSameResponseMatchesHit: the control prebuilt-same-response sends what
+// a fibercache hit of the benchmark's page sends, byte for byte, but for
+// the values that tell the time (Date, Last-Modified: both HTTP dates) and
+// age (Age, Cache-Status's ttl: both numbers), for both benchmark requests.
+func TestSameResponseMatchesHit(t *testing.T) {
+	masks := []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^((?:Date|Last-Modified): )[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\r$`),
+		regexp.MustCompile(`(?m)^(Age: )\d+\r$`),
+		regexp.MustCompile(`(?m)^(Cache-Status: cachekit; hit; ttl=)\d+\r$`),
+	}
+	wire := func(resp *fasthttp.Response) string {
+		var b bytes.Buffer
+		w := bufio.NewWriter(&b)
+		if err := resp.Write(w); err != nil {
+			t.Fatal(err)
+		}
+		_ = w.Flush()
+		s := b.String()
+		for i, re := range masks {
+			if !re.MatchString(s) {
+				t.Fatalf("mask %d matches nothing in\n%s", i, s)
+			}
+			s = re.ReplaceAllString(s, "${1}(masked)\r")
+		}
+		return s
+	}
+	hitApp := New(Config{Cache: newCache(t), TTL: time.Hour})
+	for _, request := range []string{benchRequest, benchBrowserRequest} {
+		app := fiber.New()
+		app.Use(hitApp)
+		app.Get("/blog", renderPage)
+		hit := wire(warmAnswer(t, app.Handler(), request))
+		same := wire(warmAnswer(t, sameResponseApp(t).Handler(), request))
+		if hit != same {
+			t.Errorf("prebuilt-same-response differs from a hit:\n%s\n---\n%s", same, hit)
+		}
+	}
 }
 
 // BenchmarkPage: the ~2.5 KB page answered by each variant, with the
