@@ -103,52 +103,79 @@ type hdrPair struct {
 	value []byte
 }
 
-// setAll is set for each of pre, then of pairs, in turn, whose names are
-// all distinct: the list is found once, only the lines already there are
-// searched, and a reused line already holding the name keeps it.
-func (lv *listView) setAll(h *fasthttp.ResponseHeader, pre, pairs []hdrPair) {
+// setServed sets the lines a served page adds to h's list, in this order,
+// each as h.SetCanonical would (the first line of that name gets the
+// value, else a line is appended): fixed (the page's stored list headers
+// and its ETag, names all distinct and none of the others), Age (when
+// hasAge), X-Cache and Cache-Status (their values for kind and remaining,
+// serve.go). The list is found once; only the lines already there are
+// searched (none, on a response nothing in front wrote to); a reused line
+// already holding the name keeps it; Age and Cache-Status are formatted
+// straight into their lines.
+func (lv *listView) setServed(h *fasthttp.ResponseHeader, fixed []hdrPair, age int64, hasAge bool, kind serveKind, remaining int64) {
 	if !lv.respOK {
-		for _, pr := range pre {
+		for _, pr := range fixed {
 			h.SetCanonical(s2b(pr.name), pr.value)
 		}
-		for _, pr := range pairs {
-			h.SetCanonical(s2b(pr.name), pr.value)
+		var buf [96]byte
+		if hasAge {
+			h.SetCanonical(hdrAge, appendInt(buf[:0], age))
 		}
+		h.SetCanonical(hdrXCache, xCacheOf(kind))
+		h.SetCanonical(hdrCacheStatus, appendCacheStatus(buf[:0], kind, remaining))
 		return
 	}
 	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
 	list := *p
 	had := len(list)
-	list = setPairs(list, had, pre)
-	*p = setPairs(list, had, pairs)
+	list = setPairs(list, had, fixed)
+	var e *kv
+	if hasAge {
+		list, e = lineOf(list, had, "Age")
+		e.value = appendInt(e.value[:0], age)
+	}
+	list, e = lineOf(list, had, "X-Cache")
+	e.value = append(e.value[:0], xCacheOf(kind)...)
+	list, e = lineOf(list, had, "Cache-Status")
+	e.value = appendCacheStatus(e.value[:0], kind, remaining)
+	*p = list
 }
 
-// setPairs is setAll's loop over pairs, on list, whose first had lines are
-// those already there.
+// setPairs sets each of pairs, whose names are all distinct, on list,
+// whose first had lines are those already there.
 func setPairs(list []kv, had int, pairs []hdrPair) []kv {
-next:
-	for _, pr := range pairs {
-		for i := 0; i < had; i++ {
-			if string(list[i].key) == pr.name {
-				list[i].value = append(list[i].value[:0], pr.value...)
-				list[i].noValue = false
-				continue next
-			}
-		}
-		n := len(list)
-		if cap(list) > n {
-			list = list[:n+1]
-		} else {
-			list = append(list, kv{value: []byte{}})
-		}
-		e := &list[n]
-		if string(e.key) != pr.name { // a reused line holds its last name
-			e.key = append(e.key[:0], pr.name...)
-		}
-		e.value = append(e.value[:0], pr.value...)
-		e.noValue = false
+	for i := range pairs {
+		var e *kv
+		list, e = lineOf(list, had, pairs[i].name)
+		e.value = append(e.value[:0], pairs[i].value...)
 	}
 	return list
+}
+
+// lineOf returns list and its line to hold name, valued (noValue false):
+// the first of the had lines already there named name, else a line
+// appended (fasthttp's allocArg: a line within the capacity is reused with
+// its buffers; it keeps its name when it already holds name). The caller
+// writes its value.
+func lineOf(list []kv, had int, name string) ([]kv, *kv) {
+	for i := 0; i < had; i++ {
+		if string(list[i].key) == name {
+			list[i].noValue = false
+			return list, &list[i]
+		}
+	}
+	n := len(list)
+	if cap(list) > n {
+		list = list[:n+1]
+	} else {
+		list = append(list, kv{value: []byte{}})
+	}
+	e := &list[n]
+	if string(e.key) != name { // a reused line holds its last name
+		e.key = append(e.key[:0], name...)
+	}
+	e.noValue = false
+	return list, e
 }
 
 // respLines returns how many lines h's header list holds (respOK).

@@ -189,31 +189,71 @@ func TestHarmlessLookup(t *testing.T) {
 	}
 }
 
-// TestHeaderListSetAll: setAll is SetCanonical for each pair in turn.
-func TestHeaderListSetAll(t *testing.T) {
+// TestHeaderListSetServed: setServed is SetCanonical for each line in turn
+// (the fixed ones, Age, X-Cache, Cache-Status), on a response list empty
+// or not, fresh or reused (its lines holding other names), whatever the
+// kind.
+func TestHeaderListSetServed(t *testing.T) {
 	lv := newListView()
-	pairs := []hdrPair{{"ETag", []byte(`"e"`)}, {"Age", []byte("7")}, {"X-Cache", []byte("HIT")},
-		{"Cache-Status", []byte("cachekit; hit; ttl=10")}}
-	for _, before := range [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}}} {
-		for _, off := range []listView{lv, {}} { // the list written, and SetCanonical
-			for split := 0; split <= len(pairs); split++ { // pairs as pre, then the rest
-				var a, b fasthttp.Response
-				for round := 0; round < 2; round++ {
-					a.Reset()
-					b.Reset()
-					for _, kv := range before {
-						a.Header.Set(kv[0], kv[1])
-						b.Header.Set(kv[0], kv[1])
-					}
-					off.setAll(&a.Header, pairs[:split], pairs[split:])
-					for _, pr := range pairs {
-						b.Header.SetCanonical([]byte(pr.name), pr.value)
-					}
-					if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
-						t.Fatalf("before %q, split %d: setAll %q, SetCanonical %q", before, split, ga, gb)
+	if !lv.respOK {
+		t.Fatal("no view of the response list")
+	}
+	fixed := []hdrPair{{"Last-Modified", []byte("Tue, 01 Dec 2026 15:21:29 GMT")}, {"X-Frame-Options", []byte("DENY")},
+		{"ETag", []byte(`"e"`)}}
+	befores := [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}},
+		{{"X-Frame-Options", "SAMEORIGIN"}, {"X-Cache", "z"}, {"Last-Modified", "l"}}}
+	kinds := []serveKind{kindHit, kindStale, kindStaleIfError, kindCollapsed, kindRevalidated}
+	for _, off := range []listView{lv, {}} { // the list written, and SetCanonical
+		var a, b fasthttp.Response // reused across the cases, as a connection's
+		for _, before := range befores {
+			for nf := 0; nf <= len(fixed); nf++ {
+				for _, kind := range kinds {
+					for _, hasAge := range []bool{true, false} {
+						for _, remaining := range []int64{3600, 7, -12, 0, 123456} {
+							a.Reset()
+							b.Reset()
+							for _, kv := range before {
+								a.Header.Set(kv[0], kv[1])
+								b.Header.Set(kv[0], kv[1])
+							}
+							off.setServed(&a.Header, fixed[:nf], 42, hasAge, kind, remaining)
+							for _, pr := range fixed[:nf] {
+								b.Header.SetCanonical([]byte(pr.name), pr.value)
+							}
+							if hasAge {
+								b.Header.SetCanonical([]byte("Age"), []byte("42"))
+							}
+							b.Header.SetCanonical([]byte("X-Cache"), xCacheOf(kind))
+							b.Header.SetCanonical([]byte("Cache-Status"), appendCacheStatus(nil, kind, remaining))
+							if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
+								t.Fatalf("before %q, %d fixed, kind %d, age %v: setServed %q, SetCanonical %q", before, nf, kind, hasAge, ga, gb)
+							}
+						}
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestCacheStatusValues: the X-Cache and Cache-Status a page served as
+// each kind carries.
+func TestCacheStatusValues(t *testing.T) {
+	for _, tc := range []struct {
+		kind      serveKind
+		remaining int64
+		x, status string
+	}{
+		{kindHit, 3600, "HIT", "cachekit; hit; ttl=3600"},
+		{kindHit, 0, "HIT", "cachekit; hit; ttl=0"},
+		{kindStale, -5, "STALE", "cachekit; hit; ttl=-5; detail=stale-while-revalidate"},
+		{kindStale, 3, "STALE", "cachekit; hit; ttl=0; detail=stale-while-revalidate"},
+		{kindStaleIfError, -70, "STALE", "cachekit; fwd=stale; ttl=-70; detail=stale-if-error"},
+		{kindCollapsed, 60, "MISS", "cachekit; fwd=uri-miss; collapsed; stored"},
+		{kindRevalidated, 60, "HIT", "cachekit; fwd=stale; fwd-status=304; stored; ttl=60"},
+	} {
+		if x, st := string(xCacheOf(tc.kind)), string(appendCacheStatus([]byte("keep|"), tc.kind, tc.remaining)); x != tc.x || st != "keep|"+tc.status {
+			t.Errorf("kind %d, remaining %d: X-Cache %q, Cache-Status %q; want %q, %q", tc.kind, tc.remaining, x, st, tc.x, tc.status)
 		}
 	}
 }

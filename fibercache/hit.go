@@ -50,13 +50,15 @@ type prepared struct {
 	pg  page
 	// simple: the stored headers are set as planned below, together with
 	// the hit's own: apart, the headers fasthttp keeps out of its header
-	// list (set through SetCanonical), and pairs, those of the list, at
+	// list (set through SetCanonical), and those of the list, at
 	// most maxPreparedPairs, with names distinct from each other and from
 	// the hit's own (ETag, Age, X-Cache, Cache-Status). Otherwise serve
 	// walks the stored headers one by one.
 	simple bool
 	apart  []header
-	pairs  []hdrPair
+	// fixed: those of the list, then the page's ETag (if any): the lines
+	// a hit sets as they are, before its Age, X-Cache and Cache-Status.
+	fixed []hdrPair
 }
 
 // maxPreparedPairs is how many stored list headers a simple page has at
@@ -108,14 +110,18 @@ func (m *middleware) prepare(b []byte) *prepared {
 				p.simple = false
 			}
 			p.apart = append(p.apart, hd)
-		case len(p.pairs) == maxPreparedPairs:
+		case len(p.fixed) == maxPreparedPairs:
 			p.simple = false
 		default:
-			p.pairs = append(p.pairs, hdrPair{name: string(hd.name), value: hd.value})
+			p.fixed = append(p.fixed, hdrPair{name: string(hd.name), value: hd.value})
 		}
 	}
 	if !p.simple {
-		p.apart, p.pairs = nil, nil
+		p.apart, p.fixed = nil, nil
+		return p
+	}
+	if len(p.pg.etag) > 0 {
+		p.fixed = append(p.fixed, hdrPair{"ETag", p.pg.etag})
 	}
 	return p
 }

@@ -1,6 +1,7 @@
 package fibercache
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,7 +134,12 @@ func TestPathKeyTag(t *testing.T) {
 // TestAppendInt: appendInt writes what strconv.AppendInt writes, on both
 // sides of each of its limits.
 func TestAppendInt(t *testing.T) {
-	for _, n := range []int64{-10000, -1, 0, 1, 9, 10, 42, 99, 100, 999, 1000, 3600, 9999, 10000, 86400, 1 << 40} {
+	ns := []int64{-10000, -1, 0, 1, 9, 10, 42, 99, 100, 101, 999, 1000, 3600, 9999, 10000, 10001, 86400, 99999,
+		100000, 999999, 1000000, 31536000, 99999999, 100000000, 1 << 40, math.MaxInt64, math.MinInt64}
+	for n := int64(0); n < 200000; n += 7 {
+		ns = append(ns, n)
+	}
+	for _, n := range ns {
 		if got, want := string(appendInt([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
 			t.Errorf("appendInt(%d) = %q, want %q", n, got, want)
 		}

@@ -14,6 +14,7 @@ var (
 	hdrXCache       = []byte("X-Cache")
 	hdrCacheStatus  = []byte("Cache-Status")
 	hdrETag         = []byte("ETag")
+	hdrAge          = []byte("Age")
 	hdrLastModified = []byte("Last-Modified")
 	hdrCacheCtl     = []byte("Cache-Control")
 	hdrExpiresB     = []byte("Expires")
@@ -46,33 +47,31 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	h := &resp.Header
 	resp.SetStatusCode(pg.status)
 	h.SetContentTypeBytes(pg.ctype)
-	// The stored headers (when prepared), ETag, Age, X-Cache and
-	// Cache-Status, set at once.
-	var pairs [4]hdrPair
-	np := 0
-	var pre []hdrPair
+	// The stored headers: those fasthttp keeps apart, and the list's with
+	// the ETag (fixed) set below with the hit's own, when prepared; else
+	// set one by one, then the ETag.
+	var fixed []hdrPair
+	var etagOnly [1]hdrPair
 	if pp != nil && pp.simple {
 		for _, hd := range pp.apart {
 			h.SetCanonical(hd.name, hd.value)
 		}
-		pre = pp.pairs
+		fixed = pp.fixed
 	} else {
 		setStored(h, &m.list, pg)
-	}
-	if len(pg.etag) > 0 {
-		// The page's ETag replaces one a middleware in front set, as the
-		// handler's did on the miss: fasthttp's Set spells it "Etag",
-		// which setAll's line would be sent beside.
-		if m.list.hasLineFold(h, "etag") {
-			h.Del("ETag")
+		if len(pg.etag) > 0 {
+			etagOnly[0] = hdrPair{"ETag", pg.etag}
+			fixed = etagOnly[:]
 		}
-		pairs[np] = hdrPair{"ETag", pg.etag}
-		np++
+	}
+	// The page's ETag replaces one a middleware in front set, as the
+	// handler's did on the miss: fasthttp's Set spells it "Etag", which
+	// the ETag line would be sent beside.
+	if len(pg.etag) > 0 && m.list.hasLineFold(h, "etag") {
+		h.Del("ETag")
 	}
 	sendStoredDate(c, pg) // date.go
 
-	var ageBuf [24]byte
-	var buf [96]byte
 	// Seconds of freshness left (negative when stale): the page's TTL
 	// less its age, with no clock read.
 	age := int64(r.Age / time.Second)
@@ -80,41 +79,14 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	if pg.ttl == 0 {
 		remaining = 365 * 24 * 3600
 	}
-	if kind != kindCollapsed || pg.age != 0 {
-		// The age it had when stored (its Age, its Date) counts too.
-		pairs[np] = hdrPair{"Age", appendInt(ageBuf[:0], age+int64(pg.age))}
-		np++
-	}
-	b := append(buf[:0], "cachekit; "...)
-	x := xHit
-	switch kind {
-	case kindHit:
-		b = append(b, "hit; ttl="...)
-		b = appendInt(b, remaining)
-	case kindStale:
-		x = xStale
-		b = append(b, "hit; ttl="...)
-		b = appendInt(b, min(remaining, 0))
-		b = append(b, "; detail=stale-while-revalidate"...)
-	case kindStaleIfError:
-		x = xStale
-		b = append(b, "fwd=stale; ttl="...)
-		b = appendInt(b, min(remaining, 0))
-		b = append(b, "; detail=stale-if-error"...)
-	case kindCollapsed:
-		x = xMiss
-		b = append(b, "fwd=uri-miss; collapsed; stored"...)
-	case kindRevalidated:
-		b = append(b, "fwd=stale; fwd-status=304; stored; ttl="...)
-		b = appendInt(b, remaining)
-	}
-	pairs[np] = hdrPair{"X-Cache", x}
-	pairs[np+1] = hdrPair{"Cache-Status", b}
-	m.list.setAll(h, pre, pairs[:np+2])
+	// The age it had when stored (its Age, its Date) counts too; a
+	// collapsed request's page, just rendered, has none.
+	hasAge := kind != kindCollapsed || pg.age != 0
+	m.list.setServed(h, fixed, age+int64(pg.age), hasAge, kind, remaining)
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}
-	if pg.status == fiber.StatusOK && notModified(req, pg.etag, pg.lastModified) {
+	if pg.status == fiber.StatusOK && len(req.inm)|len(req.ims) != 0 && notModified(req, pg.etag, pg.lastModified) {
 		resp.SetStatusCode(fiber.StatusNotModified)
 		resp.ResetBody()
 		return
@@ -123,6 +95,42 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	// stored value, shared with every other hit, and a middleware outside
 	// may edit the response body in place.
 	resp.SetBody(pg.body)
+}
+
+// xCacheOf is the X-Cache value of a page served as kind.
+func xCacheOf(kind serveKind) []byte {
+	switch kind {
+	case kindStale, kindStaleIfError:
+		return xStale
+	case kindCollapsed:
+		return xMiss
+	}
+	return xHit
+}
+
+// appendCacheStatus appends the Cache-Status value of a page served as
+// kind with remaining seconds of freshness (negative when stale) to dst.
+func appendCacheStatus(dst []byte, kind serveKind, remaining int64) []byte {
+	dst = append(dst, "cachekit; "...)
+	switch kind {
+	case kindHit:
+		dst = append(dst, "hit; ttl="...)
+		dst = appendInt(dst, remaining)
+	case kindStale:
+		dst = append(dst, "hit; ttl="...)
+		dst = appendInt(dst, min(remaining, 0))
+		dst = append(dst, "; detail=stale-while-revalidate"...)
+	case kindStaleIfError:
+		dst = append(dst, "fwd=stale; ttl="...)
+		dst = appendInt(dst, min(remaining, 0))
+		dst = append(dst, "; detail=stale-if-error"...)
+	case kindCollapsed:
+		dst = append(dst, "fwd=uri-miss; collapsed; stored"...)
+	case kindRevalidated:
+		dst = append(dst, "fwd=stale; fwd-status=304; stored; ttl="...)
+		dst = appendInt(dst, remaining)
+	}
+	return dst
 }
 
 // setStored sets pg's stored headers one by one, in order.
