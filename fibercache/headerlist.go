@@ -105,77 +105,134 @@ type hdrPair struct {
 
 // setServed sets the lines a served page adds to h's list, in this order,
 // each as h.SetCanonical would (the first line of that name gets the
-// value, else a line is appended): fixed (the page's stored list headers
-// and its ETag, names all distinct and none of the others), Age (when
-// hasAge), X-Cache and Cache-Status (their values for kind and remaining,
-// serve.go). The list is found once; only the lines already there are
-// searched (none, on a response nothing in front wrote to); a reused line
-// already holding the name keeps it; Age and Cache-Status are formatted
-// straight into their lines.
-func (lv *listView) setServed(h *fasthttp.ResponseHeader, fixed []hdrPair, age int64, hasAge bool, kind serveKind, remaining int64) {
+// value, else a line is appended): fixed (the page's stored list headers:
+// names all distinct and none of the others), ETag (when etag is not
+// empty), Age (when hasAge), X-Cache and Cache-Status (their values for
+// kind and remaining, serve.go). The list is found once; only the lines
+// already there are searched (none, on a response nothing in front wrote
+// to); a reused line already holding the name keeps it; Age, X-Cache and
+// Cache-Status are formatted straight into their lines.
+func (lv *listView) setServed(h *fasthttp.ResponseHeader, fixed []hdrPair, etag []byte, age int64, hasAge bool,
+	kind serveKind, remaining int64) {
 	if !lv.respOK {
 		for _, pr := range fixed {
 			h.SetCanonical(s2b(pr.name), pr.value)
+		}
+		if len(etag) > 0 {
+			h.SetCanonical(hdrETag, etag)
 		}
 		var buf [96]byte
 		if hasAge {
 			h.SetCanonical(hdrAge, appendInt(buf[:0], age))
 		}
-		h.SetCanonical(hdrXCache, xCacheOf(kind))
+		h.SetCanonical(hdrXCache, appendXCache(buf[:0], kind))
 		h.SetCanonical(hdrCacheStatus, appendCacheStatus(buf[:0], kind, remaining))
 		return
 	}
 	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
-	list := *p
-	had := len(list)
-	list = setPairs(list, had, fixed)
-	var e *kv
+	w := lines{list: *p, had: len(*p)}
+	w.reserve(len(fixed) + 4)
+	if w.had > 0 {
+		w.setServed(fixed, etag, age, hasAge, kind, remaining)
+		*p = w.list
+		return
+	}
+	// Nothing in front wrote a line: each is the next, its name (a
+	// constant but the stored ones') compared in place.
+	for i := range fixed {
+		e := w.next(fixed[i].name)
+		e.value = append(e.value[:0], fixed[i].value...)
+	}
+	if len(etag) > 0 {
+		e := w.next("ETag")
+		e.value = append(e.value[:0], etag...)
+	}
 	if hasAge {
-		list, e = lineOf(list, had, "Age")
+		e := w.next("Age")
 		e.value = appendInt(e.value[:0], age)
 	}
-	list, e = lineOf(list, had, "X-Cache")
-	e.value = append(e.value[:0], xCacheOf(kind)...)
-	list, e = lineOf(list, had, "Cache-Status")
+	e := w.next("X-Cache")
+	e.value = appendXCache(e.value[:0], kind)
+	e = w.next("Cache-Status")
 	e.value = appendCacheStatus(e.value[:0], kind, remaining)
-	*p = list
+	*p = w.list
 }
 
-// setPairs sets each of pairs, whose names are all distinct, on list,
-// whose first had lines are those already there.
-func setPairs(list []kv, had int, pairs []hdrPair) []kv {
-	for i := range pairs {
-		var e *kv
-		list, e = lineOf(list, had, pairs[i].name)
-		e.value = append(e.value[:0], pairs[i].value...)
+// setServed is listView.setServed on a list that had lines: each line
+// replaces the first of its name there, if any.
+func (w *lines) setServed(fixed []hdrPair, etag []byte, age int64, hasAge bool, kind serveKind, remaining int64) {
+	for i := range fixed {
+		e := w.line(fixed[i].name)
+		e.value = append(e.value[:0], fixed[i].value...)
 	}
-	return list
+	if len(etag) > 0 {
+		e := w.line("ETag")
+		e.value = append(e.value[:0], etag...)
+	}
+	if hasAge {
+		e := w.line("Age")
+		e.value = appendInt(e.value[:0], age)
+	}
+	e := w.line("X-Cache")
+	e.value = appendXCache(e.value[:0], kind)
+	e = w.line("Cache-Status")
+	e.value = appendCacheStatus(e.value[:0], kind, remaining)
 }
 
-// lineOf returns list and its line to hold name, valued (noValue false):
-// the first of the had lines already there named name, else a line
-// appended (fasthttp's allocArg: a line within the capacity is reused with
-// its buffers; it keeps its name when it already holds name). The caller
-// writes its value.
-func lineOf(list []kv, had int, name string) ([]kv, *kv) {
-	for i := 0; i < had; i++ {
-		if string(list[i].key) == name {
-			list[i].noValue = false
-			return list, &list[i]
+// lines writes a response's header list: had is how many lines it held
+// before.
+type lines struct {
+	list []kv
+	had  int
+}
+
+// line returns the line to hold name, valued (noValue false), for the
+// caller to write its value: the first of the had lines already there
+// named name, else the next line (next).
+func (w *lines) line(name string) *kv {
+	for i := range w.list[:w.had] {
+		if string(w.list[i].key) == name {
+			return w.at(i)
 		}
 	}
-	n := len(list)
-	if cap(list) > n {
-		list = list[:n+1]
-	} else {
-		list = append(list, kv{value: []byte{}})
-	}
-	e := &list[n]
-	if string(e.key) != name { // a reused line holds its last name
+	return w.next(name)
+}
+
+// at returns line i, valued.
+func (w *lines) at(i int) *kv {
+	e := &w.list[i]
+	e.noValue = false
+	return e
+}
+
+// next appends a line to hold name, valued, for the caller to write its
+// value; the list has room (reserve). As fasthttp's allocArg, a line
+// within the capacity is reused with its buffers: it keeps its name when
+// it already holds name. Small enough to be inlined, so that a constant
+// name is compared in place.
+func (w *lines) next(name string) *kv {
+	n := len(w.list)
+	w.list = w.list[:n+1]
+	e := &w.list[n]
+	if string(e.key) != name {
 		e.key = append(e.key[:0], name...)
 	}
 	e.noValue = false
-	return list, e
+	return e
+}
+
+// reserve makes room for k more lines (fasthttp's allocArg: a new line's
+// value is empty, not nil).
+func (w *lines) reserve(k int) {
+	n := len(w.list)
+	if cap(w.list) >= n+k {
+		return // the lines past n keep their buffers
+	}
+	w.list = w.list[:cap(w.list)]
+	for len(w.list) < n+k {
+		w.list = append(w.list, kv{value: []byte{}})
+	}
+	w.list = w.list[:n]
 }
 
 // respLines returns how many lines h's header list holds (respOK).

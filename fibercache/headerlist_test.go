@@ -198,8 +198,7 @@ func TestHeaderListSetServed(t *testing.T) {
 	if !lv.respOK {
 		t.Fatal("no view of the response list")
 	}
-	fixed := []hdrPair{{"Last-Modified", []byte("Tue, 01 Dec 2026 15:21:29 GMT")}, {"X-Frame-Options", []byte("DENY")},
-		{"ETag", []byte(`"e"`)}}
+	fixed := []hdrPair{{"Last-Modified", []byte("Tue, 01 Dec 2026 15:21:29 GMT")}, {"X-Frame-Options", []byte("DENY")}}
 	befores := [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}},
 		{{"X-Frame-Options", "SAMEORIGIN"}, {"X-Cache", "z"}, {"Last-Modified", "l"}}}
 	kinds := []serveKind{kindHit, kindStale, kindStaleIfError, kindCollapsed, kindRevalidated}
@@ -207,26 +206,31 @@ func TestHeaderListSetServed(t *testing.T) {
 		var a, b fasthttp.Response // reused across the cases, as a connection's
 		for _, before := range befores {
 			for nf := 0; nf <= len(fixed); nf++ {
-				for _, kind := range kinds {
-					for _, hasAge := range []bool{true, false} {
-						for _, remaining := range []int64{3600, 7, -12, 0, 123456} {
-							a.Reset()
-							b.Reset()
-							for _, kv := range before {
-								a.Header.Set(kv[0], kv[1])
-								b.Header.Set(kv[0], kv[1])
-							}
-							off.setServed(&a.Header, fixed[:nf], 42, hasAge, kind, remaining)
-							for _, pr := range fixed[:nf] {
-								b.Header.SetCanonical([]byte(pr.name), pr.value)
-							}
-							if hasAge {
-								b.Header.SetCanonical([]byte("Age"), []byte("42"))
-							}
-							b.Header.SetCanonical([]byte("X-Cache"), xCacheOf(kind))
-							b.Header.SetCanonical([]byte("Cache-Status"), appendCacheStatus(nil, kind, remaining))
-							if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
-								t.Fatalf("before %q, %d fixed, kind %d, age %v: setServed %q, SetCanonical %q", before, nf, kind, hasAge, ga, gb)
+				for _, etag := range []string{"", `"e"`} {
+					for _, kind := range kinds {
+						for _, hasAge := range []bool{true, false} {
+							for _, remaining := range []int64{3600, 7, -12, 0, 123456} {
+								a.Reset()
+								b.Reset()
+								for _, kv := range before {
+									a.Header.Set(kv[0], kv[1])
+									b.Header.Set(kv[0], kv[1])
+								}
+								off.setServed(&a.Header, fixed[:nf], []byte(etag), 42, hasAge, kind, remaining)
+								for _, pr := range fixed[:nf] {
+									b.Header.SetCanonical([]byte(pr.name), pr.value)
+								}
+								if etag != "" {
+									b.Header.SetCanonical([]byte("ETag"), []byte(etag))
+								}
+								if hasAge {
+									b.Header.SetCanonical([]byte("Age"), []byte("42"))
+								}
+								b.Header.SetCanonical([]byte("X-Cache"), appendXCache(nil, kind))
+								b.Header.SetCanonical([]byte("Cache-Status"), appendCacheStatus(nil, kind, remaining))
+								if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
+									t.Fatalf("before %q, %d fixed, etag %q, kind %d, age %v: setServed %q, SetCanonical %q", before, nf, etag, kind, hasAge, ga, gb)
+								}
 							}
 						}
 					}
@@ -252,7 +256,7 @@ func TestCacheStatusValues(t *testing.T) {
 		{kindCollapsed, 60, "MISS", "cachekit; fwd=uri-miss; collapsed; stored"},
 		{kindRevalidated, 60, "HIT", "cachekit; fwd=stale; fwd-status=304; stored; ttl=60"},
 	} {
-		if x, st := string(xCacheOf(tc.kind)), string(appendCacheStatus([]byte("keep|"), tc.kind, tc.remaining)); x != tc.x || st != "keep|"+tc.status {
+		if x, st := string(appendXCache(nil, tc.kind)), string(appendCacheStatus([]byte("keep|"), tc.kind, tc.remaining)); x != tc.x || st != "keep|"+tc.status {
 			t.Errorf("kind %d, remaining %d: X-Cache %q, Cache-Status %q; want %q, %q", tc.kind, tc.remaining, x, st, tc.x, tc.status)
 		}
 	}

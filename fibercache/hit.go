@@ -56,8 +56,8 @@ type prepared struct {
 	// walks the stored headers one by one.
 	simple bool
 	apart  []header
-	// fixed: those of the list, then the page's ETag (if any): the lines
-	// a hit sets as they are, before its Age, X-Cache and Cache-Status.
+	// fixed: those of the list, the lines a hit sets as they are, before
+	// its ETag, Age, X-Cache and Cache-Status (setServed).
 	fixed []hdrPair
 }
 
@@ -118,10 +118,6 @@ func (m *middleware) prepare(b []byte) *prepared {
 	}
 	if !p.simple {
 		p.apart, p.fixed = nil, nil
-		return p
-	}
-	if len(p.pg.etag) > 0 {
-		p.fixed = append(p.fixed, hdrPair{"ETag", p.pg.etag})
 	}
 	return p
 }

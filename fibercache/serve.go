@@ -47,11 +47,10 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	h := &resp.Header
 	resp.SetStatusCode(pg.status)
 	h.SetContentTypeBytes(pg.ctype)
-	// The stored headers: those fasthttp keeps apart, and the list's with
-	// the ETag (fixed) set below with the hit's own, when prepared; else
-	// set one by one, then the ETag.
+	// The stored headers: those fasthttp keeps apart, and the list's
+	// (fixed) set below with the ETag and the hit's own, when prepared;
+	// else set one by one.
 	var fixed []hdrPair
-	var etagOnly [1]hdrPair
 	if pp != nil && pp.simple {
 		for _, hd := range pp.apart {
 			h.SetCanonical(hd.name, hd.value)
@@ -59,10 +58,6 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 		fixed = pp.fixed
 	} else {
 		setStored(h, &m.list, pg)
-		if len(pg.etag) > 0 {
-			etagOnly[0] = hdrPair{"ETag", pg.etag}
-			fixed = etagOnly[:]
-		}
 	}
 	// The page's ETag replaces one a middleware in front set, as the
 	// handler's did on the miss: fasthttp's Set spells it "Etag", which
@@ -82,7 +77,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	// The age it had when stored (its Age, its Date) counts too; a
 	// collapsed request's page, just rendered, has none.
 	hasAge := kind != kindCollapsed || pg.age != 0
-	m.list.setServed(h, fixed, age+int64(pg.age), hasAge, kind, remaining)
+	m.list.setServed(h, fixed, pg.etag, age+int64(pg.age), hasAge, kind, remaining)
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
 		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
 	}
@@ -97,15 +92,15 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	resp.SetBody(pg.body)
 }
 
-// xCacheOf is the X-Cache value of a page served as kind.
-func xCacheOf(kind serveKind) []byte {
+// appendXCache appends the X-Cache value of a page served as kind to dst.
+func appendXCache(dst []byte, kind serveKind) []byte {
 	switch kind {
 	case kindStale, kindStaleIfError:
-		return xStale
+		return append(dst, "STALE"...)
 	case kindCollapsed:
-		return xMiss
+		return append(dst, "MISS"...)
 	}
-	return xHit
+	return append(dst, "HIT"...)
 }
 
 // appendCacheStatus appends the Cache-Status value of a page served as
