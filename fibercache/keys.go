@@ -242,7 +242,7 @@ func appendLenField(dst, v []byte) []byte {
 
 // appendInt is strconv.AppendInt(dst, n, 10), its common small values
 // (lengths, ages, TTLs: below 10^8) written two digits at a time from a
-// table, those below 10^4 without a copy.
+// table, those below 10^4 at once.
 func appendInt(dst []byte, n int64) []byte {
 	if n < 0 || n >= 1e8 {
 		return strconv.AppendInt(dst, n, 10)
@@ -252,26 +252,25 @@ func appendInt(dst []byte, n int64) []byte {
 	case u < 10:
 		return append(dst, byte('0'+u))
 	case u < 100:
-		return append(dst, digitPairs[2*u], digitPairs[2*u+1])
+		d := digitPairs[u]
+		return append(dst, byte(d), byte(d>>8))
 	case u < 1000:
-		lo := u % 100
-		return append(dst, byte('0'+u/100), digitPairs[2*lo], digitPairs[2*lo+1])
+		d := digitPairs[u%100]
+		return append(dst, byte('0'+u/100), byte(d), byte(d>>8))
 	case u < 10000:
-		hi, lo := u/100, u%100
-		return append(dst, digitPairs[2*hi], digitPairs[2*hi+1], digitPairs[2*lo], digitPairs[2*lo+1])
+		return binary.LittleEndian.AppendUint32(dst, uint32(digitPairs[u/100])|uint32(digitPairs[u%100])<<16)
 	}
 	var b [8]byte
 	i := len(b)
 	for u >= 100 {
 		q := u / 100
-		r := u - 100*q
 		i -= 2
-		b[i], b[i+1] = digitPairs[2*r], digitPairs[2*r+1]
+		binary.LittleEndian.PutUint16(b[i:], digitPairs[u-100*q])
 		u = q
 	}
 	if u >= 10 {
 		i -= 2
-		b[i], b[i+1] = digitPairs[2*u], digitPairs[2*u+1]
+		binary.LittleEndian.PutUint16(b[i:], digitPairs[u])
 	} else {
 		i--
 		b[i] = byte('0' + u)
@@ -279,9 +278,11 @@ func appendInt(dst []byte, n int64) []byte {
 	return append(dst, b[i:]...)
 }
 
-// digitPairs holds "00" to "99": the digits of n are digitPairs[2n:2n+2].
-const digitPairs = "0001020304050607080910111213141516171819" +
-	"2021222324252627282930313233343536373839" +
-	"4041424344454647484950515253545556575859" +
-	"6061626364656667686970717273747576777879" +
-	"8081828384858687888990919293949596979899"
+// digitPairs[n] is the two digits of n (below 100), the first in the low
+// byte: as bytes in memory, "00" to "99".
+var digitPairs = func() (t [100]uint16) {
+	for n := range t {
+		t[n] = uint16('0'+n/10) | uint16('0'+n%10)<<8
+	}
+	return t
+}()

@@ -112,7 +112,7 @@ func (m *middleware) answer(c *fiber.Ctx, req *request, rec *record, key []byte,
 	}
 	var local page
 	pg, pp, ok := m.pageOf(r, &local) // hit.go
-	if !ok || string(pg.vary) != string(rec.vary) {
+	if !ok || len(pg.vary) != len(rec.vary) || len(pg.vary) > 0 && string(pg.vary) != string(rec.vary) {
 		return m.pass(c, xMiss, "fwd=uri-miss", "mismatch")
 	}
 	switch {
