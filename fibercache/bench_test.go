@@ -273,6 +273,16 @@ func BenchmarkPageBrowser(b *testing.B) {
 	}
 }
 
+// BenchmarkPageCacheControl: a fibercache hit of the page with
+// Config.CacheControl (Cache-Control and Expires sent downstream), the
+// browser's request, parsed and written.
+func BenchmarkPageCacheControl(b *testing.B) {
+	app := fiber.New()
+	app.Use(New(Config{Cache: newCache(b), TTL: time.Hour, CacheControl: true}))
+	app.Get("/blog", renderPage)
+	serveLoopReq(b, app, true, benchBrowserRequest)
+}
+
 // BenchmarkColdStampede: 500 concurrent requests for a cold page behind
 // fibercache; reports how many times the handler ran per stampede.
 func BenchmarkColdStampede(b *testing.B) {

@@ -103,80 +103,109 @@ type hdrPair struct {
 	value []byte
 }
 
-// setServed sets the lines a served page adds to h's list, in this order,
-// each as h.SetCanonical would (the first line of that name gets the
-// value, else a line is appended): fixed (the page's stored list headers:
-// names all distinct and none of the others), ETag (when etag is not
-// empty), Age (when hasAge), X-Cache and Cache-Status (their values for
-// kind and remaining, serve.go). The list is found once; only the lines
-// already there are searched (none, on a response nothing in front wrote
-// to); a reused line already holding the name keeps it; Age, X-Cache and
-// Cache-Status are formatted straight into their lines.
-func (lv *listView) setServed(h *fasthttp.ResponseHeader, fixed []hdrPair, etag []byte, age int64, hasAge bool,
-	kind serveKind, remaining int64) {
+// served is what a served page adds to the response's header list, in
+// this order (setServed): fixed (the page's stored list headers, names
+// all distinct and none of the others), ETag (when etag is not empty),
+// Age (when hasAge), X-Cache and Cache-Status (their values for kind and
+// remaining, serve.go), then Cache-Control and Expires when cacheControl
+// is not empty (Config.CacheControl).
+type served struct {
+	fixed        []hdrPair
+	etag         []byte
+	age          int64
+	hasAge       bool
+	kind         serveKind
+	remaining    int64
+	cacheControl []byte
+	expires      []byte
+}
+
+// setServed sets sv's lines on h's list, each as h.SetCanonical would (the
+// first line of that name gets the value, else a line is appended). The
+// list is found once; only the lines already there are searched (none, on
+// a response nothing in front wrote to); a reused line already holding the
+// name keeps it; Age, X-Cache and Cache-Status are formatted straight into
+// their lines.
+func (lv *listView) setServed(h *fasthttp.ResponseHeader, sv *served) {
 	if !lv.respOK {
-		for _, pr := range fixed {
+		for _, pr := range sv.fixed {
 			h.SetCanonical(s2b(pr.name), pr.value)
 		}
-		if len(etag) > 0 {
-			h.SetCanonical(hdrETag, etag)
+		if len(sv.etag) > 0 {
+			h.SetCanonical(hdrETag, sv.etag)
 		}
 		var buf [96]byte
-		if hasAge {
-			h.SetCanonical(hdrAge, appendInt(buf[:0], age))
+		if sv.hasAge {
+			h.SetCanonical(hdrAge, appendInt(buf[:0], sv.age))
 		}
-		h.SetCanonical(hdrXCache, appendXCache(buf[:0], kind))
-		h.SetCanonical(hdrCacheStatus, appendCacheStatus(buf[:0], kind, remaining))
+		h.SetCanonical(hdrXCache, appendXCache(buf[:0], sv.kind))
+		h.SetCanonical(hdrCacheStatus, appendCacheStatus(buf[:0], sv.kind, sv.remaining))
+		if len(sv.cacheControl) > 0 {
+			h.SetCanonical(hdrCacheCtl, sv.cacheControl)
+			h.SetCanonical(hdrExpiresB, sv.expires)
+		}
 		return
 	}
 	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
 	w := lines{list: *p, had: len(*p)}
-	w.reserve(len(fixed) + 4)
+	w.reserve(len(sv.fixed) + 6)
 	if w.had > 0 {
-		w.setServed(fixed, etag, age, hasAge, kind, remaining)
+		w.setServed(sv)
 		*p = w.list
 		return
 	}
 	// Nothing in front wrote a line: each is the next, its name (a
 	// constant but the stored ones') compared in place.
-	for i := range fixed {
-		e := w.next(fixed[i].name)
-		e.value = append(e.value[:0], fixed[i].value...)
+	for i := range sv.fixed {
+		e := w.next(sv.fixed[i].name)
+		e.value = append(e.value[:0], sv.fixed[i].value...)
 	}
-	if len(etag) > 0 {
+	if len(sv.etag) > 0 {
 		e := w.next("ETag")
-		e.value = append(e.value[:0], etag...)
+		e.value = append(e.value[:0], sv.etag...)
 	}
-	if hasAge {
+	if sv.hasAge {
 		e := w.next("Age")
-		e.value = appendInt(e.value[:0], age)
+		e.value = appendInt(e.value[:0], sv.age)
 	}
 	e := w.next("X-Cache")
-	e.value = appendXCache(e.value[:0], kind)
+	e.value = appendXCache(e.value[:0], sv.kind)
 	e = w.next("Cache-Status")
-	e.value = appendCacheStatus(e.value[:0], kind, remaining)
+	e.value = appendCacheStatus(e.value[:0], sv.kind, sv.remaining)
+	if len(sv.cacheControl) > 0 {
+		e = w.next("Cache-Control")
+		e.value = append(e.value[:0], sv.cacheControl...)
+		e = w.next("Expires")
+		e.value = append(e.value[:0], sv.expires...)
+	}
 	*p = w.list
 }
 
 // setServed is listView.setServed on a list that had lines: each line
 // replaces the first of its name there, if any.
-func (w *lines) setServed(fixed []hdrPair, etag []byte, age int64, hasAge bool, kind serveKind, remaining int64) {
-	for i := range fixed {
-		e := w.line(fixed[i].name)
-		e.value = append(e.value[:0], fixed[i].value...)
+func (w *lines) setServed(sv *served) {
+	for i := range sv.fixed {
+		e := w.line(sv.fixed[i].name)
+		e.value = append(e.value[:0], sv.fixed[i].value...)
 	}
-	if len(etag) > 0 {
+	if len(sv.etag) > 0 {
 		e := w.line("ETag")
-		e.value = append(e.value[:0], etag...)
+		e.value = append(e.value[:0], sv.etag...)
 	}
-	if hasAge {
+	if sv.hasAge {
 		e := w.line("Age")
-		e.value = appendInt(e.value[:0], age)
+		e.value = appendInt(e.value[:0], sv.age)
 	}
 	e := w.line("X-Cache")
-	e.value = appendXCache(e.value[:0], kind)
+	e.value = appendXCache(e.value[:0], sv.kind)
 	e = w.line("Cache-Status")
-	e.value = appendCacheStatus(e.value[:0], kind, remaining)
+	e.value = appendCacheStatus(e.value[:0], sv.kind, sv.remaining)
+	if len(sv.cacheControl) > 0 {
+		e = w.line("Cache-Control")
+		e.value = append(e.value[:0], sv.cacheControl...)
+		e = w.line("Expires")
+		e.value = append(e.value[:0], sv.expires...)
+	}
 }
 
 // lines writes a response's header list: had is how many lines it held

@@ -190,9 +190,9 @@ func TestHarmlessLookup(t *testing.T) {
 }
 
 // TestHeaderListSetServed: setServed is SetCanonical for each line in turn
-// (the fixed ones, Age, X-Cache, Cache-Status), on a response list empty
-// or not, fresh or reused (its lines holding other names), whatever the
-// kind.
+// (the fixed ones, ETag, Age, X-Cache, Cache-Status, Cache-Control and
+// Expires), on a response list empty or not, fresh or reused (its lines
+// holding other names), whatever the kind.
 func TestHeaderListSetServed(t *testing.T) {
 	lv := newListView()
 	if !lv.respOK {
@@ -200,7 +200,8 @@ func TestHeaderListSetServed(t *testing.T) {
 	}
 	fixed := []hdrPair{{"Last-Modified", []byte("Tue, 01 Dec 2026 15:21:29 GMT")}, {"X-Frame-Options", []byte("DENY")}}
 	befores := [][][2]string{nil, {{"Age", "1"}, {"X-Other", "o"}}, {{"Cache-Status", "x"}, {"Etag", "y"}},
-		{{"X-Frame-Options", "SAMEORIGIN"}, {"X-Cache", "z"}, {"Last-Modified", "l"}}}
+		{{"X-Frame-Options", "SAMEORIGIN"}, {"X-Cache", "z"}, {"Last-Modified", "l"}, {"Expires", "0"}},
+		{{"Cache-Control", "no-cache"}}}
 	kinds := []serveKind{kindHit, kindStale, kindStaleIfError, kindCollapsed, kindRevalidated}
 	for _, off := range []listView{lv, {}} { // the list written, and SetCanonical
 		var a, b fasthttp.Response // reused across the cases, as a connection's
@@ -209,14 +210,19 @@ func TestHeaderListSetServed(t *testing.T) {
 				for _, etag := range []string{"", `"e"`} {
 					for _, kind := range kinds {
 						for _, hasAge := range []bool{true, false} {
-							for _, remaining := range []int64{3600, 7, -12, 0, 123456} {
+							for j, remaining := range []int64{3600, 7, -12, 0, 123456} {
+								cc, exp := "", ""
+								if j%2 == 1 {
+									cc, exp = "public, max-age=7", "Tue, 01 Dec 2026 15:21:36 GMT"
+								}
 								a.Reset()
 								b.Reset()
 								for _, kv := range before {
 									a.Header.Set(kv[0], kv[1])
 									b.Header.Set(kv[0], kv[1])
 								}
-								off.setServed(&a.Header, fixed[:nf], []byte(etag), 42, hasAge, kind, remaining)
+								off.setServed(&a.Header, &served{fixed: fixed[:nf], etag: []byte(etag), age: 42, hasAge: hasAge,
+									kind: kind, remaining: remaining, cacheControl: []byte(cc), expires: []byte(exp)})
 								for _, pr := range fixed[:nf] {
 									b.Header.SetCanonical([]byte(pr.name), pr.value)
 								}
@@ -228,6 +234,10 @@ func TestHeaderListSetServed(t *testing.T) {
 								}
 								b.Header.SetCanonical([]byte("X-Cache"), appendXCache(nil, kind))
 								b.Header.SetCanonical([]byte("Cache-Status"), appendCacheStatus(nil, kind, remaining))
+								if cc != "" {
+									b.Header.SetCanonical([]byte("Cache-Control"), []byte(cc))
+									b.Header.SetCanonical([]byte("Expires"), []byte(exp))
+								}
 								if ga, gb := a.Header.String(), b.Header.String(); ga != gb {
 									t.Fatalf("before %q, %d fixed, etag %q, kind %d, age %v: setServed %q, SetCanonical %q", before, nf, etag, kind, hasAge, ga, gb)
 								}

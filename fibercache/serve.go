@@ -2,7 +2,6 @@ package fibercache
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cachekit/cachekit"
@@ -48,14 +47,14 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	resp.SetStatusCode(pg.status)
 	h.SetContentTypeBytes(pg.ctype)
 	// The stored headers: those fasthttp keeps apart, and the list's
-	// (fixed) set below with the ETag and the hit's own, when prepared;
+	// (sv.fixed) set below with the ETag and the hit's own, when prepared;
 	// else set one by one.
-	var fixed []hdrPair
+	sv := served{etag: pg.etag, kind: kind}
 	if pp != nil && pp.simple {
 		for _, hd := range pp.apart {
 			h.SetCanonical(hd.name, hd.value)
 		}
-		fixed = pp.fixed
+		sv.fixed = pp.fixed
 	} else {
 		setStored(h, &m.list, pg)
 	}
@@ -70,17 +69,19 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	// Seconds of freshness left (negative when stale): the page's TTL
 	// less its age, with no clock read.
 	age := int64(r.Age / time.Second)
-	remaining := int64(pg.ttl) - age
+	sv.remaining = int64(pg.ttl) - age
 	if pg.ttl == 0 {
-		remaining = 365 * 24 * 3600
+		sv.remaining = 365 * 24 * 3600
 	}
 	// The age it had when stored (its Age, its Date) counts too; a
 	// collapsed request's page, just rendered, has none.
-	hasAge := kind != kindCollapsed || pg.age != 0
-	m.list.setServed(h, fixed, pg.etag, age+int64(pg.age), hasAge, kind, remaining)
+	sv.age, sv.hasAge = age+int64(pg.age), kind != kindCollapsed || pg.age != 0
+	var ccBuf [64]byte
+	var expBuf [32]byte
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
-		m.downstreamSeconds(c, pg.flags, max(remaining, 0), time.Now())
+		sv.cacheControl, sv.expires = appendDownstream(ccBuf[:0], expBuf[:0], pg.flags, max(sv.remaining, 0), time.Now())
 	}
+	m.list.setServed(h, &sv)
 	if pg.status == fiber.StatusOK && len(req.inm)|len(req.ims) != 0 && notModified(req, pg.etag, pg.lastModified) {
 		resp.SetStatusCode(fiber.StatusNotModified)
 		resp.ResetBody()
@@ -204,19 +205,72 @@ func (m *middleware) downstream(c *fiber.Ctx, flags byte, ttl time.Duration) {
 	m.downstreamSeconds(c, flags, secs, time.Now())
 }
 
+// downstreamSeconds sends Cache-Control (max-age secs) and Expires (now
+// plus secs), as SetCanonical would.
 func (m *middleware) downstreamSeconds(c *fiber.Ctx, flags byte, secs int64, now time.Time) {
 	h := &c.Response().Header
-	var buf [64]byte
-	b := buf[:0]
+	var ccBuf [64]byte
+	var expBuf [32]byte
+	cc, exp := appendDownstream(ccBuf[:0], expBuf[:0], flags, secs, now)
+	m.list.set(h, hdrCacheCtl, cc)
+	m.list.set(h, hdrExpiresB, exp)
+}
+
+// appendDownstream appends the Cache-Control (max-age secs, private for a
+// per-user page) and Expires (now plus secs) a response is sent with
+// under Config.CacheControl to cc and exp.
+func appendDownstream(cc, exp []byte, flags byte, secs int64, now time.Time) ([]byte, []byte) {
 	if flags&flagPerUser != 0 {
-		b = append(b, "private, max-age="...)
+		cc = append(cc, "private, max-age="...)
 	} else {
-		b = append(b, "public, max-age="...)
+		cc = append(cc, "public, max-age="...)
 	}
-	b = strconv.AppendInt(b, secs, 10)
-	h.SetCanonical(hdrCacheCtl, b)
-	var tb [40]byte
-	h.SetCanonical(hdrExpiresB, now.Add(time.Duration(secs)*time.Second).UTC().AppendFormat(tb[:0], http.TimeFormat))
+	return appendInt(cc, secs), appendHTTPDate(exp, now.Unix()+secs)
+}
+
+// appendHTTPDate appends the IMF-fixdate (RFC 9110 §5.6.7) of the Unix
+// time unix to dst, as time's AppendFormat with http.TimeFormat writes it
+// in UTC, without its general machinery.
+func appendHTTPDate(dst []byte, unix int64) []byte {
+	if unix < 0 || unix >= 253402300800 { // before 1970, or from year 10000
+		return time.Unix(unix, 0).UTC().AppendFormat(dst, http.TimeFormat)
+	}
+	days, secs := unix/86400, unix%86400
+	// The civil date of days since 1970-01-01 (H. Hinnant's days_from_civil,
+	// inverted): years of 400 from 0000-03-01.
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := doy - (153*mp+2)/5 + 1
+	month, year := mp+3, yoe+era*400
+	if month > 12 {
+		month -= 12
+		year++
+	}
+	dst = append(dst, shortDays[(days+4)%7]...) // 1970-01-01 was a Thursday
+	dst = append(dst, ',', ' ')
+	dst = appendDigits2(dst, day)
+	dst = append(dst, ' ')
+	dst = append(dst, months[month-1]...)
+	dst = append(dst, ' ')
+	dst = appendDigits2(dst, year/100)
+	dst = appendDigits2(dst, year%100)
+	dst = append(dst, ' ')
+	dst = appendDigits2(dst, secs/3600)
+	dst = append(dst, ':')
+	dst = appendDigits2(dst, secs/60%60)
+	dst = append(dst, ':')
+	dst = appendDigits2(dst, secs%60)
+	return append(dst, " GMT"...)
+}
+
+// appendDigits2 appends n (0 to 99) as two digits.
+func appendDigits2(dst []byte, n int64) []byte {
+	d := digitPairs[n]
+	return append(dst, byte(d), byte(d>>8))
 }
 
 // stripSurrogateKey removes the Surrogate-Key header: its tags are for this

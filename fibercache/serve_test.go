@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 func TestHitMissHeaders(t *testing.T) {
@@ -153,4 +154,67 @@ func TestDownstreamCacheControl(t *testing.T) {
 	app2.Get("/", func(c *fiber.Ctx) error { return c.SendString("x") })
 	get(t, app2, "/")
 	expect(t, "off by default", get(t, app2, "/").header.Get("Cache-Control"), "")
+}
+
+// TestAppendHTTPDate: appendHTTPDate writes what time's AppendFormat with
+// http.TimeFormat writes, across the calendar (leap days, century years,
+// year ends) and outside its range.
+func TestAppendHTTPDate(t *testing.T) {
+	us := []int64{0, 1, 59, 60, 3599, 3600, 86399, 86400, 951782400, 951868800, 4107542400, 4107628800,
+		946684799, 946684800, 1709164800, 1709251199, 253402300799, 253402300800, -1, -86401, 1 << 40}
+	for u := int64(0); u < 253402300800; u += 86400*97 + 3607 {
+		us = append(us, u)
+	}
+	for _, u := range us {
+		want := time.Unix(u, 0).UTC().AppendFormat([]byte("x"), http.TimeFormat)
+		if got := appendHTTPDate([]byte("x"), u); string(got) != string(want) {
+			t.Fatalf("appendHTTPDate(%d) = %q, want %q", u, got, want)
+		}
+	}
+}
+
+func FuzzAppendHTTPDate(f *testing.F) {
+	f.Add(int64(0))
+	f.Add(int64(1764601289))
+	f.Add(int64(253402300799))
+	f.Fuzz(func(t *testing.T, u int64) {
+		want := time.Unix(u, 0).UTC().AppendFormat(nil, http.TimeFormat)
+		if got := appendHTTPDate(nil, u); string(got) != string(want) {
+			t.Fatalf("appendHTTPDate(%d) = %q, want %q", u, got, want)
+		}
+	})
+}
+
+// TestDownstreamSecondsAsSetCanonical: downstreamSeconds sets Cache-Control
+// and Expires as SetCanonical of their values did, on a response that had
+// them (or others) already or not, through the list view and without it.
+func TestDownstreamSecondsAsSetCanonical(t *testing.T) {
+	now := time.Date(2026, 12, 1, 15, 21, 29, 999e6, time.UTC)
+	for _, lv := range []listView{newListView(), {}} {
+		m := &middleware{list: lv}
+		for _, before := range [][][2]string{nil, {{"Expires", "0"}, {"X-A", "a"}}, {{"Cache-Control", "no-store"}}} {
+			for _, flags := range []byte{0, flagPerUser} {
+				for _, secs := range []int64{0, 59, 3600, 31536000} {
+					app := fiber.New()
+					c := app.AcquireCtx(new(fasthttp.RequestCtx))
+					var want fasthttp.ResponseHeader
+					for _, kv := range before {
+						c.Response().Header.Set(kv[0], kv[1])
+						want.Set(kv[0], kv[1])
+					}
+					m.downstreamSeconds(c, flags, secs, now)
+					cc := "public, max-age="
+					if flags&flagPerUser != 0 {
+						cc = "private, max-age="
+					}
+					want.SetCanonical([]byte("Cache-Control"), []byte(cc+strconv.FormatInt(secs, 10)))
+					want.SetCanonical([]byte("Expires"), []byte(now.Add(time.Duration(secs)*time.Second).Format(http.TimeFormat)))
+					if got := c.Response().Header.String(); got != want.String() {
+						t.Errorf("before %q, flags %d, %d s: %q, want %q", before, flags, secs, got, want.String())
+					}
+					app.ReleaseCtx(c)
+				}
+			}
+		}
+	}
 }
