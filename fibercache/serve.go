@@ -76,9 +76,9 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	// The age it had when stored (its Age, its Date) counts too; a
 	// collapsed request's page, just rendered, has none.
 	sv.age, sv.hasAge = age+int64(pg.age), kind != kindCollapsed || pg.age != 0
-	var ccBuf [64]byte
-	var expBuf [32]byte
 	if pg.flags&flagHasCC == 0 && m.cfg.CacheControl {
+		var ccBuf [64]byte // here: zeroed only when sent
+		var expBuf [32]byte
 		sv.cacheControl, sv.expires = appendDownstream(ccBuf[:0], expBuf[:0], pg.flags, max(sv.remaining, 0), time.Now())
 	}
 	m.list.setServed(h, &sv)
