@@ -50,8 +50,9 @@ func ownDate(c *fiber.Ctx) bool {
 }
 
 // sendStoredDate sends the Date the page pg was stored with, when the app
-// leaves Date to it.
-func sendStoredDate(c *fiber.Ctx, pg *page) {
+// leaves Date to it: as setDate does, but written straight into the
+// header list (lv) when it can be, without setDate's allocations.
+func sendStoredDate(c *fiber.Ctx, lv *listView, pg *page) {
 	if !ownDate(c) {
 		return
 	}
@@ -59,7 +60,21 @@ func sendStoredDate(c *fiber.Ctx, pg *page) {
 	if d == nil {
 		d = time.Now().UTC().AppendFormat(nil, http.TimeFormat) // a page stored before Dates were
 	}
-	setDate(&c.Response().Header, d)
+	h := &c.Response().Header
+	if lv.respOK && plainDateValue(d) {
+		if lv.hasLineFold(h, "date") {
+			h.Del(fiber.HeaderDate)
+		}
+		lv.appendLine(h, "Date", d)
+		return
+	}
+	setDate(h, d)
+}
+
+// plainDateValue: a value setDate's header line would read back as it is
+// (validDateValue, no space or tab at either end for the parser to trim).
+func plainDateValue(v []byte) bool {
+	return validDateValue(v) && v[0] != ' ' && v[0] != '\t' && v[len(v)-1] != ' ' && v[len(v)-1] != '\t'
 }
 
 // ensureDate gives a response without a Date the current time, when the

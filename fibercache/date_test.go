@@ -1,6 +1,9 @@
 package fibercache
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/proxy"
+	"github.com/valyala/fasthttp"
 )
 
 // With fiber.Config{DisableDefaultDate: true}, hits carry the Date the page
@@ -68,5 +72,93 @@ func TestUpstreamDateOnHits(t *testing.T) {
 				t.Errorf("Age = %d, want about 10 (from the upstream Date)", a)
 			}
 		})
+	}
+}
+
+// TestHitAllocsWithOwnDate: a page hit allocates nothing, whether fasthttp
+// writes the Date or the middleware sends the stored one
+// (DisableDefaultDate), request parsed and response written.
+func TestHitAllocsWithOwnDate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items: allocations vary")
+	}
+	for _, own := range []bool{false, true} {
+		app := fiber.New(fiber.Config{DisableStartupMessage: true, DisableDefaultDate: own})
+		app.Use(New(Config{Cache: newCache(t), TTL: time.Hour}))
+		app.Get("/blog", renderPage)
+		h := app.Handler()
+		warmAnswer(t, h, benchBrowserRequest)
+		raw := []byte(benchBrowserRequest)
+		rd := bytes.NewReader(raw)
+		br := bufio.NewReader(rd)
+		bw := bufio.NewWriter(io.Discard)
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, nil, nil)
+		serveOne := func() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.ResetUserValues()
+			rd.Reset(raw)
+			br.Reset(rd)
+			if err := ctx.Request.Read(br); err != nil {
+				t.Fatal(err)
+			}
+			h(&ctx)
+			if err := ctx.Response.Write(bw); err != nil {
+				t.Fatal(err)
+			}
+			_ = bw.Flush()
+		}
+		serveOne()
+		if x := string(ctx.Response.Header.Peek("X-Cache")); x != "HIT" {
+			t.Fatalf("DisableDefaultDate %v: X-Cache %q", own, x)
+		}
+		if n := testing.AllocsPerRun(100, serveOne); n != 0 {
+			t.Errorf("DisableDefaultDate %v: %v allocations per hit", own, n)
+		}
+	}
+}
+
+// TestStoredDateLineAsSetDate: the Date line sendStoredDate writes into the
+// header list is the one setDate reads in, whatever Date lines the
+// response had; values setDate would trim or refuse go through setDate.
+func TestStoredDateLineAsSetDate(t *testing.T) {
+	lv := newListView()
+	for _, v := range []string{"Tue, 01 Dec 2026 15:21:29 GMT", "x", " padded ", "tab\t", "a:b", "\x01bad", ""} {
+		for _, before := range [][][2]string{nil, {{"X-A", "a"}}, {{"Date", "old"}, {"X-B", "b"}}, {{"date", "lower"}}} {
+			var a, b fasthttp.ResponseHeader
+			for _, h := range []*fasthttp.ResponseHeader{&a, &b} {
+				for _, kv := range before {
+					h.Set(kv[0], kv[1])
+				}
+			}
+			// before's Date lines: fasthttp's Set drops them; put them
+			// in the list as a middleware in front could, read in.
+			for _, kv := range before {
+				if kv[0] == "Date" || kv[0] == "date" {
+					setDate(&a, []byte(kv[1]))
+					setDate(&b, []byte(kv[1]))
+				}
+			}
+			if plainDateValue([]byte(v)) {
+				if lv.hasLineFold(&a, "date") {
+					a.Del(fiber.HeaderDate)
+				}
+				lv.appendLine(&a, "Date", []byte(v))
+			} else {
+				setDate(&a, []byte(v))
+			}
+			setDate(&b, []byte(v))
+			// Every line (String leaves Date lines out without the
+			// server's NoDefaultDate).
+			lines := func(h *fasthttp.ResponseHeader) string {
+				var s string
+				h.VisitAll(func(k, v []byte) { s += string(k) + ": " + string(v) + "\n" })
+				return s
+			}
+			if la, lb := lines(&a), lines(&b); la != lb {
+				t.Errorf("value %q, before %q: %q, setDate %q", v, before, la, lb)
+			}
+		}
 	}
 }

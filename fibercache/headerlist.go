@@ -208,6 +208,17 @@ func (w *lines) setServed(sv *served) {
 	}
 }
 
+// appendLine appends the line name: value to h's list, as fasthttp's
+// parser adds one it reads (respOK).
+func (lv *listView) appendLine(h *fasthttp.ResponseHeader, name string, value []byte) {
+	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
+	w := lines{list: *p}
+	w.reserve(1)
+	e := w.next(name)
+	e.value = append(e.value[:0], value...)
+	*p = w.list
+}
+
 // lines writes a response's header list: had is how many lines it held
 // before.
 type lines struct {

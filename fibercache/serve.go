@@ -64,7 +64,7 @@ func (m *middleware) serve(c *fiber.Ctx, pg *page, pp *prepared, r *cachekit.Res
 	if len(pg.etag) > 0 && m.list.hasLineFold(h, "etag") {
 		h.Del("ETag")
 	}
-	sendStoredDate(c, pg) // date.go
+	sendStoredDate(c, &m.list, pg) // date.go
 
 	// Seconds of freshness left (negative when stale): the page's TTL
 	// less its age, with no clock read.
