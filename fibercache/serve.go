@@ -18,9 +18,7 @@ var (
 	hdrCacheCtl     = []byte("Cache-Control")
 	hdrExpiresB     = []byte("Expires")
 
-	xHit    = []byte("HIT")
 	xMiss   = []byte("MISS")
-	xStale  = []byte("STALE")
 	xBypass = []byte("BYPASS")
 )
 
