@@ -3,6 +3,7 @@ package fragments
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"html/template"
@@ -21,6 +22,15 @@ import (
 // digestLen is the length of the source digest stored in front of every
 // fragment.
 const digestLen = 16
+
+// A stored fragment is
+//
+//	digest (digestLen bytes) | uvarint len(enc) | enc | HTML
+//
+// where digest is the block's source digest (digest.go) and enc the
+// canonical encoding of its vary values (hash.go; for a block without vary
+// values, the encoding of none). A hit needs both to be the block's own:
+// the key is only a hash of enc, which two values may share.
 
 // block is one rewritten {{cache}} block of one template set. Its call
 // method is bound into the set's func map at Rewrite; it keeps no state
@@ -53,9 +63,13 @@ type block struct {
 	nvary    int
 	nargs    int // arguments of the host action, set by setArgs
 
-	keyPrefix string   // "fragment:<name>:"
-	staticKey string   // the key when there are no vary values
-	tags      []string // implicit tags: [BlockTag(name)]
+	keyPrefix string // "fragment:<name>:"
+	staticKey string // the key when there are no vary values
+	staticEnc []byte // the vary encoding when there are none
+	// collide: every key of the block is one (a test's hook: see
+	// collide_test.go), as if every vary encoding hashed alike
+	collide bool
+	tags    []string // implicit tags: [BlockTag(name)]
 
 	cache    *cachekit.Cache
 	bodyName string
@@ -231,12 +245,38 @@ func must(h template.HTML, err error) template.HTML {
 	return h
 }
 
-// fragmentHTML returns the fragment in v, after its digest, without a copy:
-// v is a stored value, which is never modified (cachekit.Result.Value), or
-// a fresh render nothing else holds.
-func fragmentHTML(v []byte) template.HTML {
+// stored returns the fragment in v when v holds one this version of the
+// block (its digest) stored for the vary encoding enc, without a copy: v
+// is a stored value, which is never modified (cachekit.Result.Value), or a
+// fresh render nothing else holds. ok is false for anything else: an entry
+// of another version, of other vary values under the same key, or not a
+// fragment.
+func (b *block) stored(v, enc []byte) (_ template.HTML, ok bool) {
+	if len(v) <= digestLen || [digestLen]byte(v) != b.digest {
+		return "", false
+	}
 	v = v[digestLen:]
-	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v)))
+	n, w := uint64(v[0]), 1
+	if n >= 0x80 {
+		if n, w = binary.Uvarint(v); w <= 0 {
+			return "", false
+		}
+	}
+	v = v[w:]
+	if n != uint64(len(enc)) || uint64(len(v)) < n || string(v[:n]) != string(enc) {
+		return "", false
+	}
+	v = v[n:]
+	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v))), true
+}
+
+// appendKey appends the key of the block's fragment for the vary
+// encoding enc.
+func (b *block) appendKey(dst, enc []byte) []byte {
+	if b.collide {
+		return append(append(dst, b.keyPrefix...), "00000000000000000000000000000000"...)
+	}
+	return appendKey(dst, b.keyPrefix, enc)
 }
 
 // callState is one call of a block on its way through the cache: the frame
@@ -247,6 +287,7 @@ type callState struct {
 	f    frame
 	vars [4]reflect.Value // backs f.vars for up to four outer variables
 	ran  bool             // the fill ran: a render error is this call's own
+	enc  []byte           // the vary encoding, stored with the fragment
 	fill cachekit.Fill    // st.run
 }
 
@@ -257,10 +298,12 @@ var callStates = sync.Pool{New: func() any {
 }}
 
 // newCallState returns a pooled state for a call of b with the frame
-// arguments args ([.] [$] <outer vars>), which it copies.
-func newCallState(b *block, ctx context.Context, args []reflect.Value) *callState {
+// arguments args ([.] [$] <outer vars>) and the vary encoding enc, which it
+// copies.
+func newCallState(b *block, ctx context.Context, args []reflect.Value, enc []byte) *callState {
 	st := callStates.Get().(*callState)
 	st.b, st.ran = b, false
+	st.enc = append(st.enc[:0], enc...)
 	st.f.ctx = ctx
 	if b.passDot {
 		st.f.dot, args = args[0], args[1:]
@@ -278,6 +321,9 @@ func newCallState(b *block, ctx context.Context, args []reflect.Value) *callStat
 func (st *callState) release() {
 	clear(st.f.vars)
 	st.b, st.f = nil, frame{}
+	if cap(st.enc) > 4<<10 {
+		st.enc = nil
+	}
 	callStates.Put(st)
 }
 
@@ -286,7 +332,7 @@ func (st *callState) release() {
 func (st *callState) run(p *cachekit.Policy) ([]byte, error) {
 	st.ran = true
 	st.f.ctx = p.Context()
-	v, err := st.b.render(&st.f)
+	v, err := st.b.render(&st.f, st.enc)
 	if err != nil {
 		return nil, &renderError{err}
 	}
@@ -309,41 +355,43 @@ func (b *block) nframe() int {
 // ctx is the block's link: the context of the fill (a page, an enclosing
 // block's) that records what the fragment depends on, or nil.
 func (b *block) call(ctx context.Context, args []reflect.Value) (template.HTML, error) {
-	key := ""
 	switch {
 	case b.static:
-		if h, ok := b.hot(ctx, b.staticKey); ok {
+		if h, ok := b.hot(ctx, b.staticKey, b.staticEnc); ok {
 			return h, nil
 		}
 	case b.fixedTTL && len(args) == b.nargs:
-		// The key is made in kb from vary values of the usual kinds,
-		// which cannot panic; a hit in the hot layer needs no string of
-		// its own (LookupHot keeps nothing of the key).
-		var kb [128]byte
-		if k, ok := appendSimpleKey(kb[:0], b.keyPrefix, args[b.nargs-b.nvary:]); ok {
-			if h, ok := b.hot(ctx, unsafe.String(unsafe.SliceData(k), len(k))); ok {
+		// The encoding and the key are made in eb and kb from vary
+		// values of the usual kinds, which cannot panic; a hit in the
+		// hot layer needs no string of its own (LookupHot keeps nothing
+		// of the key).
+		var eb [simpleEnc]byte
+		if enc, ok := appendSimpleEnc(eb[:0], args[b.nargs-b.nvary:]); ok {
+			var kb [128]byte
+			k := b.appendKey(kb[:0], enc)
+			if h, ok := b.hot(ctx, unsafe.String(unsafe.SliceData(k), len(k)), enc); ok {
 				return h, nil
 			}
-			key = string(k)
+			return b.callSlow(ctx, args, string(k), enc)
 		}
 	}
-	return b.callSlow(ctx, args, key)
+	return b.callSlow(ctx, args, "", nil)
 }
 
 // hot returns the fragment under key from the cache's hot layer, if it
-// holds this block's version of it (cachekit.Cache.LookupHot): a hit that
-// sets up no fill, no Policy and no tags.
-func (b *block) hot(ctx context.Context, key string) (template.HTML, bool) {
-	v, ok := b.cache.LookupHot(ctx, key)
-	if ok && len(v) >= digestLen && [digestLen]byte(v) == b.digest {
-		return fragmentHTML(v), true
+// holds this block's version of it for the vary encoding enc
+// (cachekit.Cache.LookupHot): a hit that sets up no fill, no Policy and
+// no tags.
+func (b *block) hot(ctx context.Context, key string, enc []byte) (template.HTML, bool) {
+	if v, ok := b.cache.LookupHot(ctx, key); ok {
+		return b.stored(v, enc)
 	}
 	return "", false
 }
 
-// callSlow is call past the hot layer; key is the fragment's key when call
-// made it, else "".
-func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) (out template.HTML, err error) {
+// callSlow is call past the hot layer; key and enc are the fragment's key
+// and vary encoding when call made them, else "" and nil.
+func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string, enc []byte) (out template.HTML, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", b.fail(fmt.Errorf("panic: %v", r))
@@ -364,14 +412,17 @@ func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) 
 	if (ttl <= 0 && ttl != cachekit.DefaultTTL) || b.unlinked { // 0 or negative: not stored (cachekit.NoExpiry)
 		return b.renderNow(ctx, args[:nf])
 	}
+	var eb [simpleEnc]byte
 	switch {
 	case b.nvary == 0:
-		key = b.staticKey
+		key, enc = b.staticKey, b.staticEnc
 	case key == "":
-		if key, err = varyKey(b.keyPrefix, rest[b.ntags:]); err != nil {
+		if enc, err = appendEnc(eb[:0], rest[b.ntags:]); err != nil {
 			return "", b.fail(err)
 		}
-		if h, ok := b.hot(ctx, key); ok {
+		var kb [128]byte
+		key = string(b.appendKey(kb[:0], enc))
+		if h, ok := b.hot(ctx, key, enc); ok {
 			return h, nil
 		}
 	}
@@ -382,21 +433,30 @@ func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) 
 		}
 	}
 	if b.prefetched && ctx != nil {
-		if r, ok := take(ctx, key); ok && len(r.Value) >= digestLen && [digestLen]byte(r.Value) == b.digest {
-			return fragmentHTML(r.Value), nil
+		if r, ok := take(ctx, key); ok {
+			if h, ok := b.stored(r.Value, enc); ok {
+				return h, nil
+			}
 		}
 	}
-	st := newCallState(b, ctx, args[:nf])
-	p := cachekit.Policy{TTL: ttl, Tags: tags}
+	return b.load(ctx, args[:nf], key, enc, cachekit.Policy{TTL: ttl, Tags: tags})
+}
+
+// load reads the fragment under key through the cache, rendering it on a
+// miss (the body with the frame arguments frameArgs) and storing it with
+// enc, the vary encoding.
+func (b *block) load(ctx context.Context, frameArgs []reflect.Value, key string, enc []byte, p cachekit.Policy) (template.HTML, error) {
+	st := newCallState(b, ctx, frameArgs, enc)
 	for attempt := 0; ; attempt++ {
 		var r cachekit.Result
+		var err error
 		if ctx != nil {
 			r, err = b.cache.LoadContext(ctx, key, p, st.fill)
 		} else {
 			r, err = b.cache.Load(key, p, st.fill)
 		}
 		if r.Status == cachekit.Stale {
-			st = newCallState(b, ctx, args[:nf]) // a refresh may run the old one
+			st = newCallState(b, ctx, frameArgs, enc) // a refresh may run the old one
 		}
 		if err != nil {
 			if re, ok := errors.AsType[*renderError](err); ok && st.ran {
@@ -407,20 +467,21 @@ func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) 
 			// own data, maybe): render with ours, uncached.
 			break
 		}
-		if len(r.Value) >= digestLen && [digestLen]byte(r.Value) == b.digest {
+		if h, ok := b.stored(r.Value, enc); ok {
 			st.release()
-			return fragmentHTML(r.Value), nil
+			return h, nil
 		}
 		// Written by another version of this block (a deploy changed its
-		// source): a miss. Replace it once; if another version keeps
-		// writing it, render uncached.
+		// source), or for other vary values whose encoding hashes as
+		// ours: a miss. Replace it once; if it keeps being written,
+		// render uncached.
 		if attempt > 0 {
 			break
 		}
 		_ = b.cache.Delete(key)
 	}
 	st.release()
-	return b.renderNow(ctx, args[:nf])
+	return b.renderNow(ctx, frameArgs)
 }
 
 // renderNow renders the body uncached, under the block's link.
@@ -433,18 +494,23 @@ func (b *block) renderNow(ctx context.Context, frameArgs []reflect.Value) (templ
 		f.root, frameArgs = frameArgs[0], frameArgs[1:]
 	}
 	f.vars = slices.Clone(frameArgs)
-	v, err := b.render(f)
+	v, err := b.render(f, nil)
 	if err != nil {
 		return "", b.fail(err)
 	}
-	return fragmentHTML(v), nil
+	h, _ := b.stored(v, nil)
+	return h, nil
 }
 
-// render executes the body and returns digest+HTML.
-func (b *block) render(f *frame) ([]byte, error) {
+// render executes the body and returns it as the block stores it, with
+// the vary encoding enc.
+func (b *block) render(f *frame, enc []byte) ([]byte, error) {
 	buf := bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	buf.Write(b.digest[:])
+	var n [binary.MaxVarintLen64]byte
+	buf.Write(binary.AppendUvarint(n[:0], uint64(len(enc))))
+	buf.Write(enc)
 	err := b.body.Execute(buf, f)
 	var out []byte
 	if err == nil {

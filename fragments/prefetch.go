@@ -179,8 +179,13 @@ func (pb *pfBlock) key(outer []reflect.Value, index, elem reflect.Value) (string
 		}
 		vals = append(vals, v)
 	}
-	k, err := varyKey(pb.b.keyPrefix, vals)
-	return k, err == nil
+	var eb [simpleEnc]byte
+	enc, err := appendEnc(eb[:0], vals)
+	if err != nil {
+		return "", false
+	}
+	var kb [128]byte
+	return string(pb.b.appendKey(kb[:0], enc)), true
 }
 
 // indirectValue is text/template's indirect: through pointers and
