@@ -63,13 +63,13 @@ type block struct {
 	nvary    int
 	nargs    int // arguments of the host action, set by setArgs
 
-	keyPrefix string // "fragment:<name>:"
-	staticKey string // the key when there are no vary values
-	staticEnc []byte // the vary encoding when there are none
+	keyPrefix string   // "fragment:<name>:"
+	staticKey string   // the key when there are no vary values
+	staticEnc []byte   // the vary encoding when there are none
+	tags      []string // implicit tags: [BlockTag(name)]
 	// collide: every key of the block is one (a test's hook: see
 	// collide_test.go), as if every vary encoding hashed alike
 	collide bool
-	tags    []string // implicit tags: [BlockTag(name)]
 
 	cache    *cachekit.Cache
 	bodyName string
@@ -417,8 +417,14 @@ func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string, 
 	case b.nvary == 0:
 		key, enc = b.staticKey, b.staticEnc
 	case key == "":
-		if enc, err = appendEnc(eb[:0], rest[b.ntags:]); err != nil {
-			return "", b.fail(err)
+		// In eb for the usual kinds; the general encoding may keep its
+		// buffer (a marshaler sees it), so it makes its own.
+		vals := rest[b.ntags:]
+		var ok bool
+		if enc, ok = appendSimpleEnc(eb[:0], vals); !ok {
+			if enc, err = appendEnc(nil, vals); err != nil {
+				return "", b.fail(err)
+			}
 		}
 		var kb [128]byte
 		key = string(b.appendKey(kb[:0], enc))

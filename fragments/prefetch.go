@@ -180,9 +180,12 @@ func (pb *pfBlock) key(outer []reflect.Value, index, elem reflect.Value) (string
 		vals = append(vals, v)
 	}
 	var eb [simpleEnc]byte
-	enc, err := appendEnc(eb[:0], vals)
-	if err != nil {
-		return "", false
+	enc, ok := appendSimpleEnc(eb[:0], vals)
+	if !ok {
+		var err error
+		if enc, err = appendEnc(nil, vals); err != nil {
+			return "", false
+		}
 	}
 	var kb [128]byte
 	return string(pb.b.appendKey(kb[:0], enc)), true
