@@ -252,21 +252,38 @@ func must(h template.HTML, err error) template.HTML {
 // of another version, of other vary values under the same key, or not a
 // fragment.
 func (b *block) stored(v, enc []byte) (_ template.HTML, ok bool) {
+	n := len(enc)
+	if n >= 0x80 {
+		return b.storedLong(v, enc)
+	}
+	// The usual case: a one-byte length; a block without vary values has
+	// a one-byte encoding, compared without a call.
+	h := digestLen + 1 + n
+	if len(v) < h || [digestLen]byte(v) != b.digest || v[digestLen] != byte(n) {
+		return "", false
+	}
+	if n == 1 {
+		if v[digestLen+1] != enc[0] {
+			return "", false
+		}
+	} else if string(v[digestLen+1:h]) != string(enc) {
+		return "", false
+	}
+	v = v[h:]
+	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v))), true
+}
+
+// storedLong is stored for an encoding of 128 bytes or more.
+func (b *block) storedLong(v, enc []byte) (_ template.HTML, ok bool) {
 	if len(v) <= digestLen || [digestLen]byte(v) != b.digest {
 		return "", false
 	}
 	v = v[digestLen:]
-	n, w := uint64(v[0]), 1
-	if n >= 0x80 {
-		if n, w = binary.Uvarint(v); w <= 0 {
-			return "", false
-		}
-	}
-	v = v[w:]
-	if n != uint64(len(enc)) || uint64(len(v)) < n || string(v[:n]) != string(enc) {
+	n, w := binary.Uvarint(v)
+	if w <= 0 || n != uint64(len(enc)) || uint64(len(v)-w) < n || string(v[w:w+len(enc)]) != string(enc) {
 		return "", false
 	}
-	v = v[n:]
+	v = v[w+len(enc):]
 	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v))), true
 }
 
