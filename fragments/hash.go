@@ -44,17 +44,6 @@ func hashVary(vals []reflect.Value) (string, error) {
 	return string(b), err
 }
 
-// varyKey returns prefix followed by the hex hash of vals' encoding, in
-// one allocation: the key a block looks its fragment up under.
-func varyKey(prefix string, vals []reflect.Value) (string, error) {
-	var dst [128]byte
-	b, err := appendVaryHash(append(dst[:0], prefix...), vals)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
 // simpleEnc is the room made on the stack for the encoding of the usual
 // vary values (an id and a short string take about 30 bytes); a longer one
 // grows on the heap.
