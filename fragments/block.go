@@ -279,8 +279,9 @@ func (b *block) storedLong(v, enc []byte) (_ template.HTML, ok bool) {
 		return "", false
 	}
 	v = v[digestLen:]
-	n, w := binary.Uvarint(v)
-	if w <= 0 || n != uint64(len(enc)) || uint64(len(v)-w) < n || string(v[w:w+len(enc)]) != string(enc) {
+	var lb [binary.MaxVarintLen64]byte
+	w := binary.PutUvarint(lb[:], uint64(len(enc)))
+	if len(v) < w+len(enc) || string(v[:w]) != string(lb[:w]) || string(v[w:w+len(enc)]) != string(enc) {
 		return "", false
 	}
 	v = v[w+len(enc):]

@@ -58,6 +58,9 @@ func collideWant(d collData) string {
 
 func collideData(i int) collData {
 	u := collUser{i, "user-" + strconv.Itoa(i)}
+	if i%2 == 0 { // an encoding longer than a block's stack room and a one-byte length
+		u.Name += strings.Repeat("-long", 30)
+	}
 	return collData{
 		U:   u,
 		TTL: "5m",
