@@ -94,7 +94,8 @@
 // (nodes.go makes the new nodes, digest.go hashes the block's source). At
 // render, block.go looks the fragment up in the cache (the hot layer first,
 // cachekit.Cache.LookupHot, under a key made on the stack) or renders the body,
-// under a key made by hash.go from the vary values, and records its tags in
+// under a key made by hash.go from the vary values (wyhash.go hashes their
+// encoding), and records its tags in
 // the fill it renders in, found through its link (link.go: a template's
 // plain and linked copies, and the linked variants of templates a body
 // calls). On a shared store, prefetch.go makes a {{range}} read the blocks
