@@ -3,6 +3,7 @@ package cachekit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,14 +169,22 @@ func (c *Cache) Peek(key string) (r Result, err error) {
 // a negative Config.HotBytes): read key with Load or LoadContext then,
 // which also reports a bad key (a key they refuse is never in the hot
 // layer). The value must not be modified. LookupHot keeps nothing of key,
-// which may alias a buffer the caller reuses. fragments' {{cache}} blocks
+// which may alias a buffer the caller reuses, or its stack: key does not
+// escape (Config.Observe, when set, is given a copy). fragments' {{cache}} blocks
 // try it first, so a hit pays neither a fill's setup nor a Policy's checks.
 func (c *Cache) LookupHot(ctx context.Context, key string) (value []byte, ok bool) {
 	var r Result
 	if !c.hotHit(key, &r) {
 		return nil, false
 	}
-	c.count(key, Hit) // Config.Observe is told keys may alias a caller's buffer
+	// Counted without handing key to Observe (count would): key may be in
+	// the caller's stack frame (a {{cache}} block makes it there), which
+	// stays there only while nothing it is passed to can keep it; a func
+	// value's parameters are taken to keep theirs. Observe gets a copy.
+	c.stats.hits.Add(1)
+	if c.observe != nil {
+		c.observe(strings.Clone(key), Hit)
+	}
 	if d := depsFrom(ctx); d != nil {
 		d.addList(c, r.tags)
 	}

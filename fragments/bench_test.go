@@ -150,7 +150,7 @@ func BenchmarkRewrite(b *testing.B) {
 }
 
 // BenchmarkKey measures the key of a block with two vary values, an ID and
-// a string: the canonical encoding and its SHA-256.
+// a string: the canonical encoding and its 128-bit hash.
 func BenchmarkKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {

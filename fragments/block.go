@@ -3,13 +3,12 @@ package fragments
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"html/template"
-	"math"
 	"reflect"
 	"slices"
-	"strconv"
 	"sync"
 	"text/template/parse"
 	"time"
@@ -21,6 +20,15 @@ import (
 // digestLen is the length of the source digest stored in front of every
 // fragment.
 const digestLen = 16
+
+// A stored fragment is
+//
+//	digest (digestLen bytes) | uvarint len(enc) | enc | HTML
+//
+// where digest is the block's source digest (digest.go) and enc the
+// canonical encoding of its vary values (hash.go; for a block without vary
+// values, the encoding of none). A hit needs both to be the block's own:
+// the key is only a hash of enc, which two values may share.
 
 // block is one rewritten {{cache}} block of one template set. Its call
 // method is bound into the set's func map at Rewrite; it keeps no state
@@ -55,7 +63,11 @@ type block struct {
 
 	keyPrefix string   // "fragment:<name>:"
 	staticKey string   // the key when there are no vary values
+	staticEnc []byte   // the vary encoding when there are none
 	tags      []string // implicit tags: [BlockTag(name)]
+	// collide: every key of the block is one (a test's hook: see
+	// collide_test.go), as if every vary encoding hashed alike
+	collide bool
 
 	cache    *cachekit.Cache
 	bodyName string
@@ -231,12 +243,56 @@ func must(h template.HTML, err error) template.HTML {
 	return h
 }
 
-// fragmentHTML returns the fragment in v, after its digest, without a copy:
-// v is a stored value, which is never modified (cachekit.Result.Value), or
-// a fresh render nothing else holds.
-func fragmentHTML(v []byte) template.HTML {
+// stored returns the fragment in v when v holds one this version of the
+// block (its digest) stored for the vary encoding enc, without a copy: v
+// is a stored value, which is never modified (cachekit.Result.Value), or a
+// fresh render nothing else holds. ok is false for anything else: an entry
+// of another version, of other vary values under the same key, or not a
+// fragment.
+func (b *block) stored(v, enc []byte) (_ template.HTML, ok bool) {
+	n := len(enc)
+	if n >= 0x80 {
+		return b.storedLong(v, enc)
+	}
+	// The usual case: a one-byte length; a block without vary values has
+	// a one-byte encoding, compared without a call.
+	h := digestLen + 1 + n
+	if len(v) < h || [digestLen]byte(v) != b.digest || v[digestLen] != byte(n) {
+		return "", false
+	}
+	if n == 1 {
+		if v[digestLen+1] != enc[0] {
+			return "", false
+		}
+	} else if string(v[digestLen+1:h]) != string(enc) {
+		return "", false
+	}
+	v = v[h:]
+	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v))), true
+}
+
+// storedLong is stored for an encoding of 128 bytes or more.
+func (b *block) storedLong(v, enc []byte) (_ template.HTML, ok bool) {
+	if len(v) <= digestLen || [digestLen]byte(v) != b.digest {
+		return "", false
+	}
 	v = v[digestLen:]
-	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v)))
+	var lb [binary.MaxVarintLen64]byte
+	w := binary.PutUvarint(lb[:], uint64(len(enc)))
+	if len(v) < w+len(enc) || string(v[:w]) != string(lb[:w]) || string(v[w:w+len(enc)]) != string(enc) {
+		return "", false
+	}
+	v = v[w+len(enc):]
+	return template.HTML(unsafe.String(unsafe.SliceData(v), len(v))), true
+}
+
+// appendKey appends the key of the block's fragment for the vary
+// encoding enc.
+func (b *block) appendKey(dst, enc []byte) []byte {
+	if b.collide {
+		return append(append(dst, b.keyPrefix...), "00000000000000000000000000000000"...)
+	}
+	return appendKey(dst, b.keyPrefix, enc)
 }
 
 // callState is one call of a block on its way through the cache: the frame
@@ -247,6 +303,7 @@ type callState struct {
 	f    frame
 	vars [4]reflect.Value // backs f.vars for up to four outer variables
 	ran  bool             // the fill ran: a render error is this call's own
+	enc  []byte           // the vary encoding, stored with the fragment
 	fill cachekit.Fill    // st.run
 }
 
@@ -257,10 +314,12 @@ var callStates = sync.Pool{New: func() any {
 }}
 
 // newCallState returns a pooled state for a call of b with the frame
-// arguments args ([.] [$] <outer vars>), which it copies.
-func newCallState(b *block, ctx context.Context, args []reflect.Value) *callState {
+// arguments args ([.] [$] <outer vars>) and the vary encoding enc, which it
+// copies.
+func newCallState(b *block, ctx context.Context, args []reflect.Value, enc []byte) *callState {
 	st := callStates.Get().(*callState)
 	st.b, st.ran = b, false
+	st.enc = append(st.enc[:0], enc...)
 	st.f.ctx = ctx
 	if b.passDot {
 		st.f.dot, args = args[0], args[1:]
@@ -278,6 +337,9 @@ func newCallState(b *block, ctx context.Context, args []reflect.Value) *callStat
 func (st *callState) release() {
 	clear(st.f.vars)
 	st.b, st.f = nil, frame{}
+	if cap(st.enc) > 4<<10 {
+		st.enc = nil
+	}
 	callStates.Put(st)
 }
 
@@ -286,7 +348,7 @@ func (st *callState) release() {
 func (st *callState) run(p *cachekit.Policy) ([]byte, error) {
 	st.ran = true
 	st.f.ctx = p.Context()
-	v, err := st.b.render(&st.f)
+	v, err := st.b.render(&st.f, st.enc)
 	if err != nil {
 		return nil, &renderError{err}
 	}
@@ -309,41 +371,43 @@ func (b *block) nframe() int {
 // ctx is the block's link: the context of the fill (a page, an enclosing
 // block's) that records what the fragment depends on, or nil.
 func (b *block) call(ctx context.Context, args []reflect.Value) (template.HTML, error) {
-	key := ""
 	switch {
 	case b.static:
-		if h, ok := b.hot(ctx, b.staticKey); ok {
+		if h, ok := b.hot(ctx, b.staticKey, b.staticEnc); ok {
 			return h, nil
 		}
 	case b.fixedTTL && len(args) == b.nargs:
-		// The key is made in kb from vary values of the usual kinds,
-		// which cannot panic; a hit in the hot layer needs no string of
-		// its own (LookupHot keeps nothing of the key).
-		var kb [128]byte
-		if k, ok := appendSimpleKey(kb[:0], b.keyPrefix, args[b.nargs-b.nvary:]); ok {
-			if h, ok := b.hot(ctx, unsafe.String(unsafe.SliceData(k), len(k))); ok {
+		// The encoding and the key are made in eb and kb from vary
+		// values of the usual kinds, which cannot panic; a hit in the
+		// hot layer needs no string of its own (LookupHot keeps nothing
+		// of the key).
+		var eb [simpleEnc]byte
+		if enc, ok := appendSimpleEnc(eb[:0], args[b.nargs-b.nvary:]); ok {
+			var kb [128]byte
+			k := b.appendKey(kb[:0], enc)
+			if h, ok := b.hot(ctx, unsafe.String(unsafe.SliceData(k), len(k)), enc); ok {
 				return h, nil
 			}
-			key = string(k)
+			return b.callSlow(ctx, args, string(k), enc)
 		}
 	}
-	return b.callSlow(ctx, args, key)
+	return b.callSlow(ctx, args, "", nil)
 }
 
 // hot returns the fragment under key from the cache's hot layer, if it
-// holds this block's version of it (cachekit.Cache.LookupHot): a hit that
-// sets up no fill, no Policy and no tags.
-func (b *block) hot(ctx context.Context, key string) (template.HTML, bool) {
-	v, ok := b.cache.LookupHot(ctx, key)
-	if ok && len(v) >= digestLen && [digestLen]byte(v) == b.digest {
-		return fragmentHTML(v), true
+// holds this block's version of it for the vary encoding enc
+// (cachekit.Cache.LookupHot): a hit that sets up no fill, no Policy and
+// no tags.
+func (b *block) hot(ctx context.Context, key string, enc []byte) (template.HTML, bool) {
+	if v, ok := b.cache.LookupHot(ctx, key); ok {
+		return b.stored(v, enc)
 	}
 	return "", false
 }
 
-// callSlow is call past the hot layer; key is the fragment's key when call
-// made it, else "".
-func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) (out template.HTML, err error) {
+// callSlow is call past the hot layer; key and enc are the fragment's key
+// and vary encoding when call made them, else "" and nil.
+func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string, enc []byte) (out template.HTML, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", b.fail(fmt.Errorf("panic: %v", r))
@@ -364,14 +428,23 @@ func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) 
 	if (ttl <= 0 && ttl != cachekit.DefaultTTL) || b.unlinked { // 0 or negative: not stored (cachekit.NoExpiry)
 		return b.renderNow(ctx, args[:nf])
 	}
+	var eb [simpleEnc]byte
 	switch {
 	case b.nvary == 0:
-		key = b.staticKey
+		key, enc = b.staticKey, b.staticEnc
 	case key == "":
-		if key, err = varyKey(b.keyPrefix, rest[b.ntags:]); err != nil {
-			return "", b.fail(err)
+		// In eb for the usual kinds; the general encoding may keep its
+		// buffer (a marshaler sees it), so it makes its own.
+		vals := rest[b.ntags:]
+		var ok bool
+		if enc, ok = appendSimpleEnc(eb[:0], vals); !ok {
+			if enc, err = appendEnc(nil, vals); err != nil {
+				return "", b.fail(err)
+			}
 		}
-		if h, ok := b.hot(ctx, key); ok {
+		var kb [128]byte
+		key = string(b.appendKey(kb[:0], enc))
+		if h, ok := b.hot(ctx, key, enc); ok {
 			return h, nil
 		}
 	}
@@ -382,21 +455,30 @@ func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) 
 		}
 	}
 	if b.prefetched && ctx != nil {
-		if r, ok := take(ctx, key); ok && len(r.Value) >= digestLen && [digestLen]byte(r.Value) == b.digest {
-			return fragmentHTML(r.Value), nil
+		if r, ok := take(ctx, key); ok {
+			if h, ok := b.stored(r.Value, enc); ok {
+				return h, nil
+			}
 		}
 	}
-	st := newCallState(b, ctx, args[:nf])
-	p := cachekit.Policy{TTL: ttl, Tags: tags}
+	return b.load(ctx, args[:nf], key, enc, cachekit.Policy{TTL: ttl, Tags: tags})
+}
+
+// load reads the fragment under key through the cache, rendering it on a
+// miss (the body with the frame arguments frameArgs) and storing it with
+// enc, the vary encoding.
+func (b *block) load(ctx context.Context, frameArgs []reflect.Value, key string, enc []byte, p cachekit.Policy) (template.HTML, error) {
+	st := newCallState(b, ctx, frameArgs, enc)
 	for attempt := 0; ; attempt++ {
 		var r cachekit.Result
+		var err error
 		if ctx != nil {
 			r, err = b.cache.LoadContext(ctx, key, p, st.fill)
 		} else {
 			r, err = b.cache.Load(key, p, st.fill)
 		}
 		if r.Status == cachekit.Stale {
-			st = newCallState(b, ctx, args[:nf]) // a refresh may run the old one
+			st = newCallState(b, ctx, frameArgs, enc) // a refresh may run the old one
 		}
 		if err != nil {
 			if re, ok := errors.AsType[*renderError](err); ok && st.ran {
@@ -407,20 +489,21 @@ func (b *block) callSlow(ctx context.Context, args []reflect.Value, key string) 
 			// own data, maybe): render with ours, uncached.
 			break
 		}
-		if len(r.Value) >= digestLen && [digestLen]byte(r.Value) == b.digest {
+		if h, ok := b.stored(r.Value, enc); ok {
 			st.release()
-			return fragmentHTML(r.Value), nil
+			return h, nil
 		}
 		// Written by another version of this block (a deploy changed its
-		// source): a miss. Replace it once; if another version keeps
-		// writing it, render uncached.
+		// source), or for other vary values whose encoding hashes as
+		// ours: a miss. Replace it once; if it keeps being written,
+		// render uncached.
 		if attempt > 0 {
 			break
 		}
 		_ = b.cache.Delete(key)
 	}
 	st.release()
-	return b.renderNow(ctx, args[:nf])
+	return b.renderNow(ctx, frameArgs)
 }
 
 // renderNow renders the body uncached, under the block's link.
@@ -433,18 +516,23 @@ func (b *block) renderNow(ctx context.Context, frameArgs []reflect.Value) (templ
 		f.root, frameArgs = frameArgs[0], frameArgs[1:]
 	}
 	f.vars = slices.Clone(frameArgs)
-	v, err := b.render(f)
+	v, err := b.render(f, nil)
 	if err != nil {
 		return "", b.fail(err)
 	}
-	return fragmentHTML(v), nil
+	h, _ := b.stored(v, nil)
+	return h, nil
 }
 
-// render executes the body and returns digest+HTML.
-func (b *block) render(f *frame) ([]byte, error) {
+// render executes the body and returns it as the block stores it, with
+// the vary encoding enc.
+func (b *block) render(f *frame, enc []byte) ([]byte, error) {
 	buf := bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	buf.Write(b.digest[:])
+	var n [binary.MaxVarintLen64]byte
+	buf.Write(binary.AppendUvarint(n[:0], uint64(len(enc))))
+	buf.Write(enc)
 	err := b.body.Execute(buf, f)
 	var out []byte
 	if err == nil {
@@ -495,68 +583,4 @@ func appendTags(tags []string, v reflect.Value) ([]string, error) {
 		return tags, nil
 	}
 	return tags, fmt.Errorf("tags: %s is not a string", v.Type())
-}
-
-var durationType = reflect.TypeFor[time.Duration]()
-
-// toTTL converts a ttl argument: integer (or float) seconds, a
-// time.Duration, or a string holding either a Go duration or seconds. A
-// negative one means what it means in the core: nothing is stored. nil is an
-// error here (a missing map key reads as nil): write a literal nil, or pass
-// cachekit.NoExpiry, for a block that never expires.
-func toTTL(v reflect.Value) (time.Duration, error) {
-	for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) && !v.IsNil() {
-		v = v.Elem()
-	}
-	if !v.IsValid() || ((v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) && v.IsNil()) {
-		return 0, errors.New("ttl is nil")
-	}
-	var d time.Duration
-	switch {
-	case v.Type() == durationType:
-		d = time.Duration(v.Int())
-	case v.CanInt():
-		return secondsTTL(float64(v.Int()), false, v)
-	case v.CanUint():
-		if v.Uint() > math.MaxInt64 {
-			return 0, fmt.Errorf("ttl %d is too large", v.Uint())
-		}
-		return secondsTTL(float64(v.Uint()), false, v)
-	case v.CanFloat():
-		return secondsTTL(v.Float(), false, v)
-	case v.Kind() == reflect.String:
-		return parseTTL(v.String(), true)
-	default:
-		return 0, fmt.Errorf("ttl is a %s: want seconds, a duration string such as \"5m\", or a time.Duration", v.Type())
-	}
-	return d, nil
-}
-
-// secondsTTL converts s seconds; a negative s is an error when refuse is
-// set (a literal in the template), else a TTL that stores nothing.
-func secondsTTL(s float64, refuse bool, v reflect.Value) (time.Duration, error) {
-	if math.IsNaN(s) || refuse && s < 0 {
-		return 0, fmt.Errorf("ttl %v is negative: write 0 to render every time", v)
-	}
-	if math.Abs(s)*float64(time.Second) >= math.MaxInt64 {
-		return 0, fmt.Errorf("ttl %v seconds is too large", v)
-	}
-	return time.Duration(s * float64(time.Second)), nil
-}
-
-// parseTTL parses a string ttl: a Go duration ("5m", "1h30m") or seconds
-// ("300"). A negative one is an error for a literal (not dynamic), else a
-// TTL that stores nothing.
-func parseTTL(s string, dynamic bool) (time.Duration, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return secondsTTL(float64(n), !dynamic, reflect.ValueOf(n))
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("ttl %q is neither seconds nor a duration such as \"5m\"", s)
-	}
-	if d < 0 && !dynamic {
-		return 0, fmt.Errorf("ttl %q is negative: write 0 to render every time", s)
-	}
-	return d, nil
 }

@@ -16,7 +16,7 @@ import (
 // digest in every set.
 func (rw *rewriter) digest(start *parse.ActionNode, body []parse.Node) [digestLen]byte {
 	h := sha256.New()
-	io.WriteString(h, "cachekit-fragment/1\x00")
+	io.WriteString(h, "cachekit-fragment/2\x00")
 	io.WriteString(h, start.String())
 	for _, n := range body {
 		io.WriteString(h, n.String())

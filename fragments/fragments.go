@@ -44,10 +44,14 @@
 // A block stores under the key "fragment:<name>:<hash of the vary values>"
 // (see Key) with the implicit tag "fragment:<name>" (see BlockTag), so
 // Invalidate(c, name, vary...) deletes one variant and Invalidate(c, name)
-// drops every variant in O(1). The digest of the block's source (its text,
-// and the text of every template it calls, transitively) is stored in front
-// of the value: an entry written by a different version of the block reads
-// as a miss and is replaced. The name is the block's identity, as in Django:
+// drops every variant in O(1). The hash is a 128-bit wyhash of the vary
+// values' canonical encoding (the same in every process and version), so a
+// key never holds the raw values; that encoding is stored in the value, in
+// front of the HTML, after the digest of the block's source (its text, and
+// the text of every template it calls, transitively). A hit needs both to
+// be the block's own: an entry written by a different version of the
+// block, or for other vary values whose encoding hashes alike, reads as a
+// miss and is replaced. The name is the block's identity, as in Django:
 // two blocks with one name share their entries, and Rewrite refuses a set in
 // which two blocks have the same name but different source.
 //
@@ -90,7 +94,8 @@
 // (nodes.go makes the new nodes, digest.go hashes the block's source). At
 // render, block.go looks the fragment up in the cache (the hot layer first,
 // cachekit.Cache.LookupHot, under a key made on the stack) or renders the body,
-// under a key made by hash.go from the vary values, and records its tags in
+// under a key made by hash.go from the vary values (wyhash.go hashes their
+// encoding), and records its tags in
 // the fill it renders in, found through its link (link.go: a template's
 // plain and linked copies, and the linked variants of templates a body
 // calls). On a shared store, prefetch.go makes a {{range}} read the blocks
@@ -157,7 +162,10 @@ func Invalidate(c *cachekit.Cache, name string, vary ...any) error {
 }
 
 // Key returns the cache key under which the block named name stores its
-// fragment for the given vary values.
+// fragment for the given vary values: "fragment:<name>:" and the 32 hex
+// digits of the hash of their encoding. Two lists of values may share a
+// key (the stored encoding tells their fragments apart); Invalidate then
+// deletes the entry whichever of them wrote it.
 func Key(name string, vary ...any) (string, error) {
 	vals := make([]reflect.Value, len(vary))
 	for i, v := range vary {

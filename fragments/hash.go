@@ -2,7 +2,6 @@ package fragments
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding"
 	"encoding/binary"
 	"fmt"
@@ -12,43 +11,37 @@ import (
 	"sync"
 )
 
-// Vary values are hashed by value into a canonical encoding, then SHA-256:
-// a key is never shared by two different values (a collision would serve one
-// user's fragment to another), whatever their length.
+// Vary values are encoded by value into a canonical encoding, and a block's
+// fragment is addressed by a 128-bit hash of it (hashEnc): the key names the
+// block and the hash, never the raw values. The fragment is stored with the
+// encoding itself (see storedFragment in block.go) and a hit compares it:
+// two values whose encodings hash alike (by chance, or made to) share a key
+// but never a fragment, as the second one's read is a miss and its render
+// replaces the entry.
 //
 // The encoding normalises what a template cannot tell apart: integers of any
 // type with the same value, strings of any string type, pointers and
-// interfaces and what they point to. Structs are hashed field by field
+// interfaces and what they point to. Structs are encoded field by field
 // (unexported fields included, so two values that differ only there get
 // different keys) unless they implement encoding.BinaryMarshaler or
 // encoding.TextMarshaler (time.Time, netip.Addr, ...), which define their
-// canonical form. Funcs, channels and unsafe pointers cannot be hashed.
+// canonical form. Funcs, channels and unsafe pointers cannot be encoded.
+// Each value's encoding is prefix-free (a kind byte, then fixed-size or
+// length-prefixed parts), so a list of values is told apart from any other.
 
 const maxHashDepth = 64
 
+// encVersion starts every encoding: 2 since the encoding is stored with
+// the fragment and keys are hashEnc's (1 was keyed by SHA-256).
+const encVersion = 2
+
 var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// hashVary returns the hex digest of vals.
+// hashVary returns the hex hash of vals' encoding.
 func hashVary(vals []reflect.Value) (string, error) {
-	var dst [2 * 16]byte // the hex of the first 16 bytes of the digest
+	var dst [2 * 16]byte
 	b, err := appendVaryHash(dst[:0], vals)
 	return string(b), err
-}
-
-// varyKey returns prefix followed by the hex digest of vals, in one
-// allocation: the key a block looks its fragment up under.
-func varyKey(prefix string, vals []reflect.Value) (string, error) {
-	var dst [128]byte
-	b, err := appendVaryKey(dst[:0], prefix, vals)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// appendVaryKey appends prefix and the hex digest of vals to dst.
-func appendVaryKey(dst []byte, prefix string, vals []reflect.Value) ([]byte, error) {
-	return appendVaryHash(append(dst, prefix...), vals)
 }
 
 // simpleEnc is the room made on the stack for the encoding of the usual
@@ -56,66 +49,97 @@ func appendVaryKey(dst []byte, prefix string, vals []reflect.Value) ([]byte, err
 // grows on the heap.
 const simpleEnc = 80
 
-// appendSimpleKey is appendVaryKey for vals of the usual kinds (integers,
-// strings, booleans, floats, nil, through pointers and interfaces), encoded
-// with no reflect beyond their kind (appendSimple), to the same bytes as
-// appendValue gives them: ok is false when a value is of another kind. It
-// keeps nothing of dst and cannot panic, so a block makes its key in a
-// stack buffer and looks a hit up under it before anything else.
-func appendSimpleKey(dst []byte, prefix string, vals []reflect.Value) (_ []byte, ok bool) {
-	var buf [simpleEnc]byte
-	b := append(buf[:0], 1) // encoding version
+// appendSimpleEnc appends the encoding of vals when they are of the usual
+// kinds (integers, strings, booleans, floats, nil, through pointers and
+// interfaces), encoded with no reflect beyond their kind (appendSimple), to
+// the same bytes as appendValue gives them: ok is false when a value is of
+// another kind. It cannot panic, so a block encodes its values in a stack
+// buffer and looks a hit up with them before anything else.
+func appendSimpleEnc(dst []byte, vals []reflect.Value) (_ []byte, ok bool) {
+	b := append(dst, encVersion)
 	for i := range vals {
 		if b, ok = appendSimple(b, vals[i]); !ok {
 			return dst, false
 		}
 	}
-	sum := sha256.Sum256(b)
-	return appendHex16(append(dst, prefix...), &sum), true
+	return b, true
 }
 
-// appendVaryHash appends the hex digest of vals to dst: through
-// appendSimpleKey's encoding when it can, else the general one
-// (appendValue), which gives the usual kinds the same bytes: one encoding,
-// one SHA-256, whichever path made it.
-func appendVaryHash(dst []byte, vals []reflect.Value) ([]byte, error) {
-	if out, ok := appendSimpleKey(dst, "", vals); ok {
+// appendEnc appends the encoding of vals: appendSimpleEnc's when it can,
+// else the general one (appendValue), which gives the usual kinds the same
+// bytes: one encoding, whichever path made it.
+func appendEnc(dst []byte, vals []reflect.Value) ([]byte, error) {
+	if out, ok := appendSimpleEnc(dst, vals); ok {
 		return out, nil
 	}
-	return appendVaryHashSlow(dst, vals)
-}
-
-// appendVaryHashSlow is appendVaryHash through the general encoding.
-func appendVaryHashSlow(dst []byte, vals []reflect.Value) ([]byte, error) {
-	bp := hashBufs.Get().(*[]byte)
-	b := append((*bp)[:0], 1) // encoding version
+	b := append(dst, encVersion)
 	var err error
 	for i, v := range vals {
-		b, err = appendValue(b, v, 0)
-		if err != nil {
-			*bp = b[:0]
-			hashBufs.Put(bp)
+		if b, err = appendValue(b, v, 0); err != nil {
 			return dst, fmt.Errorf("vary value %d: %w", i+1, err)
 		}
 	}
-	sum := sha256.Sum256(b)
-	if cap(b) <= 64<<10 {
-		*bp = b[:0]
-		hashBufs.Put(bp)
-	}
-	return appendHex16(dst, &sum), nil
+	return b, nil
 }
 
-// appendHex16 appends the lower-case hex of the first 16 bytes of sum, as
-// hex.AppendEncode does, eight bytes at a time (hex8).
-func appendHex16(dst []byte, sum *[sha256.Size]byte) []byte {
+// appendVaryHash appends the hex hash of vals' encoding to dst.
+func appendVaryHash(dst []byte, vals []reflect.Value) ([]byte, error) {
+	var sb [simpleEnc]byte
+	if enc, ok := appendSimpleEnc(sb[:0], vals); ok {
+		return appendHashHex(dst, enc), nil
+	}
+	bp := hashBufs.Get().(*[]byte)
+	enc, err := appendEnc((*bp)[:0], vals)
+	if err == nil {
+		dst = appendHashHex(dst, enc)
+	}
+	if cap(enc) <= 64<<10 {
+		*bp = enc[:0]
+		hashBufs.Put(bp)
+	}
+	return dst, err
+}
+
+// appendKey appends the key of the fragment of the block whose keys start
+// with prefix for the vary encoding enc.
+func appendKey(dst []byte, prefix string, enc []byte) []byte {
+	return appendHashHex(append(dst, prefix...), enc)
+}
+
+// appendHashHex appends the 32 lower-case hex digits of hashEnc(enc).
+func appendHashHex(dst []byte, enc []byte) []byte {
+	hi, lo := hashEnc(enc)
+	return appendHex128(dst, hi, lo)
+}
+
+// hashEnc is the 128-bit hash a vary encoding is keyed by: wyhash (final
+// version 4, with its default secret; wyhash) of enc under two seeds. It
+// is fixed here, not the runtime's hash, so it is the same in every
+// process, on every platform and in every Go version: instances sharing a
+// store agree on every key. It is not a cryptographic hash and need not
+// be: the stored encoding, compared on every hit, is what keeps two
+// values' fragments apart (a collision only makes them take turns in one
+// entry, each read by the other a miss).
+func hashEnc(enc []byte) (hi, lo uint64) {
+	return wyhash(enc, hashSeedHi), wyhash(enc, hashSeedLo)
+}
+
+const (
+	hashSeedHi = 0x63616368656b6974 // "cachekit"
+	hashSeedLo = 0x667261676d656e74 // "fragment"
+)
+
+// appendHex128 appends the lower-case hex of hi then lo, as
+// hex.AppendEncode of their big-endian bytes does, eight bytes at a time
+// (hex8).
+func appendHex128(dst []byte, hi, lo uint64) []byte {
 	var h [32]byte
-	hi, lo := hex8(binary.BigEndian.Uint64(sum[:8]))
-	binary.BigEndian.PutUint64(h[0:], hi)
-	binary.BigEndian.PutUint64(h[8:], lo)
-	hi, lo = hex8(binary.BigEndian.Uint64(sum[8:16]))
-	binary.BigEndian.PutUint64(h[16:], hi)
-	binary.BigEndian.PutUint64(h[24:], lo)
+	a, b := hex8(hi)
+	binary.BigEndian.PutUint64(h[0:], a)
+	binary.BigEndian.PutUint64(h[8:], b)
+	a, b = hex8(lo)
+	binary.BigEndian.PutUint64(h[16:], a)
+	binary.BigEndian.PutUint64(h[24:], b)
 	return append(dst, h[:]...)
 }
 

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// TestSimpleKeysOfDistinctTuples: the stack key of a block (appendSimpleKey)
-// of two different vary tuples is never one key, and it is the key the
-// general encoding gives the same tuple: types (int and "1", nil and "",
+// TestSimpleKeysOfDistinctTuples: the stack encoding of a block
+// (appendSimpleEnc) of two different vary tuples is never one encoding (nor,
+// here, one key), and it is the encoding the general path gives the same
+// tuple: types (int and "1", nil and "",
 // false and 0), floats (-0 and 0, NaNs of two payloads), strings holding
 // separators or the encoding's own bytes, a string longer than the stack
 // room, and tuples that concatenate alike.
@@ -28,20 +29,28 @@ func TestSimpleKeysOfDistinctTuples(t *testing.T) {
 		for i, v := range tu {
 			vals[i] = reflect.ValueOf(v)
 		}
-		k, ok := appendSimpleKey(nil, "p:", vals)
+		enc, ok := appendSimpleEnc(nil, vals)
 		if !ok {
 			t.Fatalf("%#v: not of the usual kinds", tu)
 		}
-		slow, err := appendVaryHashSlow([]byte("p:"), vals)
-		if err != nil {
-			t.Fatal(err)
+		slow := []byte{encVersion}
+		for _, v := range vals {
+			var err error
+			if slow, err = appendValue(slow, v, 0); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if string(k) != string(slow) {
-			t.Errorf("%#v: stack key %s, general key %s", tu, k, slow)
+		if string(enc) != string(slow) {
+			t.Errorf("%#v: stack encoding %x, general encoding %x", tu, enc, slow)
 		}
-		if o, dup := seen[string(k)]; dup {
+		if o, dup := seen[string(enc)]; dup {
+			t.Errorf("%#v and %#v share the encoding %x", o, tu, enc)
+		}
+		seen[string(enc)] = tu
+		k := string(appendKey(nil, "p:", enc))
+		if o, dup := seen[k]; dup {
 			t.Errorf("%#v and %#v share the key %s", o, tu, k)
 		}
-		seen[string(k)] = tu
+		seen[k] = tu
 	}
 }

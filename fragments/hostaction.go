@@ -101,12 +101,10 @@ func (rw *rewriter) header(start *parse.ActionNode) (*block, *hostArgs, error) {
 		}
 	}
 	b.ntags, b.nvary = len(ha.tags), len(ha.vary)
+	b.collide = rw.collide
 	if b.nvary == 0 {
-		key, err := hashVary(nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		b.staticKey = b.keyPrefix + key
+		b.staticEnc = []byte{encVersion}
+		b.staticKey = string(b.appendKey(nil, b.staticEnc))
 	}
 	return b, ha, nil
 }

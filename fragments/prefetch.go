@@ -179,8 +179,16 @@ func (pb *pfBlock) key(outer []reflect.Value, index, elem reflect.Value) (string
 		}
 		vals = append(vals, v)
 	}
-	k, err := varyKey(pb.b.keyPrefix, vals)
-	return k, err == nil
+	var eb [simpleEnc]byte
+	enc, ok := appendSimpleEnc(eb[:0], vals)
+	if !ok {
+		var err error
+		if enc, err = appendEnc(nil, vals); err != nil {
+			return "", false
+		}
+	}
+	var kb [128]byte
+	return string(pb.b.appendKey(kb[:0], enc)), true
 }
 
 // indirectValue is text/template's indirect: through pointers and

@@ -77,10 +77,12 @@ const (
 // keeps no state outside the set, and the same block gets the same key in
 // every set it is part of.
 func Rewrite(set *template.Template, c *cachekit.Cache) error {
-	return rewrite(set, c)
+	return rewrite(set, c, false)
 }
 
-func rewrite(set *template.Template, c *cachekit.Cache) (err error) {
+// rewrite is Rewrite; collide makes every key of each block one, whatever
+// its vary values (a test's hook: collide_test.go).
+func rewrite(set *template.Template, c *cachekit.Cache, collide bool) (err error) {
 	if set == nil {
 		return errors.New("fragments: Rewrite of a nil template set")
 	}
@@ -97,6 +99,7 @@ func rewrite(set *template.Template, c *cachekit.Cache) (err error) {
 	}()
 
 	rw, tmpls, todo := newRewriter(set, c)
+	rw.collide = collide
 	if len(todo) == 0 {
 		return nil
 	}
@@ -255,11 +258,12 @@ func usesBlocks(n parse.Node) bool {
 
 // rewriter is the state of one Rewrite of one set.
 type rewriter struct {
-	set    *template.Template
-	cache  *cachekit.Cache
-	byName map[string]*parse.Tree // the set's trees as parsed, by template name
-	next   int                    // number of the next block, unique in the set
-	blocks []*block               // the blocks rewritten so far
+	set     *template.Template
+	cache   *cachekit.Cache
+	byName  map[string]*parse.Tree // the set's trees as parsed, by template name
+	next    int                    // number of the next block, unique in the set
+	blocks  []*block               // the blocks rewritten so far
+	collide bool                   // see rewrite
 
 	srcMemo map[string]string // template sources, by name (see source)
 

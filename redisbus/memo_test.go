@@ -1,6 +1,7 @@
 package redisbus_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"html/template"
 	"io"
@@ -101,7 +102,13 @@ func cardEntry(t *testing.T, prefix string, id int) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return string(v[16:]), true // after the source digest
+	// After the source digest (16 bytes) and the vary encoding (its
+	// length, a uvarint, then itself): fragments' stored layout.
+	n, w := binary.Uvarint(v[16:])
+	if w <= 0 || uint64(len(v)-16-w) < n {
+		t.Fatalf("card %d: not a stored fragment: %q", id, v)
+	}
+	return string(v[16+w+int(n):]), true
 }
 
 // A page whose blocks share tags, over a real Redis without Local: each
