@@ -2,6 +2,8 @@ package fibercache
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"reflect"
 	"unsafe"
 
@@ -253,12 +255,8 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	}
 	anyCookie := false
 	in, vl := &m.interest, r.varyLens // r.wants, read once for the loop
-	for i := range list {
-		k := list[i].key
-		if bit := uint64(1) << min(len(k), 63); vl&bit == 0 && (len(k) == 0 || in[k[0]&31]&bit == 0) {
-			continue
-		}
-		v := list[i].value
+	for i := in.next(list, 0, vl); i < len(list); i = in.next(list, i+1, vl) {
+		k, v := list[i].key, list[i].value
 		r.visit(k, v)
 		if !collected && len(v) > 0 && len(k) == 6 && isName(b2s(k), "Cookie") {
 			anyCookie = r.rawCookies(v) || anyCookie
@@ -285,29 +283,100 @@ var (
 // pairs separated by ';', the name before the first '=' (none without
 // one), spaces trimmed, and a value's surrounding quotes; a pair with
 // neither name nor value is skipped. It reports whether it read a cookie.
+//
+// A cookie named other than Config.UserCookie is harmless or a credential
+// whatever its value: its name is read up to the '=' and its value is
+// skipped with one IndexByte for the next ';', never trimmed. Without a
+// UserCookie, the first cookie that is not harmless ends the walk: no
+// later cookie can change what the scan found. A pair without a name, or
+// the user cookie, is read whole (cookiePair).
 func (r *request) rawCookies(b []byte) (found bool) {
+	m := r.m
 	for len(b) > 0 {
 		pair := b
-		if i := bytes.IndexByte(b, ';'); i >= 0 {
-			pair, b = b[:i], b[i+1:]
+		if k := bytes.IndexByte(b, ';'); k >= 0 {
+			pair, b = b[:k], b[k+1:]
 		} else {
 			b = nil
 		}
-		var name, value []byte
-		if eq := bytes.IndexByte(pair, '='); eq >= 0 {
-			name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
-		} else {
-			value = trimSpace(pair)
+		i := 0
+		for i < len(pair) && pair[i] == ' ' {
+			i++
 		}
-		if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
-			value = value[1 : len(value)-1]
+		j := i + nameEnd(pair[i:]) // the first '=', or len(pair)
+		if j < len(pair) {
+			e := j
+			for e > i && pair[e-1] == ' ' {
+				e--
+			}
+			if name := pair[i:e]; len(name) > 0 && string(name) != m.userCookie {
+				found = true
+				if !m.harmless(name) {
+					r.credentialed = true
+					if m.userCookie == "" {
+						return true
+					}
+				}
+				continue
+			}
 		}
-		if len(name) > 0 || len(value) > 0 {
-			r.visitCookie(name, value)
-			found = true
-		}
+		found = r.cookiePair(pair) || found
 	}
 	return found
+}
+
+// nameEnd returns the index of the first '=' in a cookie pair, len(pair)
+// if there is none. It reads eight bytes at a time (SWAR): the bytes of x
+// = w^"========" that are zero are the '='s of w, and (x-0x01..)&^x&0x80..
+// marks them; it may mark a byte above a marked one, never one below, so
+// the lowest mark is the first '='.
+func nameEnd(pair []byte) int {
+	const lo, hi, eqs = 0x0101010101010101, 0x8080808080808080, 0x3d3d3d3d3d3d3d3d
+	rest := pair
+	for len(rest) >= 8 {
+		x := binary.LittleEndian.Uint64(rest) ^ eqs
+		if t := (x - lo) &^ x & hi; t != 0 {
+			return len(pair) - len(rest) + bits.TrailingZeros64(t)>>3
+		}
+		rest = rest[8:]
+	}
+	if len(rest) == 0 {
+		return len(pair)
+	}
+	if len(pair) >= 8 {
+		// The last eight bytes, shifted past those already read (zeros
+		// shifted in are not '=').
+		x := binary.LittleEndian.Uint64(pair[len(pair)-8:])>>(8*(8-len(rest))) ^ eqs
+		if t := (x - lo) &^ x & hi; t != 0 {
+			return len(pair) - len(rest) + bits.TrailingZeros64(t)>>3
+		}
+		return len(pair)
+	}
+	for i, c := range pair {
+		if c == '=' {
+			return i
+		}
+	}
+	return len(pair)
+}
+
+// cookiePair reads one pair of a Cookie line (no ';' in it) as rawCookies
+// describes, and reports whether it was a cookie.
+func (r *request) cookiePair(pair []byte) bool {
+	var name, value []byte
+	if eq := bytes.IndexByte(pair, '='); eq >= 0 {
+		name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
+	} else {
+		value = trimSpace(pair)
+	}
+	if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	if len(name) == 0 && len(value) == 0 {
+		return false
+	}
+	r.visitCookie(name, value)
+	return true
 }
 
 // trimSpace trims the spaces fasthttp's cookie parser trims (' ' only).
@@ -334,6 +403,21 @@ func (in *interest) add(name string) {
 
 func (in *interest) has(k []byte) bool {
 	return len(k) > 0 && in[k[0]&31]&(1<<min(len(k), 63)) != 0
+}
+
+// next returns the index of the first line of list from i on that the
+// scan reads (in.has, or a length of vl, request.varyLens), len(list) when
+// none is. It calls nothing: the loop over the lines the scan rules out
+// keeps its values in registers.
+func (in *interest) next(list []kv, i int, vl uint64) int {
+	for ; i < len(list); i++ {
+		k := list[i].key
+		bit := uint64(1) << min(len(k), 63)
+		if vl&bit != 0 || len(k) > 0 && in[k[0]&31]&bit != 0 {
+			return i
+		}
+	}
+	return i
 }
 
 // newInterest is the filter of every name the scan reads for m, but the
