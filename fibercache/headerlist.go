@@ -257,8 +257,16 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	in, vl := &m.interest, r.varyLens // r.wants, read once for the loop
 	for i := in.next(list, 0, vl); i < len(list); i = in.next(list, i+1, vl) {
 		k, v := list[i].key, list[i].value
-		r.visit(k, v)
-		if !collected && len(v) > 0 && len(k) == 6 && isName(b2s(k), "Cookie") {
+		if collected || len(k) != 6 || string(k) != "Cookie" && !utils.EqualFold(b2s(k), "Cookie") {
+			r.visit(k, v)
+			continue
+		}
+		// A Cookie line: what visit would find is r.cookies, set below,
+		// but for a UserHeader or a credential header of that length.
+		if len(m.userHeader) == len(k) || m.credLens&(1<<len(k)) != 0 {
+			r.visit(k, v)
+		}
+		if len(v) > 0 {
 			anyCookie = r.rawCookies(v) || anyCookie
 		}
 	}

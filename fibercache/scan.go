@@ -166,37 +166,56 @@ func (r *request) visit(k, v []byte) {
 }
 
 // visitFixed reads the headers every request is scanned for, told apart by
-// length first so that most headers cost one comparison.
+// length first so that most headers cost one comparison. Each name is
+// compared as the literal fasthttp's normalized names match without a call,
+// then ignoring case; none of them is a forwarded or override header (those
+// start with 'x' or 'f'), so a match returns at once.
 func (r *request) visitFixed(k, v []byte) {
 	name := b2s(k)
 	switch len(k) {
 	case 4:
-		if isName(name, "Host") {
+		if name == "Host" || utils.EqualFold(name, "Host") {
 			r.host = v
 		}
+		return
 	case 6:
-		if isName(name, "Cookie") {
+		if name == "Cookie" || utils.EqualFold(name, "Cookie") {
 			r.cookies = len(v) > 0
-		} else if isName(name, "Pragma") && containsFold(v, "no-cache") {
-			r.pragmaNoCache = true
+			return
+		}
+		if name == "Pragma" || utils.EqualFold(name, "Pragma") {
+			if containsFold(v, "no-cache") {
+				r.pragmaNoCache = true
+			}
+			return
 		}
 	case 7:
-		r.upgrade = r.upgrade || isName(name, "Upgrade")
+		if name == "Upgrade" || utils.EqualFold(name, "Upgrade") {
+			r.upgrade = true
+			return
+		}
 	case 13:
 		switch {
-		case isName(name, "Authorization"):
-			r.authorization = true
-		case isName(name, "Cache-Control"):
+		case name == "Cache-Control" || utils.EqualFold(name, "Cache-Control"):
 			r.cc.parse(v)
-		case isName(name, "If-None-Match"):
+			return
+		case name == "Authorization" || utils.EqualFold(name, "Authorization"):
+			r.authorization = true
+			return
+		case name == "If-None-Match" || utils.EqualFold(name, "If-None-Match"):
 			r.inm = v
+			return
 		}
 	case 17:
-		if isName(name, "If-Modified-Since") {
+		if name == "If-Modified-Since" || utils.EqualFold(name, "If-Modified-Since") {
 			r.ims = v
+			return
 		}
 	case 19:
-		r.authorization = r.authorization || isName(name, "Proxy-Authorization")
+		if name == "Proxy-Authorization" || utils.EqualFold(name, "Proxy-Authorization") {
+			r.authorization = true
+			return
+		}
 	}
 	if len(k) < 6 || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
 		return
