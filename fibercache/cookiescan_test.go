@@ -2,6 +2,8 @@ package fibercache
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -48,6 +50,71 @@ func FuzzNameEnd(f *testing.F) {
 		}
 		if got := nameEnd(b); got != want {
 			t.Fatalf("nameEnd(%q) = %d, want %d", b, got, want)
+		}
+	})
+}
+
+// harmlessRef is Config.HarmlessCookies read plainly: an exact name, or a
+// prefix before a final '*'.
+func harmlessRef(names []string, name string) bool {
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, "*"); ok && strings.HasPrefix(name, p) || n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzHarmless: middleware.harmless (names by length and two words, then
+// prefixes by their first byte) agrees with harmlessRef for any name,
+// against a list with names of every length class (under 4, 4-7, 8-16,
+// 17-32, longer) and prefixes (one-byte ones in a second list),
+// near misses of each included.
+func FuzzHarmless(f *testing.F) {
+	lists := [][]string{
+		append(slices.Clone(ConfigDefault.HarmlessCookies), "a", "ab", "abc", "abcdefg", "abcdefgh",
+			"abcdefghijklmnop", "abcdefghijklmnopq", strings.Repeat("z", 32), strings.Repeat("z", 33), "pre*"),
+		{"x", "_*", "y*"},
+	}
+	var ms []*middleware
+	for _, l := range lists {
+		ms = append(ms, newMiddleware(configDefault(Config{Cache: newCache(f), HarmlessCookies: l}), false))
+		for _, n := range l {
+			n = strings.TrimSuffix(n, "*")
+			f.Add(n)
+			if n != "" {
+				f.Add(n[:len(n)-1])
+				f.Add(n + "x")
+				for i := range len(n) {
+					b := []byte(n)
+					b[i] ^= 1
+					f.Add(string(b))
+				}
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		for i, m := range ms {
+			if got, want := m.harmless([]byte(name)), harmlessRef(lists[i], name); got != want {
+				t.Fatalf("list %d: harmless(%q) = %v, want %v", i, name, got, want)
+			}
+		}
+	})
+}
+
+// FuzzNameWords: for two names of one length up to 16 bytes, nameWords
+// are equal exactly when the names are.
+func FuzzNameWords(f *testing.F) {
+	f.Add("_gid", "_gat")
+	f.Add("abcdefghijklmnop", "abcdefghijklmnoq")
+	f.Add("abc", "acc")
+	f.Fuzz(func(t *testing.T, x, y string) {
+		n := min(len(x), len(y), 16)
+		x, y = x[:n], y[:n]
+		xa, xb := nameWords([]byte(x))
+		ya, yb := nameWords([]byte(y))
+		if (xa == ya && xb == yb) != (x == y) {
+			t.Fatalf("nameWords(%q) = %x %x, nameWords(%q) = %x %x", x, xa, xb, y, ya, yb)
 		}
 	})
 }
