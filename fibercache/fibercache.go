@@ -208,8 +208,8 @@ var (
 // cache.
 type middleware struct {
 	cfg              Config
-	cache            *cachekit.Cache                   // cfg.Cache, or cachekit.Default()
-	routeTTL         bool                              // Page: cfg.TTL wins over the response's
+	cache            *cachekit.Cache             // cfg.Cache, or cachekit.Default()
+	routeTTL         bool                        // Page: cfg.TTL wins over the response's
 	harmlessExact    map[string]struct{}               // cfg.HarmlessCookies without '*'
 	harmlessPrefix   []string                          // those ending in '*', without it
 	harmlessByLen    [harmlessShort + 1][]harmlessName // harmlessExact's names up to harmlessShort bytes, by length

@@ -333,6 +333,10 @@ func (r *request) rawCookies(b []byte) (found bool) {
 	return found
 }
 
+// harmlessTable holds the exact harmless cookie names up to harmlessShort
+// bytes, by length.
+type harmlessTable [harmlessShort + 1][]harmlessName
+
 // harmlessName is an exact harmless cookie name of up to harmlessShort
 // bytes, with its nameWords.
 type harmlessName struct {
