@@ -208,11 +208,11 @@ var (
 // cache.
 type middleware struct {
 	cfg              Config
-	cache            *cachekit.Cache             // cfg.Cache, or cachekit.Default()
-	routeTTL         bool                        // Page: cfg.TTL wins over the response's
-	harmlessExact    map[string]struct{}         // cfg.HarmlessCookies without '*'
-	harmlessPrefix   []string                    // those ending in '*', without it
-	harmlessByLen    harmlessTable               // harmlessExact's names up to harmlessShort bytes, by length
+	cache            *cachekit.Cache     // cfg.Cache, or cachekit.Default()
+	routeTTL         bool                // Page: cfg.TTL wins over the response's
+	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
+	harmlessPrefix   []string            // those ending in '*', without it
+	harmlessByLen    harmlessTable       // harmlessExact's names up to harmlessShort bytes, by length
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
