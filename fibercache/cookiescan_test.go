@@ -7,51 +7,54 @@ import (
 	"testing"
 )
 
-// TestNameEnd: the eight-bytes-at-a-time search finds the first '=' as
-// bytes.IndexByte does, at every position of lengths around the word
-// size, among bytes one bit off '=' (0x3c, 0x3f, 0xbd) and zeros.
-func TestNameEnd(t *testing.T) {
-	for n := 0; n <= 40; n++ {
-		for _, fill := range []byte{'a', '<', '?', 0xbd, 0x00, ' ', ';'} {
+// indexStopRef is pairStop byte by byte.
+func indexStopRef(b []byte) int {
+	if i := bytes.IndexAny(b, "=;"); i >= 0 {
+		return i
+	}
+	return len(b)
+}
+
+// checkIndexes compares pairStop with its reference.
+func checkIndexes(t *testing.T, b []byte) {
+	t.Helper()
+	if got, want := pairStop(b), indexStopRef(b); got != want {
+		t.Fatalf("pairStop(%q) = %d, want %d", b, got, want)
+	}
+}
+
+// TestCookieIndexes: the eight-bytes-at-a-time search finds what
+// bytes.IndexAny finds, at every position of lengths around the word size,
+// among bytes one bit off
+// '=' and ';' (0x3c, 0x3f, 0x39, 0xbd, 0xbb), zeros and spaces, with one
+// or two of the bytes sought.
+func TestCookieIndexes(t *testing.T) {
+	for n := 0; n <= 48; n++ {
+		for _, fill := range []byte{'a', '<', '?', '9', 0xbd, 0xbb, 0x00, ' '} {
 			base := bytes.Repeat([]byte{fill}, n)
-			check := func(b []byte) {
-				t.Helper()
-				want := bytes.IndexByte(b, '=')
-				if want < 0 {
-					want = len(b)
-				}
-				if got := nameEnd(b); got != want {
-					t.Fatalf("nameEnd(%q) = %d, want %d", b, got, want)
-				}
-			}
-			check(base)
+			checkIndexes(t, base)
 			for p := 0; p < n; p++ {
-				b := bytes.Clone(base)
-				b[p] = '='
-				check(b)
-				for q := p + 1; q < n; q++ {
-					c := bytes.Clone(b)
-					c[q] = '='
-					check(c)
+				for _, c := range []byte{'=', ';'} {
+					b := bytes.Clone(base)
+					b[p] = c
+					checkIndexes(t, b)
+					for q := p + 1; q < n; q++ {
+						d := bytes.Clone(b)
+						d[q] = '=' + ';' - c
+						checkIndexes(t, d)
+					}
 				}
 			}
 		}
 	}
 }
 
-// FuzzNameEnd: the same for any bytes.
-func FuzzNameEnd(f *testing.F) {
+// FuzzCookieIndexes: the same for any bytes.
+func FuzzCookieIndexes(f *testing.F) {
 	f.Add([]byte("cookieconsent_status=dismiss"))
-	f.Add([]byte("\x3c\x3e\xbd=\x00"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		want := bytes.IndexByte(b, '=')
-		if want < 0 {
-			want = len(b)
-		}
-		if got := nameEnd(b); got != want {
-			t.Fatalf("nameEnd(%q) = %d, want %d", b, got, want)
-		}
-	})
+	f.Add([]byte("_ga=GA1.1.1234567890.1700000000; _gid=GA1.1.987654321.1700000000"))
+	f.Add([]byte("\x3c\x3e\xbd=\x00;"))
+	f.Fuzz(checkIndexes)
 }
 
 // harmlessRef is Config.HarmlessCookies read plainly: an exact name, or a

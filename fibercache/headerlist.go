@@ -301,23 +301,16 @@ var (
 func (r *request) rawCookies(b []byte) (found bool) {
 	m := r.m
 	for len(b) > 0 {
-		pair := b
-		if k := bytes.IndexByte(b, ';'); k >= 0 {
-			pair, b = b[:k], b[k+1:]
-		} else {
-			b = nil
+		for len(b) > 0 && b[0] == ' ' { // trimmed from a name or a value
+			b = b[1:]
 		}
-		i := 0
-		for i < len(pair) && pair[i] == ' ' {
-			i++
-		}
-		j := i + nameEnd(pair[i:]) // the first '=', or len(pair)
-		if j < len(pair) {
+		j := pairStop(b) // the first '=' or ';', or len(b)
+		if j < len(b) && b[j] == '=' {
 			e := j
-			for e > i && pair[e-1] == ' ' {
+			for e > 0 && b[e-1] == ' ' {
 				e--
 			}
-			if name := pair[i:e]; len(name) > 0 && string(name) != m.userCookie {
+			if name := b[:e]; len(name) > 0 && string(name) != m.userCookie {
 				found = true
 				if !m.harmless(name) {
 					r.credentialed = true
@@ -325,12 +318,73 @@ func (r *request) rawCookies(b []byte) (found bool) {
 						return true
 					}
 				}
+				b = b[j+1:]
+				if k := bytes.IndexByte(b, ';'); k >= 0 {
+					b = b[k+1:]
+				} else {
+					b = nil
+				}
 				continue
 			}
+		}
+		pair := b
+		if k := bytes.IndexByte(b[j:], ';'); k >= 0 {
+			pair, b = b[:j+k], b[j+k+1:]
+		} else {
+			b = nil
 		}
 		found = r.cookiePair(pair) || found
 	}
 	return found
+}
+
+// Eight bytes at a time (SWAR): in x = w^c*swarLo, the bytes of w equal
+// to c are zero, and (x-swarLo)&^x&swarHi marks them (0x80); it may mark
+// a byte above a marked one, never one below, so the lowest mark is the
+// first match.
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// pairStop returns the index of the first '=' or ';' in b, len(b) if there
+// is none: the end of a cookie's name.
+func pairStop(b []byte) int {
+	const eqs, semis = '=' * swarLo, ';' * swarLo
+	rest := b
+	for len(rest) >= 8 {
+		w := binary.LittleEndian.Uint64(rest)
+		x, y := w^eqs, w^semis
+		if t := ((x-swarLo)&^x | (y-swarLo)&^y) & swarHi; t != 0 {
+			return len(b) - len(rest) + bits.TrailingZeros64(t)>>3
+		}
+		rest = rest[8:]
+	}
+	for i, c := range rest {
+		if c == '=' || c == ';' {
+			return len(b) - len(rest) + i
+		}
+	}
+	return len(b)
+}
+
+// cookiePair reads one pair of a Cookie line (no ';' in it) as rawCookies
+// describes, and reports whether it was a cookie.
+func (r *request) cookiePair(pair []byte) bool {
+	var name, value []byte
+	if eq := bytes.IndexByte(pair, '='); eq >= 0 {
+		name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
+	} else {
+		value = trimSpace(pair)
+	}
+	if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	if len(name) == 0 && len(value) == 0 {
+		return false
+	}
+	r.visitCookie(name, value)
+	return true
 }
 
 // harmlessTable holds the exact harmless cookie names up to harmlessShort
@@ -358,60 +412,6 @@ func nameWords(s []byte) (a, b uint64) {
 		return uint64(s[0]) | uint64(s[n/2])<<8 | uint64(s[n-1])<<16, 0
 	}
 	return 0, 0
-}
-
-// nameEnd returns the index of the first '=' in a cookie pair, len(pair)
-// if there is none. It reads eight bytes at a time (SWAR): the bytes of x
-// = w^"========" that are zero are the '='s of w, and (x-0x01..)&^x&0x80..
-// marks them; it may mark a byte above a marked one, never one below, so
-// the lowest mark is the first '='.
-func nameEnd(pair []byte) int {
-	const lo, hi, eqs = 0x0101010101010101, 0x8080808080808080, 0x3d3d3d3d3d3d3d3d
-	rest := pair
-	for len(rest) >= 8 {
-		x := binary.LittleEndian.Uint64(rest) ^ eqs
-		if t := (x - lo) &^ x & hi; t != 0 {
-			return len(pair) - len(rest) + bits.TrailingZeros64(t)>>3
-		}
-		rest = rest[8:]
-	}
-	if len(rest) == 0 {
-		return len(pair)
-	}
-	if len(pair) >= 8 {
-		// The last eight bytes, shifted past those already read (zeros
-		// shifted in are not '=').
-		x := binary.LittleEndian.Uint64(pair[len(pair)-8:])>>(8*(8-len(rest))) ^ eqs
-		if t := (x - lo) &^ x & hi; t != 0 {
-			return len(pair) - len(rest) + bits.TrailingZeros64(t)>>3
-		}
-		return len(pair)
-	}
-	for i, c := range pair {
-		if c == '=' {
-			return i
-		}
-	}
-	return len(pair)
-}
-
-// cookiePair reads one pair of a Cookie line (no ';' in it) as rawCookies
-// describes, and reports whether it was a cookie.
-func (r *request) cookiePair(pair []byte) bool {
-	var name, value []byte
-	if eq := bytes.IndexByte(pair, '='); eq >= 0 {
-		name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
-	} else {
-		value = trimSpace(pair)
-	}
-	if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
-		value = value[1 : len(value)-1]
-	}
-	if len(name) == 0 && len(value) == 0 {
-		return false
-	}
-	r.visitCookie(name, value)
-	return true
 }
 
 // trimSpace trims the spaces fasthttp's cookie parser trims (' ' only).
