@@ -208,11 +208,11 @@ var (
 // cache.
 type middleware struct {
 	cfg              Config
-	cache            *cachekit.Cache     // cfg.Cache, or cachekit.Default()
-	routeTTL         bool                // Page: cfg.TTL wins over the response's
-	harmlessExact    map[string]struct{} // cfg.HarmlessCookies without '*'
-	harmlessPrefix   []string            // those ending in '*', without it
-	harmlessByLen    harmlessTable       // harmlessExact's names up to harmlessShort bytes, by length
+	cache            *cachekit.Cache             // cfg.Cache, or cachekit.Default()
+	routeTTL         bool                        // Page: cfg.TTL wins over the response's
+	harmlessExact    map[string]struct{}         // cfg.HarmlessCookies without '*'
+	harmlessPrefix   []string                    // those ending in '*', without it
+	harmlessByLen    [harmlessShort + 1][]string // harmlessExact's names up to harmlessShort bytes, by length
 	userCookie       string
 	userHeader       string
 	userHeaderIsAuth bool  // userHeader is Authorization: it identifies, not credentials
@@ -265,10 +265,8 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		}
 	}
 	for _, n := range cfg.HarmlessCookies { // in the order given: the likeliest first
-		if _, exact := m.harmlessExact[n]; exact && len(n) <= harmlessShort &&
-			!slices.ContainsFunc(m.harmlessByLen[len(n)], func(h harmlessName) bool { return h.s == n }) {
-			a, b := nameWords([]byte(n))
-			m.harmlessByLen[len(n)] = append(m.harmlessByLen[len(n)], harmlessName{a: a, b: b, s: n})
+		if _, exact := m.harmlessExact[n]; exact && len(n) <= harmlessShort && !slices.Contains(m.harmlessByLen[len(n)], n) {
+			m.harmlessByLen[len(n)] = append(m.harmlessByLen[len(n)], n)
 		}
 	}
 	m.userCookie = cfg.UserCookie
@@ -306,13 +304,12 @@ func pageTTL(ttl time.Duration, c *cachekit.Cache) time.Duration {
 const harmlessShort = 32
 
 // harmless reports whether the cookie name is one of cfg.HarmlessCookies:
-// the names of its length compared two words at a time (nameWords), then
-// the prefixes, each by its first byte first.
+// the few exact names of its length compared in turn (cheaper than hashing
+// the name), then the prefixes, each by its first byte first.
 func (m *middleware) harmless(name []byte) bool {
 	if len(name) <= harmlessShort {
-		a, b := nameWords(name)
-		for _, h := range m.harmlessByLen[len(name)] {
-			if h.a == a && h.b == b && (len(name) <= 16 || h.s == string(name)) {
+		for _, n := range m.harmlessByLen[len(name)] {
+			if n == string(name) {
 				return true
 			}
 		}

@@ -387,33 +387,6 @@ func (r *request) cookiePair(pair []byte) bool {
 	return true
 }
 
-// harmlessTable holds the exact harmless cookie names up to harmlessShort
-// bytes, by length.
-type harmlessTable [harmlessShort + 1][]harmlessName
-
-// harmlessName is an exact harmless cookie name of up to harmlessShort
-// bytes, with its nameWords.
-type harmlessName struct {
-	a, b uint64
-	s    string
-}
-
-// nameWords returns two words of a cookie name that, for names of one
-// length up to 16 bytes, are equal exactly when the names are: its first
-// and last eight bytes (four under eight bytes; its first, middle and last
-// byte under four). Longer names equal on them are compared in full.
-func nameWords(s []byte) (a, b uint64) {
-	switch n := len(s); {
-	case n >= 8:
-		return binary.LittleEndian.Uint64(s), binary.LittleEndian.Uint64(s[n-8:])
-	case n >= 4:
-		return uint64(binary.LittleEndian.Uint32(s)), uint64(binary.LittleEndian.Uint32(s[n-4:]))
-	case n > 0:
-		return uint64(s[0]) | uint64(s[n/2])<<8 | uint64(s[n-1])<<16, 0
-	}
-	return 0, 0
-}
-
 // trimSpace trims the spaces fasthttp's cookie parser trims (' ' only).
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && b[0] == ' ' {

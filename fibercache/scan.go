@@ -89,8 +89,9 @@ func (r *request) reset() {
 	r.m = nil
 }
 
-// scan reads the request headers once. rec may be nil (no record yet): the
-// Vary values are then not collected.
+// scan reads the request headers once, into r as reset leaves it (see
+// begin). rec may be nil (no record yet): the Vary values are then not
+// collected.
 func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 	r.begin(m, rec)
 	h := &c.Request().Header
@@ -115,14 +116,15 @@ func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 	}
 }
 
-// begin readies r for a pass over the headers of a request for m under rec.
+// begin readies r for a pass over the headers of a request for m under
+// rec. r is as reset leaves it (zero but scratch and depth): every scan
+// is of a request just reset or made, a pooled scratchState is reset when
+// put back (putScratch), so begin sets only what is not zero before a pass
+// (TestScanAfterReset).
 func (r *request) begin(m *middleware, rec *record) {
 	r.m = m
-	r.credentialed, r.hasUser, r.cookies, r.authorization = false, false, false, false
 	r.cc = newCacheControl()
-	r.varyN, r.aeIndex, r.cookieIdx, r.varySeen = 0, -1, -1, 0
-	r.ambiguous, r.fwdSeen, r.userCookieSeen, r.userHeaderSeen = "", 0, false, false
-	r.varyLens = 0
+	r.aeIndex, r.cookieIdx = -1, -1
 	if rec != nil {
 		r.setVary(rec.vary)
 		for i := 0; i < r.varyN; i++ {
