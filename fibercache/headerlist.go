@@ -415,9 +415,18 @@ func (in *interest) has(k []byte) bool {
 
 // next returns the index of the first line of list from i on that the
 // scan reads (in.has, or a length of vl, request.varyLens), len(list) when
-// none is. It calls nothing: the loop over the lines the scan rules out
-// keeps its values in registers.
+// none is. It calls nothing, so the loop over the lines the scan rules out
+// keeps its values in registers; without Vary names (vl 0) it tests one
+// bit a line.
 func (in *interest) next(list []kv, i int, vl uint64) int {
+	if vl == 0 {
+		for ; i < len(list); i++ {
+			if k := list[i].key; len(k) > 0 && in[k[0]&31]&(1<<min(len(k), 63)) != 0 {
+				return i
+			}
+		}
+		return i
+	}
 	for ; i < len(list); i++ {
 		k := list[i].key
 		bit := uint64(1) << min(len(k), 63)
