@@ -222,14 +222,19 @@ func (lv listView) of(h *fasthttp.RequestHeader) (list, cookies []kv, collected 
 
 // scanList is the scan's pass over the parsed headers (see listView). It
 // reports false, having read nothing, when the request must go through
-// VisitAll instead: the view is unavailable, or the path varies on Cookie
-// (its key holds the cookies as VisitAll joins them).
+// VisitAll instead: the view is unavailable, the path varies on Cookie (its
+// key holds the cookies as VisitAll joins them), or a UserHeader or
+// credential header is named Cookie (it reads that joined line).
 func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	if !m.list.ok {
 		return false
 	}
-	if r.cookieIdx >= 0 {
-		return false // a Vary'd Cookie is keyed as VisitAll joins the cookies
+	if r.cookieIdx >= 0 || m.cookieHeaderRead() {
+		// A Vary'd Cookie is keyed as VisitAll joins the cookies; a
+		// UserHeader or credential header named Cookie reads that one
+		// joined line too (the raw lines, gone once some middleware had
+		// fasthttp collect the cookies, are not it).
+		return false
 	}
 	list, cookies, collected := m.list.of(h)
 	// What VisitAll reports besides the list, Content-Length and Trailer
@@ -261,11 +266,8 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 			r.visit(k, v)
 			continue
 		}
-		// A Cookie line: what visit would find is r.cookies, set below,
-		// but for a UserHeader or a credential header of that length.
-		if len(m.userHeader) == len(k) || m.credLens&(1<<len(k)) != 0 {
-			r.visit(k, v)
-		}
+		// A Cookie line: all visit would find is r.cookies, set below
+		// (no UserHeader or credential header is named Cookie here).
 		if len(v) > 0 {
 			anyCookie = r.rawCookies(v) || anyCookie
 		}
@@ -279,7 +281,15 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	return true
 }
 
+// cookieHeaderRead reports whether the UserHeader or a credential header
+// is named Cookie (checked by length first: no work for other configs).
+func (m *middleware) cookieHeaderRead() bool {
+	return len(m.userHeader) == len(strCookie) && utils.EqualFold(m.userHeader, "Cookie") ||
+		m.credLens&(1<<len(strCookie)) != 0 && m.isCredentialHeader(strCookie)
+}
+
 var (
+	strCookie      = []byte("Cookie")
 	strHost        = []byte("Host")
 	strContentType = []byte("Content-Type")
 	strUserAgent   = []byte("User-Agent")

@@ -209,3 +209,31 @@ func TestScanAfterReset(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieCredentialHeaderCollected: with Cookie named a credential
+// header, a request with cookies is never stored for others, also when a
+// middleware in front had fasthttp collect the cookies (the parsed-list
+// pass then finds no Cookie line: it goes through VisitAll, which reads
+// the joined one). Before, such a request's page, built from its cookie,
+// was stored and answered to the next anonymous request.
+func TestCookieCredentialHeaderCollected(t *testing.T) {
+	for _, collect := range []bool{false, true} {
+		app := newApp()
+		app.Use(func(c *fiber.Ctx) error {
+			if collect {
+				c.Cookies("theme")
+			}
+			return c.Next()
+		})
+		app.Use(New(Config{Cache: newCache(t), CredentialHeaders: []string{"Cookie"}}))
+		app.Get("/p", func(c *fiber.Ctx) error { return c.SendString("page for " + c.Cookies("_ga")) })
+		if r := get(t, app, "/p", "Cookie", "_ga=secret"); r.body != "page for secret" {
+			t.Fatalf("collect %v: %q", collect, r.body)
+		}
+		for range 2 {
+			if r := get(t, app, "/p"); r.body != "page for " {
+				t.Fatalf("collect %v: an anonymous request got %q (X-Cache %s)", collect, r.body, r.xcache())
+			}
+		}
+	}
+}
