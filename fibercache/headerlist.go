@@ -229,7 +229,7 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	if !m.list.ok {
 		return false
 	}
-	if r.cookieIdx >= 0 || m.cookieHeaderRead() {
+	if r.cookieIdx >= 0 || (len(m.userHeader) == len(strCookie) || m.credLens&(1<<len(strCookie)) != 0) && m.cookieHeaderRead() {
 		// A Vary'd Cookie is keyed as VisitAll joins the cookies; a
 		// UserHeader or credential header named Cookie reads that one
 		// joined line too (the raw lines, gone once some middleware had
@@ -282,7 +282,8 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 }
 
 // cookieHeaderRead reports whether the UserHeader or a credential header
-// is named Cookie (checked by length first: no work for other configs).
+// is named Cookie (scanList checks their lengths first: no call for other
+// configs).
 func (m *middleware) cookieHeaderRead() bool {
 	return len(m.userHeader) == len(strCookie) && utils.EqualFold(m.userHeader, "Cookie") ||
 		m.credLens&(1<<len(strCookie)) != 0 && m.isCredentialHeader(strCookie)
