@@ -257,12 +257,6 @@ func (r *request) visitCookie(k, v []byte) {
 	}
 }
 
-// isName reports whether the header name is canon, ignoring case; the
-// canonical form fasthttp gives parsed names is compared first.
-func isName(name, canon string) bool {
-	return name == canon || utils.EqualFold(name, canon)
-}
-
 // containsFold reports whether b contains the ASCII s, ignoring case.
 func containsFold(b []byte, s string) bool {
 	for i := 0; i+len(s) <= len(b); i++ {
