@@ -329,12 +329,11 @@ func (r *request) rawCookies(b []byte) (found bool) {
 						return true
 					}
 				}
-				b = b[j+1:]
-				if k := bytes.IndexByte(b, ';'); k >= 0 {
-					b = b[k+1:]
-				} else {
-					b = nil
+				k := bytes.IndexByte(b[j+1:], ';')
+				if k < 0 {
+					return found // the line's last cookie
 				}
+				b = b[j+2+k:]
 				continue
 			}
 		}
