@@ -1,10 +1,14 @@
 package fibercache
 
 import (
+	"bufio"
 	"bytes"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // indexStopRef is pairStop byte by byte.
@@ -103,4 +107,46 @@ func FuzzHarmless(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkScan is the request scan alone (request.scan through the
+// parsed-list pass) of a browser's request (benchBrowserRequest: three
+// harmless cookies), and of one with a session cookie before four
+// analytics ones, without and with Config.UserCookie naming it.
+func BenchmarkScan(b *testing.B) {
+	session := strings.Replace(benchBrowserRequest, "Cookie: ",
+		"Cookie: sessionid=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08; ", 1)
+	session = strings.Replace(session, "cookieconsent_status=dismiss", "_ga_ABC123=GS1.1.1700000000.1.0.1700000000.0.0.0; _gat=1; cookieconsent_status=dismiss", 1)
+	for _, bc := range []struct {
+		name, raw string
+		cfg       Config
+	}{
+		{"browser", benchBrowserRequest, Config{}},
+		{"session", session, Config{}},
+		{"session-user", session, Config{UserCookie: "sessionid"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := bc.cfg
+			cfg.Cache = newCache(b)
+			m := newMiddleware(configDefault(cfg), false)
+			app := fiber.New()
+			app.Get("/*", func(c *fiber.Ctx) error {
+				r := request{scratch: make([]byte, 0, 64)}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					r.reset()
+					r.scan(c, m, nil)
+				}
+				return nil
+			})
+			var req fasthttp.Request
+			if err := req.Read(bufio.NewReader(strings.NewReader(bc.raw))); err != nil {
+				b.Fatal(err)
+			}
+			var fctx fasthttp.RequestCtx
+			fctx.Init(&req, nil, nil)
+			app.Handler()(&fctx)
+		})
+	}
 }
