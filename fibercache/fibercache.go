@@ -303,10 +303,11 @@ func pageTTL(ttl time.Duration, c *cachekit.Cache) time.Duration {
 // length (middleware.harmlessByLen), longer ones in the map.
 const harmlessShort = 32
 
+// harmless reports whether the cookie name is one of cfg.HarmlessCookies:
+// the few exact names of its length compared in turn (cheaper than hashing
+// the name), then the prefixes, each by its first byte first.
 func (m *middleware) harmless(name []byte) bool {
 	if len(name) <= harmlessShort {
-		// The few names of that length compared in turn: cheaper than
-		// hashing the name.
 		for _, n := range m.harmlessByLen[len(name)] {
 			if n == string(name) {
 				return true
@@ -316,7 +317,7 @@ func (m *middleware) harmless(name []byte) bool {
 		return true
 	}
 	for _, p := range m.harmlessPrefix {
-		if len(name) >= len(p) && string(name[:len(p)]) == p {
+		if len(name) >= len(p) && (len(p) == 0 || name[0] == p[0] && string(name[:len(p)]) == p) {
 			return true
 		}
 	}

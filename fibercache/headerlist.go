@@ -2,6 +2,8 @@ package fibercache
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"reflect"
 	"unsafe"
 
@@ -344,14 +346,19 @@ func (lv listView) of(h *fasthttp.RequestHeader) (list, cookies []kv, collected 
 
 // scanList is the scan's pass over the parsed headers (see listView). It
 // reports false, having read nothing, when the request must go through
-// VisitAll instead: the view is unavailable, or the path varies on Cookie
-// (its key holds the cookies as VisitAll joins them).
+// VisitAll instead: the view is unavailable, the path varies on Cookie (its
+// key holds the cookies as VisitAll joins them), or a UserHeader or
+// credential header is named Cookie (it reads that joined line).
 func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	if !m.list.ok {
 		return false
 	}
-	if r.cookieIdx >= 0 {
-		return false // a Vary'd Cookie is keyed as VisitAll joins the cookies
+	if r.cookieIdx >= 0 || (len(m.userHeader) == len(strCookie) || m.credLens&(1<<len(strCookie)) != 0) && m.cookieHeaderRead() {
+		// A Vary'd Cookie is keyed as VisitAll joins the cookies; a
+		// UserHeader or credential header named Cookie reads that one
+		// joined line too (the raw lines, gone once some middleware had
+		// fasthttp collect the cookies, are not it).
+		return false
 	}
 	list, cookies, collected := m.list.of(h)
 	// What VisitAll reports besides the list, Content-Length and Trailer
@@ -377,14 +384,15 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	}
 	anyCookie := false
 	in, vl := &m.interest, r.varyLens // r.wants, read once for the loop
-	for i := range list {
-		k := list[i].key
-		if bit := uint64(1) << min(len(k), 63); vl&bit == 0 && (len(k) == 0 || in[k[0]&31]&bit == 0) {
+	for i := in.next(list, 0, vl); i < len(list); i = in.next(list, i+1, vl) {
+		k, v := list[i].key, list[i].value
+		if collected || len(k) != 6 || string(k) != "Cookie" && !utils.EqualFold(b2s(k), "Cookie") {
+			r.visit(k, v)
 			continue
 		}
-		v := list[i].value
-		r.visit(k, v)
-		if !collected && len(v) > 0 && len(k) == 6 && isName(b2s(k), "Cookie") {
+		// A Cookie line: all visit would find is r.cookies, set below
+		// (no UserHeader or credential header is named Cookie here).
+		if len(v) > 0 {
 			anyCookie = r.rawCookies(v) || anyCookie
 		}
 	}
@@ -397,7 +405,16 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	return true
 }
 
+// cookieHeaderRead reports whether the UserHeader or a credential header
+// is named Cookie (scanList checks their lengths first: no call for other
+// configs).
+func (m *middleware) cookieHeaderRead() bool {
+	return len(m.userHeader) == len(strCookie) && utils.EqualFold(m.userHeader, "Cookie") ||
+		m.credLens&(1<<len(strCookie)) != 0 && m.isCredentialHeader(strCookie)
+}
+
 var (
+	strCookie      = []byte("Cookie")
 	strHost        = []byte("Host")
 	strContentType = []byte("Content-Type")
 	strUserAgent   = []byte("User-Agent")
@@ -409,29 +426,99 @@ var (
 // pairs separated by ';', the name before the first '=' (none without
 // one), spaces trimmed, and a value's surrounding quotes; a pair with
 // neither name nor value is skipped. It reports whether it read a cookie.
+//
+// A cookie named other than Config.UserCookie is harmless or a credential
+// whatever its value: its name is read up to the '=' and its value is
+// skipped with one IndexByte for the next ';', never trimmed. Without a
+// UserCookie, the first cookie that is not harmless ends the walk: no
+// later cookie can change what the scan found. A pair without a name, or
+// the user cookie, is read whole (cookiePair).
 func (r *request) rawCookies(b []byte) (found bool) {
+	m := r.m
 	for len(b) > 0 {
+		for len(b) > 0 && b[0] == ' ' { // trimmed from a name or a value
+			b = b[1:]
+		}
+		j := pairStop(b) // the first '=' or ';', or len(b)
+		if j < len(b) && b[j] == '=' {
+			e := j
+			for e > 0 && b[e-1] == ' ' {
+				e--
+			}
+			if name := b[:e]; len(name) > 0 && string(name) != m.userCookie {
+				found = true
+				if !m.harmless(name) {
+					r.credentialed = true
+					if m.userCookie == "" {
+						return true
+					}
+				}
+				k := bytes.IndexByte(b[j+1:], ';')
+				if k < 0 {
+					return found // the line's last cookie
+				}
+				b = b[j+2+k:]
+				continue
+			}
+		}
 		pair := b
-		if i := bytes.IndexByte(b, ';'); i >= 0 {
-			pair, b = b[:i], b[i+1:]
+		if k := bytes.IndexByte(b[j:], ';'); k >= 0 {
+			pair, b = b[:j+k], b[j+k+1:]
 		} else {
 			b = nil
 		}
-		var name, value []byte
-		if eq := bytes.IndexByte(pair, '='); eq >= 0 {
-			name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
-		} else {
-			value = trimSpace(pair)
-		}
-		if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
-			value = value[1 : len(value)-1]
-		}
-		if len(name) > 0 || len(value) > 0 {
-			r.visitCookie(name, value)
-			found = true
-		}
+		found = r.cookiePair(pair) || found
 	}
 	return found
+}
+
+// Eight bytes at a time (SWAR): in x = w^c*swarLo, the bytes of w equal
+// to c are zero, and (x-swarLo)&^x&swarHi marks them (0x80); it may mark
+// a byte above a marked one, never one below, so the lowest mark is the
+// first match.
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// pairStop returns the index of the first '=' or ';' in b, len(b) if there
+// is none: the end of a cookie's name.
+func pairStop(b []byte) int {
+	const eqs, semis = '=' * swarLo, ';' * swarLo
+	rest := b
+	for len(rest) >= 8 {
+		w := binary.LittleEndian.Uint64(rest)
+		x, y := w^eqs, w^semis
+		if t := ((x-swarLo)&^x | (y-swarLo)&^y) & swarHi; t != 0 {
+			return len(b) - len(rest) + bits.TrailingZeros64(t)>>3
+		}
+		rest = rest[8:]
+	}
+	for i, c := range rest {
+		if c == '=' || c == ';' {
+			return len(b) - len(rest) + i
+		}
+	}
+	return len(b)
+}
+
+// cookiePair reads one pair of a Cookie line (no ';' in it) as rawCookies
+// describes, and reports whether it was a cookie.
+func (r *request) cookiePair(pair []byte) bool {
+	var name, value []byte
+	if eq := bytes.IndexByte(pair, '='); eq >= 0 {
+		name, value = trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
+	} else {
+		value = trimSpace(pair)
+	}
+	if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	if len(name) == 0 && len(value) == 0 {
+		return false
+	}
+	r.visitCookie(name, value)
+	return true
 }
 
 // trimSpace trims the spaces fasthttp's cookie parser trims (' ' only).
@@ -458,6 +545,30 @@ func (in *interest) add(name string) {
 
 func (in *interest) has(k []byte) bool {
 	return len(k) > 0 && in[k[0]&31]&(1<<min(len(k), 63)) != 0
+}
+
+// next returns the index of the first line of list from i on that the
+// scan reads (in.has, or a length of vl, request.varyLens), len(list) when
+// none is. It calls nothing, so the loop over the lines the scan rules out
+// keeps its values in registers; without Vary names (vl 0) it tests one
+// bit a line.
+func (in *interest) next(list []kv, i int, vl uint64) int {
+	if vl == 0 {
+		for ; i < len(list); i++ {
+			if k := list[i].key; len(k) > 0 && in[k[0]&31]&(1<<min(len(k), 63)) != 0 {
+				return i
+			}
+		}
+		return i
+	}
+	for ; i < len(list); i++ {
+		k := list[i].key
+		bit := uint64(1) << min(len(k), 63)
+		if vl&bit != 0 || len(k) > 0 && in[k[0]&31]&bit != 0 {
+			return i
+		}
+	}
+	return i
 }
 
 // newInterest is the filter of every name the scan reads for m, but the

@@ -31,12 +31,33 @@ func scanSummary(r *request) string {
 // parsed-list pass, the second through VisitAll.
 type scanPair [2]*middleware
 
-func newScanPair(t testing.TB) scanPair {
-	cfg := configDefault(Config{Cache: newCache(t), TTL: time.Hour, UserCookie: "session"})
+func newScanPair(t testing.TB, cfg Config) scanPair {
+	cfg.Cache, cfg.TTL = newCache(t), time.Hour
+	cfg = configDefault(cfg)
 	mList := newMiddleware(cfg, false)
 	mVisit := newMiddleware(cfg, false)
 	mVisit.list = listView{}
 	return scanPair{mList, mVisit}
+}
+
+// scanConfigs are the configs the two passes are compared under: each
+// path of the Cookie walk (a UserCookie or none, so that the first cookie
+// not harmless ends it; no cookie harmless; prefixes), and a UserHeader or
+// credential header named Cookie (the Cookie line then visited too).
+var scanConfigs = []Config{
+	{UserCookie: "session"},
+	{},
+	{UserHeader: "Cookie", HarmlessCookies: []string{}},
+	{UserHeader: "X-User", UserCookie: "session", CredentialHeaders: []string{"Cookie", "X-Key"}, HarmlessCookies: []string{"_ga", "sid*", "a", "x*"}},
+}
+
+// newScanPairs is newScanPair of each of scanConfigs.
+func newScanPairs(t testing.TB) []scanPair {
+	var ps []scanPair
+	for _, cfg := range scanConfigs {
+		ps = append(ps, newScanPair(t, cfg))
+	}
+	return ps
 }
 
 // scanBoth scans one request with the parsed-list pass and with VisitAll
@@ -75,7 +96,7 @@ func TestScanListMatchesVisitAll(t *testing.T) {
 	const base = "GET /x?q=1 HTTP/1.1\r\nHost: Example.com\r\nAccept-Encoding: gzip, br\r\n"
 	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Encoding,Accept-Language,User-Agent")}
 	varyCookie := &record{nonce: provisional.nonce, vary: []byte("Accept-Language,Cookie")}
-	ms := newScanPair(t)
+	pairs := newScanPairs(t)
 	fronts := map[string]func(*fiber.Ctx){
 		"none":        nil,
 		"collect":     func(c *fiber.Ctx) { c.Cookies("x") },
@@ -93,18 +114,23 @@ func TestScanListMatchesVisitAll(t *testing.T) {
 		"Cookie: _ga=1; sid=2\r\n",
 		"Cookie: session=\"abc\"; _ga=1\r\nCookie: session=def\r\n",
 		"Cookie: novalue; =; ; a==b;;\r\n",
+		"Cookie:  sid = 1 ;s=\"\"; \"\" ; =\"q\";session=\"x\" ; session = y\r\n",
+		"Cookie: _ga=1; _gid=2\r\nCookie: sid=3; session=4\r\n",
+		"Cookie: cookieconsent_status=dismiss; _ga_ABC=1; __utmz=2; other=3\r\n",
 		"Cookie:\r\nX-Api-Key: k\r\n",
 		"X-Forwarded-Host: a\r\nx-forwarded-host: b\r\nAccept-Language: en\r\n",
 		"User-Agent: x\r\nConnection: close\r\nCache-Control: no-store\r\nPragma: no-cache\r\n",
 	} {
 		for name, front := range fronts {
-			for _, rec := range []*record{nil, vary, varyCookie} {
-				l, v, ok := scanBoth(t, ms, base+hdrs+"\r\n", rec, front)
-				if !ok {
-					t.Fatalf("%q: not a request", hdrs)
-				}
-				if l != v {
-					t.Errorf("%q, front %s, vary %v:\n list  %s\n visit %s", hdrs, name, rec != nil, l, v)
+			for ci, ms := range pairs {
+				for _, rec := range []*record{nil, vary, varyCookie} {
+					l, v, ok := scanBoth(t, ms, base+hdrs+"\r\n", rec, front)
+					if !ok {
+						t.Fatalf("%q: not a request", hdrs)
+					}
+					if l != v {
+						t.Errorf("%q, config %d, front %s, vary %v:\n list  %s\n visit %s", hdrs, ci, name, rec != nil, l, v)
+					}
 				}
 			}
 		}
@@ -118,21 +144,25 @@ func FuzzScanList(f *testing.F) {
 		"Cookie: session=\"q\"; x\r\nCookie: =y\r\n",
 		"X-Forwarded-Host: a\r\nAccept-Language: en\r\n",
 		"Authorization: x\r\nX-Auth-Token: y\r\nUser-Agent: z\r\n",
+		"Cookie:  sid = 1 ;s=\"\"; \"\" ; =\"q\";session=\"x\" ; session = y\r\n",
+		"Cookie: cookieconsent_status=dismiss; _ga_ABC=1; __utmz=2; other=3\r\nCookie: a=b\r\n",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
 	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Language,User-Agent,X-A")}
-	ms := newScanPair(f)
+	pairs := newScanPairs(f)
 	f.Fuzz(func(t *testing.T, hdrs string, collect bool) {
 		var front func(*fiber.Ctx)
 		if collect {
 			front = func(c *fiber.Ctx) { c.Cookies("x") }
 		}
-		for _, rec := range []*record{nil, vary} {
-			l, v, ok := scanBoth(t, ms, "GET / HTTP/1.1\r\nHost: h\r\n"+hdrs+"\r\n\r\n", rec, front)
-			if ok && l != v {
-				t.Fatalf("%q collect=%v:\n list  %s\n visit %s", hdrs, collect, l, v)
+		for ci, ms := range pairs {
+			for _, rec := range []*record{nil, vary} {
+				l, v, ok := scanBoth(t, ms, "GET / HTTP/1.1\r\nHost: h\r\n"+hdrs+"\r\n\r\n", rec, front)
+				if ok && l != v {
+					t.Fatalf("%q config %d collect=%v:\n list  %s\n visit %s", hdrs, ci, collect, l, v)
+				}
 			}
 		}
 	})

@@ -89,8 +89,9 @@ func (r *request) reset() {
 	r.m = nil
 }
 
-// scan reads the request headers once. rec may be nil (no record yet): the
-// Vary values are then not collected.
+// scan reads the request headers once, into r as reset leaves it (see
+// begin). rec may be nil (no record yet): the Vary values are then not
+// collected.
 func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 	r.begin(m, rec)
 	h := &c.Request().Header
@@ -115,14 +116,15 @@ func (r *request) scan(c *fiber.Ctx, m *middleware, rec *record) {
 	}
 }
 
-// begin readies r for a pass over the headers of a request for m under rec.
+// begin readies r for a pass over the headers of a request for m under
+// rec. r is as reset leaves it (zero but scratch and depth): every scan
+// is of a request just reset or made, a pooled scratchState is reset when
+// put back (putScratch), so begin sets only what is not zero before a pass
+// (TestScanAfterReset).
 func (r *request) begin(m *middleware, rec *record) {
 	r.m = m
-	r.credentialed, r.hasUser, r.cookies, r.authorization = false, false, false, false
 	r.cc = newCacheControl()
-	r.varyN, r.aeIndex, r.cookieIdx, r.varySeen = 0, -1, -1, 0
-	r.ambiguous, r.fwdSeen, r.userCookieSeen, r.userHeaderSeen = "", 0, false, false
-	r.varyLens = 0
+	r.aeIndex, r.cookieIdx = -1, -1
 	if rec != nil {
 		r.setVary(rec.vary)
 		for i := 0; i < r.varyN; i++ {
@@ -166,37 +168,56 @@ func (r *request) visit(k, v []byte) {
 }
 
 // visitFixed reads the headers every request is scanned for, told apart by
-// length first so that most headers cost one comparison.
+// length first so that most headers cost one comparison. Each name is
+// compared as the literal fasthttp's normalized names match without a call,
+// then ignoring case; none of them is a forwarded or override header (those
+// start with 'x' or 'f'), so a match returns at once.
 func (r *request) visitFixed(k, v []byte) {
 	name := b2s(k)
 	switch len(k) {
 	case 4:
-		if isName(name, "Host") {
+		if name == "Host" || utils.EqualFold(name, "Host") {
 			r.host = v
 		}
+		return
 	case 6:
-		if isName(name, "Cookie") {
+		if name == "Cookie" || utils.EqualFold(name, "Cookie") {
 			r.cookies = len(v) > 0
-		} else if isName(name, "Pragma") && containsFold(v, "no-cache") {
-			r.pragmaNoCache = true
+			return
+		}
+		if name == "Pragma" || utils.EqualFold(name, "Pragma") {
+			if containsFold(v, "no-cache") {
+				r.pragmaNoCache = true
+			}
+			return
 		}
 	case 7:
-		r.upgrade = r.upgrade || isName(name, "Upgrade")
+		if name == "Upgrade" || utils.EqualFold(name, "Upgrade") {
+			r.upgrade = true
+			return
+		}
 	case 13:
 		switch {
-		case isName(name, "Authorization"):
-			r.authorization = true
-		case isName(name, "Cache-Control"):
+		case name == "Cache-Control" || utils.EqualFold(name, "Cache-Control"):
 			r.cc.parse(v)
-		case isName(name, "If-None-Match"):
+			return
+		case name == "Authorization" || utils.EqualFold(name, "Authorization"):
+			r.authorization = true
+			return
+		case name == "If-None-Match" || utils.EqualFold(name, "If-None-Match"):
 			r.inm = v
+			return
 		}
 	case 17:
-		if isName(name, "If-Modified-Since") {
+		if name == "If-Modified-Since" || utils.EqualFold(name, "If-Modified-Since") {
 			r.ims = v
+			return
 		}
 	case 19:
-		r.authorization = r.authorization || isName(name, "Proxy-Authorization")
+		if name == "Proxy-Authorization" || utils.EqualFold(name, "Proxy-Authorization") {
+			r.authorization = true
+			return
+		}
 	}
 	if len(k) < 6 || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
 		return
@@ -234,12 +255,6 @@ func (r *request) visitCookie(k, v []byte) {
 	if !m.harmless(k) {
 		r.credentialed = true
 	}
-}
-
-// isName reports whether the header name is canon, ignoring case; the
-// canonical form fasthttp gives parsed names is compared first.
-func isName(name, canon string) bool {
-	return name == canon || utils.EqualFold(name, canon)
 }
 
 // containsFold reports whether b contains the ASCII s, ignoring case.

@@ -1,12 +1,16 @@
 package fibercache
 
 import (
+	"bufio"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 func TestRequestNoCacheAndNoStore(t *testing.T) {
@@ -140,5 +144,96 @@ func TestRequestReset(t *testing.T) {
 	}
 	if r.depth != 3 || len(r.scratch) != 0 || cap(r.scratch) == 0 {
 		t.Errorf("depth %d, scratch %q (cap %d): depth and the scratch buffer are kept, emptied", r.depth, r.scratch, cap(r.scratch))
+	}
+}
+
+// readSummary is scanSummary of what is read of r: fwd under fwdSeen,
+// userHash under hasUser, vary under varyN (reset keeps the rest).
+func readSummary(r request) string {
+	for i := range r.fwd {
+		if r.fwdSeen&(1<<i) == 0 {
+			r.fwd[i] = nil
+		}
+	}
+	if !r.hasUser {
+		r.userHash = [40]byte{}
+	}
+	return scanSummary(&r) + fmt.Sprintf(" varyN=%d %q", r.varyN, r.vary[:r.varyN])
+}
+
+// TestScanAfterReset: a request scanned, reset and scanned again holds what
+// a new one scanning the second request holds, whatever the first scan
+// left (begin sets only what reset does not zero).
+func TestScanAfterReset(t *testing.T) {
+	cfg := configDefault(Config{Cache: newCache(t), TTL: time.Hour, UserCookie: "session", UserHeader: "X-User"})
+	m := newMiddleware(cfg, false)
+	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Encoding,Accept-Language,Cookie")}
+	reqs := []string{
+		"Host: a\r\nCookie: session=1; sid=2\r\nX-User: u\r\nCache-Control: no-store, max-age=3\r\nPragma: no-cache\r\n" +
+			"Upgrade: websocket\r\nIf-None-Match: \"e\"\r\nIf-Modified-Since: x\r\nX-Forwarded-Host: f\r\nX-Forwarded-Host: g\r\n" +
+			"Authorization: b\r\nAccept-Encoding: gzip;q=0, br\r\nAccept-Language: de\r\nContent-Length: 1\r\n\r\nx",
+		"Host: b\r\nX-HTTP-Method-Override: PUT\r\n\r\n",
+		"Host: c\r\n\r\n",
+	}
+	var r request
+	var got, want string
+	app := fiber.New()
+	app.Get("/*", func(c *fiber.Ctx) error {
+		for _, rec := range []*record{nil, vary} {
+			r.reset()
+			r.scan(c, m, rec)
+			got = readSummary(r)
+			fresh := request{}
+			fresh.scan(c, m, rec)
+			if want = readSummary(fresh); got != want {
+				return nil
+			}
+		}
+		return nil
+	})
+	h := app.Handler()
+	for _, first := range reqs {
+		for _, second := range reqs {
+			for _, raw := range []string{first, second} {
+				var req fasthttp.Request
+				if err := req.Read(bufio.NewReader(strings.NewReader("GET /p HTTP/1.1\r\n" + raw))); err != nil {
+					t.Fatal(err)
+				}
+				var fctx fasthttp.RequestCtx
+				fctx.Init(&req, nil, nil)
+				h(&fctx)
+				if got != want {
+					t.Fatalf("after %q, %q:\n reset %s\n new   %s", first, raw, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestCookieCredentialHeaderCollected: with Cookie named a credential
+// header, a request with cookies is never stored for others, also when a
+// middleware in front had fasthttp collect the cookies (the parsed-list
+// pass then finds no Cookie line: it goes through VisitAll, which reads
+// the joined one). Before, such a request's page, built from its cookie,
+// was stored and answered to the next anonymous request.
+func TestCookieCredentialHeaderCollected(t *testing.T) {
+	for _, collect := range []bool{false, true} {
+		app := newApp()
+		app.Use(func(c *fiber.Ctx) error {
+			if collect {
+				c.Cookies("theme")
+			}
+			return c.Next()
+		})
+		app.Use(New(Config{Cache: newCache(t), CredentialHeaders: []string{"Cookie"}}))
+		app.Get("/p", func(c *fiber.Ctx) error { return c.SendString("page for " + c.Cookies("_ga")) })
+		if r := get(t, app, "/p", "Cookie", "_ga=secret"); r.body != "page for secret" {
+			t.Fatalf("collect %v: %q", collect, r.body)
+		}
+		for range 2 {
+			if r := get(t, app, "/p"); r.body != "page for " {
+				t.Fatalf("collect %v: an anonymous request got %q (X-Cache %s)", collect, r.body, r.xcache())
+			}
+		}
 	}
 }
