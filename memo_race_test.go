@@ -19,7 +19,8 @@ import (
 // once InvalidateTags has returned, a plain read must miss.
 func TestTagMemoReadDuringInvalidateNeverKeepsTheOldEntry(t *testing.T) {
 	store := shared{newTestMemory(t, MemoryConfig{MaxBytes: 8 << 20})}
-	c := New(Config{Storage: store, Prefix: "mr", Bus: &localBus{}, Local: newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20}),
+	// A Timeout of 10 s: under load a 100 ms call timed out (seen at load 11).
+	c := New(Config{Storage: store, Prefix: "mr", Bus: &localBus{}, Local: newTestMemory(t, MemoryConfig{MaxBytes: 4 << 20}), Timeout: 10 * time.Second,
 		LocalTTL: time.Minute})
 	if c.Err() != nil || c.hot == nil {
 		t.Fatalf("two-level Cache with a Bus: err %v, hot %v", c.Err(), c.hot != nil)
