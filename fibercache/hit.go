@@ -35,7 +35,10 @@ func (m *middleware) hit(c *fiber.Ctx, s *scratchState, rec *record, hv cachekit
 	if st, _ := m.marks.check(key); st != markNone {
 		return false, nil // load decides, as for any request
 	}
-	r, ok := hv.Lookup(key)
+	// The hint of the record (when it came from the hot layer) leads to
+	// the path's page kept there without hashing the key again; what is
+	// found, and whether it may be served, is the core's lookup of key.
+	r, ok := hv.LookupHint(key, rec.hint)
 	if !ok {
 		return false, nil
 	}

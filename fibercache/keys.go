@@ -190,22 +190,34 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	return keys.AppendDigest(dst[:from], dst[from:])
 }
 
-// lowerASCII lowers the ASCII letters of b, eight bytes at a time.
+// lowerASCII lowers the ASCII letters of b, eight bytes at a time, the
+// last bytes as the word that ends b (it overlaps the word before, whose
+// letters, lowered, are lowered again: no change).
 func lowerASCII(b []byte) {
+	if len(b) < 8 {
+		lowerBytes(b)
+		return
+	}
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		if w&0x8080808080808080 != 0 {
-			lowerBytes(b[i : i+8])
-			continue
-		}
-		// The high bit of each byte that is >= 'A' and not >= 'Z'+1.
-		up := (w + 0x3f3f3f3f3f3f3f3f) &^ (w + 0x2525252525252525) & 0x8080808080808080
-		if up != 0 {
-			binary.LittleEndian.PutUint64(b[i:], w|up>>2)
-		}
+		lowerWord(b[i : i+8 : i+8])
 	}
-	lowerBytes(b[i:])
+	if i < len(b) {
+		lowerWord(b[len(b)-8:])
+	}
+}
+
+// lowerWord lowers the ASCII letters of the eight bytes w.
+func lowerWord(w []byte) {
+	x := binary.LittleEndian.Uint64(w)
+	if x&0x8080808080808080 != 0 {
+		lowerBytes(w) // a carry would cross a byte of 0x80 or more
+		return
+	}
+	// The high bit of each byte that is >= 'A' and not >= 'Z'+1.
+	if up := (x + 0x3f3f3f3f3f3f3f3f) &^ (x + 0x2525252525252525) & 0x8080808080808080; up != 0 {
+		binary.LittleEndian.PutUint64(w, x|up>>2)
+	}
 }
 
 func lowerBytes(b []byte) {

@@ -26,6 +26,11 @@ type record struct {
 	expires time.Time
 	// pending: a record about to be made (its path has none), not stored yet.
 	pending bool
+	// hint is where the core's hot layer kept the path's page last found
+	// there (hit.go), when the record was read from the hot layer: the
+	// hint of its decoded form (decodedRecord), nil otherwise. Not part
+	// of its stored form, nor of what it means.
+	hint *cachekit.HotHint
 }
 
 // Fences. InvalidatePath first writes a fresh random value under the
@@ -204,16 +209,24 @@ func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte) (record, b
 		d.rec, d.tomb, d.ok = decodeRecord(r.Value)
 		memo.Store(d)
 	}
-	return recordRead(d.rec, d.tomb, d.ok, r.Expires)
+	rec, ok := recordRead(d.rec, d.tomb, d.ok, r.Expires)
+	if ok {
+		rec.hint = &d.hint
+	}
+	return rec, ok
 }
 
 // decodedRecord is a record decoded once (lookupRecordIn): never
-// modified once made.
+// modified once made, but for hint.
 type decodedRecord struct {
 	src  []byte
 	rec  record
 	tomb bool // an InvalidatePath's tombstone (decodeRecord)
 	ok   bool
+	// hint leads the core's hot layer to the page of the path's requests
+	// under this record (hit.go): of one of them, when several variants
+	// are asked for. It never decides what a hit finds.
+	hint cachekit.HotHint
 }
 
 // lookupStoredRecord is lookupRecord reading the shared store itself, past
