@@ -171,3 +171,26 @@ func TestHotViewLookupHint(t *testing.T) {
 		}
 	}
 }
+
+// TestHotViewTime: a view's Time is its instant, with a monotonic reading:
+// between clock readings taken before and after the view, and zero for a
+// view without a hot layer.
+func TestHotViewTime(t *testing.T) {
+	c, _ := newTestCache(t)
+	before := time.Now()
+	hv := c.HotView()
+	after := time.Now()
+	got := hv.Time()
+	if got.Before(before) || got.After(after) {
+		t.Fatalf("view time %v outside [%v, %v]", got, before, after)
+	}
+	if d := time.Since(got); d < 0 || d > time.Since(before) {
+		t.Fatalf("time.Since(view time) = %v, since before = %v", d, time.Since(before))
+	}
+	if got.Round(0) == got {
+		t.Fatal("the view's time has no monotonic reading")
+	}
+	if !(HotView{}).Time().IsZero() {
+		t.Fatal("a view without a hot layer has a time")
+	}
+}

@@ -109,6 +109,18 @@ func (c *Cache) HotView() HotView {
 	return HotView{c: c, now: c.monoNow()}
 }
 
+// Time returns the view's instant as a time.Time with its monotonic
+// reading (time.Since measures from it), for a caller that needs the time
+// its reads were made at and would otherwise read the clock again. It is
+// zero for the view of a Cache without a hot layer (HotView then reads no
+// clock).
+func (v HotView) Time() time.Time {
+	if v.c == nil {
+		return time.Time{}
+	}
+	return v.c.start.Add(time.Duration(v.now))
+}
+
 // Peek is Cache.Peek for a fresh value the hot layer holds (nothing is
 // counted): ok is false, and no storage read, otherwise.
 func (v HotView) Peek(key string) (r Result, ok bool) {
