@@ -225,7 +225,8 @@ type middleware struct {
 	// recordWrites counts the record writes of this instance: a render
 	// checks the path's record again only when one happened since its
 	// request read it (render.run), not at the cost of a read every miss.
-	prefixSafe   bool // "fcp:{tag}" cfg.KeyPrefix "|" is a key keys.Safe keeps as it is
+	prefixSafe   bool   // "fcp:{tag}" cfg.KeyPrefix "|" is a key keys.Safe keeps as it is
+	keyHead      string // cfg.KeyPrefix "|": what page keys hold after their tag
 	recordWrites atomic.Uint64
 	visits       [8]visit // visitAt's, made by newMiddleware
 }
@@ -284,7 +285,8 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		m.credLens |= 1 << len(n)
 	}
 	m.interest = newInterest(m)
-	m.prefixSafe = keys.Safe(m.cfg.KeyPrefix + "|")
+	m.keyHead = m.cfg.KeyPrefix + "|"
+	m.prefixSafe = keys.Safe(m.keyHead)
 	return m
 }
 
@@ -372,7 +374,8 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	if hv == (cachekit.HotView{}) {
 		s.start = requestStart(c, hv)
 	}
-	rec, haveRec := m.lookupRecordIn(hv, s.rk)
+	var rec record
+	haveRec := m.lookupRecordIn(hv, s.rk, &rec)
 	req := &s.req
 	req.depth = depth
 	if haveRec {
@@ -464,7 +467,9 @@ func putScratch(s *scratchState) {
 		return
 	}
 	s.req.reset()
-	s.rd.clear()
+	if s.rd.m != nil { // else as the last clear left it: a hit sets none of it (load sets m)
+		s.rd.clear()
+	}
 	s.key = s.key[:0]
 	s.rk = s.rk[:0]
 	scratchPool.Put(s)

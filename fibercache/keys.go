@@ -153,16 +153,14 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	// Whether the part after the tag is keys.Safe is checked as it is
 	// built, over the parts that come from the request, the record and
 	// the config only: the rest is printable by construction.
-	dst = append(dst, m.cfg.KeyPrefix...)
-	dst = append(dst, '|')
-	ns := len(dst) // from here to the end, checked at once
+	dst = append(dst, m.keyHead...) // cfg.KeyPrefix "|"
+	ns := len(dst)                  // from here to the end, checked at once
 	dst = append(dst, rec.nonce...)
-	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)))
+	scheme := byte('h')
 	if c.Context().IsTLS() {
-		dst = append(dst, 's')
-	} else {
-		dst = append(dst, 'h')
+		scheme = 's'
 	}
+	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)), scheme)
 	dst = appendInt(dst, int64(len(r.host)))
 	dst = append(dst, ':')
 	hs := len(dst)

@@ -194,13 +194,14 @@ func recordRead(rec record, tomb, ok bool, expires time.Time) (record, bool) {
 }
 
 // lookupRecordIn is lookupRecord through hv, the request's view of the
-// core's hot layer: a record held there is decoded once for as long as it
-// is held (its memo, as a page's: hit.go), and one that is not is read as
-// lookupRecord reads it.
-func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte) (record, bool) {
+// core's hot layer, into rec: a record held there is decoded once for as
+// long as it is held (its memo, as a page's: hit.go), and copied once per
+// request; one that is not is read as lookupRecord reads it.
+func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte, rec *record) bool {
 	r, ok := hv.Peek(b2s(rkey))
 	if !ok {
-		return m.lookupRecord(rkey)
+		*rec, ok = m.lookupRecord(rkey)
+		return ok
 	}
 	memo := r.Memo()
 	d, _ := memo.Load().(*decodedRecord)
@@ -209,11 +210,14 @@ func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte) (record, b
 		d.rec, d.tomb, d.ok = decodeRecord(r.Value)
 		memo.Store(d)
 	}
-	rec, ok := recordRead(d.rec, d.tomb, d.ok, r.Expires)
-	if ok {
-		rec.hint = &d.hint
+	if !d.ok || d.tomb {
+		*rec, ok = recordRead(d.rec, d.tomb, d.ok, r.Expires)
+		return ok
 	}
-	return rec, ok
+	*rec = d.rec // as recordRead has it
+	rec.expires = r.Expires
+	rec.hint = &d.hint
+	return true
 }
 
 // decodedRecord is a record decoded once (lookupRecordIn): never
