@@ -105,7 +105,8 @@ func TestHotViewLookupHint(t *testing.T) {
 	lookup := func(k, want string) {
 		t.Helper()
 		clock = clock.Add(1 << hotHintTick)
-		r, ok := c.HotView().LookupHint(k, &h)
+		var r Result
+		ok := c.HotView().LookupHint(k, &h, &r)
 		if ok && c.hot.slots[uint32(h.v.Load())-1].Load() != r.hot {
 			t.Fatalf("LookupHint(%q): the hint does not lead to the value found", k)
 		}
@@ -122,8 +123,9 @@ func TestHotViewLookupHint(t *testing.T) {
 	if first == 0 {
 		t.Fatal("the hint remembers nothing after a hit")
 	}
-	if r, ok := c.HotView().LookupHint("b", &h); !ok || string(r.Value) != "vb" || h.v.Load() != first {
-		t.Fatalf("b through a's hint in the same tick: %q %v, hint rewritten %v", r.Value, ok, h.v.Load() != first)
+	var rb Result
+	if ok := c.HotView().LookupHint("b", &h, &rb); !ok || string(rb.Value) != "vb" || h.v.Load() != first {
+		t.Fatalf("b through a's hint in the same tick: %q %v, hint rewritten %v", rb.Value, ok, h.v.Load() != first)
 	}
 	lookup("b", "vb") // a new tick: now b's place
 	lookup("a", "va")
@@ -148,7 +150,7 @@ func TestHotViewLookupHint(t *testing.T) {
 		check(change.f())
 		lookup("a", "")
 		hits := c.Stats().Hits
-		if _, ok := c.HotView().LookupHint("a", &h); ok || c.Stats().Hits != hits {
+		if c.HotView().LookupHint("a", &h, new(Result)) || c.Stats().Hits != hits {
 			t.Fatalf("after %s: a miss counted", change.name)
 		}
 	}
@@ -156,16 +158,16 @@ func TestHotViewLookupHint(t *testing.T) {
 	keep("a")
 	lookup("a", "va")
 	clock = clock.Add(2 * time.Second)
-	if _, ok := c.HotView().LookupHint("a", &h); ok { // its place, past its fresh window
+	if c.HotView().LookupHint("a", &h, new(Result)) { // its place, past its fresh window
 		t.Fatal("LookupHint served a value past its fresh window")
 	}
-	if _, ok := c.HotView().LookupHint("", &h); ok {
+	if c.HotView().LookupHint("", &h, new(Result)) {
 		t.Fatal("LookupHint of an empty key found a value")
 	}
-	if _, ok := (HotView{}).LookupHint("a", &h); ok {
+	if (HotView{}).LookupHint("a", &h, new(Result)) {
 		t.Fatal("a view without a hot layer found a value")
 	}
-	if _, ok := c.HotView().LookupHint("b", nil); !ok && c.hot != nil {
+	if !c.HotView().LookupHint("b", nil, new(Result)) && c.hot != nil {
 		if _, ok2 := c.HotView().Peek("b"); ok2 {
 			t.Fatal("LookupHint without a hint missed what Peek finds")
 		}

@@ -139,7 +139,8 @@ func (v HotView) Peek(key string) (r Result, ok bool) {
 // counted, so that the caller can go on to Load or Lookup as it would
 // have, as if Lookup had not been called.
 func (v HotView) Lookup(key string) (r Result, ok bool) {
-	return v.LookupHint(key, nil)
+	ok = v.LookupHint(key, nil, &r)
+	return r, ok
 }
 
 // LookupHint is Lookup trying first the place of the hot layer h
@@ -148,24 +149,27 @@ func (v HotView) Lookup(key string) (r Result, ok bool) {
 // exactly what Lookup finds: a place holds a value for one key, which is
 // checked as Lookup checks it (fresh, its versions unmoved: no
 // invalidation, tag invalidation, Clear or Bus message since it was
-// validated), so a hint that no longer fits only costs the look.
-func (v HotView) LookupHint(key string, h *HotHint) (r Result, ok bool) {
+// validated), so a hint that no longer fits only costs the look. It sets
+// *r to the Result Lookup returns (a zero Result when ok is false), in
+// place: a hit copies none of it.
+func (v HotView) LookupHint(key string, h *HotHint, r *Result) (ok bool) {
+	*r = Result{}
 	if v.c == nil || key == "" {
-		return Result{}, false
+		return false
 	}
 	var hint uint64
 	if h != nil {
 		hint = h.v.Load()
 	}
-	slot, ok := v.c.hotHitAt(key, uint64(uint32(hint))-1, v.now, &r)
+	slot, ok := v.c.hotHitAt(key, uint64(uint32(hint))-1, v.now, r)
 	if !ok {
-		return Result{}, false
+		return false
 	}
 	if h != nil {
 		h.remember(hint, slot, v.now)
 	}
 	v.c.count(key, Hit)
-	return r, true
+	return true
 }
 
 // A HotHint remembers where the hot layer kept the value a lookup found

@@ -38,8 +38,8 @@ func (m *middleware) hit(c *fiber.Ctx, s *scratchState, rec *record, hv cachekit
 	// The hint of the record (when it came from the hot layer) leads to
 	// the path's page kept there without hashing the key again; what is
 	// found, and whether it may be served, is the core's lookup of key.
-	r, ok := hv.LookupHint(key, rec.hint)
-	if !ok {
+	var r cachekit.Result
+	if !hv.LookupHint(key, rec.hint, &r) {
 		return false, nil
 	}
 	// What load does with the Hit cache.Load would have returned.
