@@ -11,8 +11,11 @@ import (
 
 // The hit path. A request the cache may serve and store (handle) whose
 // path has a record first tries hit: the page key, the hit-for-miss and
-// render marks, and one read of the core's hot layer (LookupHot, which
-// HotView.Lookup, which counts the hit as Load would). A fresh page found there is answered at
+// render marks, and one read of the core's hot layer (HotView.LookupHint,
+// which counts the hit as Load would, led by the hint the path's decoded
+// record keeps: the place of the path's last page, tried before hashing
+// the key; what is found there is checked as any lookup's, so the hint
+// never decides what is served). A fresh page found there is answered at
 // once (answer), without the miss sequence's render state, policy and
 // fill; anything else (no page in the hot layer, a mark, a nested
 // instance) goes on to load exactly as before, which then reads the key
