@@ -42,16 +42,45 @@ func appendPathKey(dst []byte, kind byte, path string) []byte {
 	// The path in lower case, the tag's hash of it (as
 	// appendNormPathTag makes it), and whether it is keys.Safe.
 	p := dst[from:]
-	lowerASCII(p)
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range p {
-		h = (h ^ uint32(c)) * 16777619
+	var h uint32
+	var printable bool
+	if len(p) < shortPath {
+		h, printable = lowerHashShort(p)
+	} else {
+		lowerASCII(p)
+		h = 2166136261 // FNV-1a
+		for _, c := range p {
+			h = (h ^ uint32(c)) * 16777619
+		}
+		printable = keys.Printable(p)
 	}
 	putPathTag(dst[from-pathTagLen:from], h)
-	if len(dst)-start <= maxPlainKey && p[0] != keys.DigestMark && keys.Printable(p) {
+	if len(dst)-start <= maxPlainKey && p[0] != keys.DigestMark && printable {
 		return dst
 	}
 	return keys.AppendDigest(dst[:from], dst[from:])
+}
+
+// shortPath: a path shorter than this is lowered, hashed and checked in
+// one pass over its bytes (lowerHashShort), a longer one a word at a time
+// (lowerASCII, keys.Printable) beside the hash's pass.
+const shortPath = 16
+
+// lowerHashShort lowers the ASCII letters of p, and returns the FNV-1a
+// hash of the result (as appendNormPathTag hashes it) and whether each of
+// its bytes is one keys.Printable allows, in one pass.
+func lowerHashShort(p []byte) (uint32, bool) {
+	h := uint32(2166136261)
+	bad := false
+	for i, c := range p {
+		if c-'A' <= 'Z'-'A' {
+			c += 'a' - 'A'
+			p[i] = c
+		}
+		bad = bad || c-'!' > '~'-'!' // not '!' to '~': a space, a control or a non-ASCII byte
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h, !bad
 }
 
 // normPath is path as routing sees it by default, but for case: no query,
