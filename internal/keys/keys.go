@@ -124,12 +124,19 @@ func Printable(b []byte) bool {
 }
 
 func safeWords(b []byte) int {
-	// Two words a round, their verdicts joined: one branch per 16 bytes.
+	// Four words a round, then two, their verdicts joined: one branch per
+	// 32 bytes.
 	var bad uint64
 	i := 0
-	for ; i+16 <= len(b); i += 16 {
-		w := b[i : i+16 : i+16] // one bounds check for both words
+	for ; i+32 <= len(b); i += 32 {
+		w := b[i : i+32 : i+32] // one bounds check for the four words
+		bad |= unsafeBits(binary.LittleEndian.Uint64(w)) | unsafeBits(binary.LittleEndian.Uint64(w[8:])) |
+			unsafeBits(binary.LittleEndian.Uint64(w[16:])) | unsafeBits(binary.LittleEndian.Uint64(w[24:]))
+	}
+	if i+16 <= len(b) {
+		w := b[i : i+16 : i+16]
 		bad |= unsafeBits(binary.LittleEndian.Uint64(w)) | unsafeBits(binary.LittleEndian.Uint64(w[8:]))
+		i += 16
 	}
 	if i+8 <= len(b) {
 		bad |= unsafeBits(binary.LittleEndian.Uint64(b[i:]))
