@@ -19,7 +19,9 @@
 //     and exact through the versions of their key and tags (versions.go),
 //     which a write moves for what it changes only (a HotView reads it
 //     alone, at one clock reading, and a kept value carries a Memo for its
-//     reader's decoded form); then reads the storage:
+//     reader's decoded form; a HotHint remembers the place of a value for
+//     the next lookup, which tries it before hashing the key and checks
+//     what it finds there as any lookup); then reads the storage:
 //     Local first in the two-level mode, then the store itself. Every call
 //     to the store goes through storecalls.go (a context, the expiry every
 //     write gets) and, when the store is external, guard.go: a deadline

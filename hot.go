@@ -97,19 +97,31 @@ func (h *hotLayer) bucket(key string, id uint64) uint64 {
 }
 
 // get returns a fresh value for key at the version id stands for, whose
-// versions have not moved; now is a Cache.monoNow reading.
-func (h *hotLayer) get(key string, id uint64, now int64, vs *versions) (*hotValue, bool) {
+// versions have not moved, and its slot; now is a Cache.monoNow reading.
+// hint is a slot to try first (hotHint): when it holds key at id, that is
+// the value the key's bucket holds (a key is put only in its own bucket,
+// never in both of its slots), found without hashing key.
+func (h *hotLayer) get(key string, hint uint64, id uint64, now int64, vs *versions) (*hotValue, uint64, bool) {
+	if hint < uint64(len(h.slots)) {
+		if e := h.slots[hint].Load(); e != nil && e.key == key && e.id == id {
+			return e, hint, h.fresh(e, now, vs)
+		}
+	}
 	b := hotWays * h.bucket(key, id)
 	e := h.slots[b].Load()
 	if e == nil || e.key != key || e.id != id {
-		if e = h.slots[b+1].Load(); e == nil || e.key != key || e.id != id {
-			return nil, false
+		b++
+		if e = h.slots[b].Load(); e == nil || e.key != key || e.id != id {
+			return nil, 0, false
 		}
 	}
-	if e.all != vs.all.Load() || (e.freshTo != 0 && now >= e.freshTo) || (e.until != 0 && now >= e.until) || !vs.valid(e.marks) {
-		return nil, false
-	}
-	return e, true
+	return e, b, h.fresh(e, now, vs)
+}
+
+// fresh reports whether e may be served at now: fresh, and validated at
+// versions that have not moved since.
+func (h *hotLayer) fresh(e *hotValue, now int64, vs *versions) bool {
+	return e.all == vs.all.Load() && (e.freshTo == 0 || now < e.freshTo) && (e.until == 0 || now < e.until) && vs.valid(e.marks)
 }
 
 // put keeps e (at the version e.id stands for), validated at e.all and

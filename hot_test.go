@@ -141,10 +141,10 @@ func TestHotLayerTable(t *testing.T) {
 			for i := 0; i < tc.keys; i++ {
 				k := fmt.Sprint("key", i)
 				h.put(k, &hotValue{value: val, kept: int64(i)})
-				if v, ok := h.get(k, 0, int64(i), vs); tc.value <= h.maxValue && (!ok || v.key != k) {
+				if v, _, ok := h.get(k, noHint, 0, int64(i), vs); tc.value <= h.maxValue && (!ok || v.key != k) {
 					t.Fatalf("%s not found right after its put", k)
 				}
-				if _, ok := h.get(k, 0, int64(i), other); ok {
+				if _, _, ok := h.get(k, noHint, 0, int64(i), other); ok {
 					t.Fatalf("%s served at another epoch", k)
 				}
 			}
@@ -174,7 +174,7 @@ func TestHotLayerTable(t *testing.T) {
 	vs := newVersions()
 	h.put("k", &hotValue{value: []byte("v1")})
 	h.put("k", &hotValue{value: []byte("v2")})
-	if v, ok := h.get("k", 0, 0, vs); !ok || string(v.value) != "v2" {
+	if v, _, ok := h.get("k", noHint, 0, 0, vs); !ok || string(v.value) != "v2" {
 		t.Fatalf("second put: %v %v", v, ok)
 	}
 	n := 0
@@ -186,20 +186,20 @@ func TestHotLayerTable(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("key held in %d slots", n)
 	}
-	if v, ok := h.get("k", 0, 10, vs); !ok || v == nil {
+	if v, _, ok := h.get("k", noHint, 0, 10, vs); !ok || v == nil {
 		t.Fatal("expiry applied to a value without one")
 	}
 	h.put("t", &hotValue{value: []byte("v"), freshTo: 5})
-	if _, ok := h.get("t", 0, 5, vs); ok {
+	if _, _, ok := h.get("t", noHint, 0, 5, vs); ok {
 		t.Fatal("served at the end of its fresh window")
 	}
 	// A moved version: the value is not served, whatever else holds.
 	h.put("m", &hotValue{value: []byte("v"), marks: []mark{{slot: 7, seq: 0}}})
-	if _, ok := h.get("m", 0, 0, vs); !ok {
+	if _, _, ok := h.get("m", noHint, 0, 0, vs); !ok {
 		t.Fatal("not served at its versions")
 	}
 	vs.slot[7].Add(1)
-	if _, ok := h.get("m", 0, 0, vs); ok {
+	if _, _, ok := h.get("m", noHint, 0, 0, vs); ok {
 		t.Fatal("served after one of its versions moved")
 	}
 }

@@ -70,3 +70,129 @@ func TestHotViewAndMemo(t *testing.T) {
 		}
 	}
 }
+
+// TestHotViewLookupHint: a HotHint only leads the lookup; LookupHint finds
+// exactly what Lookup finds, whatever the hint remembers: the value kept
+// for the key (never the one of the hint's other key, with one hint shared
+// by two keys), nothing after a Set, a tag's invalidation or Clear until
+// the value is kept again, and nothing past its fresh window. It counts a
+// hit as Lookup does, and writes the hint at most once a tick.
+func TestHotViewLookupHint(t *testing.T) {
+	c, _ := newTestCache(t)
+	clock := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { return clock }
+	c.start = clock
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := func(k string) {
+		t.Helper()
+		if r, err := c.Lookup(k); err != nil || r.Status != Hit {
+			t.Fatalf("Lookup(%q): %v %v", k, r.Status, err)
+		}
+	}
+	check(c.Set("a", []byte("va"), time.Minute, "t"))
+	check(c.Set("b", []byte("vb"), time.Minute))
+	keep("a")
+	keep("b")
+	var h HotHint
+	// lookup looks k up through h in a new tick, after which h leads to
+	// the place k was found in: every lookup but the first of a key after
+	// a keep goes through its hint.
+	lookup := func(k, want string) {
+		t.Helper()
+		clock = clock.Add(1 << hotHintTick)
+		var r Result
+		ok := c.HotView().LookupHint(k, &h, &r)
+		if ok && c.hot.slots[uint32(h.v.Load())-1].Load() != r.hot {
+			t.Fatalf("LookupHint(%q): the hint does not lead to the value found", k)
+		}
+		r2, ok2 := c.HotView().Peek(k)
+		switch {
+		case want == "" && (ok || ok2):
+			t.Fatalf("LookupHint(%q) found %q (%v), Peek %v: want nothing", k, r.Value, ok, ok2)
+		case want != "" && (!ok || string(r.Value) != want || r.Memo() != r2.Memo() || r.Status != Hit):
+			t.Fatalf("LookupHint(%q) = %q %v %v, want %q, the memo Peek finds", k, r.Value, ok, r.Status, want)
+		}
+	}
+	lookup("a", "va")
+	first := h.v.Load()
+	if first == 0 {
+		t.Fatal("the hint remembers nothing after a hit")
+	}
+	var rb Result
+	if ok := c.HotView().LookupHint("b", &h, &rb); !ok || string(rb.Value) != "vb" || h.v.Load() != first {
+		t.Fatalf("b through a's hint in the same tick: %q %v, hint rewritten %v", rb.Value, ok, h.v.Load() != first)
+	}
+	lookup("b", "vb") // a new tick: now b's place
+	lookup("a", "va")
+	hits := c.Stats().Hits
+	lookup("a", "va")
+	if got := c.Stats().Hits - hits; got != 1 {
+		t.Fatalf("a LookupHint hit counted %d hits", got)
+	}
+	for _, change := range []struct {
+		name string
+		f    func() error
+	}{
+		{"Set", func() error { return c.Set("a", []byte("va2"), time.Minute, "t") }},
+		{"InvalidateTags", func() error { return c.InvalidateTags("t") }},
+		{"Clear", c.Clear},
+	} {
+		if _, ok := c.HotView().Peek("a"); !ok {
+			check(c.Set("a", []byte("va"), time.Minute, "t"))
+			keep("a")
+		}
+		lookup("a", "va") // the hint now leads to a's place
+		check(change.f())
+		lookup("a", "")
+		hits := c.Stats().Hits
+		if c.HotView().LookupHint("a", &h, new(Result)) || c.Stats().Hits != hits {
+			t.Fatalf("after %s: a miss counted", change.name)
+		}
+	}
+	check(c.Set("a", []byte("va"), time.Second))
+	keep("a")
+	lookup("a", "va")
+	clock = clock.Add(2 * time.Second)
+	if c.HotView().LookupHint("a", &h, new(Result)) { // its place, past its fresh window
+		t.Fatal("LookupHint served a value past its fresh window")
+	}
+	if c.HotView().LookupHint("", &h, new(Result)) {
+		t.Fatal("LookupHint of an empty key found a value")
+	}
+	if (HotView{}).LookupHint("a", &h, new(Result)) {
+		t.Fatal("a view without a hot layer found a value")
+	}
+	if !c.HotView().LookupHint("b", nil, new(Result)) && c.hot != nil {
+		if _, ok2 := c.HotView().Peek("b"); ok2 {
+			t.Fatal("LookupHint without a hint missed what Peek finds")
+		}
+	}
+}
+
+// TestHotViewTime: a view's Time is its instant, with a monotonic reading:
+// between clock readings taken before and after the view, and zero for a
+// view without a hot layer.
+func TestHotViewTime(t *testing.T) {
+	c, _ := newTestCache(t)
+	before := time.Now()
+	hv := c.HotView()
+	after := time.Now()
+	got := hv.Time()
+	if got.Before(before) || got.After(after) {
+		t.Fatalf("view time %v outside [%v, %v]", got, before, after)
+	}
+	if d := time.Since(got); d < 0 || d > time.Since(before) {
+		t.Fatalf("time.Since(view time) = %v, since before = %v", d, time.Since(before))
+	}
+	if got.Round(0) == got {
+		t.Fatal("the view's time has no monotonic reading")
+	}
+	if !(HotView{}).Time().IsZero() {
+		t.Fatal("a view without a hot layer has a time")
+	}
+}

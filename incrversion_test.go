@@ -116,13 +116,13 @@ func TestHotVersionsOfOneKey(t *testing.T) {
 	}
 	h.put("k", &hotValue{value: []byte("root")})
 	h.put("k", &hotValue{id: id, value: []byte("view")})
-	if v, ok := h.get("k", 0, 0, vs); !ok || string(v.value) != "root" {
+	if v, _, ok := h.get("k", noHint, 0, 0, vs); !ok || string(v.value) != "root" {
 		t.Fatalf("root's value: %v %v", v, ok)
 	}
-	if v, ok := h.get("k", id, 0, vs); !ok || string(v.value) != "view" {
+	if v, _, ok := h.get("k", noHint, id, 0, vs); !ok || string(v.value) != "view" {
 		t.Fatalf("view's value: %v %v", v, ok)
 	}
-	if _, ok := h.get("k", id+1, 0, vs); ok {
+	if _, _, ok := h.get("k", noHint, id+1, 0, vs); ok {
 		t.Fatal("served to a version that kept nothing")
 	}
 }

@@ -110,10 +110,25 @@ func (c *Cache) HotView() HotView {
 	return HotView{c: c, now: c.monoNow()}
 }
 
+// Time returns the view's instant as a time.Time with its monotonic
+// reading (time.Since measures from it), for a caller that needs the time
+// its reads were made at and would otherwise read the clock again. It is
+// zero for the view of a Cache without a hot layer (HotView then reads no
+// clock).
+func (v HotView) Time() time.Time {
+	if v.c == nil {
+		return time.Time{}
+	}
+	return v.c.start.Add(time.Duration(v.now))
+}
+
 // Peek is Cache.Peek for a fresh value the hot layer holds (nothing is
 // counted): ok is false, and no storage read, otherwise.
 func (v HotView) Peek(key string) (r Result, ok bool) {
-	if v.c == nil || key == "" || !v.c.hotHitAt(key, v.now, &r) {
+	if v.c == nil || key == "" {
+		return Result{}, false
+	}
+	if _, ok := v.c.hotHitAt(key, noHint, v.now, &r); !ok {
 		return Result{}, false
 	}
 	return r, true
@@ -125,10 +140,66 @@ func (v HotView) Peek(key string) (r Result, ok bool) {
 // counted, so that the caller can go on to Load or Lookup as it would
 // have, as if Lookup had not been called.
 func (v HotView) Lookup(key string) (r Result, ok bool) {
-	if r, ok = v.Peek(key); ok {
-		v.c.count(key, Hit)
-	}
+	ok = v.LookupHint(key, nil, &r)
 	return r, ok
+}
+
+// LookupHint is Lookup trying first the place of the hot layer h
+// remembers (nil: none), which saves hashing key when the value is still
+// kept there; then h remembers where key's value is kept. It finds
+// exactly what Lookup finds: a place holds a value for one key, which is
+// checked as Lookup checks it (fresh, its versions unmoved: no
+// invalidation, tag invalidation, Clear or Bus message since it was
+// validated), so a hint that no longer fits only costs the look. It sets
+// *r to the Result Lookup returns (a zero Result when ok is false), in
+// place: a hit copies none of it.
+func (v HotView) LookupHint(key string, h *HotHint, r *Result) (ok bool) {
+	*r = Result{}
+	if v.c == nil || key == "" {
+		return false
+	}
+	var hint uint64
+	if h != nil {
+		hint = h.v.Load()
+	}
+	slot, ok := v.c.hotHitAt(key, uint64(uint32(hint))-1, v.now, r)
+	if !ok {
+		return false
+	}
+	if h != nil {
+		h.remember(hint, slot, v.now)
+	}
+	v.c.count(key, Hit)
+	return true
+}
+
+// A HotHint remembers where the hot layer kept the value a lookup found
+// (HotView.LookupHint), for the next lookup of the same key, such as a
+// decoded form kept in a Result.Memo may hold for the key it leads to
+// (fibercache's path record, for the path's page). It is only a hint:
+// what a lookup finds never depends on it. Its zero value remembers
+// nothing; it is safe for concurrent use.
+type HotHint struct {
+	// v is the slot plus one (low 32 bits; 0: none) and, above it, the
+	// hotHintTick of the view that wrote it.
+	v atomic.Uint64
+}
+
+// hotHintTick: a HotHint is rewritten at most once per 2^20 ns (about a
+// millisecond) of the clock of the views that use it, so that lookups of
+// keys that share one hint and alternate (a path's variants) do not write
+// it on every hit: it then leads to one of them, and the others are
+// looked up as without it.
+const hotHintTick = 20
+
+// remember keeps slot (found at now) in place of hint, h's value as the
+// lookup read it, unless it is the same or was written this tick.
+func (h *HotHint) remember(hint, slot uint64, now int64) {
+	tick := uint64(now) >> hotHintTick & (1<<32 - 1)
+	if uint64(uint32(hint)) == slot+1 || (hint != 0 && hint>>32 == tick) {
+		return
+	}
+	h.v.Store(tick<<32 | (slot + 1))
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxKeyLen+8); return &b }}
@@ -248,21 +319,27 @@ func (c *Cache) hotHit(key string, r *Result) bool {
 	if c.hot == nil {
 		return false
 	}
-	return c.hotHitAt(key, c.monoNow(), r)
+	_, ok := c.hotHitAt(key, noHint, c.monoNow(), r)
+	return ok
 }
 
-// hotHitAt is hotHit at now, a monoNow reading; c.hot is not nil.
-func (c *Cache) hotHitAt(key string, now int64, r *Result) bool {
+// noHint is a hotHitAt hint that is no slot.
+const noHint = ^uint64(0)
+
+// hotHitAt is hotHit at now, a monoNow reading, trying the slot hint first
+// (hotLayer.get); it returns the slot the value was found in. c.hot is not
+// nil.
+func (c *Cache) hotHitAt(key string, hint uint64, now int64, r *Result) (uint64, bool) {
 	if c.bus != nil && !c.bus.live.Load() {
-		return false
+		return 0, false
 	}
-	v, ok := c.hot.get(key, c.hotID, now, c.marks)
+	v, slot, ok := c.hot.get(key, hint, c.hotID, now, c.marks)
 	if !ok {
-		return false
+		return 0, false
 	}
 	r.Value, r.Status, r.Age, r.tags, r.hot = v.value, Hit, time.Duration(max(v.age+now-v.kept, 0)), v.tags, v
 	r.Expires = v.expires
-	return true
+	return slot, true
 }
 
 // lookupMiss is lookup past the hot layer: it reads the storage, and keeps

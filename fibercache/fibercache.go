@@ -225,7 +225,8 @@ type middleware struct {
 	// recordWrites counts the record writes of this instance: a render
 	// checks the path's record again only when one happened since its
 	// request read it (render.run), not at the cost of a read every miss.
-	prefixSafe   bool // "fcp:{tag}" cfg.KeyPrefix "|" is a key keys.Safe keeps as it is
+	prefixSafe   bool   // "fcp:{tag}" cfg.KeyPrefix "|" is a key keys.Safe keeps as it is
+	keyHead      string // cfg.KeyPrefix "|": what page keys hold after their tag
 	recordWrites atomic.Uint64
 	visits       [8]visit // visitAt's, made by newMiddleware
 }
@@ -284,7 +285,8 @@ func newMiddleware(cfg Config, routeTTL bool) *middleware {
 		m.credLens |= 1 << len(n)
 	}
 	m.interest = newInterest(m)
-	m.prefixSafe = keys.Safe(m.cfg.KeyPrefix + "|")
+	m.keyHead = m.cfg.KeyPrefix + "|"
+	m.prefixSafe = keys.Safe(m.keyHead)
 	return m
 }
 
@@ -365,9 +367,16 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	defer putScratch(s)
 	s.rk = appendPathKey(s.rk[:0], keyRecord, c.Path())
 	s.recSeen = m.recordWrites.Load()
-	s.start = requestStart(c)
 	hv := m.cache.HotView() // one clock reading for the record and the page
-	rec, haveRec := m.lookupRecordIn(hv, s.rk)
+	// When the request began, before its record is read: taken from hv
+	// when the request leaves the hit path (a hit needs none), read now
+	// when hv holds no instant.
+	s.start = time.Time{}
+	if hv == (cachekit.HotView{}) {
+		s.start = requestStart(c, hv)
+	}
+	var rec record
+	haveRec := m.lookupRecordIn(hv, s.rk, &rec)
 	req := &s.req
 	req.depth = depth
 	if haveRec {
@@ -386,6 +395,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 	}
 	revalidate := m.cfg.HonorRequestNoCache && (req.cc.noCache || (req.pragmaNoCache && !req.cc.any))
 	if req.credentialed || head {
+		s.began(c, hv)
 		return m.lookup(c, s, rec, haveRec && !revalidate, head)
 	}
 	keyed := false
@@ -398,6 +408,7 @@ func (m *middleware) handle(c *fiber.Ctx) error {
 		}
 		keyed = true
 	}
+	s.began(c, hv)
 	return m.load(c, s, rec, haveRec, revalidate, keyed)
 }
 
@@ -435,7 +446,7 @@ type scratchState struct {
 	// recSeen is m.recordWrites as read before the path's record was.
 	recSeen uint64
 	// start is when the request began (requestStart): before the path's
-	// record was read.
+	// record was read. Set once the request leaves the hit path (began).
 	start time.Time
 	// run and background are rd's methods as values, made once per
 	// scratchState so that a cache.Load on the hit path allocates nothing.
@@ -457,7 +468,9 @@ func putScratch(s *scratchState) {
 		return
 	}
 	s.req.reset()
-	s.rd.clear()
+	if s.rd.m != nil { // else as the last clear left it: a hit sets none of it (load sets m)
+		s.rd.clear()
+	}
 	s.key = s.key[:0]
 	s.rk = s.rk[:0]
 	scratchPool.Put(s)
@@ -565,11 +578,25 @@ func (m *middleware) credentialed(c *fiber.Ctx, s *scratchState, head bool) erro
 	return nil
 }
 
-// requestStart returns when the request began (fasthttp's RequestCtx.Time,
-// set as it reads each request), or now for a context not served by a
-// fasthttp server.
-func requestStart(c *fiber.Ctx) time.Time {
+// began sets s.start, unless handle did (hv, the request's view of the
+// hot layer, holds no instant).
+func (s *scratchState) began(c *fiber.Ctx, hv cachekit.HotView) {
+	if s.start.IsZero() {
+		s.start = requestStart(c, hv)
+	}
+}
+
+// requestStart returns when the request began: fasthttp's RequestCtx.Time
+// (set as its server reads each request, before the handlers run), or,
+// for a context not served by a fasthttp server, the instant of hv, the
+// request's view of the hot layer, taken before the path's record was read
+// (HotView.Time: one clock reading for both), else (hv holds no instant:
+// handle calls it before the record is read) now.
+func requestStart(c *fiber.Ctx, hv cachekit.HotView) time.Time {
 	if t := c.Context().Time(); !t.IsZero() {
+		return t
+	}
+	if t := hv.Time(); !t.IsZero() {
 		return t
 	}
 	return time.Now()

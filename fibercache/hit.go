@@ -11,8 +11,11 @@ import (
 
 // The hit path. A request the cache may serve and store (handle) whose
 // path has a record first tries hit: the page key, the hit-for-miss and
-// render marks, and one read of the core's hot layer (LookupHot, which
-// HotView.Lookup, which counts the hit as Load would). A fresh page found there is answered at
+// render marks, and one read of the core's hot layer (HotView.LookupHint,
+// which counts the hit as Load would, led by the hint the path's decoded
+// record keeps: the place of the path's last page, tried before hashing
+// the key; what is found there is checked as any lookup's, so the hint
+// never decides what is served). A fresh page found there is answered at
 // once (answer), without the miss sequence's render state, policy and
 // fill; anything else (no page in the hot layer, a mark, a nested
 // instance) goes on to load exactly as before, which then reads the key
@@ -35,8 +38,11 @@ func (m *middleware) hit(c *fiber.Ctx, s *scratchState, rec *record, hv cachekit
 	if st, _ := m.marks.check(key); st != markNone {
 		return false, nil // load decides, as for any request
 	}
-	r, ok := hv.Lookup(key)
-	if !ok {
+	// The hint of the record (when it came from the hot layer) leads to
+	// the path's page kept there without hashing the key again; what is
+	// found, and whether it may be served, is the core's lookup of key.
+	var r cachekit.Result
+	if !hv.LookupHint(key, rec.hint, &r) {
 		return false, nil
 	}
 	// What load does with the Hit cache.Load would have returned.

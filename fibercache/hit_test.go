@@ -171,3 +171,89 @@ func TestPreparedPageOnce(t *testing.T) {
 		t.Fatalf("a value without a memo: prepared %p, page %p (%q)", p3, pg3, c.body)
 	}
 }
+
+// TestHitHintVariants: the hint a path's record keeps (the hot layer's
+// place of the path's last page) only leads the lookup. Variants of one
+// path asked for in turn, across hint ticks (by query and by the Vary
+// header each), are each answered with their own page; an InvalidatePath
+// and a tag's invalidation are seen at once, through a hint that leads to
+// the old value.
+func TestHitHintVariants(t *testing.T) {
+	c := newCache(t)
+	app := newApp()
+	app.Use(New(Config{Cache: c, TTL: time.Hour}))
+	renders := 0
+	app.Get("/p", func(ctx *fiber.Ctx) error {
+		renders++
+		Tag(ctx, "t")
+		ctx.Set("Vary", "X-Variant")
+		return ctx.SendString(ctx.Query("q") + "|" + ctx.Get("X-Variant") + "|" + strconv.Itoa(renders))
+	})
+	type variant struct{ q, x string }
+	variants := []variant{{"1", "a"}, {"2", "a"}, {"1", "b"}, {"", ""}}
+	bodies := map[variant]string{}
+	target := func(v variant) string {
+		if v.q == "" {
+			return "/p"
+		}
+		return "/p?q=" + v.q
+	}
+	ask := func(v variant) result {
+		t.Helper()
+		if v.x == "" {
+			return get(t, app, target(v))
+		}
+		return get(t, app, target(v), "X-Variant", v.x)
+	}
+	for _, v := range variants { // the first learns the Vary list
+		ask(v)
+	}
+	for _, v := range variants {
+		r := ask(v)
+		if !strings.HasPrefix(r.body, v.q+"|"+v.x+"|") {
+			t.Fatalf("%v: %s %q", v, r.xcache(), r.body)
+		}
+		bodies[v] = r.body
+	}
+	serveAll := func(want func(v variant, r result)) {
+		t.Helper()
+		for round := 0; round < 4; round++ {
+			for _, v := range variants {
+				want(v, ask(v))
+			}
+			time.Sleep(2 * time.Millisecond) // a new hint tick
+		}
+	}
+	serveAll(func(v variant, r result) {
+		if r.xcache() != "HIT" || r.body != bodies[v] {
+			t.Fatalf("%v: %s %q, want HIT %q", v, r.xcache(), r.body, bodies[v])
+		}
+	})
+	for _, inv := range []struct {
+		name string
+		f    func() error
+	}{
+		{"InvalidatePath", func() error { return InvalidatePath(c, "/p") }},
+		{"InvalidateTags", func() error { return c.InvalidateTags("t") }},
+	} {
+		last := variants[len(variants)-1]
+		if r := ask(last); r.xcache() != "HIT" { // the hint now leads to last's page
+			t.Fatalf("before %s: %s", inv.name, r.xcache())
+		}
+		if err := inv.f(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range variants {
+			r := ask(v)
+			if r.xcache() == "HIT" || r.body == bodies[v] || !strings.HasPrefix(r.body, v.q+"|"+v.x+"|") {
+				t.Fatalf("after %s, %v: %s %q (old %q)", inv.name, v, r.xcache(), r.body, bodies[v])
+			}
+			bodies[v] = r.body
+		}
+		serveAll(func(v variant, r result) {
+			if r.xcache() != "HIT" || r.body != bodies[v] {
+				t.Fatalf("after %s, %v: %s %q, want HIT %q", inv.name, v, r.xcache(), r.body, bodies[v])
+			}
+		})
+	}
+}

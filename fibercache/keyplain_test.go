@@ -50,6 +50,49 @@ func TestPathKeyOnePass(t *testing.T) {
 	}
 }
 
+// TestPathKeyEveryByte: appendPathKey makes the plain construction's key
+// (ASCII lowered, FNV-1a tag, keys.Safe or digested) for every byte at
+// every place of paths on both sides of shortPath.
+func TestPathKeyEveryByte(t *testing.T) {
+	for n := 1; n <= shortPath+9; n++ {
+		for pos := 1; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				if c == '?' || (c == '/' && pos == n-1) {
+					continue // normPath's: a query, a trailing slash
+				}
+				for _, fill := range []byte{'a', 'Z', '-'} {
+					path := append([]byte{'/'}, bytes.Repeat([]byte{fill}, n-1)...)
+					path[pos] = byte(c)
+					got := appendPathKey(nil, keyRecord, string(path))
+					lower := bytes.Clone(path)
+					lowerBytes(lower)
+					plain := append([]byte{'f', 'c', keyRecord, ':'}, appendPathTag(nil, string(path))...)
+					if want := plainOrDigest(append(plain, lower...)); !bytes.Equal(got, want) {
+						t.Fatalf("appendPathKey(%q) = %q, want %q", path, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzPathKey: appendPathKey is the plain construction for any path.
+func FuzzPathKey(f *testing.F) {
+	f.Add("/Blog")
+	f.Add("/a b/C")
+	f.Add("/caf\xc3\xa9/Menu?x=1")
+	f.Add("/" + strings.Repeat("Ab", 20) + "/")
+	f.Fuzz(func(t *testing.T, path string) {
+		got := appendPathKey(nil, keyFence, path)
+		lower := []byte(normPath(path))
+		lowerBytes(lower)
+		plain := append([]byte{'f', 'c', keyFence, ':'}, appendPathTag(nil, path)...)
+		if want := plainOrDigest(append(plain, lower...)); !bytes.Equal(got, want) {
+			t.Fatalf("appendPathKey(%q) = %q, want %q", path, got, want)
+		}
+	})
+}
+
 // TestPageKeyChecksParts: the page key, checked part by part as it is
 // built, is digested exactly when the plain rule digests it: whatever part
 // holds a byte a store may refuse (the config's prefix, the record's nonce,

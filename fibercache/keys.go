@@ -42,16 +42,45 @@ func appendPathKey(dst []byte, kind byte, path string) []byte {
 	// The path in lower case, the tag's hash of it (as
 	// appendNormPathTag makes it), and whether it is keys.Safe.
 	p := dst[from:]
-	lowerASCII(p)
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range p {
-		h = (h ^ uint32(c)) * 16777619
+	var h uint32
+	var printable bool
+	if len(p) < shortPath {
+		h, printable = lowerHashShort(p)
+	} else {
+		lowerASCII(p)
+		h = 2166136261 // FNV-1a
+		for _, c := range p {
+			h = (h ^ uint32(c)) * 16777619
+		}
+		printable = keys.Printable(p)
 	}
 	putPathTag(dst[from-pathTagLen:from], h)
-	if len(dst)-start <= maxPlainKey && p[0] != keys.DigestMark && keys.Printable(p) {
+	if len(dst)-start <= maxPlainKey && p[0] != keys.DigestMark && printable {
 		return dst
 	}
 	return keys.AppendDigest(dst[:from], dst[from:])
+}
+
+// shortPath: a path shorter than this is lowered, hashed and checked in
+// one pass over its bytes (lowerHashShort), a longer one a word at a time
+// (lowerASCII, keys.Printable) beside the hash's pass.
+const shortPath = 16
+
+// lowerHashShort lowers the ASCII letters of p, and returns the FNV-1a
+// hash of the result (as appendNormPathTag hashes it) and whether each of
+// its bytes is one keys.Printable allows, in one pass.
+func lowerHashShort(p []byte) (uint32, bool) {
+	h := uint32(2166136261)
+	bad := false
+	for i, c := range p {
+		if c-'A' <= 'Z'-'A' {
+			c += 'a' - 'A'
+			p[i] = c
+		}
+		bad = bad || c-'!' > '~'-'!' // not '!' to '~': a space, a control or a non-ASCII byte
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h, !bad
 }
 
 // normPath is path as routing sees it by default, but for case: no query,
@@ -153,16 +182,14 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	// Whether the part after the tag is keys.Safe is checked as it is
 	// built, over the parts that come from the request, the record and
 	// the config only: the rest is printable by construction.
-	dst = append(dst, m.cfg.KeyPrefix...)
-	dst = append(dst, '|')
-	ns := len(dst) // from here to the end, checked at once
+	dst = append(dst, m.keyHead...) // cfg.KeyPrefix "|"
+	ns := len(dst)                  // from here to the end, checked at once
 	dst = append(dst, rec.nonce...)
-	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)))
+	scheme := byte('h')
 	if c.Context().IsTLS() {
-		dst = append(dst, 's')
-	} else {
-		dst = append(dst, 'h')
+		scheme = 's'
 	}
+	dst = append(dst, '|', 'G', byte('0'+min(r.depth, 9)), scheme)
 	dst = appendInt(dst, int64(len(r.host)))
 	dst = append(dst, ':')
 	hs := len(dst)
@@ -190,22 +217,34 @@ func (r *request) appendPageKeyTagged(dst []byte, c *fiber.Ctx, m *middleware, r
 	return keys.AppendDigest(dst[:from], dst[from:])
 }
 
-// lowerASCII lowers the ASCII letters of b, eight bytes at a time.
+// lowerASCII lowers the ASCII letters of b, eight bytes at a time, the
+// last bytes as the word that ends b (it overlaps the word before, whose
+// letters, lowered, are lowered again: no change).
 func lowerASCII(b []byte) {
+	if len(b) < 8 {
+		lowerBytes(b)
+		return
+	}
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		if w&0x8080808080808080 != 0 {
-			lowerBytes(b[i : i+8])
-			continue
-		}
-		// The high bit of each byte that is >= 'A' and not >= 'Z'+1.
-		up := (w + 0x3f3f3f3f3f3f3f3f) &^ (w + 0x2525252525252525) & 0x8080808080808080
-		if up != 0 {
-			binary.LittleEndian.PutUint64(b[i:], w|up>>2)
-		}
+		lowerWord(b[i : i+8 : i+8])
 	}
-	lowerBytes(b[i:])
+	if i < len(b) {
+		lowerWord(b[len(b)-8:])
+	}
+}
+
+// lowerWord lowers the ASCII letters of the eight bytes w.
+func lowerWord(w []byte) {
+	x := binary.LittleEndian.Uint64(w)
+	if x&0x8080808080808080 != 0 {
+		lowerBytes(w) // a carry would cross a byte of 0x80 or more
+		return
+	}
+	// The high bit of each byte that is >= 'A' and not >= 'Z'+1.
+	if up := (x + 0x3f3f3f3f3f3f3f3f) &^ (x + 0x2525252525252525) & 0x8080808080808080; up != 0 {
+		binary.LittleEndian.PutUint64(w, x|up>>2)
+	}
 }
 
 func lowerBytes(b []byte) {

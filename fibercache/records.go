@@ -26,6 +26,11 @@ type record struct {
 	expires time.Time
 	// pending: a record about to be made (its path has none), not stored yet.
 	pending bool
+	// hint is where the core's hot layer kept the path's page last found
+	// there (hit.go), when the record was read from the hot layer: the
+	// hint of its decoded form (decodedRecord), nil otherwise. Not part
+	// of its stored form, nor of what it means.
+	hint *cachekit.HotHint
 }
 
 // Fences. InvalidatePath first writes a fresh random value under the
@@ -189,13 +194,14 @@ func recordRead(rec record, tomb, ok bool, expires time.Time) (record, bool) {
 }
 
 // lookupRecordIn is lookupRecord through hv, the request's view of the
-// core's hot layer: a record held there is decoded once for as long as it
-// is held (its memo, as a page's: hit.go), and one that is not is read as
-// lookupRecord reads it.
-func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte) (record, bool) {
+// core's hot layer, into rec: a record held there is decoded once for as
+// long as it is held (its memo, as a page's: hit.go), and copied once per
+// request; one that is not is read as lookupRecord reads it.
+func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte, rec *record) bool {
 	r, ok := hv.Peek(b2s(rkey))
 	if !ok {
-		return m.lookupRecord(rkey)
+		*rec, ok = m.lookupRecord(rkey)
+		return ok
 	}
 	memo := r.Memo()
 	d, _ := memo.Load().(*decodedRecord)
@@ -204,16 +210,27 @@ func (m *middleware) lookupRecordIn(hv cachekit.HotView, rkey []byte) (record, b
 		d.rec, d.tomb, d.ok = decodeRecord(r.Value)
 		memo.Store(d)
 	}
-	return recordRead(d.rec, d.tomb, d.ok, r.Expires)
+	if !d.ok || d.tomb {
+		*rec, ok = recordRead(d.rec, d.tomb, d.ok, r.Expires)
+		return ok
+	}
+	*rec = d.rec // as recordRead has it
+	rec.expires = r.Expires
+	rec.hint = &d.hint
+	return true
 }
 
 // decodedRecord is a record decoded once (lookupRecordIn): never
-// modified once made.
+// modified once made, but for hint.
 type decodedRecord struct {
 	src  []byte
 	rec  record
 	tomb bool // an InvalidatePath's tombstone (decodeRecord)
 	ok   bool
+	// hint leads the core's hot layer to the page of the path's requests
+	// under this record (hit.go): of one of them, when several variants
+	// are asked for. It never decides what a hit finds.
+	hint cachekit.HotHint
 }
 
 // lookupStoredRecord is lookupRecord reading the shared store itself, past

@@ -124,21 +124,28 @@ func Printable(b []byte) bool {
 }
 
 func safeWords(b []byte) int {
-	// Two words a round, their verdicts joined: one branch per 16 bytes.
-	n := len(b)
+	// Four words a round, then two, their verdicts joined: one branch per
+	// 32 bytes.
 	var bad uint64
-	for len(b) >= 16 {
-		bad |= unsafeBits(binary.LittleEndian.Uint64(b[:8])) | unsafeBits(binary.LittleEndian.Uint64(b[8:16]))
-		b = b[16:]
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		w := b[i : i+32 : i+32] // one bounds check for the four words
+		bad |= unsafeBits(binary.LittleEndian.Uint64(w)) | unsafeBits(binary.LittleEndian.Uint64(w[8:])) |
+			unsafeBits(binary.LittleEndian.Uint64(w[16:])) | unsafeBits(binary.LittleEndian.Uint64(w[24:]))
 	}
-	if len(b) >= 8 {
-		bad |= unsafeBits(binary.LittleEndian.Uint64(b[:8]))
-		b = b[8:]
+	if i+16 <= len(b) {
+		w := b[i : i+16 : i+16]
+		bad |= unsafeBits(binary.LittleEndian.Uint64(w)) | unsafeBits(binary.LittleEndian.Uint64(w[8:]))
+		i += 16
+	}
+	if i+8 <= len(b) {
+		bad |= unsafeBits(binary.LittleEndian.Uint64(b[i:]))
+		i += 8
 	}
 	if bad&0x8080808080808080 != 0 {
 		return -1
 	}
-	return n - len(b)
+	return i
 }
 
 // wordSafe reports whether each of the 8 bytes of w is printable ASCII
@@ -147,9 +154,10 @@ func wordSafe(w uint64) bool { return unsafeBits(w)&0x8080808080808080 == 0 }
 
 // unsafeBits has the high bit of some byte set (of the first such byte at
 // least: a borrow or a carry reaches only the bytes above one) when a byte
-// of w is not printable ASCII without space.
+// of w is not printable ASCII without space: w - 0x21 sets it for a byte
+// below 0x21 (borrowing), w + 0x01 for one of 0x7f (carrying into it) and
+// w itself for one of 0x80 or more. A byte that passes (0x21 to 0x7e)
+// neither borrows nor carries, so no verdict crosses it downward.
 func unsafeBits(w uint64) uint64 {
-	lo := (w - 0x2121212121212121) &^ w // high bit: byte < 0x21 (or >= 0xa1, caught by w)
-	hi := w + 0x0101010101010101        // high bit: byte >= 0x7f
-	return lo | hi | w
+	return (w - 0x2121212121212121) | (w + 0x0101010101010101) | w
 }
