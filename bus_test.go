@@ -81,3 +81,43 @@ func TestBusTwoLevel(t *testing.T) {
 		t.Fatal("Local kept an entry after a missed-messages signal")
 	}
 }
+
+// lateBus confirms its subscription only after New stopped waiting for it.
+type lateBus struct {
+	localBus
+	delay time.Duration
+}
+
+func (b *lateBus) Subscribe(fn func(string)) (func(), error) {
+	time.Sleep(b.delay) // no synchronisation with New: the race detector sees what follows
+	return b.localBus.Subscribe(fn)
+}
+
+// A subscription confirmed after New returned reads the Cache's layers (its
+// first message empties them): New starts it only once every field is set,
+// so this is free of races under -race whatever the timing. It failed under
+// -race when the subscription started in the middle of the wiring.
+func TestLateSubscriptionAfterWiring(t *testing.T) {
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+		bus := &lateBus{delay: delay}
+		c := New(Config{Storage: shared{newTestMemory(t, MemoryConfig{})}, Local: newTestMemory(t, MemoryConfig{}),
+			Bus: bus, Timeout: time.Millisecond})
+		if c.Err() != nil {
+			t.Fatal(c.Err())
+		}
+		if err := c.Set("k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !c.busLive() {
+			if time.Now().After(deadline) {
+				t.Fatalf("delay %v: the subscription never confirmed", delay)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if v, ok, err := c.Get("k"); !ok || err != nil || string(v) != "v" {
+			t.Fatalf("delay %v: Get = %q %v %v", delay, v, ok, err)
+		}
+		c.Close()
+	}
+}

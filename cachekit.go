@@ -85,6 +85,11 @@ func New(cfg Config) *Cache {
 		return c
 	}
 	c.err = c.wire(&cfg)
+	if c.err == nil && c.local != nil && cfg.Bus != nil {
+		// Once every field is set: the subscription's goroutine reads
+		// them (a message drops hot values at once).
+		c.subscribe(cfg.Bus, cfg.Timeout)
+	}
 	return c
 }
 
@@ -120,13 +125,13 @@ func (c *Cache) wire(cfg *Config) error {
 			// localTTL each (a copy in Local, then the hot layer): half of
 			// LocalTTL each keeps a lost message's cost within LocalTTL.
 			c.localTTL = max(cfg.LocalTTL/2, time.Millisecond)
-			c.subscribe(cfg.Bus, cfg.Timeout)
 		}
 	}
+	twoLevel := c.local != nil && cfg.Bus != nil
 	switch {
 	case c.memory != nil:
 		c.epoch, c.marks = &c.memory.epoch, c.memory.marks
-	case c.bus != nil:
+	case twoLevel:
 		c.epoch, c.marks = &c.local.epoch, c.local.marks
 	}
 	if cfg.HotBytes >= 0 && c.epoch != nil {
