@@ -151,63 +151,45 @@ func (lv *listView) setServed(h *fasthttp.ResponseHeader, sv *served) {
 	p := (*[]kv)(unsafe.Add(unsafe.Pointer(h), lv.resp))
 	w := lines{list: *p, had: len(*p)}
 	w.reserve(len(sv.fixed) + 6)
-	if w.had > 0 {
-		w.setServed(sv)
-		*p = w.list
-		return
-	}
-	// Nothing in front wrote a line: each is the next, its name (a
-	// constant but the stored ones') compared in place.
-	for i := range sv.fixed {
-		e := w.next(sv.fixed[i].name)
-		e.value = append(e.value[:0], sv.fixed[i].value...)
-	}
-	if len(sv.etag) > 0 {
-		e := w.next("ETag")
-		e.value = append(e.value[:0], sv.etag...)
-	}
-	if sv.hasAge {
-		e := w.next("Age")
-		e.value = appendInt(e.value[:0], sv.age)
-	}
-	e := w.next("X-Cache")
-	e.value = appendXCache(e.value[:0], sv.kind)
-	e = w.next("Cache-Status")
-	e.value = appendCacheStatus(e.value[:0], sv.kind, sv.remaining)
-	if len(sv.cacheControl) > 0 {
-		e = w.next("Cache-Control")
-		e.value = append(e.value[:0], sv.cacheControl...)
-		e = w.next("Expires")
-		e.value = append(e.value[:0], sv.expires...)
-	}
+	w.setServed(sv)
 	*p = w.list
 }
 
-// setServed is listView.setServed on a list that had lines: each line
-// replaces the first of its name there, if any.
+// setServed writes sv's lines: each replaces the first line of its name
+// the list had (slot).
 func (w *lines) setServed(sv *served) {
 	for i := range sv.fixed {
-		e := w.line(sv.fixed[i].name)
+		e := w.slot(sv.fixed[i].name)
 		e.value = append(e.value[:0], sv.fixed[i].value...)
 	}
 	if len(sv.etag) > 0 {
-		e := w.line("ETag")
+		e := w.slot("ETag")
 		e.value = append(e.value[:0], sv.etag...)
 	}
 	if sv.hasAge {
-		e := w.line("Age")
+		e := w.slot("Age")
 		e.value = appendInt(e.value[:0], sv.age)
 	}
-	e := w.line("X-Cache")
+	e := w.slot("X-Cache")
 	e.value = appendXCache(e.value[:0], sv.kind)
-	e = w.line("Cache-Status")
+	e = w.slot("Cache-Status")
 	e.value = appendCacheStatus(e.value[:0], sv.kind, sv.remaining)
 	if len(sv.cacheControl) > 0 {
-		e = w.line("Cache-Control")
+		e = w.slot("Cache-Control")
 		e.value = append(e.value[:0], sv.cacheControl...)
-		e = w.line("Expires")
+		e = w.slot("Expires")
 		e.value = append(e.value[:0], sv.expires...)
 	}
+}
+
+// slot returns the line to hold name: the first of that name the list had,
+// else the next one. When nothing in front wrote a line (the usual hit)
+// it is next, inlined, so that a constant name is compared in place.
+func (w *lines) slot(name string) *kv {
+	if w.had > 0 {
+		return w.line(name)
+	}
+	return w.next(name)
 }
 
 // appendLine appends the line name: value to h's list, as fasthttp's
