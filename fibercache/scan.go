@@ -167,6 +167,13 @@ func (r *request) visit(k, v []byte) {
 	}
 }
 
+// isName reports whether the request header name is canon: the literal
+// fasthttp's normalized names match without a call (isName inlines, and
+// canon is a constant), then ignoring case.
+func isName(name, canon string) bool {
+	return name == canon || utils.EqualFold(name, canon)
+}
+
 // visitFixed reads the headers every request is scanned for, told apart by
 // length first so that most headers cost one comparison. Each name is
 // compared as the literal fasthttp's normalized names match without a call,
@@ -176,45 +183,45 @@ func (r *request) visitFixed(k, v []byte) {
 	name := b2s(k)
 	switch len(k) {
 	case 4:
-		if name == "Host" || utils.EqualFold(name, "Host") {
+		if isName(name, "Host") {
 			r.host = v
 		}
 		return
 	case 6:
-		if name == "Cookie" || utils.EqualFold(name, "Cookie") {
+		if isName(name, "Cookie") {
 			r.cookies = len(v) > 0
 			return
 		}
-		if name == "Pragma" || utils.EqualFold(name, "Pragma") {
+		if isName(name, "Pragma") {
 			if containsFold(v, "no-cache") {
 				r.pragmaNoCache = true
 			}
 			return
 		}
 	case 7:
-		if name == "Upgrade" || utils.EqualFold(name, "Upgrade") {
+		if isName(name, "Upgrade") {
 			r.upgrade = true
 			return
 		}
 	case 13:
 		switch {
-		case name == "Cache-Control" || utils.EqualFold(name, "Cache-Control"):
+		case isName(name, "Cache-Control"):
 			r.cc.parse(v)
 			return
-		case name == "Authorization" || utils.EqualFold(name, "Authorization"):
+		case isName(name, "Authorization"):
 			r.authorization = true
 			return
-		case name == "If-None-Match" || utils.EqualFold(name, "If-None-Match"):
+		case isName(name, "If-None-Match"):
 			r.inm = v
 			return
 		}
 	case 17:
-		if name == "If-Modified-Since" || utils.EqualFold(name, "If-Modified-Since") {
+		if isName(name, "If-Modified-Since") {
 			r.ims = v
 			return
 		}
 	case 19:
-		if name == "Proxy-Authorization" || utils.EqualFold(name, "Proxy-Authorization") {
+		if isName(name, "Proxy-Authorization") {
 			r.authorization = true
 			return
 		}
