@@ -97,7 +97,8 @@ func TestOddTargetsNeverShareAPage(t *testing.T) {
 	c := cachekit.New(cachekit.Config{Storage: m, Observe: func(key string, _ cachekit.Status) {
 		for i := 0; i < len(key); i++ {
 			if b := key[i]; b <= ' ' || b >= 0x7f {
-				badKey.Store(&key)
+				k := strings.Clone(key) // valid only during the call
+				badKey.Store(&k)
 			}
 		}
 	}})
