@@ -88,6 +88,20 @@ func oddTargets() []string {
 // then from the hot layer across hint ticks; every key the middleware
 // looks up is printable ASCII without spaces.
 func TestOddTargetsNeverShareAPage(t *testing.T) {
+	for _, fc := range []struct {
+		name string
+		cfg  fiber.Config
+	}{
+		{"default routing", fiber.Config{DisableStartupMessage: true}},
+		// c.Path() decoded: "/a%2Fb" and "/a/b" share a record (and its
+		// hint), never a page.
+		{"unescaped, case-sensitive, strict", fiber.Config{DisableStartupMessage: true, UnescapePath: true, CaseSensitive: true, StrictRouting: true}},
+	} {
+		t.Run(fc.name, func(t *testing.T) { oddTargetsNeverShareAPage(t, fc.cfg) })
+	}
+}
+
+func oddTargetsNeverShareAPage(t *testing.T, fcfg fiber.Config) {
 	m, err := cachekit.NewMemory(cachekit.MemoryConfig{MaxBytes: 64 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +116,7 @@ func TestOddTargetsNeverShareAPage(t *testing.T) {
 			}
 		}
 	}})
-	app := newApp()
+	app := fiber.New(fcfg)
 	var seen sync.Map // X-Req -> what the request is, as the handler would see it
 	what := func(c *fiber.Ctx) string { return c.OriginalURL() + "@" + strings.ToLower(c.Hostname()) }
 	app.Use(func(c *fiber.Ctx) error {
@@ -118,7 +132,7 @@ func TestOddTargetsNeverShareAPage(t *testing.T) {
 	targets := oddTargets()
 	hosts := []string{"a.example", "A.Example", "b.example"}
 	served, hits := 0, 0
-	for round := range 3 {
+	for round := range 5 { // each target on a, A, b, a, A in turn: a page asked for 4 times
 		for i, target := range targets {
 			host := hosts[(i+round)%len(hosts)]
 			id := strconv.Itoa(round) + "." + strconv.Itoa(i)
@@ -145,7 +159,7 @@ func TestOddTargetsNeverShareAPage(t *testing.T) {
 		t.Fatalf("a key with a byte a store may refuse: %q", *k)
 	}
 	t.Logf("%d targets: %d served, %d hits", len(targets), served, hits)
-	if served < len(targets) || hits < served/3 {
+	if served < len(targets) || hits < served/2 {
 		t.Fatalf("%d targets: %d served, %d hits", len(targets), served, hits)
 	}
 }
