@@ -243,7 +243,8 @@ func serveCtx(app *fiber.App, method, target string, hdr ...string) (status int,
 // clock without a hot layer) store their page and record as a served
 // request does: the next request hits, its Age within the time passed; a
 // miss after a failed hit attempt (the page's tag dropped) stores again;
-// a HEAD and a credentialed request are answered from the stored page.
+// a HEAD and a credentialed request are answered from the stored page; a
+// Page inside New stores both pages, dropped with the inner one's tag.
 func TestStartWithoutServerTime(t *testing.T) {
 	for _, hot := range []int64{0, -1} {
 		t.Run(fmt.Sprint("HotBytes=", hot), func(t *testing.T) {
@@ -261,6 +262,27 @@ func TestStartWithoutServerTime(t *testing.T) {
 				ctx.Set("Cache-Control", "public, max-age=3600")
 				return ctx.SendString("page " + strconv.FormatInt(renders.Add(1), 10))
 			})
+			var inner atomic.Int64
+			app.Get("/n", Page(time.Hour, Config{Cache: c}), func(ctx *fiber.Ctx) error {
+				Tag(ctx, "n")
+				return ctx.SendString("nested " + strconv.FormatInt(inner.Add(1), 10))
+			})
+			// A Page inside New: each instance takes its own start (its
+			// own view of the hot layer); both pages stored, the outer
+			// one hit, and dropped with the inner one's tag.
+			for i, want := range []string{"nested 1", "nested 1", "nested 1"} {
+				if _, x, _, body := serveCtx(app, fiber.MethodGet, "/n"); body != want || (i > 0 && x != "HIT") {
+					t.Fatalf("nested, request %d: %s %q, want %q", i, x, body, want)
+				}
+			}
+			if err := c.InvalidateTags("n"); err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range []string{"nested 2", "nested 2"} {
+				if _, x, _, body := serveCtx(app, fiber.MethodGet, "/n"); body != want || (i > 0 && x != "HIT") {
+					t.Fatalf("nested after InvalidateTags, request %d: %s %q, want %q", i, x, body, want)
+				}
+			}
 			began := time.Now()
 			if st, x, _, body := serveCtx(app, fiber.MethodGet, "/p"); st != 200 || x == "HIT" || body != "page 1" {
 				t.Fatalf("first: %d %s %q", st, x, body)
