@@ -260,3 +260,69 @@ func BenchmarkSharedStoreHit(b *testing.B) {
 		})
 	}
 }
+
+// TestHintVariantsOverRedisBus: two-level instances over one Redis, their
+// Bus on it. B serves several variants of one path from its hot layer,
+// asked for in turn across hint ticks (the path's record keeps one hint
+// for all of them, leading to one variant's place). Once A's tag
+// invalidation or InvalidatePath reached B for one variant, no variant
+// is a HIT of the old page any more, whichever the hint led to; B then
+// serves each variant its own new page.
+func TestHintVariantsOverRedisBus(t *testing.T) {
+	addr := testserver.Addr(t, "CACHEKIT_REDIS_ADDR")
+	prefix := "fh" + strconv.FormatUint(rand.Uint64(), 36)
+	var gen atomic.Int64
+	gen.Store(1)
+	mk := func(cache *cachekit.Cache) *fiber.App {
+		app := newApp()
+		app.Use(fibercache.New(fibercache.Config{Cache: cache, TTL: time.Hour}))
+		app.Get("/p", func(c *fiber.Ctx) error {
+			fibercache.Tag(c, "t")
+			return c.SendString(c.Query("v") + "@" + strconv.FormatInt(gen.Load(), 10))
+		})
+		return app
+	}
+	a := mk(siteInstance(t, addr, prefix, true))
+	cacheA := siteInstance(t, addr, prefix, true) // A's Cache for the invalidations (one instance more on the bus)
+	cacheB := siteInstance(t, addr, prefix, true)
+	b := mk(cacheB)
+	variants := []string{"1", "2", "3", "22", "x"}
+	settle := func(round int64) {
+		t.Helper()
+		for _, v := range variants { // A's instance sees the invalidation over the bus too
+			want := v + "@" + strconv.FormatInt(round, 10)
+			eventually(t, "A serves an old page", func() bool { return do(t, a, "GET", "/p?v="+v).body == want })
+		}
+		for i := range 4 {
+			for _, v := range variants {
+				r := do(t, b, "GET", "/p?v="+v)
+				want := v + "@" + strconv.FormatInt(round, 10)
+				if r.body != want || (i > 0 && r.xcache != "HIT") {
+					t.Fatalf("round %d, pass %d, v=%s: %s %q, want HIT %q", round, i, v, r.xcache, r.body, want)
+				}
+			}
+			time.Sleep(2 * time.Millisecond) // a new hint tick
+		}
+	}
+	for round, inv := range []func() error{
+		func() error { return cacheA.InvalidateTags("t") },
+		func() error { return fibercache.InvalidatePath(cacheA, "/p") },
+		func() error { return cacheA.InvalidateTags("t") },
+	} {
+		settle(gen.Load())
+		old := gen.Load()
+		gen.Add(1)
+		if err := inv(); err != nil {
+			t.Fatal(err)
+		}
+		first := variants[round%len(variants)]
+		eventually(t, "B still serves the page A invalidated", func() bool {
+			return do(t, b, "GET", "/p?v="+first).xcache != "HIT"
+		})
+		for _, v := range variants {
+			if r := do(t, b, "GET", "/p?v="+v); r.body == v+"@"+strconv.FormatInt(old, 10) {
+				t.Fatalf("after invalidation %d reached B, v=%s: %s %q", round, v, r.xcache, r.body)
+			}
+		}
+	}
+}
