@@ -1,7 +1,11 @@
 package fibercache
 
 import (
+	"bufio"
+	"github.com/valyala/fasthttp"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -40,4 +44,150 @@ func TestCacheControlHitOneExpires(t *testing.T) {
 			expect(t, "X-Frame-Options", strings.Join(r.header.Values("X-Frame-Options"), ","), "DENY")
 		}
 	}
+}
+
+// TestScanListMatchesVisitAllUnnormalized: on an app that keeps header
+// names as sent (fiber.Config.DisableHeaderNormalizing), where no name is
+// fasthttp's normalized literal, the parsed-list pass still finds what
+// VisitAll finds: lower- and mixed-case Cookie lines (several, some
+// cookies collected by a middleware in front), credential and fixed
+// headers.
+func TestScanListMatchesVisitAllUnnormalized(t *testing.T) {
+	pairs := newScanPairs(t)
+	vary := &record{nonce: provisional.nonce, vary: []byte("Accept-Language,X-Key")}
+	for _, hdrs := range []string{
+		"cookie: _ga=1; session=alice\r\n",
+		"COOKIE: session=alice\r\ncookie: session=bob\r\n",
+		"cOoKiE: _ga=1; _gid=2\r\ncookie: sid=3\r\n",
+		"cookie: =session=alice; session\r\n",
+		"cookie:  session = \"alice\" ;_ga=1\r\nx-key: k\r\n",
+		"authorization: Bearer t\r\ncookie: _ga=1\r\n",
+		"x-user: u\r\nX-USER: v\r\ncookie: session=a\r\n",
+		"x-forwarded-host: a\r\nX-Forwarded-Host: b\r\n",
+		"cache-control: no-cache\r\npragma: no-cache\r\nif-none-match: \"e\"\r\n",
+		"accept-language: de\r\nACCEPT-LANGUAGE: en\r\n",
+		"x-http-method-override: DELETE\r\n",
+	} {
+		for _, collect := range []bool{false, true} {
+			for ci, ms := range pairs {
+				for _, rec := range []*record{nil, vary} {
+					l, v := scanBothUnnormalized(t, ms, "GET / HTTP/1.1\r\nhost: h\r\n"+hdrs+"\r\n", rec, collect)
+					if l != v {
+						t.Errorf("%q, config %d, collect %v, vary %v:\n list  %s\n visit %s", hdrs, ci, collect, rec != nil, l, v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// scanBothUnnormalized is scanBoth on a request read with its header
+// names kept as sent.
+func scanBothUnnormalized(t *testing.T, ms scanPair, raw string, rec *record, collect bool) (list, visit string) {
+	t.Helper()
+	app := fiber.New(fiber.Config{DisableHeaderNormalizing: true})
+	var out [2]string
+	app.Get("/*", func(c *fiber.Ctx) error {
+		if collect {
+			c.Cookies("x")
+		}
+		for i, m := range ms {
+			r := request{scratch: make([]byte, 0, 64)}
+			r.scan(c, m, rec)
+			out[i] = scanSummary(&r)
+		}
+		return nil
+	})
+	var req fasthttp.Request
+	req.Header.DisableNormalizing()
+	if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatalf("%q: %v", raw, err)
+	}
+	var fctx fasthttp.RequestCtx
+	fctx.Init(&req, nil, nil)
+	app.Handler()(&fctx)
+	return out[0], out[1]
+}
+
+// TestCookieLinesNeverCrossUsers: requests whose Cookie lines are spelled
+// every odd way (case of the name on an app that keeps it, spacing, quotes,
+// '=' in values, empty names, duplicate lines, the user cookie after
+// cookies that are not harmless, many cookies) get from the cached app the
+// body the same handler renders uncached for them: the user the app reads
+// is the one the page was keyed for, whatever the cache served.
+func TestCookieLinesNeverCrossUsers(t *testing.T) {
+	handler := func(c *fiber.Ctx) error {
+		c.Vary("X-Key") // an input the page says it varies on
+		return c.SendString("user=" + c.Cookies("session") + " key=" + c.Get("X-Key") + " auth=" + c.Get("Authorization"))
+	}
+	users := []string{"alice", "bob", "alice2", "\"alice\"", "bob=x", ""}
+	shapes := []func(u string) [][2]string{
+		func(u string) [][2]string { return [][2]string{{"Cookie", "session=" + u}} },
+		func(u string) [][2]string { return [][2]string{{"cookie", "_ga=1;session=" + u}} },
+		func(u string) [][2]string { return [][2]string{{"COOKIE", "  session =  " + u + "  ; _gid=2"}} },
+		func(u string) [][2]string {
+			return [][2]string{{"Cookie", "_ga=1; _gid=2"}, {"cookie", "session=" + u}}
+		},
+		func(u string) [][2]string { return [][2]string{{"Cookie", "other=1; session=" + u}} },
+		func(u string) [][2]string { return [][2]string{{"Cookie", "=session=" + u + "; session=" + u + "x"}} },
+		func(u string) [][2]string {
+			return [][2]string{{"Cookie", "session=" + u}, {"Cookie", "session=mallory"}}
+		},
+		func(u string) [][2]string { return [][2]string{{"Cookie", "session=" + u + ";session=mallory"}} },
+		func(u string) [][2]string {
+			return [][2]string{{"Cookie", strings.Repeat("_ga=1; ", 40) + "cookieconsent_status=dismiss; session=" + u}}
+		},
+		func(u string) [][2]string { return [][2]string{{"Cookie", "session=" + u}, {"x-key", u}} },
+		func(u string) [][2]string { return [][2]string{{"Cookie", "session" + u}} },
+		func(u string) [][2]string { return [][2]string{{"Cookie", "session=\"" + u + "\""}} },
+	}
+	for _, cfg := range []Config{
+		{UserCookie: "session"},
+		{UserCookie: "session", CredentialHeaders: []string{"X-Key"}, HarmlessCookies: []string{"_ga", "other"}},
+	} {
+		for _, norm := range []bool{true, false} {
+			cached := fiber.New(fiber.Config{DisableStartupMessage: true, DisableHeaderNormalizing: !norm})
+			cfg.Cache, cfg.TTL = newCache(t), time.Hour
+			cached.Use(New(cfg))
+			cached.Get("/", handler)
+			plain := fiber.New(fiber.Config{DisableStartupMessage: true, DisableHeaderNormalizing: !norm})
+			plain.Get("/", handler)
+			hits := 0
+			for round := range 3 {
+				for si, shape := range shapes {
+					for _, u := range users {
+						req := httptest.NewRequest(http.MethodGet, "/", nil)
+						for _, kv := range shape(u) {
+							req.Header[kv[0]] = append(req.Header[kv[0]], kv[1]) // the name as spelled
+						}
+						got, want := testBody(t, cached, req), testBody(t, plain, req.Clone(req.Context()))
+						if got.body != want.body {
+							t.Fatalf("config %+v, normalized %v, round %d, shape %d, user %q: cached %q (%s), uncached %q",
+								cfg.HarmlessCookies, norm, round, si, u, got.body, got.xcache(), want.body)
+						}
+						if got.xcache() == "HIT" {
+							hits++
+						}
+					}
+				}
+			}
+			if hits == 0 {
+				t.Errorf("config %+v, normalized %v: no hit at all (the test tests nothing)", cfg.HarmlessCookies, norm)
+			}
+		}
+	}
+}
+
+func testBody(t *testing.T, app *fiber.App, req *http.Request) result {
+	t.Helper()
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
