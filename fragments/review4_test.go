@@ -3,8 +3,10 @@ package fragments
 import (
 	"html/template"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit"
 )
@@ -82,6 +84,57 @@ func TestVaryValuesTemplatesTellApart(t *testing.T) {
 				if b.String() != plain.String() {
 					t.Errorf("round %d, %T %v: cached %q, rendered %q", round, v, v, b.String(), plain.String())
 				}
+			}
+		}
+	}
+}
+
+// TestCollidingNestedBlocksKeepTags: nested blocks whose keys all collide
+// (rewrite's collide hook) each render their own values, and an outer
+// fragment stored after it replaced another user's (a miss, a delete, a
+// render whose inner block replaced another user's too) carries its inner
+// block's tag: invalidating it shows the new data, never the old nor the
+// other user's.
+func TestCollidingNestedBlocksKeepTags(t *testing.T) {
+	m, err := cachekit.NewMemory(cachekit.MemoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	c := cachekit.New(cachekit.Config{Storage: m})
+	const src = `{{define "page"}}{{cache "outer" 300 .ID}}[{{.Name}}:` +
+		`{{cache "inner" .TTL .ID (tags .Tag)}}({{index .Ver .ID}}){{endcache}}]{{endcache}}{{end}}`
+	tm := template.Must(template.New("x").Funcs(Funcs()).Parse(src))
+	if err := rewrite(tm, c, true); err != nil {
+		t.Fatal(err)
+	}
+	ver := map[int]int{1: 1, 2: 1, 3: 1}
+	type user struct {
+		ID        int
+		Name, Tag string
+		TTL       any
+		Ver       map[int]int
+	}
+	page := func(id int) string {
+		var b strings.Builder
+		u := user{id, "u" + strconv.Itoa(id), "user:" + strconv.Itoa(id), []any{"5m", 300, time.Hour}[id%3], ver}
+		if err := tm.ExecuteTemplate(&b, "page", u); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	want := func(id int) string { return "[u" + strconv.Itoa(id) + ":(" + strconv.Itoa(ver[id]) + ")]" }
+	for step, id := range []int{1, 2, 1, 1, 3, 2, 2, 1} {
+		if got := page(id); got != want(id) {
+			t.Fatalf("step %d, user %d: %q, want %q", step, id, got, want(id))
+		}
+		if step%3 == 2 { // the last user's data changes, its tag invalidated
+			ver[id]++
+			if err := c.InvalidateTags("user:" + strconv.Itoa(id)); err != nil {
+				t.Fatal(err)
+			}
+			if got := page(id); got != want(id) {
+				t.Fatalf("step %d, user %d after its tag: %q, want %q", step, id, got, want(id))
 			}
 		}
 	}
