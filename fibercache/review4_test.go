@@ -191,3 +191,32 @@ func testBody(t *testing.T, app *fiber.App, req *http.Request) result {
 	}
 	return result{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
+
+// TestScanListSpecialNamedHeaders: a UserHeader or credential header named
+// as a header fasthttp keeps apart from its list (Host, User-Agent,
+// Content-Type, Connection, Content-Length, Trailer, Transfer-Encoding)
+// or as one the scan reads for itself is read by the list pass as
+// VisitAll reads it.
+func TestScanListSpecialNamedHeaders(t *testing.T) {
+	names := []string{"Host", "User-Agent", "Content-Type", "Connection", "Content-Length", "Trailer",
+		"Transfer-Encoding", "Cache-Control", "If-None-Match", "X-Forwarded-Host", "Pragma"}
+	var pairs []scanPair
+	for _, n := range names {
+		pairs = append(pairs, newScanPair(t, Config{UserHeader: n}), newScanPair(t, Config{CredentialHeaders: []string{n}, UserCookie: "session"}))
+	}
+	for _, hdrs := range []string{
+		"",
+		"User-Agent: ua\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n",
+		"Connection: close\r\nCache-Control: no-cache\r\nPragma: x\r\n",
+		"Content-Length: 0\r\nTrailer: X-T\r\n",
+		"Transfer-Encoding: chunked\r\n",
+		"If-None-Match: \"e\"\r\nX-Forwarded-Host: a\r\nCookie: session=1\r\n",
+	} {
+		for ci, ms := range pairs {
+			l, v, ok := scanBoth(t, ms, "GET / HTTP/1.1\r\nHost: h\r\n"+hdrs+"\r\n", nil, nil)
+			if ok && l != v {
+				t.Errorf("%q, config %d (%s):\n list  %s\n visit %s", hdrs, ci, names[ci/2], l, v)
+			}
+		}
+	}
+}
