@@ -44,6 +44,28 @@ func TestCacheControlHitOneExpires(t *testing.T) {
 			expect(t, "X-Frame-Options", strings.Join(r.header.Values("X-Frame-Options"), ","), "DENY")
 		}
 	}
+	// The hot layer's plan of a page is kept with its stored value: an
+	// instance without CacheControl that planned it first, on the same
+	// cache and key, must not make the next one send two.
+	cache := newCache(t)
+	handler := func(c *fiber.Ctx) error {
+		c.Set("Expires", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+		return c.SendString("page")
+	}
+	plain, withCC := newApp(), newApp()
+	plain.Use(New(Config{Cache: cache}))
+	plain.Get("/", handler)
+	withCC.Use(New(Config{Cache: cache, CacheControl: true}))
+	withCC.Get("/", handler)
+	for range 3 {
+		get(t, plain, "/")
+	}
+	for i := range 3 {
+		r := get(t, withCC, "/")
+		if exp := r.header.Values("Expires"); r.xcache() != "HIT" || len(exp) != 1 {
+			t.Errorf("second instance, request %d (%s): Expires lines %q, want one", i, r.xcache(), exp)
+		}
+	}
 }
 
 // TestScanListMatchesVisitAllUnnormalized: on an app that keeps header
