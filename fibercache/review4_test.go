@@ -242,3 +242,80 @@ func TestScanListSpecialNamedHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestHitLinesAsMiss: across app configs (DisableDefaultDate,
+// DisableHeaderNormalizing, CacheControl), middlewares in front that
+// already wrote lines (ETag, Age, X-Cache and Cache-Status, Date,
+// Content-Type, Expires, a repeated line) and handlers that set the hit's
+// own names themselves (in odd case too), every hit, HEAD and 304 sends
+// no name more often than the miss did (once, for the hit's own) and
+// every name the miss sent.
+func TestHitLinesAsMiss(t *testing.T) {
+	fronts := map[string]func(c *fiber.Ctx){
+		"none":   nil,
+		"etag":   func(c *fiber.Ctx) { c.Set("ETag", `"front"`) },
+		"own":    func(c *fiber.Ctx) { c.Set("Age", "99"); c.Set("X-Cache", "FRONT"); c.Set("Cache-Status", "front") },
+		"date":   func(c *fiber.Ctx) { c.Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT"); c.Set("Content-Type", "text/plain") },
+		"repeat": func(c *fiber.Ctx) { c.Response().Header.Add("X-Dup", "a"); c.Response().Header.Add("X-Dup", "b") },
+		"exp":    func(c *fiber.Ctx) { c.Set("X-Frame-Options", "SAMEORIGIN"); c.Set("Expires", "0") },
+	}
+	handlers := map[string]fiber.Handler{
+		"plain": func(c *fiber.Ctx) error { return c.SendString("page") },
+		"own": func(c *fiber.Ctx) error {
+			c.Set("ETag", `"own"`)
+			c.Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+			c.Response().Header.Add("X-Multi", "1")
+			c.Response().Header.Add("X-Multi", "2")
+			c.Type("json")
+			return c.SendString(`{"a":1}`)
+		},
+		"odd": func(c *fiber.Ctx) error {
+			for _, n := range []string{"etag", "age", "x-cache", "cache-status", "x-frame-options", "date"} {
+				c.Response().Header.Set(n, "Mon, 02 Jan 2006 15:04:05 GMT")
+			}
+			c.Response().Header.Set("expires", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+			return c.SendString("odd")
+		},
+		"expires": func(c *fiber.Ctx) error {
+			c.Set("Expires", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+			return c.SendString("exp")
+		},
+	}
+	for _, cfg := range []string{"default", "nodate", "nonorm", "cc", "nodate+cc", "nonorm+cc"} {
+		for fn, front := range fronts {
+			for hn, handler := range handlers {
+				app := fiber.New(fiber.Config{DisableStartupMessage: true, DisableDefaultDate: strings.Contains(cfg, "nodate"),
+					DisableHeaderNormalizing: strings.Contains(cfg, "nonorm")})
+				if front != nil {
+					app.Use(func(c *fiber.Ctx) error { front(c); return c.Next() })
+				}
+				app.Use(New(Config{Cache: newCache(t), TTL: time.Hour, CacheControl: strings.Contains(cfg, "cc")}))
+				app.Get("/", handler)
+				what := cfg + "/" + fn + "/" + hn
+				miss := get(t, app, "/")
+				for i, r := range []result{get(t, app, "/"), get(t, app, "/"), do(t, app, http.MethodHead, "/"),
+					get(t, app, "/", "If-None-Match", "*"), get(t, app, "/")} {
+					if r.xcache() != "HIT" {
+						t.Fatalf("%s, request %d: X-Cache %q", what, i, r.xcache())
+					}
+					for name, vs := range r.header {
+						// A name the chain sent in two spellings (kept
+						// apart on an app without normalizing) is as
+						// many lines on the miss.
+						if len(vs) > max(1, len(miss.header[name])) {
+							t.Errorf("%s, request %d (status %d): %s sent %d times (the miss: %d): %q", what, i, r.status, name, len(vs), len(miss.header[name]), vs)
+						}
+					}
+					if r.status != http.StatusOK {
+						continue
+					}
+					for name := range miss.header {
+						if _, ok := r.header[name]; !ok && name != "Content-Length" {
+							t.Errorf("%s, request %d: %s, sent by the miss, lost", what, i, name)
+						}
+					}
+				}
+			}
+		}
+	}
+}
