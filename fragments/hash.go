@@ -236,6 +236,9 @@ var (
 // kind alone, so Invalidate and Key take a plain number for them.
 func appendPrinter(b []byte, v reflect.Value) []byte {
 	t := v.Type()
+	if k := v.Kind(); int(k) < len(predeclared) && predeclared[k] == t {
+		return b // the usual case: a predeclared type has no methods
+	}
 	switch {
 	case t.NumMethod() > 0 && printsOwnWay(t):
 	case v.CanAddr() && t.PkgPath() != "" && printsOwnWay(reflect.PointerTo(t)):
@@ -244,6 +247,16 @@ func appendPrinter(b []byte, v reflect.Value) []byte {
 	}
 	name := t.PkgPath() + "." + t.String()
 	return append(appendLen(append(b, 'T'), len(name)), name...)
+}
+
+// predeclared is the predeclared type of each scalar kind.
+var predeclared = [...]reflect.Type{
+	reflect.Bool: reflect.TypeFor[bool](), reflect.Int: reflect.TypeFor[int](), reflect.Int8: reflect.TypeFor[int8](),
+	reflect.Int16: reflect.TypeFor[int16](), reflect.Int32: reflect.TypeFor[int32](), reflect.Int64: reflect.TypeFor[int64](),
+	reflect.Uint: reflect.TypeFor[uint](), reflect.Uint8: reflect.TypeFor[uint8](), reflect.Uint16: reflect.TypeFor[uint16](),
+	reflect.Uint32: reflect.TypeFor[uint32](), reflect.Uint64: reflect.TypeFor[uint64](), reflect.Uintptr: reflect.TypeFor[uintptr](),
+	reflect.Float32: reflect.TypeFor[float32](), reflect.Float64: reflect.TypeFor[float64](),
+	reflect.String: reflect.TypeFor[string](),
 }
 
 // printsOwnWay reports whether fmt prints a value of type t through a
