@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"unsafe"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
@@ -343,8 +344,8 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 		return false
 	}
 	list, cookies, collected := m.list.of(h)
-	// What VisitAll reports besides the list, Content-Length and Trailer
-	// aside (the body check reads those).
+	// What VisitAll reports besides the list (Content-Length and Trailer
+	// only when read: the body check reads them apart).
 	if host := h.Host(); len(host) > 0 {
 		if r.varyN == 0 && m.userHeader == "" && m.credLens&(1<<len(strHost)) == 0 {
 			r.host = host // all visit would do
@@ -357,6 +358,16 @@ func (r *request) scanList(h *fasthttp.RequestHeader, m *middleware) bool {
 	}
 	if ua := h.UserAgent(); len(ua) > 0 && r.wants(strUserAgent) {
 		r.visit(strUserAgent, ua)
+	}
+	if r.wants(strContentLength) {
+		if cl := h.Peek(fiber.HeaderContentLength); len(cl) > 0 {
+			r.visit(strContentLength, cl)
+		}
+	}
+	if r.wants(strTrailer) {
+		if tr := h.Peek(fiber.HeaderTrailer); len(tr) > 0 {
+			r.visit(strTrailer, tr)
+		}
 	}
 	if collected {
 		r.cookies = len(cookies) > 0
@@ -396,12 +407,14 @@ func (m *middleware) cookieHeaderRead() bool {
 }
 
 var (
-	strCookie      = []byte("Cookie")
-	strHost        = []byte("Host")
-	strContentType = []byte("Content-Type")
-	strUserAgent   = []byte("User-Agent")
-	strConnection  = []byte("Connection")
-	strClose       = []byte("close")
+	strCookie        = []byte("Cookie")
+	strHost          = []byte("Host")
+	strContentType   = []byte("Content-Type")
+	strUserAgent     = []byte("User-Agent")
+	strContentLength = []byte("Content-Length")
+	strTrailer       = []byte("Trailer")
+	strConnection    = []byte("Connection")
+	strClose         = []byte("close")
 )
 
 // rawCookies reads one Cookie line as fasthttp's cookie parser splits it:

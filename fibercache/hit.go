@@ -103,6 +103,12 @@ func (m *middleware) prepare(b []byte) *prepared {
 		switch {
 		case seenBefore(p.pg.headers, i, hd.name) || ownHeader(hd.name):
 			p.simple = false
+		case p.pg.flags&flagHasCC == 0 && string(hd.name) == "Expires":
+			// Config.CacheControl's Expires replaces it (setServed
+			// appends its own after the fixed lines): set one by one.
+			// Whatever the config: the plan is kept with the stored
+			// value, which another instance may serve.
+			p.simple = false
 		case m.list.dateNoop && utils.EqualFold(b2s(hd.name), "Date"):
 			// SetCanonical would drop it: nothing to set (a hit's stored
 			// Date goes out through sendStoredDate).

@@ -143,7 +143,8 @@ func placeholderTags(...any) (string, error) {
 // no vary value is given (in O(1), through the tag every block carries
 // implicitly, see BlockTag). Pass the vary values the block was given, in its
 // order; they are compared by value: integers of any type with the same
-// value are equal, as are strings of any string type.
+// value are equal, as are strings of any string type (but for a type with
+// a String, Error or Format method, whose values are its own).
 func Invalidate(c *cachekit.Cache, name string, vary ...any) error {
 	if c == nil {
 		return errors.New("fragments: Invalidate with a nil *cachekit.Cache")

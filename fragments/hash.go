@@ -21,7 +21,10 @@ import (
 //
 // The encoding normalises what a template cannot tell apart: integers of any
 // type with the same value, strings of any string type, pointers and
-// interfaces and what they point to. Structs are encoded field by field
+// interfaces and what they point to; but a value of a type fmt prints
+// through its own method (String, Error, Format: appendPrinter) is encoded
+// with its type's name, as are the keys of a map keyed by an interface
+// type (1 and int64(1) are two keys there). Structs are encoded field by field
 // (unexported fields included, so two values that differ only there get
 // different keys) unless they implement encoding.BinaryMarshaler or
 // encoding.TextMarshaler (time.Time, netip.Addr, ...), which define their
@@ -186,6 +189,14 @@ func appendSimple(b []byte, v reflect.Value) (_ []byte, ok bool) {
 // for any other kind.
 func appendScalar(b []byte, v reflect.Value) (_ []byte, ok bool) {
 	switch v.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.String:
+		b = appendPrinter(b, v)
+	default:
+		return b, false
+	}
+	switch v.Kind() {
 	case reflect.Bool:
 		if v.Bool() {
 			return append(b, 'b', 1), true
@@ -211,7 +222,48 @@ func appendScalar(b []byte, v reflect.Value) (_ []byte, ok bool) {
 var (
 	binaryMarshalerType = reflect.TypeFor[encoding.BinaryMarshaler]()
 	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
+	stringerType        = reflect.TypeFor[fmt.Stringer]()
+	errorType           = reflect.TypeFor[error]()
+	formatterType       = reflect.TypeFor[fmt.Formatter]()
 )
+
+// appendPrinter appends, for a value of a type fmt prints through its own
+// method (a fmt.Formatter, an error or a fmt.Stringer, as text/template
+// and html/template print it: through *T too when v is addressable), a
+// 'T' and the type's name: such values are told apart from an equal
+// number or string of another type, which prints differently. Values of
+// other types (type ID int64 without those methods) are encoded as their
+// kind alone, so Invalidate and Key take a plain number for them.
+func appendPrinter(b []byte, v reflect.Value) []byte {
+	t := v.Type()
+	if k := v.Kind(); int(k) < len(predeclared) && predeclared[k] == t {
+		return b // the usual case: a predeclared type has no methods
+	}
+	switch {
+	case t.NumMethod() > 0 && printsOwnWay(t):
+	case v.CanAddr() && t.PkgPath() != "" && printsOwnWay(reflect.PointerTo(t)):
+	default:
+		return b
+	}
+	name := t.PkgPath() + "." + t.String()
+	return append(appendLen(append(b, 'T'), len(name)), name...)
+}
+
+// predeclared is the predeclared type of each scalar kind.
+var predeclared = [...]reflect.Type{
+	reflect.Bool: reflect.TypeFor[bool](), reflect.Int: reflect.TypeFor[int](), reflect.Int8: reflect.TypeFor[int8](),
+	reflect.Int16: reflect.TypeFor[int16](), reflect.Int32: reflect.TypeFor[int32](), reflect.Int64: reflect.TypeFor[int64](),
+	reflect.Uint: reflect.TypeFor[uint](), reflect.Uint8: reflect.TypeFor[uint8](), reflect.Uint16: reflect.TypeFor[uint16](),
+	reflect.Uint32: reflect.TypeFor[uint32](), reflect.Uint64: reflect.TypeFor[uint64](), reflect.Uintptr: reflect.TypeFor[uintptr](),
+	reflect.Float32: reflect.TypeFor[float32](), reflect.Float64: reflect.TypeFor[float64](),
+	reflect.String: reflect.TypeFor[string](),
+}
+
+// printsOwnWay reports whether fmt prints a value of type t through a
+// method of t.
+func printsOwnWay(t reflect.Type) bool {
+	return t.Implements(formatterType) || t.Implements(errorType) || t.Implements(stringerType)
+}
 
 func appendLen(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
 
@@ -233,9 +285,10 @@ func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
 		return appendValue(b, v.Elem(), depth+1)
 	case reflect.Complex64, reflect.Complex128:
 		c := v.Complex()
-		b = binary.BigEndian.AppendUint64(append(b, 'c'), math.Float64bits(real(c)))
+		b = binary.BigEndian.AppendUint64(append(appendPrinter(b, v), 'c'), math.Float64bits(real(c)))
 		return binary.BigEndian.AppendUint64(b, math.Float64bits(imag(c))), nil
 	case reflect.Slice, reflect.Array:
+		b = appendPrinter(b, v)
 		n := v.Len()
 		if v.Type().Elem().Kind() == reflect.Uint8 && (v.Kind() == reflect.Slice || v.CanAddr()) {
 			return append(appendLen(append(b, 'y'), n), v.Bytes()...), nil
@@ -256,7 +309,7 @@ func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
 		}
 		return b, nil
 	case reflect.Map:
-		return appendMap(b, v, depth)
+		return appendMap(appendPrinter(b, v), v, depth)
 	case reflect.Struct:
 		if m, ok := marshaled(v); ok {
 			return m(b)
@@ -316,9 +369,19 @@ func marshaled(v reflect.Value) (func([]byte) ([]byte, error), bool) {
 func appendMap(b []byte, v reflect.Value, depth int) ([]byte, error) {
 	type kv struct{ k, v []byte }
 	kvs := make([]kv, 0, v.Len())
+	// Keys of an interface type are encoded with their dynamic type: 1 and
+	// int64(1) are two keys of one map, which the encoding of each as a
+	// number alone would not tell from the same map with their values
+	// swapped (fmt prints the two apart).
+	typed := v.Type().Key().Kind() == reflect.Interface
 	it := v.MapRange()
 	for it.Next() {
-		k, err := appendValue(nil, it.Key(), depth+1)
+		var k []byte
+		if key := it.Key(); typed && !key.IsNil() {
+			name := key.Elem().Type().String()
+			k = append(appendLen(append(k, 'K'), len(name)), name...)
+		}
+		k, err := appendValue(k, it.Key(), depth+1)
 		if err != nil {
 			return b, fmt.Errorf("map key: %w", err)
 		}
@@ -328,7 +391,12 @@ func appendMap(b []byte, v reflect.Value, depth int) ([]byte, error) {
 		}
 		kvs = append(kvs, kv{k, val})
 	}
-	slices.SortFunc(kvs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	slices.SortFunc(kvs, func(a, b kv) int { // keys alike (NaNs) by their values
+		if c := bytes.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.v, b.v)
+	})
 	b = appendLen(append(b, 'm'), len(kvs))
 	for _, p := range kvs {
 		b = append(b, p.k...)
