@@ -257,10 +257,13 @@ func TestScanListSpecialNamedHeaders(t *testing.T) {
 // every name the miss sent.
 func TestHitLinesAsMiss(t *testing.T) {
 	fronts := map[string]func(c *fiber.Ctx){
-		"none":   nil,
-		"etag":   func(c *fiber.Ctx) { c.Set("ETag", `"front"`) },
-		"own":    func(c *fiber.Ctx) { c.Set("Age", "99"); c.Set("X-Cache", "FRONT"); c.Set("Cache-Status", "front") },
-		"date":   func(c *fiber.Ctx) { c.Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT"); c.Set("Content-Type", "text/plain") },
+		"none": nil,
+		"etag": func(c *fiber.Ctx) { c.Set("ETag", `"front"`) },
+		"own":  func(c *fiber.Ctx) { c.Set("Age", "99"); c.Set("X-Cache", "FRONT"); c.Set("Cache-Status", "front") },
+		"date": func(c *fiber.Ctx) {
+			c.Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT")
+			c.Set("Content-Type", "text/plain")
+		},
 		"repeat": func(c *fiber.Ctx) { c.Response().Header.Add("X-Dup", "a"); c.Response().Header.Add("X-Dup", "b") },
 		"exp":    func(c *fiber.Ctx) { c.Set("X-Frame-Options", "SAMEORIGIN"); c.Set("Expires", "0") },
 	}
