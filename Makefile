@@ -13,7 +13,7 @@ PKGS := ./... $(patsubst %,./%/...,$(filter-out .,$(MODULES)))
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(CURDIR)/.bin/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: test check lint vet tidy bench gobench fuzz run
+.PHONY: test check lint fmt vet tidy bench gobench fuzz run
 
 test:
 	./scripts/with-services.sh $(MAKE) --no-print-directory check
@@ -22,8 +22,11 @@ test:
 check: lint
 	$(GO) test -race $(PKGS)
 
-lint: vet tidy $(STATICCHECK)
+lint: fmt vet tidy $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
+
+fmt:
+	@out=$$("$$($(GO) env GOROOT)/bin/gofmt" -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "not gofmt-ed (gofmt -w):"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
